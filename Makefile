@@ -1,0 +1,139 @@
+# mcpops — everything a developer or CI runs goes through this file.
+# A fresh machine needs nothing by hand: targets install what they use.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+CACHE ?= $(HOME)/.cache/mcpops
+
+# Pinned component versions; the cache directories are keyed by the go.mod/go.sum
+# contents so a version bump rebuilds and an unchanged pin never does.
+K8S_VERSION := v1.34.4
+CP_KEY := $(shell cat hack/controlplane/go.mod hack/controlplane/go.sum | sha256sum | cut -c1-12)
+KWOK_KEY := $(shell cat hack/kwok/go.mod hack/kwok/go.sum | sha256sum | cut -c1-12)
+HELM_KEY := $(shell cat hack/helm/go.mod hack/helm/go.sum 2>/dev/null | sha256sum | cut -c1-12)
+CP_BIN := $(CACHE)/controlplane-$(K8S_VERSION)-$(CP_KEY)
+KWOK_BIN := $(CACHE)/kwok-$(KWOK_KEY)
+HELM_BIN := $(CACHE)/helm-$(HELM_KEY)
+export MCPOPS_CP_BIN := $(CP_BIN)
+export MCPOPS_KWOK_BIN := $(KWOK_BIN)
+export MCPOPS_HELM := $(HELM_BIN)/helm
+export GOFLAGS := -mod=mod -buildvcs=false
+
+K8S_LDFLAGS := -s -w \
+  -X k8s.io/component-base/version.gitVersion=$(K8S_VERSION) \
+  -X k8s.io/component-base/version.gitMajor=1 \
+  -X k8s.io/component-base/version.gitMinor=34 \
+  -X k8s.io/component-base/version.gitTreeState=clean \
+  -X k8s.io/client-go/pkg/version.gitVersion=$(K8S_VERSION) \
+  -X k8s.io/client-go/pkg/version.gitMajor=1 \
+  -X k8s.io/client-go/pkg/version.gitMinor=34
+
+KUBECONFIG_LOCAL := $(CURDIR)/.cluster/kubeconfig
+PYTEST := $(VENV)/bin/pytest
+
+.PHONY: help
+help: ## list the targets
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  %-16s %s\n", $$1, $$2}'
+
+# ---------------------------------------------------------------- toolchain
+
+$(VENV)/.stamp: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[solver,dev]'
+	touch $@
+
+.PHONY: venv
+venv: $(VENV)/.stamp ## the Python environment (operator, solver runtime, dev tools)
+
+# Keyed by content hash above, so no file prerequisites: a fresh clone (new mtimes)
+# must not rebuild what the cache already holds.
+$(CP_BIN)/.stamp:
+	@echo ">> building kube-apiserver, controller-manager, scheduler, kubectl $(K8S_VERSION) and etcd into $(CP_BIN)"
+	cd hack/controlplane && go build -trimpath -ldflags '$(K8S_LDFLAGS)' -o $(CP_BIN)/ \
+	  k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
+	  k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl
+	cd hack/controlplane && go build -trimpath -ldflags '-s -w' -o $(CP_BIN)/etcd go.etcd.io/etcd/server/v3
+	touch $@
+
+$(KWOK_BIN)/.stamp:
+	@echo ">> building kwok into $(KWOK_BIN)"
+	cd hack/kwok && go build -trimpath -ldflags '-s -w' -o $(KWOK_BIN)/kwok sigs.k8s.io/kwok/cmd/kwok
+	touch $@
+
+$(HELM_BIN)/.stamp:
+	@echo ">> building helm into $(HELM_BIN)"
+	cd hack/helm && go build -trimpath -ldflags '-s -w' -o $(HELM_BIN)/helm helm.sh/helm/v3/cmd/helm
+	touch $@
+
+.PHONY: controlplane helm
+controlplane: $(CP_BIN)/.stamp $(KWOK_BIN)/.stamp ## build the local control plane binaries (cached)
+helm: $(HELM_BIN)/.stamp ## build helm (cached)
+
+.PHONY: controlplane-env
+controlplane-env: ## print where the cached binaries live (for tools run outside make)
+	@echo MCPOPS_CP_BIN=$(CP_BIN)
+	@echo MCPOPS_KWOK_BIN=$(KWOK_BIN)
+	@echo MCPOPS_HELM=$(HELM_BIN)/helm
+
+# ---------------------------------------------------------------- cluster
+
+.PHONY: cluster-up cluster-down cluster-status
+cluster-up: controlplane ## start the local control plane (idempotent)
+	$(PYTHON) hack/cluster.py up
+
+cluster-down: ## stop exactly what cluster-up started (idempotent)
+	$(PYTHON) hack/cluster.py down
+
+cluster-status:
+	$(PYTHON) hack/cluster.py status
+
+# ---------------------------------------------------------------- code
+
+.PHONY: crds crds-check lint fmt typecheck
+crds: venv ## regenerate crds/ and the chart's CRDs from the API models
+	$(VENV)/bin/mcpops crds --out crds --chart charts/mcpops/crds
+
+crds-check: venv ## fail if crds/ drifted from the models
+	$(VENV)/bin/mcpops crds --out crds --chart charts/mcpops/crds --check
+
+lint: venv ## ruff lint and format check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+fmt: venv
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+typecheck: venv ## mypy --strict on the packages
+	$(VENV)/bin/mypy
+
+# ---------------------------------------------------------------- tests
+
+.PHONY: test test-unit test-process test-cluster
+test-unit: venv ## pure-function tests (models, decisions, property-based)
+	$(PYTEST) -q tests/unit
+
+test-process: venv ## real processes: MCP servers, bridge, probe, runner, solver
+	$(PYTEST) -q -m process tests/process tests/solver
+
+test-cluster: venv controlplane helm ## tests on the local control plane
+	$(PYTEST) -q tests/cluster
+
+test: venv controlplane helm ## everything CI runs
+	$(MAKE) --no-print-directory lint typecheck crds-check
+	$(PYTEST) -q tests
+
+# ---------------------------------------------------------------- demo, bench
+
+.PHONY: demo bench
+demo: venv controlplane ## local control plane + CRDs + operator + examples, shown until Ready
+	$(PY) hack/demo.py
+
+bench: venv controlplane ## benchmarks; results in bench/results/
+	$(PY) bench/solver_bench.py --out bench/results

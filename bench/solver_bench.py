@@ -1,0 +1,475 @@
+#!/usr/bin/env python3
+"""Benchmark of the solver runtime on the shared Netlib / MIPLIB 3 instances.
+
+Usage::
+
+    python bench/solver_bench.py [--time-limit S] [--out bench/results]
+                                 [--backends GLOP,HIGHS,...] [--instances a,b,...]
+                                 [--sets netlib,miplib3] [--threads 1] [--resume]
+
+Every run is a real ``mcpops-solver`` process (``python -m mcpops_solver.cli``)
+with ``--threads`` (default 1), the given time limit and the runtime's default
+relative gap (1e-4), exactly as in a solver pod; ``auto`` runs the same way.
+HiGHS through ``highspy`` (no OR-Tools) runs in its own process for
+comparison, with the same limits.
+
+A run counts as solved when its status is OPTIMAL and its objective matches
+the manifest's value: within 1e-6 relative for LPs, and for MIPs within the
+relative gap asked for plus the catalogue's rounding (half a unit of the last
+digit it prints). Times: the solver's own wall-clock seconds; an unsolved run
+counts as the time limit. SGM is the shifted geometric mean with a shift of 1 s:
+``exp(mean(log(t + 1))) - 1``. The virtual best takes, per instance, the fastest
+OR-Tools backend that solved it. Overhead is the runtime's time from process
+start to solver start (interpreter, imports, reading, model translation).
+
+Writes ``<out>/solver.json`` (every run and the aggregates), ``<out>/solver.md``
+(tables) and ``<out>/runs.jsonl`` (one line per run, used by --resume).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+BACKENDS = ["GLOP", "PDLP", "CLP", "CBC", "SCIP", "HIGHS", "CP-SAT", "BOP"]
+DEFAULT_GAP = 1e-4
+LP_TOL = 1e-6
+
+
+def data_dir() -> Path:
+    env = os.environ.get("MCPOPS_OPT_DATA")
+    return Path(env) if env else (REPO.parent / "shared" / "data" / "optimization")
+
+
+def sgm(times: list[float], shift: float = 1.0) -> float:
+    if not times:
+        return float("nan")
+    return math.exp(sum(math.log(t + shift) for t in times) / len(times)) - shift
+
+
+def rounding_tolerance(value: float) -> float:
+    """Half a unit of the last digit printed in the catalogue value."""
+    text = repr(float(value))
+    if "e" in text or "E" in text:
+        return abs(value) * 1e-9
+    if "." in text:
+        decimals = len(text.split(".")[1].rstrip("0"))
+        return 0.5 * 10.0 ** (-decimals) if decimals else 0.5
+    return 0.5
+
+
+def objective_ok(inst: dict[str, Any], objective: float | None, gap: float) -> bool:
+    if objective is None:
+        return False
+    best = float(inst["optimal_objective"])
+    if inst["type"] == "LP":
+        return abs(objective - best) <= LP_TOL * max(1.0, abs(best))
+    tol = gap * max(1.0, abs(best)) + rounding_tolerance(best) + 1e-9 * max(1.0, abs(best))
+    return abs(objective - best) <= tol
+
+
+# --------------------------------------------------------------------------- runs
+
+
+def run_runtime(
+    path: Path, solver: str, time_limit: float, threads: int, gap: float
+) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="mcpops-bench-") as tmp:
+        term = Path(tmp) / "termination-log"
+        cmd = [
+            sys.executable,
+            "-m",
+            "mcpops_solver.cli",
+            str(path),
+            "--solver",
+            solver,
+            "--time-limit",
+            str(time_limit),
+            "--threads",
+            str(threads),
+            "--relative-gap",
+            str(gap),
+            "--termination-log",
+            str(term),
+            "--log-level",
+            "WARNING",
+        ]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MCPOPS_")}
+        started = time.time()
+        try:
+            proc = subprocess.run(
+                cmd, capture_output=True, text=True, timeout=time_limit * 3 + 60, env=env
+            )
+        except subprocess.TimeoutExpired:
+            return {"status": "TIMEOUT", "exitCode": None, "wall": time.time() - started}
+        wall = time.time() - started
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    summary: dict[str, Any] = json.loads(lines[-1]) if lines else {}
+    timings = summary.get("timings") or {}
+    return {
+        "status": summary.get("status", "CRASH"),
+        "exitCode": proc.returncode,
+        "objective": summary.get("objective"),
+        "bound": summary.get("bound"),
+        "seconds": summary.get("seconds"),
+        "solverUsed": summary.get("solver"),
+        "solverReason": summary.get("solverReason"),
+        "message": (summary.get("message") or proc.stderr[-300:])[:300],
+        "overhead": timings.get("toSolverStart"),
+        "wall": wall,
+    }
+
+
+def run_highspy(path: Path, time_limit: float, threads: int, gap: float) -> dict[str, Any]:
+    cmd = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--highspy-worker",
+        str(path),
+        "--time-limit",
+        str(time_limit),
+        "--threads",
+        str(threads),
+        "--relative-gap",
+        str(gap),
+    ]
+    started = time.time()
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=time_limit * 3 + 60)
+    except subprocess.TimeoutExpired:
+        return {"status": "TIMEOUT", "wall": time.time() - started}
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    out: dict[str, Any] = json.loads(lines[-1]) if lines else {"status": "CRASH"}
+    out["wall"] = time.time() - started
+    return out
+
+
+def highspy_worker(path: str, time_limit: float, threads: int, gap: float) -> None:
+    import gzip
+    import importlib
+
+    highspy: Any = importlib.import_module("highspy")
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("threads", threads)
+    h.setOptionValue("time_limit", time_limit)
+    h.setOptionValue("mip_rel_gap", gap)
+    with tempfile.TemporaryDirectory() as tmp:
+        plain = Path(tmp) / Path(path).name.removesuffix(".gz")
+        opener = gzip.open if path.endswith(".gz") else open
+        with opener(path, "rb") as src:
+            plain.write_bytes(src.read())
+        h.readModel(str(plain))
+    start = time.perf_counter()
+    h.run()
+    seconds = time.perf_counter() - start
+    status = h.modelStatusToString(h.getModelStatus())
+    info = h.getInfo()
+    has_solution = info.primal_solution_status == 2
+    mapped = {
+        "Optimal": "OPTIMAL",
+        "Infeasible": "INFEASIBLE",
+        "Unbounded": "UNBOUNDED",
+    }.get(status, "FEASIBLE" if has_solution else "NOT_SOLVED")
+    print(
+        json.dumps(
+            {
+                "status": mapped,
+                "highsStatus": status,
+                "objective": info.objective_function_value if has_solution else None,
+                "seconds": seconds,
+            }
+        )
+    )
+
+
+def supported_backends(
+    root: Path, instances: list[dict[str, Any]], solvers: list[str]
+) -> dict[tuple[str, str], str]:
+    """(instance, backend) pairs the runtime refuses, with its message."""
+    from mcpops_solver.backends import UnsupportedProblemError, check_supported
+    from mcpops_solver.readers import read_problem
+
+    refused: dict[tuple[str, str], str] = {}
+    for inst in instances:
+        stats = read_problem(str(root / inst["file"]))[0].stats()
+        for s in solvers:
+            if s in {"auto", "highspy"}:
+                continue
+            try:
+                check_supported(s, stats)
+            except UnsupportedProblemError as exc:
+                refused[(inst["name"], s)] = str(exc)
+    return refused
+
+
+# --------------------------------------------------------------------------- aggregate
+
+
+def aggregate(
+    runs: list[dict[str, Any]],
+    instances: list[dict[str, Any]],
+    solvers: list[str],
+    time_limit: float,
+) -> dict[str, Any]:
+    by = {(r["instance"], r["solver"]): r for r in runs}
+    result: dict[str, Any] = {}
+    for set_name, kinds in (("LP (netlib)", {"LP"}), ("MIP (miplib3)", {"MIP"}), ("all", None)):
+        insts = [i for i in instances if kinds is None or i["type"] in kinds]
+        if not insts:
+            continue
+        rows: dict[str, Any] = {}
+        vb_times: list[float] = []
+        vb_solved = 0
+        for inst in insts:
+            best = None
+            for s in solvers:
+                if s in {"auto", "highspy"}:
+                    continue
+                r = by.get((inst["name"], s))
+                if r and r.get("solved"):
+                    t = float(r["seconds"])
+                    best = t if best is None else min(best, t)
+            vb_times.append(time_limit if best is None else min(best, time_limit))
+            vb_solved += best is not None
+        for s in solvers:
+            times = []
+            solved = supported = wrong = 0
+            for inst in insts:
+                r = by.get((inst["name"], s))
+                if r is None:
+                    times.append(time_limit)
+                    continue
+                if r.get("status") != "ERROR" or r.get("exitCode") != 4:
+                    supported += 1
+                if r.get("solved"):
+                    solved += 1
+                    times.append(min(float(r["seconds"]), time_limit))
+                else:
+                    times.append(time_limit)
+                    wrong += bool(r.get("wrong"))
+            if supported == 0:
+                continue
+            rows[s] = {
+                "instances": len(insts),
+                "supported": supported,
+                "solved": solved,
+                "wrongObjective": wrong,
+                "sgm": sgm(times),
+            }
+        vb = sgm(vb_times)
+        rows["virtual best"] = {
+            "instances": len(insts),
+            "supported": len(insts),
+            "solved": vb_solved,
+            "wrongObjective": 0,
+            "sgm": vb,
+        }
+        for row in rows.values():
+            row["sgmVsVirtualBest"] = row["sgm"] / vb if vb > 0 else float("nan")
+        result[set_name] = rows
+    return result
+
+
+def overhead_stats(runs: list[dict[str, Any]]) -> dict[str, float]:
+    values = [float(r["overhead"]) for r in runs if r["solver"] == "auto" and r.get("overhead")]
+    if not values:
+        return {}
+    values.sort()
+    return {
+        "runs": len(values),
+        "median": statistics.median(values),
+        "p90": values[int(0.9 * (len(values) - 1))],
+        "max": values[-1],
+    }
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    lines = [
+        "# Solver runtime benchmark",
+        "",
+        f"Time limit {report['timeLimit']} s per run, {report['threads']} thread(s), relative "
+        f"gap {report['relativeGap']}, {len(report['instances'])} instances, "
+        f"run {report['date']} on {report['machine']}. Total wall time "
+        f"{report['wallSeconds'] / 60:.1f} min.",
+        "",
+        "Solved = OPTIMAL with the manifest's objective (LP 1e-6 relative; MIP gap + catalogue "
+        "rounding). SGM = shifted geometric mean of solve seconds (shift 1 s, unsolved = time "
+        "limit) over all instances of the set.",
+        "",
+    ]
+    for set_name, rows in report["aggregate"].items():
+        lines += [
+            f"## {set_name}",
+            "",
+            "| solver | supported | solved | wrong obj. | SGM (s) | vs virtual best |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
+        for solver, row in rows.items():
+            lines.append(
+                f"| {solver} | {row['supported']}/{row['instances']} | {row['solved']} | "
+                f"{row['wrongObjective']} | {row['sgm']:.3f} | {row['sgmVsVirtualBest']:.3f} |"
+            )
+        lines.append("")
+    oh = report.get("overhead") or {}
+    if oh:
+        lines += [
+            "## Runtime overhead (process start to solver start, `auto` runs)",
+            "",
+            f"median {oh['median']:.3f} s, p90 {oh['p90']:.3f} s, max {oh['max']:.3f} s "
+            f"over {oh['runs']} runs.",
+            "",
+        ]
+    choices: dict[str, int] = {}
+    for r in report["runs"]:
+        if r["solver"] == "auto" and r.get("chosen"):
+            choices[r["chosen"]] = choices.get(r["chosen"], 0) + 1
+    if choices:
+        lines += ["## What `auto` chose", ""]
+        lines += [f"- {k}: {v} instances" for k, v in sorted(choices.items())]
+        lines.append("")
+    lines += ["## Per instance (seconds; - = not solved; n/a = refused as unsupported)", ""]
+    solvers = report["solvers"]
+    lines.append("| instance | " + " | ".join(solvers) + " |")
+    lines.append("|---|" + "---:|" * len(solvers))
+    by = {(r["instance"], r["solver"]): r for r in report["runs"]}
+    for inst in report["instances"]:
+        cells = []
+        for s in solvers:
+            r = by.get((inst, s))
+            if r is None:
+                cells.append("")
+            elif r.get("solved"):
+                cells.append(f"{float(r['seconds']):.2f}")
+            elif r.get("exitCode") == 4:
+                cells.append("n/a")
+            elif r.get("wrong"):
+                cells.append("wrong")
+            else:
+                cells.append("-")
+        lines.append(f"| {inst} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--time-limit", type=float, default=5.0)
+    ap.add_argument("--out", default=str(REPO / "bench" / "results"))
+    ap.add_argument("--backends", default=",".join([*BACKENDS, "auto", "highspy"]))
+    ap.add_argument("--instances", default="")
+    ap.add_argument("--sets", default="netlib,miplib3")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--relative-gap", type=float, default=DEFAULT_GAP)
+    ap.add_argument("--resume", action="store_true", help="reuse runs in <out>/runs.jsonl")
+    ap.add_argument("--highspy-worker", metavar="FILE", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.highspy_worker:
+        highspy_worker(args.highspy_worker, args.time_limit, args.threads, args.relative_gap)
+        return 0
+
+    root = data_dir()
+    manifest_path = root / "manifest.json"
+    if not manifest_path.exists():
+        print(f"no benchmark data at {root} (set MCPOPS_OPT_DATA)", file=sys.stderr)
+        return 2
+    manifest = json.loads(manifest_path.read_text())
+    sets = set(args.sets.split(","))
+    wanted = set(filter(None, args.instances.split(",")))
+    instances = [
+        i for i in manifest["instances"] if i["set"] in sets and (not wanted or i["name"] in wanted)
+    ]
+    solvers = [s.strip() for s in args.backends.split(",") if s.strip()]
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    runs_path = out / "runs.jsonl"
+    done: dict[tuple[str, str], dict[str, Any]] = {}
+    if args.resume and runs_path.exists():
+        for line in runs_path.read_text().splitlines():
+            r = json.loads(line)
+            if r.get("timeLimit") == args.time_limit:
+                done[(r["instance"], r["solver"])] = r
+    elif runs_path.exists():
+        runs_path.unlink()
+
+    started = time.time()
+    support = supported_backends(root, instances, solvers)
+    runs: list[dict[str, Any]] = []
+    with runs_path.open("a") as log:
+        for inst in instances:
+            path = root / inst["file"]
+            for s in solvers:
+                key = (inst["name"], s)
+                refusal = support.get(key)
+                if refusal is not None:
+                    # The runtime refuses this pair at once with exit code 4 (checked in
+                    # this process with the same check): not worth a process.
+                    runs.append(
+                        {
+                            "instance": inst["name"],
+                            "solver": s,
+                            "type": inst["type"],
+                            "timeLimit": args.time_limit,
+                            "status": "ERROR",
+                            "exitCode": 4,
+                            "message": refusal,
+                            "solved": False,
+                            "wrong": False,
+                        }
+                    )
+                    continue
+                if key in done:
+                    runs.append(done[key])
+                    continue
+                if s == "highspy":
+                    r = run_highspy(path, args.time_limit, args.threads, args.relative_gap)
+                else:
+                    r = run_runtime(path, s, args.time_limit, args.threads, args.relative_gap)
+                r.update(
+                    instance=inst["name"], solver=s, type=inst["type"], timeLimit=args.time_limit
+                )
+                if s == "auto":
+                    r["chosen"] = r.get("solverUsed")
+                r["solved"] = r.get("status") == "OPTIMAL" and objective_ok(
+                    inst, r.get("objective"), args.relative_gap
+                )
+                r["wrong"] = r.get("status") == "OPTIMAL" and not r["solved"]
+                runs.append(r)
+                log.write(json.dumps(r) + "\n")
+                log.flush()
+                mark = "ok " if r["solved"] else ("BAD" if r["wrong"] else "-- ")
+                print(
+                    f"{mark} {inst['name']:<10} {s:<8} {r.get('status', ''):<12} "
+                    f"{r.get('seconds') or 0:8.3f}s obj={r.get('objective')}",
+                    flush=True,
+                )
+    report = {
+        "timeLimit": args.time_limit,
+        "threads": args.threads,
+        "relativeGap": args.relative_gap,
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "machine": f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}",
+        "wallSeconds": time.time() - started,
+        "instances": [i["name"] for i in instances],
+        "solvers": solvers,
+        "aggregate": aggregate(runs, instances, solvers, args.time_limit),
+        "overhead": overhead_stats(runs),
+        "runs": runs,
+    }
+    (out / "solver.json").write_text(json.dumps(report, indent=1) + "\n")
+    (out / "solver.md").write_text(render_markdown(report))
+    print(render_markdown({**report, "runs": runs}).split("## Per instance")[0])
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,353 @@
+"""MCPServer: one MCP server, run as a Deployment per revision behind a stable Service."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from mcpops.api.base import (
+    ApiModel,
+    Condition,
+    KeySelector,
+    LocalObjectReference,
+    Resources,
+    cel,
+    validations,
+)
+
+Transport = Literal["streamable-http", "sse", "stdio"]
+Phase = Literal[
+    "Pending",
+    "Progressing",
+    "Testing",
+    "Promoting",
+    "Verifying",
+    "Healthy",
+    "Degraded",
+    "Paused",
+    "Failed",
+]
+
+
+class ObjectFieldSelector(ApiModel):
+    """Selects a field of the pod (downward API)."""
+
+    field_path: str = Field(
+        description="Path of the field, e.g. metadata.name or status.podIP.", max_length=256
+    )
+
+
+class EnvVarSource(ApiModel):
+    """Where an environment variable's value comes from. Set exactly one field."""
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": validations(
+            cel(
+                "[has(self.secretKeyRef), has(self.configMapKeyRef), has(self.fieldRef)]"
+                ".filter(x, x).size() == 1",
+                "set exactly one of secretKeyRef, configMapKeyRef, fieldRef",
+            )
+        )
+    }
+
+    secret_key_ref: KeySelector | None = Field(
+        default=None, description="A key of a Secret in the MCPServer's namespace."
+    )
+    config_map_key_ref: KeySelector | None = Field(
+        default=None, description="A key of a ConfigMap in the MCPServer's namespace."
+    )
+    field_ref: ObjectFieldSelector | None = Field(default=None, description="A field of the pod.")
+
+
+class EnvVar(ApiModel):
+    """An environment variable for the MCP server process."""
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": validations(
+            cel(
+                "!(has(self.value) && has(self.valueFrom))",
+                "set value or valueFrom, not both",
+            )
+        )
+    }
+
+    name: str = Field(
+        description="Variable name.",
+        pattern=r"^[-._a-zA-Z][-._a-zA-Z0-9]*$",
+        max_length=256,
+    )
+    value: str | None = Field(default=None, description="Literal value.", max_length=32768)
+    value_from: EnvVarSource | None = Field(
+        default=None, description="Take the value from a Secret, ConfigMap or pod field."
+    )
+
+
+class EnvFromSource(ApiModel):
+    """Every key of a ConfigMap or Secret as environment variables."""
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": validations(
+            cel(
+                "has(self.secretRef) != has(self.configMapRef)",
+                "set exactly one of secretRef, configMapRef",
+            )
+        )
+    }
+
+    prefix: str | None = Field(
+        default=None, description="Prepended to every variable name.", max_length=128
+    )
+    secret_ref: LocalObjectReference | None = Field(
+        default=None, description="A Secret in the MCPServer's namespace."
+    )
+    config_map_ref: LocalObjectReference | None = Field(
+        default=None, description="A ConfigMap in the MCPServer's namespace."
+    )
+
+
+class Autoscaling(ApiModel):
+    """Horizontal autoscaling of the serving revision on CPU utilisation."""
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": validations(
+            cel(
+                "self.minReplicas <= self.maxReplicas",
+                "minReplicas must not exceed maxReplicas",
+                field_path=".minReplicas",
+            )
+        )
+    }
+
+    min_replicas: int = Field(default=1, ge=1, le=1000, description="Fewest replicas.")
+    max_replicas: int = Field(ge=1, le=1000, description="Most replicas.")
+    target_cpu_utilization_percent: int = Field(
+        default=80, ge=1, le=100, description="Average CPU utilisation to aim for, in percent."
+    )
+
+
+class Probe(ApiModel):
+    """How readiness is checked. The check is an MCP initialize, not an open port."""
+
+    period_seconds: int = Field(default=10, ge=1, le=300, description="How often to check.")
+    timeout_seconds: int = Field(
+        default=3, ge=1, le=60, description="How long one MCP initialize may take."
+    )
+    failure_threshold: int = Field(
+        default=3, ge=1, le=30, description="Failures in a row before the pod is not ready."
+    )
+    initial_delay_seconds: int = Field(
+        default=0, ge=0, le=600, description="Wait this long after start before the first check."
+    )
+
+
+class Rollout(ApiModel):
+    """How a new revision replaces the serving one (blue-green, gated by spec.tests)."""
+
+    auto_promote: bool = Field(
+        default=True,
+        description=(
+            "Switch traffic as soon as every test suite passes. When false, the candidate "
+            "waits in Promoting until a person sets the annotation mcpops.dev/promote to the "
+            "candidate revision."
+        ),
+    )
+    scale_down_delay_seconds: int = Field(
+        default=30,
+        ge=0,
+        le=86400,
+        description="How long the previous revision stays up after the switch, for a fast undo.",
+    )
+    progress_deadline_seconds: int = Field(
+        default=600,
+        ge=10,
+        le=86400,
+        description=(
+            "A candidate that is not available and tested within this time is rolled back."
+        ),
+    )
+    verify_seconds: int = Field(
+        default=60,
+        ge=0,
+        le=86400,
+        description=(
+            "After the switch, traffic returns to the previous revision automatically if the "
+            "new one stops being ready within this window."
+        ),
+    )
+    revision_history_limit: int = Field(
+        default=3,
+        ge=0,
+        le=50,
+        description="Inactive revisions kept, scaled to zero, for rollback.",
+    )
+
+
+class MCPServerSpec(ApiModel):
+    """The desired state of an MCP server."""
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": validations(
+            cel(
+                "self.transport != 'stdio' || (has(self.command) && size(self.command) > 0)",
+                "transport stdio needs spec.command: the stdio server's program to start",
+                field_path=".command",
+            ),
+            cel(
+                "!has(self.autoscaling) || self.replicas >= self.autoscaling.minReplicas",
+                "replicas must be at least autoscaling.minReplicas",
+                field_path=".replicas",
+            ),
+        )
+    }
+
+    image: str = Field(
+        description="Container image of the MCP server, e.g. ghcr.io/org/server:1.2.3.",
+        min_length=1,
+        max_length=512,
+    )
+    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] | None = Field(
+        default=None, description="When the kubelet pulls the image."
+    )
+    command: list[str] | None = Field(
+        default=None,
+        description=(
+            "Entrypoint. Required for transport stdio (the program the bridge starts); "
+            "otherwise the image's entrypoint is used when left out."
+        ),
+        max_length=64,
+    )
+    args: list[str] | None = Field(
+        default=None, description="Arguments to the entrypoint.", max_length=256
+    )
+    env: list[EnvVar] | None = Field(
+        default=None, description="Environment variables for the server.", max_length=256
+    )
+    env_from: list[EnvFromSource] | None = Field(
+        default=None,
+        description="ConfigMaps and Secrets whose keys become environment variables.",
+        max_length=32,
+    )
+    transport: Transport = Field(
+        default="streamable-http",
+        description=(
+            "How the server speaks MCP. streamable-http and sse are served directly; "
+            "stdio is wrapped by the mcpops bridge and served over Streamable HTTP."
+        ),
+    )
+    port: int = Field(
+        default=8080, ge=1, le=65535, description="Port the server (or the bridge) listens on."
+    )
+    path: str = Field(
+        default="/mcp",
+        description="HTTP path of the MCP endpoint (for sse, the SSE endpoint, e.g. /sse).",
+        pattern=r"^/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$",
+        max_length=256,
+    )
+    replicas: int = Field(default=1, ge=0, le=1000, description="Pods per serving revision.")
+    resources: Resources | None = Field(
+        default=None,
+        description=(
+            "Requests and limits of the server container. Defaults: requests cpu 100m, "
+            "memory 128Mi; limits cpu 500m, memory 512Mi."
+        ),
+    )
+    autoscaling: Autoscaling | None = Field(
+        default=None, description="Scale the serving revision on CPU (a HorizontalPodAutoscaler)."
+    )
+    readiness: Probe | None = Field(default=None, description="Tuning of the MCP readiness check.")
+    service_account_name: str | None = Field(
+        default=None,
+        description="ServiceAccount the pods run as (default: the namespace's default).",
+        max_length=253,
+    )
+    pod_labels: dict[str, str] | None = Field(
+        default=None, description="Extra labels on the server's pods."
+    )
+    pod_annotations: dict[str, str] | None = Field(
+        default=None,
+        description="Extra annotations on the server's pods. Changing them makes a new revision.",
+    )
+    node_selector: dict[str, str] | None = Field(
+        default=None, description="Schedule the pods only on nodes with these labels."
+    )
+    run_as_user: int | None = Field(
+        default=None,
+        ge=1,
+        le=2147483647,
+        description="UID the server runs as (non-root is always enforced). Default 65532.",
+    )
+    rollout: Rollout | None = Field(
+        default=None, description="Blue-green update behaviour (defaults apply when left out)."
+    )
+
+
+class RevisionRecord(ApiModel):
+    """One revision in the history."""
+
+    revision: str = Field(description="Revision name (a hash of the pod template).")
+    image: str = Field(default="", description="The image this revision runs.")
+    created_at: str | None = Field(default=None, description="When the revision was first seen.")
+    promoted_at: str | None = Field(default=None, description="When it took traffic.")
+    outcome: str = Field(
+        default="",
+        description="Promoted, Failed, Superseded, RolledBack or Active.",
+    )
+
+
+class SuiteStatus(ApiModel):
+    """The last result of one test suite."""
+
+    suite: str = Field(description="Suite name.")
+    revision: str = Field(default="", description="Revision the suite ran against.")
+    result: str = Field(default="", description="Passed, Failed, Error or Running.")
+    passed: int = Field(default=0, ge=0, description="Checks passed.")
+    failed: int = Field(default=0, ge=0, description="Checks failed.")
+    skipped: int = Field(default=0, ge=0, description="Checks skipped.")
+    duration_seconds: float | None = Field(default=None, description="Wall time of the suite.")
+    messages: list[str] | None = Field(
+        default=None, description="The first failure messages.", max_length=10
+    )
+    job: str | None = Field(default=None, description="The Job that ran the suite.")
+
+
+class MCPServerStatus(ApiModel):
+    """The observed state of an MCP server."""
+
+    model_config = ApiModel.model_config | {"extra": "ignore"}
+
+    observed_generation: int | None = Field(
+        default=None, description="The .metadata.generation this status describes."
+    )
+    phase: Phase | None = Field(default=None, description="Where the server is in its life.")
+    active_revision: str | None = Field(
+        default=None, description="The revision the stable Service sends traffic to."
+    )
+    candidate_revision: str | None = Field(
+        default=None, description="A new revision being brought up and tested."
+    )
+    failed_revision: str | None = Field(
+        default=None,
+        description="The last revision that failed; it is not retried until the spec changes.",
+    )
+    replicas: int | None = Field(default=None, description="Pods of the active revision.")
+    ready_replicas: int | None = Field(
+        default=None, description="Ready pods of the active revision."
+    )
+    url: str | None = Field(default=None, description="In-cluster URL of the MCP endpoint.")
+    preview_url: str | None = Field(
+        default=None, description="In-cluster URL that reaches only the candidate revision."
+    )
+    conditions: list[Condition] | None = Field(
+        default=None, description="Ready, Progressing, Degraded, TestsPassed and others."
+    )
+    tests: list[SuiteStatus] | None = Field(
+        default=None, description="The last results of each test suite."
+    )
+    revisions: list[RevisionRecord] | None = Field(
+        default=None, description="Revision history, newest first."
+    )
+    rollout: dict[str, Any] | None = Field(
+        default=None,
+        description="Internal rollout bookkeeping (timestamps, the switch record).",
+    )

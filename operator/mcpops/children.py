@@ -1,0 +1,58 @@
+"""What every child object carries: labels, an ownerReference, a content hash.
+
+The hash annotation lets a reconcile skip the write when the live child
+already matches what it would apply (no write at rest).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+MANAGED_BY = "mcpops"
+PART_OF = "mcpops"
+HASH_ANNOTATION = "mcpops.dev/applied-hash"
+
+
+def labels(component: str, instance: str, **extra: str) -> dict[str, str]:
+    return {
+        "app.kubernetes.io/name": component,
+        "app.kubernetes.io/instance": instance,
+        "app.kubernetes.io/managed-by": MANAGED_BY,
+        "app.kubernetes.io/part-of": PART_OF,
+        **extra,
+    }
+
+
+def owner_reference(parent: dict[str, Any]) -> dict[str, Any]:
+    meta = parent["metadata"]
+    return {
+        "apiVersion": parent["apiVersion"],
+        "kind": parent["kind"],
+        "name": meta["name"],
+        "uid": meta["uid"],
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def digest(value: Any, length: int = 10) -> str:
+    canonical = json.dumps(value, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:length]
+
+
+def stamp(manifest: dict[str, Any]) -> dict[str, Any]:
+    """Add the content-hash annotation (computed without it) and return the manifest."""
+    annotations = manifest["metadata"].setdefault("annotations", {})
+    annotations.pop(HASH_ANNOTATION, None)
+    annotations[HASH_ANNOTATION] = digest(manifest, 16)
+    return manifest
+
+
+def up_to_date(desired: dict[str, Any], live: dict[str, Any] | None) -> bool:
+    if live is None:
+        return False
+    want = desired["metadata"].get("annotations", {}).get(HASH_ANNOTATION)
+    have = (live.get("metadata", {}).get("annotations") or {}).get(HASH_ANNOTATION)
+    return want is not None and want == have

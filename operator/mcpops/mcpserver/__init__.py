@@ -1,0 +1,1 @@
+"""MCPServer: desired children, the reconcile decision, and its cluster glue."""

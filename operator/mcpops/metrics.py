@@ -1,0 +1,41 @@
+"""Prometheus metrics of the operator. One registry; names are part of the API.
+
+The dashboard and alerts in charts/ query only names defined here.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+API_REQUESTS = Counter(
+    "mcpops_api_requests",
+    "Requests the operator made to the Kubernetes API server.",
+    ["verb", "resource", "code"],
+)
+RECONCILES = Counter(
+    "mcpops_reconciles",
+    "Reconciles by kind and result (ok, error, requeue).",
+    ["kind", "result"],
+)
+RECONCILE_SECONDS = Histogram(
+    "mcpops_reconcile_duration_seconds",
+    "Time one reconcile took.",
+    ["kind"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+QUEUE_DEPTH = Gauge("mcpops_queue_depth", "Objects waiting to be reconciled.", ["kind"])
+WRITES_SKIPPED = Counter(
+    "mcpops_writes_skipped",
+    "Child or status writes skipped because the cluster already matched.",
+    ["kind"],
+)
+MANAGED = Gauge("mcpops_managed_objects", "Custom resources the operator manages.", ["kind"])
+SERVERS_BY_PHASE = Gauge(
+    "mcpops_mcpservers", "MCPServers by phase (as last reconciled).", ["phase"]
+)
+REVISIONS_CREATED = Counter(
+    "mcpops_revisions_created", "New MCPServer revisions (a changed pod template)."
+)
+EVENTS_POSTED = Counter(
+    "mcpops_events_posted", "Kubernetes Events posted, by reason.", ["kind", "reason"]
+)

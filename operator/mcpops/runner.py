@@ -1,0 +1,204 @@
+"""`mcpops run`: the operator process.
+
+Kopf logs in and watches; its handlers only feed the store and the work
+queues (no state annotations, no finalizers: children are garbage-collected
+through their ownerReferences). Metrics and health are served on one port.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import kopf
+import structlog
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from mcpops import logs, metrics
+from mcpops.api import GROUP, VERSION
+from mcpops.children import MANAGED_BY
+from mcpops.controller import Key, Store, WorkQueue
+from mcpops.kube import Client, credentials_from_kopf
+from mcpops.mcpserver.desired import SERVER_LABEL
+from mcpops.mcpserver.reconciler import KIND as MCPSERVER
+from mcpops.mcpserver.reconciler import MCPServerReconciler
+
+log = structlog.stdlib.get_logger("mcpops.runner")
+
+
+class Operator:
+    """Process-wide state, created at startup."""
+
+    def __init__(self) -> None:
+        self.store = Store()
+        self.client: Client | None = None
+        self.queues: dict[str, WorkQueue] = {}
+        self.connection: Any = None
+        self.ready = False
+
+    def enqueue(self, kind: str, key: Key) -> None:
+        queue = self.queues.get(kind)
+        if queue is not None:
+            queue.add(key)
+
+
+OPERATOR = Operator()
+MANAGED = {"app.kubernetes.io/managed-by": MANAGED_BY}
+
+
+@kopf.on.login()
+def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+    info: kopf.ConnectionInfo | None = kopf.login_with_service_account(
+        **kwargs
+    ) or kopf.login_with_kubeconfig(**kwargs)
+    OPERATOR.connection = info
+    return info
+
+
+@kopf.on.startup()
+async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
+    settings.posting.enabled = False  # we post our own Events, one per decision
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.watching.connect_timeout = 10
+    settings.networking.request_timeout = 60
+    settings.persistence.finalizer = "mcpops.dev/finalizer"
+    settings.peering.standalone = os.environ.get("MCPOPS_PEERING", "") == ""
+    if not settings.peering.standalone:
+        settings.peering.name = os.environ["MCPOPS_PEERING"]
+        settings.peering.priority = int(os.environ.get("MCPOPS_PEERING_PRIORITY", "0"))
+        settings.peering.clusterwide = os.environ.get("MCPOPS_NAMESPACES", "") == ""
+    if OPERATOR.connection is None:
+        # Startup runs before Kopf's own login; log in the same way for our client.
+        OPERATOR.connection = kopf.login_with_service_account(
+            settings=settings
+        ) or kopf.login_with_kubeconfig(settings=settings)
+    if OPERATOR.connection is None:
+        raise kopf.PermanentError("no Kubernetes credentials (no kubeconfig, not in a pod)")
+    OPERATOR.client = Client(credentials_from_kopf(OPERATOR.connection))
+    workers = int(os.environ.get("MCPOPS_WORKERS", "16"))
+    queue = WorkQueue(MCPSERVER, MCPServerReconciler(OPERATOR.store, OPERATOR.client), workers)
+    OPERATOR.queues[MCPSERVER] = queue
+    queue.start()
+    OPERATOR.ready = True
+    log.info("operator started", workers=workers)
+
+
+@kopf.on.cleanup()
+async def cleanup(**_: Any) -> None:
+    for queue in OPERATOR.queues.values():
+        await queue.stop()
+    if OPERATOR.client is not None:
+        await OPERATOR.client.close()
+
+
+def _key(body: kopf.Body) -> Key:
+    return (body.metadata.namespace or "", body.metadata.name or "")
+
+
+@kopf.on.event(GROUP, VERSION, "mcpservers")
+def mcpserver_event(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
+    key = _key(body)
+    if event["type"] == "DELETED":
+        OPERATOR.store.drop_parent(MCPSERVER, key)
+        metrics.MANAGED.labels(MCPSERVER).set(len(OPERATOR.store.parents.get(MCPSERVER, {})))
+        return
+    OPERATOR.store.put_parent(MCPSERVER, dict(event["object"]))
+    metrics.MANAGED.labels(MCPSERVER).set(len(OPERATOR.store.parents.get(MCPSERVER, {})))
+    OPERATOR.enqueue(MCPSERVER, key)
+
+
+def _child_event(kind: str, event: kopf.RawEvent, body: kopf.Body) -> None:
+    labels = body.metadata.labels
+    server = labels.get(SERVER_LABEL)
+    if not server:
+        return
+    parent = (body.metadata.namespace or "", server)
+    if event["type"] == "DELETED":
+        OPERATOR.store.drop_child(kind, parent, body.metadata.name or "")
+    else:
+        OPERATOR.store.put_child(kind, parent, dict(event["object"]))
+    OPERATOR.enqueue(MCPSERVER, parent)
+
+
+@kopf.on.event("apps", "v1", "deployments", labels=MANAGED)
+def deployment_event(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
+    _child_event("Deployment", event, body)
+
+
+@kopf.on.event("", "v1", "services", labels=MANAGED)
+def service_event(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
+    _child_event("Service", event, body)
+
+
+@kopf.on.event("autoscaling", "v2", "horizontalpodautoscalers", labels=MANAGED)
+def hpa_event(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
+    _child_event("HorizontalPodAutoscaler", event, body)
+
+
+# ---------------------------------------------------------------- metrics, health
+
+
+async def _metrics(_: web.Request) -> web.Response:
+    return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def _healthz(_: web.Request) -> web.Response:
+    return web.Response(text="ok")
+
+
+async def _readyz(_: web.Request) -> web.Response:
+    if OPERATOR.ready:
+        return web.Response(text="ready")
+    return web.Response(status=503, text="starting")
+
+
+async def serve_http(host: str, port: int) -> web.AppRunner:
+    app = web.Application()
+    app.router.add_get("/metrics", _metrics)
+    app.router.add_get("/healthz", _healthz)
+    app.router.add_get("/readyz", _readyz)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    return runner
+
+
+async def _main(args: argparse.Namespace) -> None:
+    http = await serve_http(args.metrics_host, args.metrics_port)
+    namespaces = [n for n in args.namespace if n]
+    try:
+        await kopf.operator(
+            clusterwide=not namespaces,
+            namespaces=namespaces,
+            standalone=True if not os.environ.get("MCPOPS_PEERING") else None,
+            liveness_endpoint=None,
+        )
+    finally:
+        await http.cleanup()
+
+
+def main(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(prog="mcpops run", description="run the operator")
+    parser.add_argument(
+        "--namespace",
+        action="append",
+        default=[n for n in os.environ.get("MCPOPS_NAMESPACES", "").split(",") if n],
+        help="watch only this namespace (repeatable; default: all)",
+    )
+    parser.add_argument("--metrics-host", default=os.environ.get("MCPOPS_METRICS_HOST", "0.0.0.0"))  # noqa: S104
+    parser.add_argument(
+        "--metrics-port", type=int, default=int(os.environ.get("MCPOPS_METRICS_PORT", "8080"))
+    )
+    parser.add_argument("--log-level", default=os.environ.get("MCPOPS_LOG_LEVEL", "INFO"))
+    args = parser.parse_args(list(argv))
+    logs.configure(args.log_level)
+    # Kopf's per-object loggers are noisy at INFO; keep them for warnings.
+    logging.getLogger("kopf").setLevel(logging.WARNING)
+    asyncio.run(_main(args))
+    return 0

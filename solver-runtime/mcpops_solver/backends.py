@@ -1,0 +1,570 @@
+"""The OR-Tools backends and how each one is driven.
+
+Every backend of the OR-Tools pip wheel that works in it is here. Each is
+driven through the API that gives it the most complete results:
+
+=========  ==========  =====================================================
+backend    API         notes
+=========  ==========  =====================================================
+GLOP       MathOpt     primal/dual simplex (LP only); duals, reduced costs
+PDLP       MathOpt     first-order LP method; optimality tolerances set to
+                       1e-8 (its default, 1e-4, misses optima by ~1e-6)
+HIGHS      MathOpt     simplex/IPM for LPs (duals), branch-and-cut for MIPs.
+                       Through pywraplp the wheel reports row activities as
+                       duals and the incumbent as the bound; MathOpt is right.
+SCIP       MathOpt     branch-and-cut, LPs and MIPs (no duals)
+CP-SAT     MathOpt     pure integer programs. A model with continuous variables
+                       is refused: CP-SAT scales them to integers, which is
+                       approximate (measured: wrong INFEASIBLE on the feasible
+                       arki001 and gesa2_o, MODEL_INVALID on egout). Fractional
+                       coefficients of integer programs are scaled by CP-SAT's
+                       MIP presolve to a relative precision of 1e-6
+CLP        pywraplp    simplex (LP only); duals, reduced costs
+CBC        pywraplp    branch-and-cut, LPs and MIPs (no duals)
+BOP        pywraplp    pure 0-1 programs only
+=========  ==========  =====================================================
+
+MathOpt and pywraplp report duals with the same sign convention (checked on
+Netlib: GLOP, CLP and HiGHS agree to 1e-11).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import math
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from mcpops_solver.problem import Problem, ProblemStats
+
+__all__ = [
+    "BACKENDS",
+    "BackendInfo",
+    "RawSolution",
+    "SolveParams",
+    "SolverError",
+    "UnsupportedProblemError",
+    "canonical_backend",
+    "check_supported",
+    "default_threads",
+    "solve",
+]
+
+DEFAULT_RELATIVE_GAP = 1e-4
+PDLP_TOLERANCE = 1e-8
+
+
+class UnsupportedProblemError(Exception):
+    """The chosen backend cannot solve this kind of problem."""
+
+
+class SolverError(Exception):
+    """The backend failed in a way that is not an answer about the problem."""
+
+
+@dataclass(frozen=True)
+class BackendInfo:
+    name: str
+    summary: str
+    engine: Literal["mathopt", "mpsolver"]
+    integer: bool  # honours integer variables
+    continuous: bool  # accepts continuous variables
+    binary_only: bool = False
+    needs_integer: bool = False  # refuses a model without integer variables
+    duals: bool = False  # duals and reduced costs for LPs
+
+
+BACKENDS: dict[str, BackendInfo] = {
+    b.name: b
+    for b in (
+        BackendInfo("GLOP", "Google's simplex LP solver", "mathopt", False, True, duals=True),
+        BackendInfo(
+            "PDLP", "first-order LP solver for very large LPs", "mathopt", False, True, duals=True
+        ),
+        BackendInfo("CLP", "COIN-OR simplex LP solver", "mpsolver", False, True, duals=True),
+        BackendInfo("CBC", "COIN-OR branch-and-cut MIP solver", "mpsolver", True, True),
+        BackendInfo("SCIP", "SCIP branch-and-cut MIP solver", "mathopt", True, True),
+        BackendInfo("HIGHS", "HiGHS LP and MIP solver", "mathopt", True, True, duals=True),
+        BackendInfo(
+            "CP-SAT",
+            "OR-Tools CP-SAT solver for pure integer programs",
+            "mathopt",
+            True,
+            False,
+            needs_integer=True,
+        ),
+        BackendInfo(
+            "BOP",
+            "OR-Tools Boolean optimizer for 0-1 programs",
+            "mpsolver",
+            True,
+            False,
+            binary_only=True,
+        ),
+    )
+}
+
+_ALIASES = {
+    "cpsat": "CP-SAT",
+    "cp_sat": "CP-SAT",
+    "sat": "CP-SAT",
+    "gscip": "SCIP",
+    "highs_lp": "HIGHS",
+    "highs_mip": "HIGHS",
+}
+
+
+def canonical_backend(name: str) -> str:
+    """Map a user-written solver name (any case, common aliases) to its canonical name."""
+    key = name.strip()
+    if key.lower() == "auto":
+        return "auto"
+    for canon in BACKENDS:
+        if key.upper() == canon:
+            return canon
+    alias = _ALIASES.get(key.lower().replace("-", "_"))
+    if alias is None:
+        alias = _ALIASES.get(key.lower())
+    if alias is None:
+        known = ", ".join(["auto", *BACKENDS])
+        raise ValueError(f"unknown solver {name!r}; choose one of {known}")
+    return alias
+
+
+@dataclass
+class SolveParams:
+    time_limit: float | None = None
+    relative_gap: float | None = None
+    threads: int | None = None
+    seed: int | None = None
+
+
+@dataclass
+class RawSolution:
+    """What a backend returned, indexed like the problem's variables/constraints."""
+
+    status: str  # OPTIMAL FEASIBLE INFEASIBLE UNBOUNDED INFEASIBLE_OR_UNBOUNDED ABNORMAL NOT_SOLVED
+    objective: float | None = None
+    bound: float | None = None
+    values: list[float] | None = None
+    duals: list[float] | None = None
+    reduced_costs: list[float] | None = None
+    seconds: float = 0.0
+    detail: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+
+def check_supported(backend: str, stats: ProblemStats) -> None:
+    """Raise UnsupportedProblemError, naming what is wrong, if `backend` cannot take the problem."""
+    info = BACKENDS[backend]
+    if stats.integer_variables and not info.integer:
+        raise UnsupportedProblemError(
+            f"{backend} solves linear programs only, and this problem has "
+            f"{stats.integer_variables} integer variable(s); choose auto, HIGHS, SCIP or CBC"
+        )
+    if info.binary_only and not stats.pure_binary:
+        non_binary = stats.variables - stats.binary_variables
+        raise UnsupportedProblemError(
+            f"{backend} solves pure 0-1 problems only, and this problem has {non_binary} "
+            "variable(s) that are not binary; choose auto, CP-SAT, HIGHS or SCIP"
+        )
+    if info.needs_integer and stats.integer_variables == 0:
+        raise UnsupportedProblemError(
+            f"{backend} needs integer variables and this is a linear program "
+            "(all variables continuous); choose auto, GLOP, HIGHS or CLP"
+        )
+    if info.needs_integer and stats.continuous_variables:
+        raise UnsupportedProblemError(
+            f"{backend} takes pure integer programs only, and this problem has "
+            f"{stats.continuous_variables} continuous variable(s). CP-SAT would scale them "
+            "to integers, which is approximate: on the feasible MIPLIB instances arki001 "
+            "and gesa2_o it reported INFEASIBLE. Choose auto, HIGHS, SCIP or CBC"
+        )
+
+
+def default_threads() -> int:
+    """CPUs this process may use: the cgroup CPU limit if any, else its CPU affinity.
+
+    Solvers left to their own default count the host's cores, which in a pod
+    with a CPU limit means more threads than CPU time.
+    """
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    try:
+        with open("/sys/fs/cgroup/cpu.max", encoding="ascii") as f:
+            quota, period = f.read().split()[:2]
+        if quota != "max":
+            cpus = min(cpus, max(1, math.ceil(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass
+    return max(1, cpus)
+
+
+@contextlib.contextmanager
+def stdout_to_stderr() -> Iterator[None]:
+    """Send native solver output written to fd 1 to fd 2, keeping stdout for results."""
+    try:
+        saved = os.dup(1)
+    except OSError:
+        yield
+        return
+    try:
+        os.dup2(2, 1)
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def ortools_module(name: str) -> Any:
+    """Import an OR-Tools module untyped (its stubs do not cover every module)."""
+    return importlib.import_module(name)
+
+
+def _integer_bounds(lb: float, ub: float) -> tuple[float, float]:
+    if math.isfinite(lb):
+        lb = float(math.ceil(lb - 1e-9))
+    if math.isfinite(ub):
+        ub = float(math.floor(ub + 1e-9))
+    return lb, ub
+
+
+def _finite(x: float | None) -> float | None:
+    if x is None or not math.isfinite(x):
+        return None
+    return float(x)
+
+
+# ---------------------------------------------------------------------------
+# MathOpt
+
+
+_MATHOPT_SOLVER = {"GLOP": 3, "CP-SAT": 4, "PDLP": 5, "HIGHS": 10, "SCIP": 1}
+
+
+def to_mathopt_proto(p: Problem) -> Any:
+    """Translate a Problem into a MathOpt ModelProto."""
+    from ortools.math_opt import model_pb2
+
+    mp = model_pb2.ModelProto(name=p.name)
+    n = p.num_vars
+    v = mp.variables
+    v.ids.extend(range(n))
+    lbs, ubs = list(p.var_lb), list(p.var_ub)
+    for i in range(n):
+        if p.var_integer[i]:
+            lbs[i], ubs[i] = _integer_bounds(lbs[i], ubs[i])
+    v.lower_bounds.extend(lbs)
+    v.upper_bounds.extend(ubs)
+    v.integers.extend(p.var_integer)
+    v.names.extend(p.var_names)
+    obj = mp.objective
+    obj.maximize = p.maximize
+    obj.offset = p.objective_offset
+    nz = [(i, c) for i, c in enumerate(p.objective) if c != 0.0]
+    obj.linear_coefficients.ids.extend(i for i, _ in nz)
+    obj.linear_coefficients.values.extend(c for _, c in nz)
+    lc = mp.linear_constraints
+    m = p.num_constraints
+    lc.ids.extend(range(m))
+    lc.lower_bounds.extend(p.con_lb)
+    lc.upper_bounds.extend(p.con_ub)
+    lc.names.extend(p.con_names)
+    rows: list[int] = []
+    cols: list[int] = []
+    vals: list[float] = []
+    for r in range(m):
+        pairs = sorted(
+            (j, c) for j, c in zip(p.row_vars[r], p.row_coefs[r], strict=True) if c != 0.0
+        )
+        rows.extend([r] * len(pairs))
+        cols.extend(j for j, _ in pairs)
+        vals.extend(c for _, c in pairs)
+    mat = mp.linear_constraint_matrix
+    mat.row_ids.extend(rows)
+    mat.column_ids.extend(cols)
+    mat.coefficients.extend(vals)
+    return mp
+
+
+def _mathopt_params(backend: str, params: SolveParams, is_mip: bool) -> tuple[Any, list[str]]:
+    from ortools.math_opt import parameters_pb2
+
+    warnings: list[str] = []
+    sp = parameters_pb2.SolveParametersProto(enable_output=False)
+    if params.time_limit is not None:
+        whole = math.floor(params.time_limit)
+        sp.time_limit.seconds = int(whole)
+        sp.time_limit.nanos = min(999_999_999, round((params.time_limit - whole) * 1e9))
+    if is_mip:
+        gap = DEFAULT_RELATIVE_GAP if params.relative_gap is None else params.relative_gap
+        sp.relative_gap_tolerance = gap
+        # An absolute gap of 0 so that the relative gap alone decides (some solvers
+        # default to an absolute gap that stops early on small objectives).
+        sp.absolute_gap_tolerance = 0.0
+    threads = params.threads
+    if threads is not None:
+        if backend == "HIGHS":
+            # MathOpt refuses its generic threads parameter for HiGHS.
+            sp.highs.int_options["threads"] = threads
+        else:
+            sp.threads = threads
+    if params.seed is not None:
+        if backend == "PDLP":
+            warnings.append("PDLP has no random seed; the seed is ignored")
+        else:
+            sp.random_seed = params.seed
+    if backend == "PDLP":
+        crit = sp.pdlp.termination_criteria.simple_optimality_criteria
+        crit.eps_optimal_relative = PDLP_TOLERANCE
+        crit.eps_optimal_absolute = PDLP_TOLERANCE
+    return sp, warnings
+
+
+def _solve_mathopt(p: Problem, backend: str, params: SolveParams) -> RawSolution:
+    from ortools.math_opt import (
+        callback_pb2,
+        model_parameters_pb2,
+        parameters_pb2,
+        result_pb2,
+        solution_pb2,
+    )
+    from ortools.math_opt.core.python import solver as mo_solver
+
+    is_mip = any(p.var_integer)
+    model = to_mathopt_proto(p)
+    sp, warnings = _mathopt_params(backend, params, is_mip)
+    start = time.perf_counter()
+    try:
+        with stdout_to_stderr():
+            res = mo_solver.solve(
+                model,
+                _MATHOPT_SOLVER[backend],
+                parameters_pb2.SolverInitializerProto(),
+                sp,
+                model_parameters_pb2.ModelSolveParametersProto(),
+                None,
+                callback_pb2.CallbackRegistrationProto(),
+                None,
+                None,
+            )
+    except Exception as exc:  # pybind11 StatusNotOk and friends
+        message = str(exc)
+        if backend == "CP-SAT" and "MODEL_INVALID" in message:
+            raise UnsupportedProblemError(
+                "CP-SAT could not represent this problem: it scales fractional coefficients "
+                "to integers and the scaled model is invalid. Choose auto, HIGHS or SCIP"
+            ) from exc
+        if "INVALID_ARGUMENT" in message or "MODEL_INVALID" in message:
+            raise UnsupportedProblemError(f"{backend} refused the problem: {message}") from exc
+        raise SolverError(f"{backend} failed: {message}") from exc
+    seconds = time.perf_counter() - start
+    term = res.termination
+    reason = result_pb2.TerminationReasonProto
+    detail = term.detail
+    out = RawSolution(status="ABNORMAL", seconds=seconds, detail=detail, warnings=warnings)
+
+    feasible = None
+    for sol in res.solutions:
+        if (
+            sol.HasField("primal_solution")
+            and sol.primal_solution.feasibility_status == solution_pb2.SOLUTION_STATUS_FEASIBLE
+        ):
+            feasible = sol
+            break
+
+    r = term.reason
+    if r == reason.TERMINATION_REASON_OPTIMAL:
+        out.status = "OPTIMAL"
+    elif r == reason.TERMINATION_REASON_INFEASIBLE:
+        out.status = "INFEASIBLE"
+    elif r == reason.TERMINATION_REASON_UNBOUNDED:
+        out.status = "UNBOUNDED"
+    elif r == reason.TERMINATION_REASON_INFEASIBLE_OR_UNBOUNDED:
+        out.status = "INFEASIBLE_OR_UNBOUNDED"
+    elif r == reason.TERMINATION_REASON_FEASIBLE:
+        out.status = "FEASIBLE"
+    elif r == reason.TERMINATION_REASON_NO_SOLUTION_FOUND:
+        out.status = "NOT_SOLVED"
+    elif r == reason.TERMINATION_REASON_IMPRECISE:
+        out.status = "FEASIBLE" if feasible is not None else "ABNORMAL"
+        out.warnings.append(
+            f"{backend} stopped with an imprecise solution (tolerances not met): {detail}"
+        )
+    else:
+        out.status = "ABNORMAL"
+    if out.status in {"OPTIMAL", "FEASIBLE"} and feasible is None:
+        out.status = "NOT_SOLVED" if out.status == "FEASIBLE" else "ABNORMAL"
+
+    if feasible is not None and out.status in {"OPTIMAL", "FEASIBLE"}:
+        ps = feasible.primal_solution
+        out.objective = ps.objective_value
+        out.values = _dense(ps.variable_values, p.num_vars)
+        if feasible.HasField("dual_solution") and not is_mip and BACKENDS[backend].duals:
+            ds = feasible.dual_solution
+            if ds.feasibility_status == solution_pb2.SOLUTION_STATUS_FEASIBLE:
+                out.duals = _dense(ds.dual_values, p.num_constraints)
+                out.reduced_costs = _dense(ds.reduced_costs, p.num_vars)
+        bound = _finite(term.objective_bounds.dual_bound)
+        out.bound = bound
+        if out.status == "OPTIMAL" and not is_mip and bound is None:
+            out.bound = out.objective
+    return out
+
+
+def _dense(vec: Any, n: int) -> list[float]:
+    values = [0.0] * n
+    for i, v in zip(vec.ids, vec.values, strict=True):
+        values[i] = v
+    return values
+
+
+# ---------------------------------------------------------------------------
+# pywraplp (MPSolver)
+
+_MPSOLVER_NAME = {"CLP": "CLP", "CBC": "CBC", "BOP": "BOP"}
+_MP_STATUS = {
+    0: "OPTIMAL",
+    1: "FEASIBLE",
+    2: "INFEASIBLE",
+    3: "UNBOUNDED",
+    4: "ABNORMAL",
+    5: "MODEL_INVALID",
+    6: "NOT_SOLVED",
+}
+
+
+def to_mpmodel_proto(p: Problem) -> Any:
+    """Translate a Problem into a linear_solver MPModelProto."""
+    linear_solver_pb2 = ortools_module("ortools.linear_solver.linear_solver_pb2")
+    mp = linear_solver_pb2.MPModelProto(
+        name=p.name, maximize=p.maximize, objective_offset=p.objective_offset
+    )
+    for i in range(p.num_vars):
+        lb, ub = p.var_lb[i], p.var_ub[i]
+        if p.var_integer[i]:
+            lb, ub = _integer_bounds(lb, ub)
+        mp.variable.add(
+            name=p.var_names[i],
+            lower_bound=lb,
+            upper_bound=ub,
+            is_integer=p.var_integer[i],
+            objective_coefficient=p.objective[i],
+        )
+    for r in range(p.num_constraints):
+        c = mp.constraint.add(name=p.con_names[r], lower_bound=p.con_lb[r], upper_bound=p.con_ub[r])
+        c.var_index.extend(p.row_vars[r])
+        c.coefficient.extend(p.row_coefs[r])
+    return mp
+
+
+def _solve_mpsolver(p: Problem, backend: str, params: SolveParams) -> RawSolution:
+    linear_solver_pb2 = ortools_module("ortools.linear_solver.linear_solver_pb2")
+    pywraplp = ortools_module("ortools.linear_solver.pywraplp")
+
+    is_mip = any(p.var_integer)
+    warnings: list[str] = []
+    model = to_mpmodel_proto(p)
+    # Timed from here, like MathOpt's solve which also loads the model into the solver.
+    start = time.perf_counter()
+    solver = pywraplp.Solver.CreateSolver(_MPSOLVER_NAME[backend])
+    if solver is None:
+        raise SolverError(f"{backend} is not available in this OR-Tools build")
+    err = solver.LoadModelFromProto(model)
+    if err:
+        raise UnsupportedProblemError(f"{backend} refused the problem: {err}")
+    if params.time_limit is not None:
+        solver.SetTimeLimit(max(1, round(params.time_limit * 1000)))
+    if params.threads is not None and params.threads > 1:
+        if backend == "CBC":
+            # CBC's threads give nondeterministic runs; OR-Tools accepts the setting.
+            solver.SetNumThreads(params.threads)
+        else:
+            warnings.append(f"{backend} is single-threaded; threads={params.threads} ignored")
+    if params.seed is not None:
+        if backend == "BOP":
+            solver.SetSolverSpecificParametersAsString(f"random_seed: {params.seed}")
+        else:
+            warnings.append(f"{backend} takes no random seed through OR-Tools; seed ignored")
+    mpp = pywraplp.MPSolverParameters()
+    if is_mip:
+        gap = DEFAULT_RELATIVE_GAP if params.relative_gap is None else params.relative_gap
+        mpp.SetDoubleParam(mpp.RELATIVE_MIP_GAP, gap)
+    with stdout_to_stderr():
+        code = solver.Solve(mpp)
+    seconds = time.perf_counter() - start
+    resp = linear_solver_pb2.MPSolutionResponse()
+    solver.FillSolutionResponseProto(resp)
+    status = _MP_STATUS.get(code, "ABNORMAL")
+    if status == "MODEL_INVALID":
+        raise UnsupportedProblemError(
+            f"{backend} found the model invalid: {resp.status_str or 'no detail given'}"
+        )
+    out = RawSolution(status=status, seconds=seconds, detail=resp.status_str, warnings=warnings)
+    if status in {"OPTIMAL", "FEASIBLE"}:
+        if len(resp.variable_value) != p.num_vars:
+            out.status = "NOT_SOLVED" if status == "FEASIBLE" else "ABNORMAL"
+            return out
+        out.objective = resp.objective_value
+        out.values = list(resp.variable_value)
+        if resp.HasField("best_objective_bound"):
+            out.bound = _finite(resp.best_objective_bound)
+        if not is_mip:
+            out.bound = out.objective if status == "OPTIMAL" else out.bound
+            if BACKENDS[backend].duals and len(resp.dual_value) == p.num_constraints:
+                out.duals = list(resp.dual_value)
+                out.reduced_costs = list(resp.reduced_cost)
+    return out
+
+
+# ---------------------------------------------------------------------------
+
+
+def solve(p: Problem, backend: str, params: SolveParams) -> RawSolution:
+    """Solve `p` with `backend`. Raises UnsupportedProblemError or SolverError."""
+    info = BACKENDS[backend]
+    check_supported(backend, p.stats())
+    if info.engine == "mathopt":
+        out = _solve_mathopt(p, backend, params)
+    else:
+        out = _solve_mpsolver(p, backend, params)
+    if out.status == "INFEASIBLE_OR_UNBOUNDED":
+        _disambiguate(p, backend, params, out)
+    return out
+
+
+def _disambiguate(p: Problem, backend: str, params: SolveParams, out: RawSolution) -> None:
+    """Tell infeasible from unbounded by solving the same constraints without objective.
+
+    If the constraints have a solution the problem is unbounded (true for
+    linear and, with rational data, mixed-integer problems); if they have
+    none it is infeasible.
+    """
+    probe = p.copy()
+    probe.objective = [0.0] * p.num_vars
+    sub = SolveParams(
+        time_limit=None if params.time_limit is None else max(1.0, params.time_limit / 4),
+        relative_gap=params.relative_gap,
+        threads=params.threads,
+        seed=params.seed,
+    )
+    info = BACKENDS[backend]
+    try:
+        res = (_solve_mathopt if info.engine == "mathopt" else _solve_mpsolver)(probe, backend, sub)
+    except (UnsupportedProblemError, SolverError):
+        return
+    out.seconds += res.seconds
+    if res.status in {"OPTIMAL", "FEASIBLE"}:
+        out.status = "UNBOUNDED"
+        out.detail = (out.detail + "; " if out.detail else "") + (
+            "the constraints are feasible, so the objective is unbounded"
+        )
+    elif res.status == "INFEASIBLE":
+        out.status = "INFEASIBLE"
+        out.detail = (out.detail + "; " if out.detail else "") + "the constraints are infeasible"

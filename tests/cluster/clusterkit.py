@@ -1,0 +1,193 @@
+"""Helpers for tests on a real control plane: waiting, kubectl, the operator process."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+REPO = Path(__file__).resolve().parents[2]
+T = TypeVar("T")
+
+
+def wait_until(
+    fn: Callable[[], T | None], *, timeout: float = 30.0, interval: float = 0.2, what: str = ""
+) -> T:
+    """Poll fn until it returns something truthy, or fail with the last value seen."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while True:
+        try:
+            last = fn()
+        except Exception as exc:  # a transient API error is just another "not yet"
+            last = exc
+        if last and not isinstance(last, Exception):
+            return last  # type: ignore[return-value]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what or fn}: {last!r}")
+        time.sleep(interval)
+
+
+@dataclass
+class Cluster:
+    kubeconfig: str
+    kubectl_path: str
+    provider: str
+
+    def kubectl(
+        self, *args: str, input_: str | None = None, check: bool = True, timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]:
+        res = subprocess.run(
+            [self.kubectl_path, "--kubeconfig", self.kubeconfig, *args],
+            input=input_,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        if check and res.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed: {res.stderr}")
+        return res
+
+    def apply(self, manifest: dict[str, Any] | str, namespace: str | None = None) -> None:
+        text = manifest if isinstance(manifest, str) else json.dumps(manifest)
+        args = ["apply", "-f", "-"]
+        if namespace:
+            args += ["-n", namespace]
+        self.kubectl(*args, input_=text)
+
+    def get(self, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
+        args = ["get", kind, name, "-o", "json"]
+        if namespace:
+            args += ["-n", namespace]
+        res = self.kubectl(*args, check=False)
+        if res.returncode != 0:
+            if "NotFound" in res.stderr:
+                return None
+            raise AssertionError(res.stderr)
+        data: dict[str, Any] = json.loads(res.stdout)
+        return data
+
+    def list(
+        self, kind: str, namespace: str | None = None, selector: str | None = None
+    ) -> list[dict[str, Any]]:
+        args = ["get", kind, "-o", "json"]
+        if namespace:
+            args += ["-n", namespace]
+        if selector:
+            args += ["-l", selector]
+        items: list[dict[str, Any]] = json.loads(self.kubectl(*args).stdout)["items"]
+        return items
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class OperatorProcess:
+    """`mcpops run` as a real process against the cluster."""
+
+    def __init__(self, kubeconfig: str, log_path: Path, env: dict[str, str] | None = None) -> None:
+        self.kubeconfig = kubeconfig
+        self.log_path = log_path
+        self.extra_env = env or {}
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.port = free_port()
+        env = {
+            **os.environ,
+            "KUBECONFIG": self.kubeconfig,
+            "MCPOPS_METRICS_HOST": "127.0.0.1",
+            "MCPOPS_METRICS_PORT": str(self.port),
+            **self.extra_env,
+        }
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        out = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "mcpops.cli", "run"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        out.close()
+        wait_until(self.ready, timeout=60, what="operator /readyz")
+
+    def ready(self) -> bool:
+        if self.proc is None or self.proc.poll() is not None:
+            tail = self.log_path.read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"operator exited: {tail}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/readyz", timeout=2) as r:
+                return bool(r.status == 200)
+        except OSError:
+            return False
+
+    def metrics(self) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=5) as r:
+            text = r.read().decode()
+        out: dict[tuple[str, frozenset[tuple[str, str]]], float] = {}
+        for line in text.splitlines():
+            if not line or line.startswith("#"):
+                continue
+            name_labels, _, value = line.rpartition(" ")
+            if "{" in name_labels:
+                name, _, rest = name_labels.partition("{")
+                pairs = []
+                for part in rest.rstrip("}").split('",'):
+                    if not part:
+                        continue
+                    k, _, v = part.partition("=")
+                    pairs.append((k, v.strip('"')))
+                out[(name, frozenset(pairs))] = float(value)
+            else:
+                out[(name_labels, frozenset())] = float(value)
+        return out
+
+    def write_counts(self) -> dict[str, float]:
+        """API writes the operator made so far, by "VERB resource"."""
+        out: dict[str, float] = {}
+        for (name, labels), v in self.metrics().items():
+            lab = dict(labels)
+            if name == "mcpops_api_requests_total" and lab.get("verb") in {
+                "POST",
+                "PUT",
+                "PATCH",
+                "DELETE",
+            }:
+                key = f"{lab['verb']} {lab['resource']}"
+                out[key] = out.get(key, 0) + v
+        return out
+
+    def writes(self) -> float:
+        """API writes the operator made so far (POST/PUT/PATCH/DELETE)."""
+        return sum(self.write_counts().values())
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, sig)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self.proc = None
+
+    def kill(self) -> None:
+        self.stop(signal.SIGKILL)
