@@ -38,6 +38,7 @@ CP_BIN = Path(os.environ.get("MCPOPS_CP_BIN", ""))
 KWOK_BIN = Path(os.environ.get("MCPOPS_KWOK_BIN", ""))
 STAGES = REPO / "hack" / "kwok" / "stages.yaml"
 ADMIN_USER = "mcpops-admin"
+CORE = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
 READY_DEADLINE = float(os.environ.get("MCPOPS_CLUSTER_DEADLINE", "90"))
 
 
@@ -228,7 +229,9 @@ def node_manifest(name: str) -> dict[str, Any]:
 
 def up(nodes: int) -> None:
     state = load_state()
-    if state and all(proc_alive(p["pid"], p["started"]) for p in state["procs"].values()):
+    if state and all(
+        proc_alive(p["pid"], p["started"]) for n, p in state["procs"].items() if n in CORE
+    ):
         code, _ = api_get(state, "/readyz")
         if code == 200:
             log(f"already running ({state['kubeconfig']})")
@@ -462,7 +465,7 @@ def status() -> int:
         return 1
     alive = {n: proc_alive(p["pid"], p["started"]) for n, p in state["procs"].items()}
     print(json.dumps({"kubeconfig": state["kubeconfig"], "processes": alive}, indent=2))
-    return 0 if all(alive.values()) else 1
+    return 0 if all(alive.get(n, False) for n in CORE) else 1
 
 
 def main() -> int:

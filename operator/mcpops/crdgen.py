@@ -108,6 +108,9 @@ def _structural(node: dict[str, Any], path: str) -> dict[str, Any]:
                 node["x-kubernetes-preserve-unknown-fields"] = True
             else:
                 node["additionalProperties"] = _structural(additional, f"{path}[*]")
+        elif additional is True:
+            node.pop("additionalProperties")
+            node["x-kubernetes-preserve-unknown-fields"] = True
         elif additional is False:
             node.pop("additionalProperties")  # structural schemas prune unknown fields anyway
         if not props and "additionalProperties" not in node:

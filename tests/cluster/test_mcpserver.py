@@ -289,3 +289,12 @@ def test_invalid_refused_by_api_server_naming_the_field(
     assert res.returncode != 0, f"accepted: {manifest}"
     assert field in res.stderr, res.stderr
     assert crds.get("mcpserver", name, namespace) is None
+
+
+def test_kubectl_explain_and_get_read_well(crds: Cluster) -> None:
+    out = crds.kubectl("explain", "mcpservers.spec.transport").stdout
+    assert "stdio is wrapped by the mcpops bridge" in out
+    out = crds.kubectl("explain", "mcpservers.spec.rollout.scaleDownDelaySeconds").stdout
+    assert "previous revision stays up" in out
+    res = crds.kubectl("get", "mcps", "-A")
+    assert res.returncode == 0

@@ -15,6 +15,7 @@ from mcpops.api.base import (
     cel,
     validations,
 )
+from mcpops.api.testsuite import TestSuite
 
 Transport = Literal["streamable-http", "sse", "stdio"]
 Phase = Literal[
@@ -279,6 +280,14 @@ class MCPServerSpec(ApiModel):
     )
     rollout: Rollout | None = Field(
         default=None, description="Blue-green update behaviour (defaults apply when left out)."
+    )
+    tests: list[TestSuite] | None = Field(
+        default=None,
+        description=(
+            "Test suites run as Jobs against every new revision before it takes traffic. "
+            "All must pass for the switch."
+        ),
+        max_length=16,
     )
 
 

@@ -65,6 +65,8 @@ def deployment_available(dep: dict[str, Any] | None, replicas: int) -> bool:
     meta = dep.get("metadata") or {}
     if status.get("observedGeneration", 0) < meta.get("generation", 1):
         return False
+    if (dep.get("spec") or {}).get("replicas", 1) != replicas:
+        return False  # not yet scaled to what we want
     if replicas == 0:
         return True
     return bool(

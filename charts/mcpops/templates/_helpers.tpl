@@ -1,0 +1,130 @@
+{{/* Names ------------------------------------------------------------------ */}}
+
+{{- define "mcpops.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "mcpops.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "mcpops.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "mcpops.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "mcpops.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- required "serviceAccount.name is required when serviceAccount.create is false" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/* Labels ----------------------------------------------------------------- */}}
+
+{{- define "mcpops.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "mcpops.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "mcpops.labels" -}}
+helm.sh/chart: {{ include "mcpops.chart" . }}
+{{ include "mcpops.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: mcpops
+{{- end }}
+
+{{/* The operator image; the operator hands the same one to the pods it creates. */}}
+{{- define "mcpops.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+{{- end }}
+
+{{/* Several replicas form a Kopf peering named after the release. */}}
+{{- define "mcpops.peering" -}}
+{{- if gt (int .Values.replicaCount) 1 }}{{ .Release.Name }}{{ end }}
+{{- end }}
+
+{{/*
+RBAC rules for the namespaced resources the operator reads and writes. Rendered into one
+ClusterRole (cluster-wide) or into one Role per watched namespace (watchNamespaces set).
+No wildcards; each rule says why it exists.
+*/}}
+{{- define "mcpops.namespacedRules" -}}
+# The operator's own resources: watched, and patched only for metadata (e.g. a handled
+# retry/promote annotation). Never created, updated (replaced) or deleted: spec belongs to
+# Git/Argo CD.
+- apiGroups: ["mcpops.dev"]
+  resources: ["mcpservers", "optimizationjobs", "cleanuppolicies"]
+  verbs: ["get", "list", "watch", "patch"]
+# Status is the operator's output: phase, conditions, test and solver results.
+- apiGroups: ["mcpops.dev"]
+  resources: ["mcpservers/status", "optimizationjobs/status", "cleanuppolicies/status"]
+  verbs: ["patch"]
+# Children carry ownerReferences with blockOwnerDeletion; clusters that enable the
+# OwnerReferencesPermissionEnforcement admission plugin (e.g. OpenShift) check this.
+- apiGroups: ["mcpops.dev"]
+  resources: ["mcpservers/finalizers", "optimizationjobs/finalizers", "cleanuppolicies/finalizers"]
+  verbs: ["update"]
+# One Deployment per MCPServer revision (blue-green); old revisions are deleted by
+# revisionHistoryLimit and CleanupPolicy.
+- apiGroups: ["apps"]
+  resources: ["deployments"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
+# Stable and preview Services; solution/result ConfigMaps; the solver pods' ServiceAccount.
+- apiGroups: [""]
+  resources: ["services", "configmaps", "serviceaccounts"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
+# Test-suite Jobs and solver (Indexed) Jobs.
+- apiGroups: ["batch"]
+  resources: ["jobs"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
+# Read test/solver pods' results and phase; delete finished test pods (cleanup). Pods are
+# never created directly (Deployments and Jobs do that); no eviction rights.
+- apiGroups: [""]
+  resources: ["pods"]
+  verbs: ["get", "list", "watch", "delete"]
+# Which replicas back a Service (green availability, traffic switch checks).
+- apiGroups: ["discovery.k8s.io"]
+  resources: ["endpointslices"]
+  verbs: ["get", "list", "watch"]
+# Optional autoscaling of an MCPServer revision.
+- apiGroups: ["autoscaling"]
+  resources: ["horizontalpodautoscalers"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
+# The solver pods' own Role/RoleBinding (write their result ConfigMap). Creating a Role needs
+# holding every permission it grants: the operator holds configmaps create/patch above.
+- apiGroups: ["rbac.authorization.k8s.io"]
+  resources: ["roles", "rolebindings"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
+# One Event per decision (rollout steps, test results, deletions), both Event APIs.
+- apiGroups: [""]
+  resources: ["events"]
+  verbs: ["create", "patch"]
+- apiGroups: ["events.k8s.io"]
+  resources: ["events"]
+  verbs: ["create", "patch"]
+{{- end }}
+
+{{/* Kopf peering (several replicas): only one replica acts at a time. */}}
+{{- define "mcpops.peeringRules" -}}
+{{- if gt (int .Values.replicaCount) 1 }}
+# Kopf peering between the operator replicas (replicaCount > 1): only one acts at a time.
+- apiGroups: ["kopf.dev"]
+  resources: [{{ if .Values.watchNamespaces }}"kopfpeerings"{{ else }}"clusterkopfpeerings"{{ end }}]
+  verbs: ["get", "list", "watch", "patch"]
+{{- end }}
+{{- end }}
