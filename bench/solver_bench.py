@@ -44,6 +44,9 @@ REPO = Path(__file__).resolve().parent.parent
 BACKENDS = ["GLOP", "PDLP", "CLP", "CBC", "SCIP", "HIGHS", "CP-SAT", "BOP"]
 DEFAULT_GAP = 1e-4
 LP_TOL = 1e-6
+# The manifest's ganges and scrs8 values are the Netlib README figures, off in the
+# sixth digit; every backend here and HiGHS via highspy agree on these instead.
+CORRECTED = {"ganges": -109585.736129278, "scrs8": 904.296953800792}
 
 
 def data_dir() -> Path:
@@ -71,7 +74,7 @@ def rounding_tolerance(value: float) -> float:
 def objective_ok(inst: dict[str, Any], objective: float | None, gap: float) -> bool:
     if objective is None:
         return False
-    best = float(inst["optimal_objective"])
+    best = CORRECTED.get(inst["name"], float(inst["optimal_objective"]))
     if inst["type"] == "LP":
         return abs(objective - best) <= LP_TOL * max(1.0, abs(best))
     tol = gap * max(1.0, abs(best)) + rounding_tolerance(best) + 1e-9 * max(1.0, abs(best))
@@ -277,8 +280,30 @@ def aggregate(
         }
         for row in rows.values():
             row["sgmVsVirtualBest"] = row["sgm"] / vb if vb > 0 else float("nan")
+            row["shiftedVsVirtualBest"] = (row["sgm"] + 1.0) / (vb + 1.0)
         result[set_name] = rows
     return result
+
+
+def targets(agg: dict[str, Any]) -> list[str]:
+    rows = agg.get("all") or {}
+    if "auto" not in rows:
+        return []
+    singles = {k: v for k, v in rows.items() if k not in {"auto", "highspy", "virtual best"}}
+    if not singles:
+        return []
+    best = max(singles, key=lambda k: (singles[k]["solved"], -singles[k]["sgm"]))
+    auto = rows["auto"]
+    vb = rows["virtual best"]
+    return [
+        f"auto solved {auto['solved']}, the best single backend ({best}) "
+        f"{singles[best]['solved']}: "
+        + ("met" if auto["solved"] >= singles[best]["solved"] else "NOT met"),
+        f"auto SGM {auto['sgm']:.3f} s vs virtual best {vb['sgm']:.3f} s: "
+        f"{auto['sgmVsVirtualBest']:.3f}x (target 1.10x: "
+        + ("met" if auto["sgmVsVirtualBest"] <= 1.10 else "NOT met")
+        + f"); with the shift kept, {auto['shiftedVsVirtualBest']:.3f}x",
+    ]
 
 
 def overhead_stats(runs: list[dict[str, Any]]) -> dict[str, float]:
@@ -312,14 +337,20 @@ def render_markdown(report: dict[str, Any]) -> str:
         lines += [
             f"## {set_name}",
             "",
-            "| solver | supported | solved | wrong obj. | SGM (s) | vs virtual best |",
-            "|---|---:|---:|---:|---:|---:|",
+            "| solver | supported | solved | wrong obj. | SGM (s) | SGM / VB | (SGM+1) / (VB+1) |",
+            "|---|---:|---:|---:|---:|---:|---:|",
         ]
         for solver, row in rows.items():
             lines.append(
                 f"| {solver} | {row['supported']}/{row['instances']} | {row['solved']} | "
-                f"{row['wrongObjective']} | {row['sgm']:.3f} | {row['sgmVsVirtualBest']:.3f} |"
+                f"{row['wrongObjective']} | {row['sgm']:.3f} | {row['sgmVsVirtualBest']:.3f} | "
+                f"{row['shiftedVsVirtualBest']:.3f} |"
             )
+        lines.append("")
+    targets = report.get("targets")
+    if targets:
+        lines += ["## Targets (all instances)", ""]
+        lines += [f"- {line}" for line in targets]
         lines.append("")
     oh = report.get("overhead") or {}
     if oh:
@@ -461,7 +492,8 @@ def main(argv: list[str] | None = None) -> int:
         "wallSeconds": time.time() - started,
         "instances": [i["name"] for i in instances],
         "solvers": solvers,
-        "aggregate": aggregate(runs, instances, solvers, args.time_limit),
+        "aggregate": (agg := aggregate(runs, instances, solvers, args.time_limit)),
+        "targets": targets(agg),
         "overhead": overhead_stats(runs),
         "runs": runs,
     }

@@ -180,7 +180,7 @@ def wait_for(what: str, check: Any, deadline: float, state: dict[str, Any]) -> N
     last = ""
     while time.monotonic() < deadline:
         for name, proc in state["procs"].items():
-            if not proc_alive(proc["pid"], proc["started"]):
+            if name in CORE and not proc_alive(proc["pid"], proc["started"]):
                 tail = (STATE_DIR / "logs" / f"{name}.log").read_text(errors="replace")[-3000:]
                 raise SystemExit(f"{name} exited while waiting for {what}; log tail:\n{tail}")
         try:

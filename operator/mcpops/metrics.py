@@ -39,3 +39,10 @@ REVISIONS_CREATED = Counter(
 EVENTS_POSTED = Counter(
     "mcpops_events_posted", "Kubernetes Events posted, by reason.", ["kind", "reason"]
 )
+
+ROLLOUTS = Counter(
+    "mcpops_rollouts",
+    "Rollouts by outcome: promoted, failed, aborted, superseded, rolled_back.",
+    ["outcome"],
+)
+TEST_JOBS = Counter("mcpops_test_jobs_created", "Test suite Jobs created for candidates.")

@@ -141,6 +141,25 @@ def hpa_event(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
     _child_event("HorizontalPodAutoscaler", event, body)
 
 
+# Test Jobs and their pods, and the EndpointSlices of our Services (the
+# EndpointSlice controller copies the Service's labels onto them).
+@kopf.on.event("batch", "v1", "jobs", labels={**MANAGED, SERVER_LABEL: kopf.PRESENT})
+def test_job_event(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
+    _child_event("Job", event, body)
+
+
+@kopf.on.event(
+    "", "v1", "pods", labels={**MANAGED, SERVER_LABEL: kopf.PRESENT, "job-name": kopf.PRESENT}
+)
+def test_pod_event(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
+    _child_event("Pod", event, body)
+
+
+@kopf.on.event("discovery.k8s.io", "v1", "endpointslices", labels=MANAGED)
+def endpointslice_event(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
+    _child_event("EndpointSlice", event, body)
+
+
 # ---------------------------------------------------------------- metrics, health
 
 

@@ -329,7 +329,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             scenario_index=run.scenario_index,
         )
         _write_termination(run, result, EXIT_INTERNAL, log)
-        print(json.dumps({"status": "ERROR", "errorKind": "internal", "message": result.message}))
+        _emit(json.dumps({"status": "ERROR", "errorKind": "internal", "message": result.message}))
         return EXIT_INTERNAL
 
 
@@ -361,7 +361,7 @@ def _main(run: Run, log: Any) -> int:
             except Exception as exc:
                 log.warning("could not store the failure summary", error=str(exc))
         _write_termination(run, result, code, log)
-        print(json.dumps({"status": status, "errorKind": ERROR_KINDS[code], "message": message}))
+        _emit(json.dumps({"status": status, "errorKind": ERROR_KINDS[code], "message": message}))
         return code
 
     # ---- options and environment
@@ -474,13 +474,22 @@ def _main(run: Run, log: Any) -> int:
 
     from mcpops_solver.results import result_summary, solution_json
 
-    if args.print_solution:
-        print(solution_json(result))
     summary = result_summary(result, parts=run.part_names, stored=run.solution_stored)
     summary["exitCode"] = code
     summary["configMaps"] = run.configmaps
-    print(json.dumps(summary))
+    if args.print_solution:
+        _emit(solution_json(result))
+    _emit(json.dumps(summary))
     return code
+
+
+def _emit(text: str) -> None:
+    """Print a line to standard output; a closed pipe (``| head``) is not an error."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
 
 
 def logs_bind(**values: Any) -> None:

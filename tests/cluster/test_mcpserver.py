@@ -95,7 +95,9 @@ def test_create_ready_with_owned_labelled_children(
 def test_scale_keeps_revision_and_image_change_makes_new_one(
     cluster: Cluster, operator: OperatorProcess, namespace: str
 ) -> None:
-    cluster.apply(mcpserver("beta"), namespace)
+    cluster.apply(
+        mcpserver("beta", rollout={"scaleDownDelaySeconds": 3, "verifySeconds": 3}), namespace
+    )
     first = wait_ready(cluster, "beta", namespace)["activeRevision"]
     cluster.kubectl(
         "patch", "mcpserver", "beta", "-n", namespace, "--type=merge", "-p",
@@ -121,6 +123,8 @@ def test_scale_keeps_revision_and_image_change_makes_new_one(
     second = st["activeRevision"]
     deps = deployments(cluster, "beta", namespace)
     assert deps[second]["spec"]["replicas"] == 3
+    # The previous revision stays up for the undo window, then goes to zero.
+    assert st["phase"] == "Verifying" and deps[first]["spec"]["replicas"] == 3
     wait_until(
         lambda: deployments(cluster, "beta", namespace)[first]["spec"]["replicas"] == 0,
         what="old revision scaled to zero",
@@ -132,6 +136,18 @@ def test_scale_keeps_revision_and_image_change_makes_new_one(
 def test_no_writes_when_nothing_changed(
     cluster: Cluster, operator: OperatorProcess, namespace: str
 ) -> None:
+    # The write counter is the operator's, across namespaces: let the namespaces of
+    # earlier tests finish going away first.
+    wait_until(
+        lambda: [
+            n
+            for n in cluster.list("namespaces", selector="mcpops.dev/test=true")
+            if n["metadata"]["name"] != namespace
+        ]
+        == [],
+        timeout=90,
+        what="earlier test namespaces deleted",
+    )
     cluster.apply(mcpserver("quiet"), namespace)
     wait_ready(cluster, "quiet", namespace)
 

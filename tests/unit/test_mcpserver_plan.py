@@ -37,11 +37,19 @@ class FakeCluster:
         self.uid = 0
 
     def observed(self) -> Observed:
+        deployments = {
+            d["metadata"]["labels"][REVISION_LABEL]: d for d in self.deployments.values()
+        }
+        slices = {}
+        for name, svc in self.services.items():
+            dep = deployments.get(svc["spec"]["selector"][REVISION_LABEL])
+            ready = (dep or {}).get("status", {}).get("readyReplicas", 0)
+            slices[f"{name}-abc"] = {
+                "metadata": {"labels": {"kubernetes.io/service-name": name}},
+                "endpoints": [{"conditions": {"ready": True}} for _ in range(ready)],
+            }
         return Observed(
-            deployments={
-                d["metadata"]["labels"][REVISION_LABEL]: d for d in self.deployments.values()
-            },
-            services=dict(self.services),
+            deployments=deployments, services=dict(self.services), endpoint_slices=slices
         )
 
     def apply(self, manifest: dict[str, Any]) -> None:
@@ -196,11 +204,12 @@ def test_traffic_only_on_revisions_seen_available(
             # Traffic moves only to a revision whose Deployment was seen available.
             if active != before:
                 assert active in seen_available
-            # Never more running Deployments than active + candidate.
+            # Never more running Deployments than active + candidate + the previous one
+            # (kept up for a fast undo during its window).
             running = [d for d in cluster.deployments.values() if d["spec"].get("replicas", 1)]
-            assert len(running) <= 2
-            # Old revisions kept within the limit.
-            assert len(cluster.deployments) <= history + 2
+            assert len(running) <= 3
+            # Old revisions kept within the limit (plus those four roles and the failed one).
+            assert len(cluster.deployments) <= history + 4
             assert result.status["observedGeneration"] == generation
             if settle:
                 for name in cluster.deployments:
@@ -228,6 +237,29 @@ def test_converges_then_writes_nothing(steps: list[tuple[str, int, bool, bool]])
         else:
             raise AssertionError("did not converge in 6 reconciles")
         wanted = revision_of("s", MCPServerSpec.model_validate(srv["spec"]))
-        if ready:
+        if ready and srv["status"].get("failedRevision") != wanted:
             assert srv["status"]["activeRevision"] == wanted
             assert "candidateRevision" not in srv["status"]
+
+
+def test_status_merge_patch_drops_nested_keys() -> None:
+    from mcpops.mcpserver.reconciler import merge_patch, status_patch
+
+    old = {"a": 1, "rollout": {"revision": "x", "attempt": 1}, "gone": True}
+    new = {"a": 1, "rollout": {"attempt": 2}, "list": [1]}
+    patch = merge_patch(old, new)
+    assert patch == {"rollout": {"revision": None, "attempt": 2}, "list": [1], "gone": None}
+
+    def apply(target: dict, p: dict) -> dict:  # RFC 7386
+        out = dict(target)
+        for k, v in p.items():
+            if v is None:
+                out.pop(k, None)
+            elif isinstance(v, dict) and isinstance(out.get(k), dict):
+                out[k] = apply(out[k], v)
+            else:
+                out[k] = v
+        return out
+
+    assert apply(old, patch) == new
+    assert status_patch(new, new) is None

@@ -8,7 +8,9 @@ from typing import Any
 from pydantic import BaseModel
 
 from mcpops.api import GROUP, VERSION
+from mcpops.api.base import cel
 from mcpops.api.mcpserver import MCPServerSpec, MCPServerStatus
+from mcpops.api.optimizationjob import OptimizationJobSpec, OptimizationJobStatus
 
 
 @dataclass(frozen=True)
@@ -67,4 +69,35 @@ MCPSERVER = Kind(
     ),
 )
 
-KINDS: tuple[Kind, ...] = (MCPSERVER,)
+OPTIMIZATIONJOB = Kind(
+    kind="OptimizationJob",
+    plural="optimizationjobs",
+    short_names=("optjob",),
+    spec=OptimizationJobSpec,
+    status=OptimizationJobStatus,
+    description=(
+        "OptimizationJob solves a linear or mixed-integer problem (inline, or an MPS/LP/JSON/"
+        "YAML file from a ConfigMap or Secret) with OR-Tools in a solver pod with resource "
+        "limits, or a sweep of scenarios of it as an Indexed Job; the outcome lands in status "
+        "and the solution in a ConfigMap owned by the job."
+    ),
+    printer_columns=(
+        _col("Phase", ".status.phase"),
+        _col("Solver", ".status.solver"),
+        _col("Status", ".status.solverStatus"),
+        _col("Objective", ".status.objective", "number"),
+        _col("Gap", ".status.gap", "number"),
+        _col("Seconds", ".status.solveSeconds", "number", priority=1),
+        _col("Result", ".status.resultConfigMap", priority=1),
+        AGE,
+    ),
+    spec_validations=(
+        cel(
+            "self == oldSelf",
+            "spec is immutable: an OptimizationJob is one solve; create a new OptimizationJob "
+            "(a new name) to solve a changed problem",
+        ),
+    ),
+)
+
+KINDS: tuple[Kind, ...] = (MCPSERVER, OPTIMIZATIONJOB)

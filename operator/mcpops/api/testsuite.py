@@ -442,6 +442,10 @@ class TestSuite(ApiModel):
         le=3600,
         description="The whole suite must finish within this time, or it fails.",
     )
+    pod_annotations: dict[str, Annotated[str, Field(max_length=4096)]] | None = Field(
+        default=None,
+        description="Extra annotations on the test pod (e.g. to opt out of sidecar injection).",
+    )
 
     @model_validator(mode="after")
     def _exactly_one_kind(self) -> TestSuite:

