@@ -46,3 +46,21 @@ ROLLOUTS = Counter(
     ["outcome"],
 )
 TEST_JOBS = Counter("mcpops_test_jobs_created", "Test suite Jobs created for candidates.")
+OPTJOBS_FINISHED = Counter(
+    "mcpops_optimizationjobs_finished",
+    "OptimizationJobs that finished, by phase (Succeeded, Failed) and reason (the solver "
+    "outcome such as Optimal or Infeasible, or the failure such as OOMKilled).",
+    ["phase", "reason"],
+)
+SOLVE_SECONDS = Histogram(
+    "mcpops_solver_solve_seconds",
+    "Seconds spent in the solver per solve (per scenario of a sweep), as the runtime reported.",
+    ["solver"],
+    buckets=(0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600, 14400),
+)
+OBJECTIVE_GAP = Histogram(
+    "mcpops_solver_objective_gap",
+    "Relative gap |objective - bound| / |objective| of finished solves (0 is proven optimal).",
+    ["solver"],
+    buckets=(0.0, 1e-9, 1e-6, 1e-4, 1e-3, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0),
+)

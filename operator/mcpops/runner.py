@@ -27,6 +27,9 @@ from mcpops.kube import Client, credentials_from_kopf
 from mcpops.mcpserver.desired import SERVER_LABEL
 from mcpops.mcpserver.reconciler import KIND as MCPSERVER
 from mcpops.mcpserver.reconciler import MCPServerReconciler
+from mcpops.optjob import reconciler as optjob
+from mcpops.optjob.desired import KIND as OPTIMIZATIONJOB
+from mcpops.optjob.desired import OPTJOB_LABEL
 
 log = structlog.stdlib.get_logger("mcpops.runner")
 
@@ -85,6 +88,13 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     queue = WorkQueue(MCPSERVER, MCPServerReconciler(OPERATOR.store, OPERATOR.client), workers)
     OPERATOR.queues[MCPSERVER] = queue
     queue.start()
+    optjob_queue = WorkQueue(
+        OPTIMIZATIONJOB,
+        optjob.OptimizationJobReconciler(OPERATOR.store, OPERATOR.client),
+        workers,
+    )
+    OPERATOR.queues[OPTIMIZATIONJOB] = optjob_queue
+    optjob_queue.start()
     OPERATOR.ready = True
     log.info("operator started", workers=workers)
 
@@ -158,6 +168,65 @@ def test_pod_event(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
 @kopf.on.event("discovery.k8s.io", "v1", "endpointslices", labels=MANAGED)
 def endpointslice_event(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
     _child_event("EndpointSlice", event, body)
+
+
+# ---------------------------------------------------------------- OptimizationJob
+
+OPTJOB_CHILDREN: dict[str, Any] = {**MANAGED, OPTJOB_LABEL: kopf.PRESENT}
+
+
+@kopf.on.event(GROUP, VERSION, "optimizationjobs")
+def optimizationjob_event(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
+    key = _key(body)
+    if event["type"] == "DELETED":
+        OPERATOR.store.drop_parent(OPTIMIZATIONJOB, key)
+    else:
+        OPERATOR.store.put_parent(OPTIMIZATIONJOB, dict(event["object"]))
+        OPERATOR.enqueue(OPTIMIZATIONJOB, key)
+    metrics.MANAGED.labels(OPTIMIZATIONJOB).set(
+        len(OPERATOR.store.parents.get(OPTIMIZATIONJOB, {}))
+    )
+
+
+def _optjob_child_event(kind: str, event: kopf.RawEvent) -> None:
+    body: dict[str, Any] = dict(event["object"])
+    child_key, parent = optjob.resolve_parent(OPERATOR.store, body)
+    if event["type"] == "DELETED":
+        OPERATOR.store.drop_child(optjob.CHILD_KINDS[kind], child_key, body["metadata"]["name"])
+    else:
+        OPERATOR.store.put_child(optjob.CHILD_KINDS[kind], child_key, body)
+    if parent is not None:
+        OPERATOR.enqueue(OPTIMIZATIONJOB, parent)
+
+
+@kopf.on.event("batch", "v1", "jobs", labels=OPTJOB_CHILDREN)
+def optjob_job_event(event: kopf.RawEvent, **_: Any) -> None:
+    _optjob_child_event("Job", event)
+
+
+@kopf.on.event("", "v1", "pods", labels=OPTJOB_CHILDREN)
+def optjob_pod_event(event: kopf.RawEvent, **_: Any) -> None:
+    _optjob_child_event("Pod", event)
+
+
+@kopf.on.event("", "v1", "configmaps", labels=OPTJOB_CHILDREN)
+def optjob_configmap_event(event: kopf.RawEvent, **_: Any) -> None:
+    _optjob_child_event("ConfigMap", event)
+
+
+@kopf.on.event("", "v1", "serviceaccounts", labels=OPTJOB_CHILDREN)
+def optjob_serviceaccount_event(event: kopf.RawEvent, **_: Any) -> None:
+    _optjob_child_event("ServiceAccount", event)
+
+
+@kopf.on.event("rbac.authorization.k8s.io", "v1", "roles", labels=OPTJOB_CHILDREN)
+def optjob_role_event(event: kopf.RawEvent, **_: Any) -> None:
+    _optjob_child_event("Role", event)
+
+
+@kopf.on.event("rbac.authorization.k8s.io", "v1", "rolebindings", labels=OPTJOB_CHILDREN)
+def optjob_rolebinding_event(event: kopf.RawEvent, **_: Any) -> None:
+    _optjob_child_event("RoleBinding", event)
 
 
 # ---------------------------------------------------------------- metrics, health

@@ -139,12 +139,14 @@ def test_no_writes_when_nothing_changed(
     # The write counter is the operator's, across namespaces: let the namespaces of
     # earlier tests finish going away first.
     wait_until(
-        lambda: [
-            n
-            for n in cluster.list("namespaces", selector="mcpops.dev/test=true")
-            if n["metadata"]["name"] != namespace
-        ]
-        == [],
+        lambda: (
+            [
+                n
+                for n in cluster.list("namespaces", selector="mcpops.dev/test=true")
+                if n["metadata"]["name"] != namespace
+            ]
+            == []
+        ),
         timeout=90,
         what="earlier test namespaces deleted",
     )

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
+from pydantic import Field
+
+from mcpops.api.base import ApiModel, Condition, Resources, cel, validations
 from mcpops_solver.model import (
     MAX_SCENARIOS,
     OptimizationModel,
@@ -16,9 +19,6 @@ from mcpops_solver.model import (
     ScenarioSampling,
     SolverName,
 )
-from pydantic import Field
-
-from mcpops.api.base import ApiModel, Condition, Resources, cel, validations
 
 Phase = Literal["Pending", "Running", "Succeeded", "Failed"]
 ProblemFormat = Literal["auto", "json", "yaml", "mps", "lp", "lp-solve"]
@@ -354,7 +354,9 @@ class OptimizationJobStatus(ApiModel):
         default=None, description="Objective value of the solution (a sweep: the best)."
     )
     bound: float | None = Field(default=None, description="Best proven bound on the objective.")
-    gap: float | None = Field(default=None, description="Relative gap |objective - bound| / |objective|.")
+    gap: float | None = Field(
+        default=None, description="Relative gap |objective - bound| / |objective|."
+    )
     solve_seconds: float | None = Field(
         default=None, description="Seconds spent in the solver (a sweep: summed over scenarios)."
     )

@@ -18,9 +18,6 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from mcpops_solver.model import ScenarioSet
-from mcpops_solver.results import MAX_PARTS, label_value, result_configmap_name
-
 from mcpops import __version__
 from mcpops.api import API_VERSION
 from mcpops.api.optimizationjob import (
@@ -31,6 +28,8 @@ from mcpops.api.optimizationjob import (
 )
 from mcpops.children import digest, labels, owner_reference, stamp
 from mcpops.mcpserver.desired import restricted_container_context, restricted_pod_context
+from mcpops_solver.model import ScenarioSet
+from mcpops_solver.results import MAX_PARTS, label_value, result_configmap_name
 
 KIND = "OptimizationJob"
 OPTJOB_LABEL = "mcpops.dev/optimizationjob"
@@ -150,8 +149,12 @@ def resources(spec: OptimizationJobSpec) -> dict[str, dict[str, str]]:
     cpu = str(spec.threads or 1)
     requests = {"cpu": cpu, "memory": DEFAULT_MEMORY_REQUEST}
     limits = {"cpu": cpu, "memory": DEFAULT_MEMORY_LIMIT}
-    given_requests = spec.resources.requests.to_wire() if spec.resources and spec.resources.requests else {}
-    given_limits = spec.resources.limits.to_wire() if spec.resources and spec.resources.limits else {}
+    given_requests = (
+        spec.resources.requests.to_wire() if spec.resources and spec.resources.requests else {}
+    )
+    given_limits = (
+        spec.resources.limits.to_wire() if spec.resources and spec.resources.limits else {}
+    )
     requests.update(given_requests)
     limits.update(given_limits)
     for res in ("cpu", "memory"):
@@ -185,7 +188,9 @@ def scenario_set(spec: OptimizationJobSpec) -> ScenarioSet | None:
         return None
     return ScenarioSet.model_validate(
         {
-            "scenarios": [s.model_dump(by_alias=True, exclude_none=True) for s in spec.scenarios or []],
+            "scenarios": [
+                s.model_dump(by_alias=True, exclude_none=True) for s in spec.scenarios or []
+            ],
             "sampling": spec.sampling.model_dump(by_alias=True, exclude_none=True)
             if spec.sampling
             else None,
@@ -227,7 +232,9 @@ def input_configmap(
         else:
             data["model.json"] = text
     if sweep is not None:
-        data["scenarios.json"] = _json(sweep.model_dump(by_alias=True, exclude_none=True, mode="json"))
+        data["scenarios.json"] = _json(
+            sweep.model_dump(by_alias=True, exclude_none=True, mode="json")
+        )
     manifest: dict[str, Any] = {
         "apiVersion": "v1",
         "kind": "ConfigMap",
@@ -361,7 +368,13 @@ def _number(x: float) -> str:
 
 
 def solver_args(spec: OptimizationJobSpec, where: Layout) -> list[str]:
-    args = [where.problem_path, "--solver", spec.solver, "--time-limit", _number(spec.time_limit_seconds)]
+    args = [
+        where.problem_path,
+        "--solver",
+        spec.solver,
+        "--time-limit",
+        _number(spec.time_limit_seconds),
+    ]
     if where.problem_format:
         args += ["--format", where.problem_format]
     if spec.relative_gap is not None:
@@ -415,9 +428,7 @@ def job(
     volumes: list[dict[str, Any]] = [{"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}}]
     if spec.model is not None or indexed:
         mounts.append({"name": "input", "mountPath": INPUT_DIR, "readOnly": True})
-        volumes.append(
-            {"name": "input", "configMap": {"name": input_configmap_name(name)}}
-        )
+        volumes.append({"name": "input", "configMap": {"name": input_configmap_name(name)}})
     if spec.config_map_ref is not None:
         ref = spec.config_map_ref
         mounts.append({"name": "problem", "mountPath": PROBLEM_DIR, "readOnly": True})
@@ -453,7 +464,10 @@ def job(
     }
     if spec.image_pull_policy:
         container["imagePullPolicy"] = spec.image_pull_policy
-    pod_labels = {**(spec.pod_labels or {}), **child_labels(name, **{"app.kubernetes.io/component": "solver"})}
+    pod_labels = {
+        **(spec.pod_labels or {}),
+        **child_labels(name, **{"app.kubernetes.io/component": "solver"}),
+    }
     template_meta: dict[str, Any] = {"labels": pod_labels}
     if spec.pod_annotations:
         template_meta["annotations"] = dict(spec.pod_annotations)
@@ -476,7 +490,9 @@ def job(
     }
     if indexed:
         count = where.scenario_count
-        max_failed = count if spec.max_failed_scenarios is None else min(spec.max_failed_scenarios, count)
+        max_failed = (
+            count if spec.max_failed_scenarios is None else min(spec.max_failed_scenarios, count)
+        )
         job_spec.update(
             completionMode="Indexed",
             completions=count,

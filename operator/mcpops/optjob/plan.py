@@ -23,13 +23,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from mcpops_solver.model import ScenarioSet
-from mcpops_solver.results import (
-    SOLVED_STATUSES,
-    STATUSES,
-    result_configmap_name,
-    summarize_scenarios,
-)
 from pydantic import ValidationError
 
 from mcpops.api.base import Condition
@@ -38,6 +31,13 @@ from mcpops.children import up_to_date
 from mcpops.mcpserver.plan import EventSpec, fmt_time, merge_conditions
 from mcpops.optjob import desired
 from mcpops.optjob.desired import CONTAINER, ResourceError
+from mcpops_solver.model import ScenarioSet
+from mcpops_solver.results import (
+    SOLVED_STATUSES,
+    STATUSES,
+    result_configmap_name,
+    summarize_scenarios,
+)
 
 TERMINAL = frozenset({"Succeeded", "Failed"})
 # After the Job finished: how long to wait for the watch to deliver what the pod left
@@ -299,8 +299,10 @@ def _waiting(pods: list[dict[str, Any]], job: dict[str, Any] | None) -> Verdict:
         for cond in (pod.get("status") or {}).get("conditions") or []:
             if cond.get("type") == "PodScheduled" and cond.get("status") == "False":
                 return Verdict(
-                    "Pending", "Unschedulable", f"the solver pod cannot be scheduled: "
-                    f"{cond.get('message') or cond.get('reason') or 'no node fits'}"
+                    "Pending",
+                    "Unschedulable",
+                    f"the solver pod cannot be scheduled: "
+                    f"{cond.get('message') or cond.get('reason') or 'no node fits'}",
                 )
         for cs in (pod.get("status") or {}).get("containerStatuses") or []:
             waiting = (cs.get("state") or {}).get("waiting") or {}
@@ -438,7 +440,9 @@ def sweep_verdict(
         phase = (pod.get("status") or {}).get("phase")
         report = read_termination(term)
         if phase == "Succeeded" and report is not None:
-            reports[index] = {**report, "scenarioIndex": index}
+            # The termination message has no sense; the inline model tells it.
+            sense = spec.model.sense if spec.model is not None else "minimize"
+            reports[index] = {"sense": sense, **report, "scenarioIndex": index}
             names = report.get("configMaps") or []
             sources[index] = str(names[0]) if names else result_configmap_name(name, index)
         elif phase == "Failed":
@@ -760,7 +764,7 @@ def plan(
             else:
                 out.apply.append(manifest)
         if job is None:
-            manifest = desired.job(obj, spec, where, image or desired.solver_image())
+            manifest = desired.job(obj, spec, where, spec.image or image or desired.solver_image())
             out.apply.append(manifest)
             res = manifest["spec"]["template"]["spec"]["containers"][0]["resources"]
             what = f"a sweep of {count} scenarios, parallelism {desired.parallelism(spec, count)}"

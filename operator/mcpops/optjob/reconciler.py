@@ -1,0 +1,134 @@
+"""Cluster glue for OptimizationJob: read the store, run the pure plan, write the difference."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+
+from mcpops import events, metrics
+from mcpops.api import API_VERSION
+from mcpops.controller import Key, Store
+from mcpops.kube import ApiError, Client
+from mcpops.mcpserver.reconciler import status_patch
+from mcpops.optjob.desired import KIND, OPTJOB_LABEL, job_name
+from mcpops.optjob.plan import Observed, Outcome, plan
+from mcpops_solver.results import label_value
+
+PLURAL = "optimizationjobs"
+log = structlog.stdlib.get_logger("mcpops.optjob")
+
+# Store keys of the children: distinct from MCPServer's, whose parents may share names.
+CHILD_KINDS = {
+    "Job": "OptimizationJob/Job",
+    "Pod": "OptimizationJob/Pod",
+    "ConfigMap": "OptimizationJob/ConfigMap",
+    "ServiceAccount": "OptimizationJob/ServiceAccount",
+    "Role": "OptimizationJob/Role",
+    "RoleBinding": "OptimizationJob/RoleBinding",
+}
+
+
+def child_key(namespace: str, name: str) -> Key:
+    """Children are filed under the parent's label value (the name, or its hashed short form)."""
+    return (namespace, label_value(name))
+
+
+def resolve_parent(store: Store, body: dict[str, Any]) -> tuple[Key, Key | None]:
+    """(store key of the child, the parent's key if it can be told) for a labelled child."""
+    meta = body.get("metadata") or {}
+    namespace = meta.get("namespace") or ""
+    label = (meta.get("labels") or {}).get(OPTJOB_LABEL, "")
+    key = (namespace, label)
+    for ref in meta.get("ownerReferences") or []:
+        if ref.get("kind") == KIND and ref.get("name"):
+            return key, (namespace, str(ref["name"]))
+    parents = store.parents.get(KIND, {})
+    if (namespace, label) in parents:
+        return key, (namespace, label)
+    for ns, name in parents:
+        if ns == namespace and label_value(name) == label:
+            return key, (ns, name)
+    return key, None
+
+
+def observe(store: Store, key: Key) -> Observed:
+    ck = child_key(*key)
+
+    def get(kind: str) -> dict[str, dict[str, Any]]:
+        return store.children_of(CHILD_KINDS[kind], ck)
+
+    jname = job_name(key[1])
+    pods = {
+        n: p
+        for n, p in get("Pod").items()
+        if ((p.get("metadata") or {}).get("labels") or {}).get("job-name") in {jname, None}
+    }
+    return Observed(
+        jobs=get("Job"),
+        pods=pods,
+        configmaps=get("ConfigMap"),
+        service_accounts=get("ServiceAccount"),
+        roles=get("Role"),
+        role_bindings=get("RoleBinding"),
+    )
+
+
+def record(outcome: Outcome) -> None:
+    metrics.OPTJOBS_FINISHED.labels(outcome.phase, outcome.reason).inc()
+    solver = outcome.solver or "unknown"
+    for seconds in outcome.seconds:
+        metrics.SOLVE_SECONDS.labels(solver).observe(seconds)
+    for gap in outcome.gaps:
+        metrics.OBJECTIVE_GAP.labels(solver).observe(gap)
+
+
+class OptimizationJobReconciler:
+    def __init__(self, store: Store, client: Client) -> None:
+        self.store = store
+        self.client = client
+
+    async def __call__(self, key: Key) -> float | None:
+        try:
+            return await self._reconcile(key)
+        except ApiError as exc:
+            if exc.status == 403 and "being terminated" in str(exc):
+                return None  # the namespace is going away, and its objects with it
+            raise
+
+    async def _reconcile(self, key: Key) -> float | None:
+        obj = self.store.parent(KIND, key)
+        if obj is None or obj["metadata"].get("deletionTimestamp"):
+            return None  # children go with their owner (garbage collection)
+        bound = log.bind(namespace=key[0], name=key[1], uid=obj["metadata"].get("uid"), kind=KIND)
+        result = plan(obj, observe(self.store, key), datetime.now(UTC))
+        metrics.WRITES_SKIPPED.labels(KIND).inc(result.skipped_writes)
+        ck = child_key(*key)
+        for manifest in result.apply:
+            applied = await self.client.apply(manifest)
+            self.store.put_child(CHILD_KINDS[manifest["kind"]], ck, applied)
+            bound.info("applied", child=manifest["kind"], child_name=manifest["metadata"]["name"])
+        before = dict(obj.get("status") or {})
+        patch = status_patch(before, result.status)
+        if patch is not None:
+            try:
+                updated = await self.client.patch_status(API_VERSION, PLURAL, key[0], key[1], patch)
+            except ApiError as exc:
+                if exc.status == 404:
+                    return None
+                raise
+            self.store.put_parent(KIND, updated)
+            bound.info(
+                "status",
+                phase=result.status.get("phase"),
+                solver_status=result.status.get("solverStatus"),
+                objective=result.status.get("objective"),
+                message=result.status.get("message"),
+                changed=sorted(k for k in patch if before.get(k) != patch[k]),
+            )
+        if result.finished is not None:
+            record(result.finished)
+        for ev in result.events:
+            await events.post(self.client, obj, ev.type, ev.reason, ev.message)
+        return result.requeue_after
