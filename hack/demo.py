@@ -5,6 +5,13 @@ Uses the cluster that KUBECONFIG names when it is set and reachable; otherwise
 brings up the project's local control plane. The operator runs as a local
 process (its log: .cluster/logs/operator-demo.log) and keeps running after the
 demo so you can keep playing; `make cluster-down` stops it with the rest.
+
+OptimizationJobs: on the local control plane pods are simulated and run no code,
+so the solver pod would "succeed" without a result (and the operator would rightly
+report NoResult). The demo therefore does what the solver pod would: it runs the
+real solver runtime (mcpops-solver, OR-Tools) locally on each example's inline
+model, with the pod's own arguments, and applies the result ConfigMaps it writes
+(owned by the OptimizationJob). The status you see is the real solve's.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -98,6 +106,69 @@ def conditions(obj: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {c["type"]: c for c in (obj.get("status") or {}).get("conditions") or []}
 
 
+def done(obj: dict[str, Any]) -> bool:
+    """Ready, as of the latest spec; an OptimizationJob is done once it Succeeded."""
+    status = obj.get("status") or {}
+    if status.get("observedGeneration") != obj["metadata"]["generation"]:
+        return False
+    if obj["kind"] == "OptimizationJob":
+        return bool(status.get("phase") == "Succeeded")
+    return bool(conditions(obj).get("Ready", {}).get("status") == "True")
+
+
+def failed(obj: dict[str, Any]) -> bool:
+    """Finished without success: waiting longer will not help."""
+    return obj["kind"] == "OptimizationJob" and (obj.get("status") or {}).get("phase") == "Failed"
+
+
+def solve_like_the_pod(kc: str, kubectl_bin: str) -> None:
+    """Run the solver runtime locally for each OptimizationJob with an inline model and apply
+    the result ConfigMaps it writes, as the (here simulated) solver pod would."""
+    sys.path.insert(0, str(REPO / "operator"))
+    from mcpops.api.optimizationjob import OptimizationJobSpec
+    from mcpops.optjob.desired import Layout, solver_args
+
+    items = json.loads(
+        kubectl(kc, kubectl_bin, "get", "optimizationjobs", "-n", NAMESPACE, "-o", "json")
+    )["items"]
+    for obj in items:
+        name = obj["metadata"]["name"]
+        if (obj.get("status") or {}).get("phase") in {"Succeeded", "Failed"}:
+            continue
+        spec = OptimizationJobSpec.model_validate(obj["spec"])
+        if spec.model is None or spec.scenarios or spec.sampling:
+            print(f"  {name}: not an inline single model; its simulated pod leaves no result")
+            continue
+        with tempfile.TemporaryDirectory(prefix="mcpops-demo-") as tmp:
+            model = Path(tmp) / "model.json"
+            model.write_text(json.dumps(spec.model.model_dump(by_alias=True, exclude_none=True)))
+            args = solver_args(spec, Layout(str(model), "json", None, 0))
+            if "--threads" not in args:
+                args += ["--threads", "1"]  # the pod's default CPU limit
+            env = {
+                **os.environ,
+                "MCPOPS_OWNER_UID": obj["metadata"]["uid"],
+                "MCPOPS_OWNER_NAME": name,
+            }
+            out = Path(tmp) / "out"
+            run = subprocess.run(
+                [sys.executable, "-m", "mcpops_solver.cli", *args, "--name", name,
+                 "--namespace", NAMESPACE, "--output-dir", str(out),
+                 "--termination-log", str(Path(tmp) / "termination-log"),
+                 "--log-level", "WARNING"],
+                env=env, capture_output=True, text=True, check=False,
+            )  # fmt: skip
+            if not out.is_dir():
+                print(f"  {name}: the solver runtime wrote no result: {run.stderr.strip()[-500:]}")
+                continue
+            summary = json.loads(run.stdout.strip().splitlines()[-1])
+            print(
+                f"  {name}: {summary.get('status')} objective {summary.get('objective')} "
+                f"by {summary.get('solver')} (solved locally by mcpops-solver)"
+            )
+            print(kubectl(kc, kubectl_bin, "apply", "-n", NAMESPACE, "-f", str(out)), end="")
+
+
 def main() -> int:
     kc, kubectl_bin = choose_cluster()
     say("installing the CRDs (crds/)")
@@ -128,6 +199,8 @@ def main() -> int:
         capture_output=True,
     )
     print(kubectl(kc, kubectl_bin, "apply", "-n", NAMESPACE, "-f", str(REPO / "examples")))
+    say("solving the OptimizationJob examples with the real solver runtime (pods are simulated)")
+    solve_like_the_pod(kc, kubectl_bin)
 
     say("waiting for every example to become Ready")
     deadline = time.monotonic() + DEADLINE
@@ -136,27 +209,26 @@ def main() -> int:
         items = json.loads(
             kubectl(kc, kubectl_bin, "get", "mcpops", "-n", NAMESPACE, "-o", "json")
         )["items"]
-        pending = [
-            o
-            for o in items
-            if conditions(o).get("Ready", {}).get("status") != "True"
-            or (o.get("status") or {}).get("observedGeneration") != o["metadata"]["generation"]
-        ]
+        pending = [o for o in items if not done(o)]
         table = kubectl(kc, kubectl_bin, "get", "mcpops", "-n", NAMESPACE, "-o", "wide")
         if table != last:
             print(table, flush=True)
             last = table
         if items and not pending:
             say("all examples are Ready")
-            print(kubectl(kc, kubectl_bin, "get", "deploy,svc", "-n", NAMESPACE))
+            print(kubectl(kc, kubectl_bin, "get", "deploy,svc,jobs,configmaps", "-n", NAMESPACE))
             print(
                 f"Try: {kubectl_bin} --kubeconfig {kc} describe mcps -n {NAMESPACE}\n"
+                f"     {kubectl_bin} --kubeconfig {kc} describe optjob -n {NAMESPACE}\n"
+                f"     {kubectl_bin} --kubeconfig {kc} get cm production-plan-result "
+                f"-n {NAMESPACE} -o jsonpath='{{.data.solution\\.json}}'\n"
                 f"     {kubectl_bin} --kubeconfig {kc} explain mcpservers.spec"
             )
             return 0
-        if time.monotonic() > deadline:
-            say("not Ready in time; here is why:")
-            for obj in pending:
+        broken = [o for o in pending if failed(o)]
+        if broken or time.monotonic() > deadline:
+            say("an example failed:" if broken else "not Ready in time; here is why:")
+            for obj in broken or pending:
                 ready = conditions(obj).get("Ready", {})
                 print(
                     f"  {obj['kind']}/{obj['metadata']['name']}: "

@@ -194,7 +194,7 @@ def _optjob_child_event(kind: str, event: kopf.RawEvent) -> None:
     if event["type"] == "DELETED":
         OPERATOR.store.drop_child(optjob.CHILD_KINDS[kind], child_key, body["metadata"]["name"])
     else:
-        OPERATOR.store.put_child(optjob.CHILD_KINDS[kind], child_key, body)
+        OPERATOR.store.put_child(optjob.CHILD_KINDS[kind], child_key, optjob.slim(kind, body))
     if parent is not None:
         OPERATOR.enqueue(OPTIMIZATIONJOB, parent)
 

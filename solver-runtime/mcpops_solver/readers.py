@@ -29,9 +29,10 @@ import sys
 from pathlib import Path
 
 import yaml
+from pydantic import ValidationError
+
 from mcpops_solver.model import OptimizationModel
 from mcpops_solver.problem import Problem, ProblemError, from_model
-from pydantic import ValidationError
 
 __all__ = ["FORMATS", "ReadError", "detect_format", "load_text", "parse_problem", "read_problem"]
 

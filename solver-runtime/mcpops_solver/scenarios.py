@@ -16,6 +16,8 @@ import random
 from pathlib import Path
 
 import yaml
+from pydantic import ValidationError
+
 from mcpops_solver.model import (
     BoundOverride,
     CoefficientOverride,
@@ -24,7 +26,6 @@ from mcpops_solver.model import (
     ScenarioSampling,
     ScenarioSet,
 )
-from pydantic import ValidationError
 
 __all__ = ["ScenarioError", "expand_scenarios", "load_scenario_set", "sample", "scenario_at"]
 

@@ -11,9 +11,10 @@ import threading
 from typing import Any
 
 from clusterkit import Cluster, OperatorProcess, wait_until
+from test_mcpserver import cond, deployments, mcpserver, status, wait_ready
+
 from mcpops.api.testsuite import CheckResult, SuiteResult
 from mcpops.testrunner import termination_message
-from test_mcpserver import cond, deployments, mcpserver, status, wait_ready
 
 FAST = {"scaleDownDelaySeconds": 2, "verifySeconds": 2, "progressDeadlineSeconds": 60}
 
@@ -394,3 +395,30 @@ def test_rollback_to_an_earlier_spec_reuses_its_deployment(
         what="back on the first revision",
     )
     assert deployments(cluster, "back", namespace)[first]["metadata"]["uid"] == uid
+
+
+def test_operator_killed_at_each_phase_switches_exactly_once(
+    cluster: Cluster, operator: OperatorProcess, namespace: str
+) -> None:
+    cluster.apply(mcpserver("crash", rollout=FAST, tests=[suite(delay="4s")]), namespace)
+    first = wait_ready(cluster, "crash", namespace, timeout=60)["activeRevision"]
+    patch_spec(cluster, "crash", namespace, {"image": "example.invalid/mcp:2"})
+    for phase in ("Testing", "Verifying"):
+        wait_until(
+            lambda p=phase: status(cluster, "crash", namespace).get("phase") == p,  # type: ignore[misc]
+            timeout=60,
+            what=f"phase {phase}",
+        )
+        operator.kill()
+        operator.start()
+    st = wait_until(
+        lambda: (
+            (s := wait_ready(cluster, "crash", namespace, timeout=60))["phase"] == "Healthy" and s
+        ),
+        timeout=60,
+        what="healthy on the new revision",
+    )
+    assert st["activeRevision"] != first
+    assert stable_revision(cluster, "crash", namespace) == st["activeRevision"]
+    assert len(events(cluster, "crash", namespace, "TrafficSwitched")) == 2  # first + one switch
+    assert len(cluster.list("jobs", namespace, f"mcpops.dev/revision={st['activeRevision']}")) == 1

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+
 from mcpops.probe import ProbeResult, check
 
 pytestmark = [pytest.mark.process, pytest.mark.timeout(120)]

@@ -801,6 +801,7 @@ def test_cli_usage_errors(tmp_path: Path) -> None:
 def test_watchdog_reports_a_stuck_runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Should the event loop ever hang, the watchdog still writes results and exits 1."""
     import anyio
+
     from mcpops.testrunner import cli, runner
 
     released = threading.Event()

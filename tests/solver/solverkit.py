@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from hypothesis import strategies as st
+
 from mcpops_solver.problem import INF, Problem
 
 REPO = Path(__file__).resolve().parents[2]

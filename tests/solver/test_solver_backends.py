@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from solverkit import instance_path, rel_close
+
 from mcpops_solver.backends import (
     BACKENDS,
     SolveParams,
@@ -23,7 +25,6 @@ from mcpops_solver.model import OptimizationModel
 from mcpops_solver.problem import Problem, from_model
 from mcpops_solver.readers import read_problem
 from mcpops_solver.runtime import solve_problem
-from solverkit import instance_path, rel_close
 
 pytestmark = pytest.mark.process
 

@@ -10,11 +10,12 @@ from typing import Any
 import pytest
 import yaml
 from fakeapi import serve
+from solverkit import EXAMPLE, instance_path, run_cli
+
 from mcpops_solver import cli
 from mcpops_solver.model import ScenarioSet
 from mcpops_solver.results import summarize_scenarios
 from mcpops_solver.scenarios import expand_scenarios
-from solverkit import EXAMPLE, instance_path, run_cli
 
 pytestmark = pytest.mark.process
 

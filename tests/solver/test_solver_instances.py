@@ -32,10 +32,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from solverkit import data_dir, instance_path, run_cli
+
 from mcpops_solver.backends import SolveParams
 from mcpops_solver.readers import read_problem
 from mcpops_solver.runtime import solve_problem
-from solverkit import data_dir, instance_path, run_cli
 
 pytestmark = pytest.mark.process
 

@@ -11,6 +11,9 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
+from solverkit import EXAMPLE, finite, problems, same_problem
+
 from mcpops_solver.model import (
     OptimizationModel,
     ScenarioOverride,
@@ -18,8 +21,6 @@ from mcpops_solver.model import (
     SolverSettings,
 )
 from mcpops_solver.problem import INF, Problem, ProblemError, from_model, to_model
-from pydantic import ValidationError
-from solverkit import EXAMPLE, finite, problems, same_problem
 
 pytestmark = pytest.mark.process
 

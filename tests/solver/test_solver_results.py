@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from mcpops_solver.results import (
     MAX_CONFIGMAP_DATA_BYTES,
     MAX_TERMINATION_MESSAGE_BYTES,

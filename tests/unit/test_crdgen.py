@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 import yaml
+from pydantic import BaseModel, Field
+
 from mcpops import crdgen
 from mcpops.api.kinds import KINDS
-from pydantic import BaseModel, Field
 
 REPO = Path(__file__).resolve().parents[2]
 

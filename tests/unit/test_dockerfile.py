@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from mcpops.api.mcpserver import MCPServerSpec
 from mcpops.mcpserver.desired import BRIDGE_DIR, pod_template
 

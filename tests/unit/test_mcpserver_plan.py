@@ -8,6 +8,7 @@ from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from mcpops.api.mcpserver import MCPServerSpec
 from mcpops.children import HASH_ANNOTATION
 from mcpops.mcpserver.desired import REVISION_LABEL, revision_of

@@ -27,7 +27,7 @@ from mcpops.optjob.plan import (
     parse_indexes,
     plan,
 )
-from mcpops.optjob.reconciler import child_key, resolve_parent
+from mcpops.optjob.reconciler import child_key, resolve_parent, slim
 from mcpops_solver.model import ScenarioSet
 from mcpops_solver.results import (
     SolveResult,
@@ -768,3 +768,22 @@ def test_crd_names_columns_and_immutability() -> None:
     assert spec["properties"]["solver"]["enum"][0] == "auto"
     assert spec["properties"]["model"]["properties"]["variables"]["items"]["required"] == ["name"]
     OptimizationJobSpec.model_validate({"model": MODEL})
+
+
+def test_store_keeps_only_the_summary_of_configmaps() -> None:
+    big = SolveResult(status="OPTIMAL", objective=1.0, values={f"v{i}": 1.0 for i in range(200)})
+    owner = {
+        "apiVersion": "mcpops.dev/v1alpha1",
+        "kind": "OptimizationJob",
+        "name": "lp",
+        "uid": UID,
+    }
+    summary, *parts = build_result_configmaps(
+        big, name="lp", namespace="ns", owner=owner, max_bytes=1500
+    )
+    assert parts
+    assert slim("ConfigMap", summary)["data"] == {"summary.json": summary["data"]["summary.json"]}
+    assert "data" not in slim("ConfigMap", parts[0])
+    assert slim("ConfigMap", parts[0])["metadata"] == parts[0]["metadata"]
+    job = {"kind": "Job", "spec": {"x": 1}}
+    assert slim("Job", job) is job

@@ -10,6 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mcp_types import CallToolResult, TextContent
+from pydantic import BaseModel, ValidationError
+
 from mcpops.api.testsuite import (
     JSON_PATH_PATTERN,
     Baseline,
@@ -32,7 +34,6 @@ from mcpops.testrunner import (
 from mcpops.testrunner.matchers import check_tool_result, json_equal, result_value
 from mcpops.testrunner.results import TRUNCATION_MARKER
 from mcpops.testrunner.runner import percentile, schema_hash
-from pydantic import BaseModel, ValidationError
 
 FULL_SUITE: dict[str, Any] = {
     "name": "smoke",

@@ -84,10 +84,15 @@ No wildcards; each rule says why it exists.
 - apiGroups: ["apps"]
   resources: ["deployments"]
   verbs: ["get", "list", "watch", "create", "patch", "delete"]
-# Stable and preview Services; solution/result ConfigMaps; the solver pods' ServiceAccount.
+# Stable and preview Services; the solver pods' ServiceAccount.
 - apiGroups: [""]
-  resources: ["services", "configmaps", "serviceaccounts"]
+  resources: ["services", "serviceaccounts"]
   verbs: ["get", "list", "watch", "create", "patch", "delete"]
+# Problem and result ConfigMaps. `update` only because the solver pods' Role grants it
+# (RBAC lets the operator grant only what it holds itself).
+- apiGroups: [""]
+  resources: ["configmaps"]
+  verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
 # Test-suite Jobs and solver (Indexed) Jobs.
 - apiGroups: ["batch"]
   resources: ["jobs"]
@@ -106,7 +111,7 @@ No wildcards; each rule says why it exists.
   resources: ["horizontalpodautoscalers"]
   verbs: ["get", "list", "watch", "create", "patch", "delete"]
 # The solver pods' own Role/RoleBinding (write their result ConfigMap). Creating a Role needs
-# holding every permission it grants: the operator holds configmaps create/patch above.
+# holding every permission it grants: the operator holds the configmaps verbs above.
 - apiGroups: ["rbac.authorization.k8s.io"]
   resources: ["roles", "rolebindings"]
   verbs: ["get", "list", "watch", "create", "patch", "delete"]

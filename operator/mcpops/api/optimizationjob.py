@@ -79,8 +79,7 @@ _SCENARIO_COUNT = (
 
 
 class OptimizationJobSpec(ApiModel):
-    """What to solve, with which solver and limits. Immutable: create a new OptimizationJob to
-    solve again."""
+    """What to solve, with which solver and limits; immutable once created."""
 
     model_config = ApiModel.model_config | {
         "json_schema_extra": validations(
@@ -94,6 +93,13 @@ class OptimizationJobSpec(ApiModel):
                 "!has(self.model) || self.format == 'auto' || self.format == 'json'",
                 "format applies to configMapRef and secretRef; an inline model needs none",
                 field_path=".format",
+            ),
+            # The schema's minimum is not enough: the API server compares a whole-number value
+            # with minimum 0.001 as integers, so it lets 0 through.
+            cel(
+                "self.timeLimitSeconds >= 0.001",
+                "timeLimitSeconds must be greater than 0",
+                field_path=".timeLimitSeconds",
             ),
             cel(
                 "!has(self.activeDeadlineSeconds) || "

@@ -53,6 +53,19 @@ def resolve_parent(store: Store, body: dict[str, Any]) -> tuple[Key, Key | None]
     return key, None
 
 
+def slim(kind: str, body: dict[str, Any]) -> dict[str, Any]:
+    """What the store keeps of a child. Of ConfigMaps only summary.json: solution parts and the
+    input model can be large, and the plan needs neither (the hash annotation tells whether the
+    input is current)."""
+    if kind != "ConfigMap":
+        return body
+    out = {k: v for k, v in body.items() if k not in {"data", "binaryData"}}
+    summary = (body.get("data") or {}).get("summary.json")
+    if summary is not None:
+        out["data"] = {"summary.json": summary}
+    return out
+
+
 def observe(store: Store, key: Key) -> Observed:
     ck = child_key(*key)
 
@@ -107,7 +120,7 @@ class OptimizationJobReconciler:
         ck = child_key(*key)
         for manifest in result.apply:
             applied = await self.client.apply(manifest)
-            self.store.put_child(CHILD_KINDS[manifest["kind"]], ck, applied)
+            self.store.put_child(CHILD_KINDS[manifest["kind"]], ck, slim(manifest["kind"], applied))
             bound.info("applied", child=manifest["kind"], child_name=manifest["metadata"]["name"])
         before = dict(obj.get("status") or {})
         patch = status_patch(before, result.status)
