@@ -54,6 +54,36 @@ the kubelet's limit) that the pod writes to its termination message path:
 The operator can read the outcome from the pod status without reading the
 ConfigMaps.
 
+In the solver pod
+-----------------
+The operator runs ``mcpops-solver [--solver S] [--time-limit T]
+[--relative-gap G] [--threads N] [--seed N] [--scenarios FILE] PROBLEM``
+(see :mod:`mcpops_solver.cli`) with this environment:
+
+==========================  ===============================================
+``MCPOPS_RESULT_NAME``      base name of the ConfigMaps (the job's name);
+                            without it (and without --output-dir) nothing
+                            is written
+``MCPOPS_OWNER_UID``        uid of the owning OptimizationJob (required)
+``MCPOPS_OWNER_NAME``       owner name (default ``MCPOPS_RESULT_NAME``)
+``MCPOPS_OWNER_KIND``       default ``OptimizationJob``
+``MCPOPS_OWNER_API_VERSION`` default ``mcpops.dev/v1alpha1``
+``POD_NAMESPACE``           namespace (default: the service account's)
+``JOB_COMPLETION_INDEX``    scenario index of an Indexed Job (--scenarios)
+==========================  ===============================================
+
+The pod's service account needs ``create``, ``get``, ``update`` on
+``configmaps`` in its namespace, and ``list``, ``delete`` to remove parts
+left by an earlier attempt (skipped with a warning when not allowed).
+Exit codes: 0 a result was recorded (whatever the solver status, except
+ABNORMAL), 1 internal error, 2 usage, 3 malformed input, 4 unsupported by the
+backend, 5 solver failure, 6 results not written. Except on usage errors, a
+failed run still writes ``summary.json`` (status ``ERROR`` or ``ABNORMAL``,
+``errorKind``, ``message``, empty solution) when it can, and always the
+termination message. Read ``summary.json`` with :class:`ResultSummary`,
+reassemble split solutions with :func:`merge_solution_parts`, aggregate a
+sweep with :func:`summarize_scenarios`.
+
 Statuses
 --------
 ``OPTIMAL``, ``FEASIBLE`` (a limit was reached with a solution),
@@ -189,8 +219,9 @@ class ResultSummary(BaseModel):
     message: str = Field(default="", description="Human-readable outcome or error.")
     error_kind: str | None = Field(
         default=None,
-        description="When status is ERROR: usage, malformed-input, unsupported, "
-        "solver-failure or write-failed.",
+        description="What went wrong, if anything: usage, malformed-input, unsupported, "
+        "solver-failure (status ABNORMAL), write-failed (the solve itself succeeded) or "
+        "internal.",
     )
     problem: str = Field(default="", description="Name of the problem.")
     counts: dict[str, int] = Field(default_factory=dict, description="Problem size.")

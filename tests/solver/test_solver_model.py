@@ -110,7 +110,8 @@ def test_every_field_is_described_for_kubectl_explain(model: Any) -> None:
 
 def test_model_module_does_not_import_ortools() -> None:
     code = (
-        "import sys, mcpops_solver.model, mcpops_solver.scenarios, mcpops_solver.results;"
+        "import sys, mcpops_solver.model, mcpops_solver.scenarios, mcpops_solver.results, "
+        "mcpops_solver.problem, mcpops_solver.auto;"
         "bad=[m for m in sys.modules if m.startswith(('ortools','kopf','kubernetes'))];"
         "print(bad); sys.exit(1 if bad else 0)"
     )
