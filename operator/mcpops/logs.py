@@ -9,7 +9,7 @@ from typing import Any
 import structlog
 
 
-def configure(level: str = "INFO", *, stream: Any = None) -> None:
+def configure(level: str = "INFO", *, stream: Any = None, cache: bool = True) -> None:
     """Send structlog and stdlib logging as one JSON object per line.
 
     Stdlib records (Kopf, httpx, the Kubernetes client) go through the same
@@ -28,7 +28,7 @@ def configure(level: str = "INFO", *, stream: Any = None) -> None:
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
-        cache_logger_on_first_use=True,
+        cache_logger_on_first_use=cache,
     )
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=shared,

@@ -1,47 +1,24 @@
 """JSON log lines on standard error (structlog), one object per line.
 
-Standard output is kept for the run's summary so that scripts can read it.
+Standard output is kept for the run's summary so that scripts can read it. The
+format is the operator's own (mcpops.logs), so one log pipeline reads both.
 """
 
 from __future__ import annotations
 
 import logging
-import sys
 from typing import Any, TextIO
 
 import structlog
+
+from mcpops import logs as _shared
 
 __all__ = ["bind", "configure", "get_logger"]
 
 
 def configure(level: str = "INFO", *, stream: TextIO | None = None) -> None:
-    out = stream if stream is not None else sys.stderr
-    shared: list[Any] = [
-        structlog.contextvars.merge_contextvars,
-        structlog.stdlib.add_log_level,
-        structlog.stdlib.add_logger_name,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
-        structlog.processors.StackInfoRenderer(),
-        structlog.processors.format_exc_info,
-    ]
-    structlog.configure(
-        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
-        logger_factory=structlog.stdlib.LoggerFactory(),
-        wrapper_class=structlog.stdlib.BoundLogger,
-        cache_logger_on_first_use=False,
-    )
-    formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=shared,
-        processors=[
-            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-            structlog.processors.JSONRenderer(),
-        ],
-    )
-    handler = logging.StreamHandler(out)
-    handler.setFormatter(formatter)
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
+    # Not cached: tests and sweeps reconfigure within one process.
+    _shared.configure(level, stream=stream, cache=False)
     # The Kubernetes client logs every request at DEBUG; keep it quiet.
     logging.getLogger("urllib3").setLevel(logging.WARNING)
 
@@ -52,5 +29,4 @@ def bind(**values: Any) -> None:
 
 
 def get_logger(name: str = "mcpops_solver") -> structlog.stdlib.BoundLogger:
-    logger: structlog.stdlib.BoundLogger = structlog.stdlib.get_logger(name)
-    return logger
+    return _shared.get_logger(name)

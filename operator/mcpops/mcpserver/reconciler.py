@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, get_args
 
 import structlog
 
 from mcpops import events, metrics
 from mcpops.api import API_VERSION
+from mcpops.api.mcpserver import Phase
 from mcpops.controller import Key, Store
 from mcpops.kube import PLURALS, ApiError, Client
 from mcpops.mcpserver.desired import REVISION_LABEL
@@ -76,17 +77,7 @@ class MCPServerReconciler:
         counts: dict[str, int] = {}
         for value in self.phases.values():
             counts[value] = counts.get(value, 0) + 1
-        for name in (
-            "Pending",
-            "Progressing",
-            "Testing",
-            "Promoting",
-            "Verifying",
-            "Healthy",
-            "Degraded",
-            "Paused",
-            "Failed",
-        ):
+        for name in get_args(Phase):
             metrics.SERVERS_BY_PHASE.labels(name).set(counts.get(name, 0))
 
     async def __call__(self, key: Key) -> float | None:
