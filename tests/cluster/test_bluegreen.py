@@ -400,7 +400,9 @@ def test_rollback_to_an_earlier_spec_reuses_its_deployment(
 def test_operator_killed_at_each_phase_switches_exactly_once(
     cluster: Cluster, operator: OperatorProcess, namespace: str
 ) -> None:
-    cluster.apply(mcpserver("crash", rollout=FAST, tests=[suite(delay="4s")]), namespace)
+    # Windows long enough that each phase can be seen (and the operator killed in it).
+    rollout = {**FAST, "scaleDownDelaySeconds": 10, "verifySeconds": 10}
+    cluster.apply(mcpserver("crash", rollout=rollout, tests=[suite(delay="4s")]), namespace)
     first = wait_ready(cluster, "crash", namespace, timeout=60)["activeRevision"]
     patch_spec(cluster, "crash", namespace, {"image": "example.invalid/mcp:2"})
     for phase in ("Testing", "Verifying"):

@@ -96,7 +96,7 @@ def test_scale_keeps_revision_and_image_change_makes_new_one(
     cluster: Cluster, operator: OperatorProcess, namespace: str
 ) -> None:
     cluster.apply(
-        mcpserver("beta", rollout={"scaleDownDelaySeconds": 3, "verifySeconds": 3}), namespace
+        mcpserver("beta", rollout={"scaleDownDelaySeconds": 10, "verifySeconds": 10}), namespace
     )
     first = wait_ready(cluster, "beta", namespace)["activeRevision"]
     cluster.kubectl(
