@@ -163,6 +163,17 @@ def start(name: str, argv: list[str], state: dict[str, Any]) -> None:
     save_state(state)
 
 
+def adopt(name: str, pid: int) -> None:
+    """Record a process started elsewhere (the demo's operator) so that `down` stops it too."""
+    state = load_state()
+    st = _stat(pid)
+    if state is None or st is None:
+        return
+    exe = Path(f"/proc/{pid}/exe").resolve()
+    state["procs"][name] = {"pid": pid, "started": st[1], "exe": str(exe)}
+    save_state(state)
+
+
 def api_get(state: dict[str, Any], path: str, timeout: float = 5.0) -> tuple[int, bytes]:
     ctx = ssl.create_default_context(cafile=str(STATE_DIR / "pki" / "apiserver.crt"))
     req = urllib.request.Request(

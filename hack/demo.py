@@ -27,6 +27,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import cluster  # hack/cluster.py, beside this file
+
 REPO = Path(__file__).resolve().parent.parent
 STATE = REPO / ".cluster"
 NAMESPACE = os.environ.get("MCPOPS_DEMO_NAMESPACE", "mcpops-demo")
@@ -89,16 +91,7 @@ def start_operator(kc: str) -> int:
     )
     pid_file.write_text(str(proc.pid))
     # Let `make cluster-down` stop it together with the control plane.
-    state_path = STATE / "state.json"
-    if state_path.exists():
-        state = json.loads(state_path.read_text())
-        stat = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        state["procs"]["operator-demo"] = {
-            "pid": proc.pid,
-            "started": stat[19],
-            "exe": sys.executable,
-        }
-        state_path.write_text(json.dumps(state, indent=2))
+    cluster.adopt("operator-demo", proc.pid)
     return proc.pid
 
 

@@ -56,3 +56,24 @@ def up_to_date(desired: dict[str, Any], live: dict[str, Any] | None) -> bool:
     want = desired["metadata"].get("annotations", {}).get(HASH_ANNOTATION)
     have = (live.get("metadata", {}).get("annotations") or {}).get(HASH_ANNOTATION)
     return want is not None and want == have
+
+
+# The restricted Pod Security Standard, for every pod the operator creates.
+def restricted_container_context() -> dict[str, Any]:
+    return {
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def restricted_pod_context(uid: int) -> dict[str, Any]:
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": uid,
+        "runAsGroup": uid,
+        "fsGroup": uid,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }

@@ -17,6 +17,7 @@ from typing import Any
 import structlog
 
 from mcpops import metrics
+from mcpops.kube import ApiError
 
 Key = tuple[str, str]  # (namespace, name)
 log = structlog.stdlib.get_logger("mcpops.controller")
@@ -151,10 +152,15 @@ class WorkQueue:
                 metrics.RECONCILES.labels(self.kind, "ok").inc()
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                metrics.RECONCILES.labels(self.kind, "error").inc()
-                log.exception("reconcile failed", kind=self.kind, namespace=key[0], name=key[1])
-                requeue = 5.0
+            except Exception as exc:
+                if isinstance(exc, ApiError) and exc.gone:
+                    # Deleted, or its namespace is terminating: the watch brings any
+                    # re-creation; retrying would only fail again.
+                    metrics.RECONCILES.labels(self.kind, "gone").inc()
+                else:
+                    metrics.RECONCILES.labels(self.kind, "error").inc()
+                    log.exception("reconcile failed", kind=self.kind, namespace=key[0], name=key[1])
+                    requeue = 5.0
             finally:
                 metrics.RECONCILE_SECONDS.labels(self.kind).observe(time.perf_counter() - started)
                 self._running.discard(key)

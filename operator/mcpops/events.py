@@ -9,6 +9,7 @@ import structlog
 
 from mcpops import metrics
 from mcpops.kube import ApiError, Client
+from mcpops.plans import fmt_time
 
 log = structlog.stdlib.get_logger("mcpops.events")
 
@@ -17,7 +18,7 @@ async def post(
     client: Client, parent: dict[str, Any], type_: str, reason: str, message: str
 ) -> None:
     meta = parent["metadata"]
-    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    now = fmt_time(datetime.now(UTC))
     event = {
         "apiVersion": "v1",
         "kind": "Event",

@@ -32,6 +32,11 @@ class ApiError(Exception):
         self.reason = body.get("reason", "") if isinstance(body, dict) else ""
         super().__init__(f"{method} {url}: {status} {self.reason} {message}".strip())
 
+    @property
+    def gone(self) -> bool:
+        """The object, or its namespace, is gone or going: nothing left to reconcile."""
+        return self.status == 404 or (self.status == 403 and "being terminated" in str(self))
+
 
 @dataclass(frozen=True)
 class Credentials:

@@ -11,7 +11,7 @@ import argparse
 import asyncio
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import kopf
@@ -107,88 +107,40 @@ async def cleanup(**_: Any) -> None:
         await OPERATOR.client.close()
 
 
-def _key(body: kopf.Body) -> Key:
-    return (body.metadata.namespace or "", body.metadata.name or "")
+# ---------------------------------------------------------------- watches
+#
+# Handlers are coroutines: Kopf runs plain functions in a thread pool, and the
+# store and the work queues belong to the event loop. They only file the body
+# and wake the parent; reconciles read the store.
 
 
-@kopf.on.event(GROUP, VERSION, "mcpservers")
-def mcpserver_event(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
-    key = _key(body)
+def _parent_event(kind: str, event: kopf.RawEvent) -> None:
+    body: dict[str, Any] = dict(event["object"])
+    meta = body.get("metadata") or {}
+    key = (meta.get("namespace") or "", meta.get("name") or "")
     if event["type"] == "DELETED":
-        OPERATOR.store.drop_parent(MCPSERVER, key)
-        metrics.MANAGED.labels(MCPSERVER).set(len(OPERATOR.store.parents.get(MCPSERVER, {})))
-        return
-    OPERATOR.store.put_parent(MCPSERVER, dict(event["object"]))
-    metrics.MANAGED.labels(MCPSERVER).set(len(OPERATOR.store.parents.get(MCPSERVER, {})))
-    OPERATOR.enqueue(MCPSERVER, key)
+        OPERATOR.store.drop_parent(kind, key)
+    else:
+        OPERATOR.store.put_parent(kind, body)
+        OPERATOR.enqueue(kind, key)
+    metrics.MANAGED.labels(kind).set(len(OPERATOR.store.parents.get(kind, {})))
 
 
-def _child_event(kind: str, event: kopf.RawEvent, body: kopf.Body) -> None:
-    labels = body.metadata.labels
-    server = labels.get(SERVER_LABEL)
+def _mcpserver_child(kind: str, event: kopf.RawEvent) -> None:
+    body: dict[str, Any] = dict(event["object"])
+    meta = body.get("metadata") or {}
+    server = (meta.get("labels") or {}).get(SERVER_LABEL)
     if not server:
         return
-    parent = (body.metadata.namespace or "", server)
+    parent = (meta.get("namespace") or "", server)
     if event["type"] == "DELETED":
-        OPERATOR.store.drop_child(kind, parent, body.metadata.name or "")
+        OPERATOR.store.drop_child(kind, parent, meta.get("name") or "")
     else:
-        OPERATOR.store.put_child(kind, parent, dict(event["object"]))
+        OPERATOR.store.put_child(kind, parent, body)
     OPERATOR.enqueue(MCPSERVER, parent)
 
 
-@kopf.on.event("apps", "v1", "deployments", labels=MANAGED)
-def deployment_event(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
-    _child_event("Deployment", event, body)
-
-
-@kopf.on.event("", "v1", "services", labels=MANAGED)
-def service_event(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
-    _child_event("Service", event, body)
-
-
-@kopf.on.event("autoscaling", "v2", "horizontalpodautoscalers", labels=MANAGED)
-def hpa_event(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
-    _child_event("HorizontalPodAutoscaler", event, body)
-
-
-# Test Jobs and their pods, and the EndpointSlices of our Services (the
-# EndpointSlice controller copies the Service's labels onto them).
-@kopf.on.event("batch", "v1", "jobs", labels={**MANAGED, SERVER_LABEL: kopf.PRESENT})
-def test_job_event(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
-    _child_event("Job", event, body)
-
-
-@kopf.on.event(
-    "", "v1", "pods", labels={**MANAGED, SERVER_LABEL: kopf.PRESENT, "job-name": kopf.PRESENT}
-)
-def test_pod_event(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
-    _child_event("Pod", event, body)
-
-
-@kopf.on.event("discovery.k8s.io", "v1", "endpointslices", labels=MANAGED)
-def endpointslice_event(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
-    _child_event("EndpointSlice", event, body)
-
-
-# ---------------------------------------------------------------- OptimizationJob
-
-OPTJOB_CHILDREN: dict[str, Any] = {**MANAGED, OPTJOB_LABEL: kopf.PRESENT}
-
-
-@kopf.on.event(GROUP, VERSION, "optimizationjobs")
-def optimizationjob_event(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
-    key = _key(body)
-    if event["type"] == "DELETED":
-        OPERATOR.store.drop_parent(OPTIMIZATIONJOB, key)
-    else:
-        OPERATOR.store.put_parent(OPTIMIZATIONJOB, dict(event["object"]))
-        OPERATOR.enqueue(OPTIMIZATIONJOB, key)
-    metrics.MANAGED.labels(OPTIMIZATIONJOB).set(
-        len(OPERATOR.store.parents.get(OPTIMIZATIONJOB, {}))
-    )
-
-
-def _optjob_child_event(kind: str, event: kopf.RawEvent) -> None:
+def _optjob_child(kind: str, event: kopf.RawEvent) -> None:
     body: dict[str, Any] = dict(event["object"])
     child_key, parent = optjob.resolve_parent(OPERATOR.store, body)
     if event["type"] == "DELETED":
@@ -199,34 +151,47 @@ def _optjob_child_event(kind: str, event: kopf.RawEvent) -> None:
         OPERATOR.enqueue(OPTIMIZATIONJOB, parent)
 
 
-@kopf.on.event("batch", "v1", "jobs", labels=OPTJOB_CHILDREN)
-def optjob_job_event(event: kopf.RawEvent, **_: Any) -> None:
-    _optjob_child_event("Job", event)
+def _watch(
+    group: str,
+    version: str,
+    plural: str,
+    kind: str,
+    route: Callable[[str, kopf.RawEvent], None],
+    labels: dict[str, Any] | None = None,
+) -> None:
+    async def on_event(event: kopf.RawEvent, **_: Any) -> None:
+        route(kind, event)
+
+    handler_id = f"{route.__name__.strip('_')}/{plural}"
+    kopf.on.event(group, version, plural, labels=labels, id=handler_id)(on_event)
 
 
-@kopf.on.event("", "v1", "pods", labels=OPTJOB_CHILDREN)
-def optjob_pod_event(event: kopf.RawEvent, **_: Any) -> None:
-    _optjob_child_event("Pod", event)
+_watch(GROUP, VERSION, "mcpservers", MCPSERVER, _parent_event)
+_watch(GROUP, VERSION, "optimizationjobs", OPTIMIZATIONJOB, _parent_event)
 
+# MCPServer children; the EndpointSlice controller copies our Services' labels
+# onto their slices, so the same selector finds them.
+for _group, _plural, _kind, _extra in (
+    ("apps/v1", "deployments", "Deployment", {}),
+    ("v1", "services", "Service", {}),
+    ("autoscaling/v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler", {}),
+    ("batch/v1", "jobs", "Job", {SERVER_LABEL: kopf.PRESENT}),
+    ("v1", "pods", "Pod", {SERVER_LABEL: kopf.PRESENT, "job-name": kopf.PRESENT}),
+    ("discovery.k8s.io/v1", "endpointslices", "EndpointSlice", {}),
+):
+    _g, _, _v = _group.rpartition("/")
+    _watch(_g, _v, _plural, _kind, _mcpserver_child, {**MANAGED, **_extra})
 
-@kopf.on.event("", "v1", "configmaps", labels=OPTJOB_CHILDREN)
-def optjob_configmap_event(event: kopf.RawEvent, **_: Any) -> None:
-    _optjob_child_event("ConfigMap", event)
-
-
-@kopf.on.event("", "v1", "serviceaccounts", labels=OPTJOB_CHILDREN)
-def optjob_serviceaccount_event(event: kopf.RawEvent, **_: Any) -> None:
-    _optjob_child_event("ServiceAccount", event)
-
-
-@kopf.on.event("rbac.authorization.k8s.io", "v1", "roles", labels=OPTJOB_CHILDREN)
-def optjob_role_event(event: kopf.RawEvent, **_: Any) -> None:
-    _optjob_child_event("Role", event)
-
-
-@kopf.on.event("rbac.authorization.k8s.io", "v1", "rolebindings", labels=OPTJOB_CHILDREN)
-def optjob_rolebinding_event(event: kopf.RawEvent, **_: Any) -> None:
-    _optjob_child_event("RoleBinding", event)
+for _group, _plural, _kind in (
+    ("batch/v1", "jobs", "Job"),
+    ("v1", "pods", "Pod"),
+    ("v1", "configmaps", "ConfigMap"),
+    ("v1", "serviceaccounts", "ServiceAccount"),
+    ("rbac.authorization.k8s.io/v1", "roles", "Role"),
+    ("rbac.authorization.k8s.io/v1", "rolebindings", "RoleBinding"),
+):
+    _g, _, _v = _group.rpartition("/")
+    _watch(_g, _v, _plural, _kind, _optjob_child, {**MANAGED, OPTJOB_LABEL: kopf.PRESENT})
 
 
 # ---------------------------------------------------------------- metrics, health

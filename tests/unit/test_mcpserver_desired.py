@@ -92,7 +92,7 @@ def test_autoscaling_makes_an_hpa_that_owns_replicas() -> None:
     spec = {"image": "i", "replicas": 2, "autoscaling": {"minReplicas": 2, "maxReplicas": 5}}
     rev = revision_of("s", MCPServerSpec.model_validate(spec))
     parent = {**PARENT, "spec": spec, "status": {"activeRevision": rev}}
-    live = deployment(parent, MCPServerSpec.model_validate(spec), rev, 2)
+    live = deployment(parent, pod_template("s", MCPServerSpec.model_validate(spec)), rev, 2)
     live["status"] = {
         "observedGeneration": 1,
         "replicas": 2,

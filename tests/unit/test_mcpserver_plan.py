@@ -244,7 +244,7 @@ def test_converges_then_writes_nothing(steps: list[tuple[str, int, bool, bool]])
 
 
 def test_status_merge_patch_drops_nested_keys() -> None:
-    from mcpops.mcpserver.reconciler import merge_patch, status_patch
+    from mcpops.plans import merge_patch, status_patch
 
     old = {"a": 1, "rollout": {"revision": "x", "attempt": 1}, "gone": True}
     new = {"a": 1, "rollout": {"attempt": 2}, "list": [1]}

@@ -18,7 +18,6 @@ from mcpops.api.kinds import OPTIMIZATIONJOB
 from mcpops.api.optimizationjob import OptimizationJobSpec
 from mcpops.children import HASH_ANNOTATION
 from mcpops.controller import Store
-from mcpops.mcpserver.reconciler import status_patch
 from mcpops.optjob import desired
 from mcpops.optjob.plan import (
     POD_GRACE_SECONDS,
@@ -28,6 +27,7 @@ from mcpops.optjob.plan import (
     plan,
 )
 from mcpops.optjob.reconciler import child_key, resolve_parent, slim
+from mcpops.plans import status_patch
 from mcpops_solver.model import ScenarioSet
 from mcpops_solver.results import (
     SolveResult,

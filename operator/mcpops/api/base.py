@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -39,10 +38,6 @@ def validations(*rules: dict[str, str]) -> dict[str, Any]:
 
 
 ConditionStatus = Literal["True", "False", "Unknown"]
-
-
-def now_rfc3339() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class Condition(ApiModel):

@@ -11,7 +11,14 @@ import os
 from typing import Any
 
 from mcpops.api.mcpserver import MCPServerSpec, Probe
-from mcpops.children import digest, labels, owner_reference, stamp
+from mcpops.children import (
+    digest,
+    labels,
+    owner_reference,
+    restricted_container_context,
+    restricted_pod_context,
+    stamp,
+)
 
 SERVER_LABEL = "mcpops.dev/server"
 REVISION_LABEL = "mcpops.dev/revision"
@@ -31,26 +38,6 @@ BRIDGE_DIR = "/mcpops"
 def operator_image() -> str:
     """The image that carries mcpops itself (health sidecar, bridge, test runner)."""
     return os.environ.get("MCPOPS_IMAGE", "ghcr.io/mcpops/mcpops:0.1.0")
-
-
-def restricted_container_context() -> dict[str, Any]:
-    return {
-        "allowPrivilegeEscalation": False,
-        "capabilities": {"drop": ["ALL"]},
-        "readOnlyRootFilesystem": True,
-        "runAsNonRoot": True,
-        "seccompProfile": {"type": "RuntimeDefault"},
-    }
-
-
-def restricted_pod_context(uid: int) -> dict[str, Any]:
-    return {
-        "runAsNonRoot": True,
-        "runAsUser": uid,
-        "runAsGroup": uid,
-        "fsGroup": uid,
-        "seccompProfile": {"type": "RuntimeDefault"},
-    }
 
 
 def _resources(spec: MCPServerSpec) -> dict[str, Any]:
@@ -182,15 +169,21 @@ def pod_template(name: str, spec: MCPServerSpec) -> dict[str, Any]:
     return {"metadata": metadata, "spec": pod_spec}
 
 
+def revision_for(template: dict[str, Any]) -> str:
+    """A revision is the hash of its pod template."""
+    return digest(template, 10)
+
+
 def revision_of(name: str, spec: MCPServerSpec) -> str:
-    return digest(pod_template(name, spec), 10)
+    return revision_for(pod_template(name, spec))
 
 
 def deployment(
-    parent: dict[str, Any], spec: MCPServerSpec, revision: str, replicas: int
+    parent: dict[str, Any], template: dict[str, Any], revision: str, replicas: int
 ) -> dict[str, Any]:
+    """The Deployment of one revision, from its pod template (see pod_template)."""
     name = parent["metadata"]["name"]
-    template = copy.deepcopy(pod_template(name, spec))
+    template = copy.deepcopy(template)
     template["metadata"]["labels"][REVISION_LABEL] = revision
     return stamp(
         {

@@ -7,7 +7,7 @@ to delete, the status to write, Events to post, when to look again) out.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -18,24 +18,17 @@ from mcpops.children import labels, owner_reference, stamp, up_to_date
 from mcpops.mcpserver import desired, testjobs
 from mcpops.mcpserver.desired import REVISION_LABEL, SERVER_LABEL
 from mcpops.mcpserver.testjobs import SuiteVerdict
+from mcpops.plans import (
+    Delete,
+    EventSpec,
+    fmt_time,
+    merge_conditions,
+    parse_time,
+    true_condition,
+)
 from mcpops.testrunner import termination_message
 
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
-
-
-@dataclass(frozen=True)
-class EventSpec:
-    type: str  # Normal | Warning
-    reason: str
-    message: str
-
-
-@dataclass(frozen=True)
-class Delete:
-    api_version: str
-    kind: str
-    name: str
-    uid: str
 
 
 @dataclass
@@ -59,10 +52,6 @@ class Plan:
     requeue_after: float | None = None
     skipped_writes: int = 0
     outcomes: list[str] = field(default_factory=list)  # rollout outcomes, for metrics
-
-
-def fmt_time(ts: datetime) -> str:
-    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def deployment_available(dep: dict[str, Any] | None, replicas: int) -> bool:
@@ -118,23 +107,6 @@ def deadline_exceeded(dep: dict[str, Any] | None) -> str | None:
     return None
 
 
-def merge_conditions(
-    old: list[dict[str, Any]], new: list[Condition], now: str
-) -> list[dict[str, Any]]:
-    """Keep lastTransitionTime when a condition's status did not change."""
-    previous = {c.get("type"): c for c in old or []}
-    out = []
-    for cond in new:
-        wire = cond.to_wire()
-        prior = previous.get(cond.type)
-        if prior and prior.get("status") == cond.status and prior.get("lastTransitionTime"):
-            wire["lastTransitionTime"] = prior["lastTransitionTime"]
-        else:
-            wire["lastTransitionTime"] = now
-        out.append(wire)
-    return out
-
-
 def _hpa(parent: dict[str, Any], spec: MCPServerSpec, target: str) -> dict[str, Any]:
     assert spec.autoscaling is not None
     target_cpu = spec.autoscaling.target_cpu_utilization_percent
@@ -184,12 +156,6 @@ ABORT_ANNOTATION = "mcpops.dev/abort"
 RETRY_ANNOTATION = "mcpops.dev/retry"
 
 
-def _parse_time(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-
-
 def ready_endpoints(slices: dict[str, dict[str, Any]], service: str) -> int:
     count = 0
     for eps in slices.values():
@@ -231,7 +197,8 @@ def plan(server: dict[str, Any], observed: Observed, now: datetime) -> Plan:
 
     cfg = spec.rollout or Rollout()
     want = spec.replicas
-    revision = desired.revision_of(name, spec)
+    template = desired.pod_template(name, spec)  # built once: it is also the revision
+    revision = desired.revision_for(template)
     preview_name = desired.preview_name(name)
     preview_url = f"http://{preview_name}.{namespace}.svc:{spec.port}{spec.path}"
     ro: dict[str, Any] = dict(old_status.get("rollout") or {})
@@ -270,7 +237,7 @@ def plan(server: dict[str, Any], observed: Observed, now: datetime) -> Plan:
 
     # ---- after a switch: verify the new revision, keep the old one for a fast undo
     previous: str | None = ro.get("previous")
-    switched_at = _parse_time(ro.get("switchedAt"))
+    switched_at = parse_time(ro.get("switchedAt"))
     if previous and switched_at and active:
         elapsed = (now - switched_at).total_seconds()
         prev_dep = observed.deployments.get(previous)
@@ -349,12 +316,12 @@ def plan(server: dict[str, Any], observed: Observed, now: datetime) -> Plan:
                 )
             )
         attempt = int(ro["attempt"])
-        started = _parse_time(ro.get("startedAt")) or now
+        started = parse_time(ro.get("startedAt")) or now
         if paused:
             ro.setdefault("pausedAt", now_s)
         elif ro.get("pausedAt"):
             # The deadline does not run while a person holds the rollout.
-            held = now - (_parse_time(ro.pop("pausedAt")) or now)
+            held = now - (parse_time(ro.pop("pausedAt")) or now)
             started += held
             ro["startedAt"] = fmt_time(started)
         deadline = started + timedelta(seconds=cfg.progress_deadline_seconds)
@@ -423,7 +390,7 @@ def plan(server: dict[str, Any], observed: Observed, now: datetime) -> Plan:
             # Cancel what still runs of this attempt; keep finished Jobs to inspect.
             for job in observed.jobs.values():
                 jl = job["metadata"].get("labels") or {}
-                if jl.get(REVISION_LABEL) == candidate and not _finished(job):
+                if jl.get(REVISION_LABEL) == candidate and not finished(job):
                     out.delete.append(
                         Delete("batch/v1", "Job", job["metadata"]["name"], job["metadata"]["uid"])
                     )
@@ -443,7 +410,9 @@ def plan(server: dict[str, Any], observed: Observed, now: datetime) -> Plan:
                     )
             promote = annotations.get(PROMOTE_ANNOTATION) == candidate
             if cfg.auto_promote or promote:
-                baselines = {n: testjobs_result_json(v) for n, v in verdicts.items() if v.result}
+                baselines = {
+                    n: termination_message(v.result) for n, v in verdicts.items() if v.result
+                }
                 previous = active
                 active = candidate
                 ro.update(previous=previous, switchedAt=now_s, baselines=baselines)
@@ -487,7 +456,7 @@ def plan(server: dict[str, Any], observed: Observed, now: datetime) -> Plan:
     for rev in running:
         live = observed.deployments.get(rev)
         if rev == revision:
-            manifest = desired.deployment(server, spec, rev, want)
+            manifest = desired.deployment(server, template, rev, want)
         elif live is not None:
             # Another revision keeps its own pod template: rebuild from the live object.
             manifest = _rescale(live, want if rev != previous else _replicas(live, want))
@@ -519,7 +488,7 @@ def plan(server: dict[str, Any], observed: Observed, now: datetime) -> Plan:
     out.apply.extend(jobs_wanted)
     for job in observed.jobs.values():
         job_rev = (job["metadata"].get("labels") or {}).get(REVISION_LABEL)
-        if job_rev not in {candidate, failed, active} and not _finished(job):
+        if job_rev not in {candidate, failed, active} and not finished(job):
             out.delete.append(
                 Delete("batch/v1", "Job", job["metadata"]["name"], job["metadata"]["uid"])
             )
@@ -704,16 +673,8 @@ def _replicas(live: dict[str, Any], default: int) -> int:
     return int((live.get("spec") or {}).get("replicas", default))
 
 
-def _finished(job: dict[str, Any]) -> bool:
-    for cond in (job.get("status") or {}).get("conditions") or []:
-        if cond.get("type") in {"Complete", "Failed"} and cond.get("status") == "True":
-            return True
-    return False
-
-
-def testjobs_result_json(v: SuiteVerdict) -> str:
-    assert v.result is not None
-    return termination_message(v.result)
+def finished(job: dict[str, Any]) -> bool:
+    return bool(true_condition(job, "Complete") or true_condition(job, "Failed"))
 
 
 def _suite_status(suite: str, revision: str, v: SuiteVerdict, job: str) -> dict[str, Any]:
@@ -749,17 +710,12 @@ def _rescale(live: dict[str, Any], replicas: int | None) -> dict[str, Any]:
             "selector": live["spec"]["selector"],
             "strategy": live["spec"].get("strategy")
             or {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
-            "template": _strip_template_defaults(live["spec"]["template"]),
+            "template": live["spec"]["template"],
         },
     }
     if replicas is not None:
         manifest["spec"]["replicas"] = replicas
     return stamp(manifest)
-
-
-def _strip_template_defaults(template: dict[str, Any]) -> dict[str, Any]:
-    """Keep the live template as is; the API server ignores defaulted fields on apply."""
-    return template
 
 
 def _apply(out: Plan, manifest: dict[str, Any], live: dict[str, Any] | None) -> None:

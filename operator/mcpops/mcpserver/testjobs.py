@@ -17,14 +17,16 @@ from pydantic import ValidationError
 
 from mcpops.api.mcpserver import MCPServerSpec
 from mcpops.api.testsuite import SuiteResult, TestSuite
-from mcpops.children import digest, labels, owner_reference, stamp
-from mcpops.mcpserver.desired import (
-    REVISION_LABEL,
-    SERVER_LABEL,
-    operator_image,
+from mcpops.children import (
+    digest,
+    labels,
+    owner_reference,
     restricted_container_context,
     restricted_pod_context,
+    stamp,
 )
+from mcpops.mcpserver.desired import REVISION_LABEL, SERVER_LABEL, operator_image
+from mcpops.plans import true_condition
 from mcpops.testrunner import parse_termination_message
 
 SUITE_LABEL = "mcpops.dev/suite"
@@ -148,13 +150,6 @@ class SuiteVerdict:
     result: SuiteResult | None = None
 
 
-def _condition(job: dict[str, Any], type_: str) -> dict[str, Any] | None:
-    for cond in (job.get("status") or {}).get("conditions") or []:
-        if cond.get("type") == type_ and cond.get("status") == "True":
-            return dict(cond)
-    return None
-
-
 def _termination(pod: dict[str, Any]) -> dict[str, Any] | None:
     for status in (pod.get("status") or {}).get("containerStatuses") or []:
         if status.get("name") == "test":
@@ -169,8 +164,8 @@ def verdict(
     """Passed only with a Complete Job and a passing result from a pod that exited 0."""
     if job is None:
         return SuiteVerdict("Running", "not started")
-    failed = _condition(job, "Failed")
-    complete = _condition(job, "Complete")
+    failed = true_condition(job, "Failed")
+    complete = true_condition(job, "Complete")
     finished = [p for p in pods if (p.get("status") or {}).get("phase") in {"Succeeded", "Failed"}]
     finished.sort(key=lambda p: p["metadata"].get("creationTimestamp", ""))
     result: SuiteResult | None = None

@@ -26,8 +26,14 @@ from mcpops.api.optimizationjob import (
     DEFAULT_PARALLELISM,
     OptimizationJobSpec,
 )
-from mcpops.children import digest, labels, owner_reference, stamp
-from mcpops.mcpserver.desired import restricted_container_context, restricted_pod_context
+from mcpops.children import (
+    digest,
+    labels,
+    owner_reference,
+    restricted_container_context,
+    restricted_pod_context,
+    stamp,
+)
 from mcpops_solver.model import ScenarioSet
 from mcpops_solver.results import MAX_PARTS, label_value, result_configmap_name
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -28,9 +28,9 @@ from pydantic import ValidationError
 from mcpops.api.base import Condition
 from mcpops.api.optimizationjob import OptimizationJobSpec
 from mcpops.children import up_to_date
-from mcpops.mcpserver.plan import EventSpec, fmt_time, merge_conditions
 from mcpops.optjob import desired
 from mcpops.optjob.desired import CONTAINER, ResourceError
+from mcpops.plans import EventSpec, fmt_time, merge_conditions, parse_time, true_condition
 from mcpops_solver.model import ScenarioSet
 from mcpops_solver.results import (
     SOLVED_STATUSES,
@@ -119,22 +119,6 @@ class Verdict:
 # ---------------------------------------------------------------- reading the children
 
 
-def _parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-    except ValueError:
-        return None
-
-
-def job_condition(job: dict[str, Any] | None, type_: str) -> dict[str, Any] | None:
-    for cond in ((job or {}).get("status") or {}).get("conditions") or []:
-        if cond.get("type") == type_ and cond.get("status") == "True":
-            return dict(cond)
-    return None
-
-
 def _owned_by(obj: dict[str, Any], uid: str) -> bool:
     """Not left by an earlier OptimizationJob of the same name."""
     owners = (obj.get("metadata") or {}).get("ownerReferences") or []
@@ -145,16 +129,7 @@ def read_summary(cm: dict[str, Any] | None, uid: str) -> dict[str, Any] | None:
     """summary.json of a result ConfigMap, when it is one of this job's and well formed."""
     if cm is None or not _owned_by(cm, uid):
         return None
-    raw = (cm.get("data") or {}).get("summary.json")
-    if not raw:
-        return None
-    try:
-        doc = json.loads(raw)
-    except ValueError:
-        return None
-    if not isinstance(doc, dict) or doc.get("status") not in STATUSES:
-        return None
-    return doc
+    return _status_doc((cm.get("data") or {}).get("summary.json"))
 
 
 def terminated(pod: dict[str, Any]) -> dict[str, Any] | None:
@@ -167,7 +142,11 @@ def terminated(pod: dict[str, Any]) -> dict[str, Any] | None:
 
 def read_termination(term: dict[str, Any] | None) -> dict[str, Any] | None:
     """The runtime's termination message (a JSON object with a known status), if any."""
-    raw = (term or {}).get("message")
+    return _status_doc((term or {}).get("message"))
+
+
+def _status_doc(raw: str | None) -> dict[str, Any] | None:
+    """A JSON object from the runtime with a status it knows (summary or termination)."""
     if not raw:
         return None
     try:
@@ -329,8 +308,8 @@ def single_verdict(
     cm_name = result_configmap_name(name)
     summary = read_summary(configmaps.get(cm_name), uid)
     finished = _finished_pods(pods)
-    failed = job_condition(job, "Failed")
-    complete = job_condition(job, "Complete")
+    failed = true_condition(job, "Failed")
+    complete = true_condition(job, "Complete")
     if failed is not None:
         reason = str(failed.get("reason") or "Failed")
         if reason == "DeadlineExceeded":
@@ -352,7 +331,7 @@ def single_verdict(
                 result=summary,
                 result_configmap=cm_name,
             )
-        failed_at = _parse_time(failed.get("lastTransitionTime")) or now
+        failed_at = parse_time(failed.get("lastTransitionTime")) or now
         if not finished and (now - failed_at).total_seconds() < POD_GRACE_SECONDS:
             wait = POD_GRACE_SECONDS - (now - failed_at).total_seconds()
             return Verdict(
@@ -391,7 +370,7 @@ def single_verdict(
                 names = [str(n) for n in report.get("configMaps") or []]
                 parts = names[1:] if len(names) == int(report.get("parts") or 0) + 1 else []
                 return _success(report, names[0] if names else None, parts)
-        done_at = _parse_time((job or {}).get("status", {}).get("completionTime")) or _parse_time(
+        done_at = parse_time((job or {}).get("status", {}).get("completionTime")) or parse_time(
             complete.get("lastTransitionTime")
         )
         waited = (now - (done_at or now)).total_seconds()
@@ -454,8 +433,8 @@ def sweep_verdict(
     job_status = (job or {}).get("status") or {}
     failed_indexes = parse_indexes(job_status.get("failedIndexes"))
     completed = parse_indexes(job_status.get("completedIndexes"))
-    failed = job_condition(job, "Failed")
-    complete = job_condition(job, "Complete")
+    failed = true_condition(job, "Failed")
+    complete = true_condition(job, "Complete")
     done = failed is not None or complete is not None
 
     # Indexes known to have failed count as failed even before the sweep ends.
@@ -519,7 +498,7 @@ def sweep_verdict(
     # Finished: give the watch a moment to deliver results of completed scenarios.
     unseen = [i for i in completed if i not in reports]
     cond = failed or complete or {}
-    done_at = _parse_time(job_status.get("completionTime")) or _parse_time(
+    done_at = parse_time(job_status.get("completionTime")) or parse_time(
         cond.get("lastTransitionTime")
     )
     waited = (now - (done_at or now)).total_seconds()

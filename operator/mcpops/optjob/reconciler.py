@@ -7,16 +7,14 @@ from typing import Any
 
 import structlog
 
-from mcpops import events, metrics
-from mcpops.api import API_VERSION
+from mcpops import metrics
 from mcpops.controller import Key, Store
-from mcpops.kube import ApiError, Client
-from mcpops.mcpserver.reconciler import status_patch
+from mcpops.kube import Client
 from mcpops.optjob.desired import KIND, OPTJOB_LABEL, job_name
 from mcpops.optjob.plan import Observed, Outcome, plan
+from mcpops.writer import Writer
 from mcpops_solver.results import label_value
 
-PLURAL = "optimizationjobs"
 log = structlog.stdlib.get_logger("mcpops.optjob")
 
 # Store keys of the children: distinct from MCPServer's, whose parents may share names.
@@ -100,48 +98,27 @@ def record(outcome: Outcome) -> None:
 class OptimizationJobReconciler:
     def __init__(self, store: Store, client: Client) -> None:
         self.store = store
-        self.client = client
+        self.write = Writer(client, store, KIND, store_kind=CHILD_KINDS.__getitem__, keep=slim)
 
     async def __call__(self, key: Key) -> float | None:
-        try:
-            return await self._reconcile(key)
-        except ApiError as exc:
-            if exc.status == 403 and "being terminated" in str(exc):
-                return None  # the namespace is going away, and its objects with it
-            raise
-
-    async def _reconcile(self, key: Key) -> float | None:
         obj = self.store.parent(KIND, key)
         if obj is None or obj["metadata"].get("deletionTimestamp"):
             return None  # children go with their owner (garbage collection)
         bound = log.bind(namespace=key[0], name=key[1], uid=obj["metadata"].get("uid"), kind=KIND)
         result = plan(obj, observe(self.store, key), datetime.now(UTC))
         metrics.WRITES_SKIPPED.labels(KIND).inc(result.skipped_writes)
-        ck = child_key(*key)
-        for manifest in result.apply:
-            applied = await self.client.apply(manifest)
-            self.store.put_child(CHILD_KINDS[manifest["kind"]], ck, slim(manifest["kind"], applied))
-            bound.info("applied", child=manifest["kind"], child_name=manifest["metadata"]["name"])
-        before = dict(obj.get("status") or {})
-        patch = status_patch(before, result.status)
+        await self.write.apply(child_key(*key), result.apply, bound)
+        patch = await self.write.status(key, obj, result.status)
         if patch is not None:
-            try:
-                updated = await self.client.patch_status(API_VERSION, PLURAL, key[0], key[1], patch)
-            except ApiError as exc:
-                if exc.status == 404:
-                    return None
-                raise
-            self.store.put_parent(KIND, updated)
             bound.info(
                 "status",
                 phase=result.status.get("phase"),
                 solver_status=result.status.get("solverStatus"),
                 objective=result.status.get("objective"),
                 message=result.status.get("message"),
-                changed=sorted(k for k in patch if before.get(k) != patch[k]),
+                changed=sorted(patch),
             )
         if result.finished is not None:
             record(result.finished)
-        for ev in result.events:
-            await events.post(self.client, obj, ev.type, ev.reason, ev.message)
+        await self.write.events(obj, result.events)
         return result.requeue_after

@@ -1,0 +1,93 @@
+"""The vocabulary every kind's pure plan shares: Events, deletes, conditions, times,
+and the status merge patch. No API calls here (mcpops.writer writes plans)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from mcpops.api.base import Condition
+
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+
+@dataclass(frozen=True)
+class EventSpec:
+    type: str  # Normal | Warning
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Delete:
+    api_version: str
+    kind: str
+    name: str
+    uid: str
+
+
+def fmt_time(ts: datetime) -> str:
+    return ts.astimezone(UTC).strftime(TIME_FORMAT)
+
+
+def parse_time(value: Any) -> datetime | None:
+    """An RFC 3339 timestamp as written by fmt_time (or the API server); None if not one."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return datetime.strptime(value, TIME_FORMAT).replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+def true_condition(obj: dict[str, Any] | None, type_: str) -> dict[str, Any] | None:
+    """The condition of this type when its status is True (Job Complete/Failed and the like)."""
+    for cond in ((obj or {}).get("status") or {}).get("conditions") or []:
+        if cond.get("type") == type_ and cond.get("status") == "True":
+            return dict(cond)
+    return None
+
+
+def merge_conditions(
+    old: list[dict[str, Any]], new: list[Condition], now: str
+) -> list[dict[str, Any]]:
+    """Keep lastTransitionTime when a condition's status did not change."""
+    previous = {c.get("type"): c for c in old or []}
+    out = []
+    for cond in new:
+        wire = cond.to_wire()
+        prior = previous.get(cond.type)
+        if prior and prior.get("status") == cond.status and prior.get("lastTransitionTime"):
+            wire["lastTransitionTime"] = prior["lastTransitionTime"]
+        else:
+            wire["lastTransitionTime"] = now
+        out.append(wire)
+    return out
+
+
+def merge_patch(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """The RFC 7386 JSON merge patch that turns old into new.
+
+    Nested maps merge on the server, so a key dropped at any depth must be sent
+    as null, or it would come back on the next read.
+    """
+    patch: dict[str, Any] = {}
+    for key, value in new.items():
+        before = old.get(key)
+        if isinstance(value, dict) and isinstance(before, dict):
+            sub = merge_patch(before, value)
+            if sub:
+                patch[key] = sub
+        elif value != before or key not in old:
+            patch[key] = value
+    for gone in set(old) - set(new):
+        patch[gone] = None
+    return patch
+
+
+def status_patch(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any] | None:
+    """A merge patch from old to new status, or None when they are equal."""
+    if old == new:
+        return None
+    return merge_patch(old, new) or None

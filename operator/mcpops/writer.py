@@ -1,0 +1,75 @@
+"""Writing a plan: apply children, delete, patch status, post Events.
+
+Shared by every kind's reconciler, so each only says what is particular to it.
+API errors propagate: the work queue decides what they mean.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import structlog
+
+from mcpops import events
+from mcpops.api import API_VERSION
+from mcpops.controller import Key, Store
+from mcpops.kube import PLURALS, Client
+from mcpops.plans import Delete, EventSpec, status_patch
+
+
+class Writer:
+    """Writes one kind's plans."""
+
+    def __init__(
+        self,
+        client: Client,
+        store: Store,
+        kind: str,
+        *,
+        store_kind: Callable[[str], str] = lambda kind: kind,
+        keep: Callable[[str, dict[str, Any]], dict[str, Any]] = lambda kind, body: body,
+    ) -> None:
+        self.client = client
+        self.store = store
+        self.kind = kind
+        self.plural = PLURALS[kind]
+        self._store_kind = store_kind
+        self._keep = keep
+
+    async def apply(
+        self, child_key: Key, manifests: Iterable[dict[str, Any]], log: structlog.stdlib.BoundLogger
+    ) -> None:
+        for manifest in manifests:
+            applied = await self.client.apply(manifest)
+            # Keep our own write's result, so a re-run before the watch catches up
+            # does not apply it again.
+            kind = manifest["kind"]
+            self.store.put_child(self._store_kind(kind), child_key, self._keep(kind, applied))
+            log.info("applied", child=kind, child_name=manifest["metadata"]["name"])
+
+    async def delete(
+        self, namespace: str, deletes: Iterable[Delete], log: structlog.stdlib.BoundLogger
+    ) -> None:
+        for gone in deletes:
+            await self.client.delete(
+                gone.api_version, PLURALS[gone.kind], namespace, gone.name, uid=gone.uid
+            )
+            log.info("deleted", child=gone.kind, child_name=gone.name)
+
+    async def status(
+        self, key: Key, obj: dict[str, Any], new: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """Patch the status subresource if it differs; the patch sent, or None."""
+        patch = status_patch(obj.get("status") or {}, new)
+        if patch is None:
+            return None
+        updated = await self.client.patch_status(API_VERSION, self.plural, key[0], key[1], patch)
+        # Keep what we wrote, so that a re-run before the watch catches up neither
+        # writes it again nor decides from an older status.
+        self.store.put_parent(self.kind, updated)
+        return patch
+
+    async def events(self, obj: dict[str, Any], specs: Iterable[EventSpec]) -> None:
+        for ev in specs:
+            await events.post(self.client, obj, ev.type, ev.reason, ev.message)
