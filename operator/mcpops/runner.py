@@ -12,7 +12,7 @@ import asyncio
 import logging
 import os
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import kopf
 import structlog
@@ -43,6 +43,7 @@ class Operator:
         self.queues: dict[str, WorkQueue] = {}
         self.connection: Any = None
         self.ready = False
+        self.namespaces: list[str] = []
 
     def enqueue(self, kind: str, key: Key) -> None:
         queue = self.queues.get(kind)
@@ -84,6 +85,7 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     if OPERATOR.connection is None:
         raise kopf.PermanentError("no Kubernetes credentials (no kubeconfig, not in a pod)")
     OPERATOR.client = Client(credentials_from_kopf(OPERATOR.connection))
+    await prime(OPERATOR.client, OPERATOR.namespaces)
     workers = int(os.environ.get("MCPOPS_WORKERS", "16"))
     queue = WorkQueue(MCPSERVER, MCPServerReconciler(OPERATOR.store, OPERATOR.client), workers)
     OPERATOR.queues[MCPSERVER] = queue
@@ -95,6 +97,9 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     )
     OPERATOR.queues[OPTIMIZATIONJOB] = optjob_queue
     optjob_queue.start()
+    for kind, parents in OPERATOR.store.parents.items():
+        for key in parents:
+            OPERATOR.enqueue(kind, key)
     OPERATOR.ready = True
     log.info("operator started", workers=workers)
 
@@ -164,6 +169,41 @@ def _watch(
 
     handler_id = f"{route.__name__.strip('_')}/{plural}"
     kopf.on.event(group, version, plural, labels=labels, id=handler_id)(on_event)
+    WATCHES.append((f"{group}/{version}" if group else version, plural, kind, route, labels or {}))
+
+
+Route = Callable[[str, kopf.RawEvent], None]
+WATCHES: list[tuple[str, str, str, Route, dict[str, Any]]] = []
+
+
+def _selector(labels: dict[str, Any]) -> str:
+    return ",".join(k if v is kopf.PRESENT else f"{k}={v}" for k, v in labels.items())
+
+
+async def prime(client: Client, namespaces: list[str]) -> None:
+    """Fill the store with one paginated list per watch before any reconcile runs.
+
+    The watches start independently; a reconcile that ran before the Deployment
+    watch delivered its first list would, after a restart, not see the serving
+    revision and take traffic away from it. Deciding only from a filled cache
+    (as controller-runtime waits for its informers) rules that out.
+    """
+    scopes: list[str | None] = [*namespaces] or [None]
+    for api_version, plural, kind, route, labels in WATCHES:
+        for namespace in scopes:
+            cont: str | None = None
+            while True:
+                page = await client.list(
+                    api_version, plural, namespace, label_selector=_selector(labels), continue_=cont
+                )
+                for item in page.get("items") or []:
+                    item.setdefault("apiVersion", api_version)
+                    item.setdefault("kind", kind)
+                    route(kind, cast(kopf.RawEvent, {"type": None, "object": item}))
+                cont = (page.get("metadata") or {}).get("continue")
+                if not cont:
+                    break
+    log.info("caches filled", **{k: len(v) for k, v in OPERATOR.store.parents.items()})
 
 
 _watch(GROUP, VERSION, "mcpservers", MCPSERVER, _parent_event)
@@ -225,6 +265,7 @@ async def serve_http(host: str, port: int) -> web.AppRunner:
 async def _main(args: argparse.Namespace) -> None:
     http = await serve_http(args.metrics_host, args.metrics_port)
     namespaces = [n for n in args.namespace if n]
+    OPERATOR.namespaces = namespaces
     try:
         await kopf.operator(
             clusterwide=not namespaces,
