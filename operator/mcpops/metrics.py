@@ -64,3 +64,50 @@ OBJECTIVE_GAP = Histogram(
     ["solver"],
     buckets=(0.0, 1e-9, 1e-6, 1e-4, 1e-3, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0),
 )
+
+# Blue-green: how long each rollout phase lasted, and what the test suites said.
+ROLLOUT_PHASE_SECONDS = Histogram(
+    "mcpops_rollout_phase_duration_seconds",
+    "Seconds a rollout spent in a phase (Progressing, Testing, Promoting, Verifying), "
+    "observed when the phase ends.",
+    ["phase"],
+    buckets=(1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600),
+)
+TEST_RESULTS = Counter(
+    "mcpops_test_results",
+    "Finished test suite runs by outcome: passed, failed, timeout, cancelled.",
+    ["outcome"],
+)
+
+# CleanupPolicy.
+CLEANUP_RUNS = Counter(
+    "mcpops_cleanup_runs",
+    "CleanupPolicy runs by mode (DryRun, Enforce) and result (ok, blocked, error).",
+    ["namespace", "policy", "mode", "result"],
+)
+CLEANUP_OBJECTS = Counter(
+    "mcpops_cleanup_objects",
+    "Objects a cleanup run acted on, by kind and outcome: deleted, would_delete, "
+    "protected, failed.",
+    ["namespace", "policy", "kind", "outcome"],
+)
+CLEANUP_CANDIDATES = Gauge(
+    "mcpops_cleanup_candidates",
+    "Objects the last run of a policy selected for deletion.",
+    ["namespace", "policy"],
+)
+CLEANUP_BLOCKED = Gauge(
+    "mcpops_cleanup_blocked",
+    "1 while a policy's circuit breaker holds it (waiting for acknowledgement).",
+    ["namespace", "policy"],
+)
+CLEANUP_RUN_SECONDS = Histogram(
+    "mcpops_cleanup_run_duration_seconds",
+    "Time one cleanup run took (list, select, delete).",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+)
+
+# High availability.
+LEADER = Gauge(
+    "mcpops_leader", "1 while this replica holds the leader Lease and reconciles, else 0."
+)
