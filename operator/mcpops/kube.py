@@ -90,6 +90,7 @@ PLURALS: dict[str, str] = {
     "MCPServer": "mcpservers",
     "OptimizationJob": "optimizationjobs",
     "CleanupPolicy": "cleanuppolicies",
+    "Lease": "leases",
 }
 
 
@@ -266,6 +267,17 @@ class Client:
         return await self.request(
             "POST",
             resource_path(manifest["apiVersion"], plural, meta.get("namespace")),
+            body=manifest,
+            resource=plural,
+        )
+
+    async def replace(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        """PUT: fails with 409 unless metadata.resourceVersion is still current."""
+        meta = manifest["metadata"]
+        plural = PLURALS[manifest["kind"]]
+        return await self.request(
+            "PUT",
+            resource_path(manifest["apiVersion"], plural, meta.get("namespace"), meta["name"]),
             body=manifest,
             resource=plural,
         )

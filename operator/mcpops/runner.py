@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import logging
 import os
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any, cast
 
@@ -24,6 +25,7 @@ from mcpops.api import GROUP, VERSION
 from mcpops.children import MANAGED_BY
 from mcpops.controller import Key, Store, WorkQueue
 from mcpops.kube import Client, credentials_from_kopf
+from mcpops.leader import LeaderElector, default_namespace
 from mcpops.mcpserver.desired import SERVER_LABEL
 from mcpops.mcpserver.reconciler import KIND as MCPSERVER
 from mcpops.mcpserver.reconciler import MCPServerReconciler
@@ -44,6 +46,8 @@ class Operator:
         self.connection: Any = None
         self.ready = False
         self.namespaces: list[str] = []
+        self.tasks: list[asyncio.Task[None]] = []
+        self.elector: LeaderElector | None = None
 
     def enqueue(self, kind: str, key: Key) -> None:
         queue = self.queues.get(kind)
@@ -72,11 +76,9 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.watching.connect_timeout = 10
     settings.networking.request_timeout = 60
     settings.persistence.finalizer = "mcpops.dev/finalizer"
-    settings.peering.standalone = os.environ.get("MCPOPS_PEERING", "") == ""
-    if not settings.peering.standalone:
-        settings.peering.name = os.environ["MCPOPS_PEERING"]
-        settings.peering.priority = int(os.environ.get("MCPOPS_PEERING_PRIORITY", "0"))
-        settings.peering.clusterwide = os.environ.get("MCPOPS_NAMESPACES", "") == ""
+    # One actor at a time comes from our own Lease (leader.py), not Kopf peering:
+    # peering needs its own CRDs and only pauses handlers, while our queues must stop.
+    settings.peering.standalone = True
     if OPERATOR.connection is None:
         # Startup runs before Kopf's own login; log in the same way for our client.
         OPERATOR.connection = kopf.login_with_service_account(
@@ -85,6 +87,24 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     if OPERATOR.connection is None:
         raise kopf.PermanentError("no Kubernetes credentials (no kubeconfig, not in a pod)")
     OPERATOR.client = Client(credentials_from_kopf(OPERATOR.connection))
+    if os.environ.get("MCPOPS_LEADER_ELECT", "").lower() in ("1", "true", "yes"):
+        elector = LeaderElector(
+            OPERATOR.client,
+            namespace=default_namespace(),
+            name=os.environ.get("MCPOPS_LEASE_NAME", "mcpops-leader"),
+        )
+        OPERATOR.elector = elector
+        OPERATOR.tasks.append(asyncio.create_task(elector.run(start_reconciling, _exit_now)))
+        log.info("standing for leader", lease=elector.name, identity=elector.identity)
+    else:
+        metrics.LEADER.set(1)
+        await start_reconciling()
+    OPERATOR.ready = True
+
+
+async def start_reconciling() -> None:
+    """Fill the caches, then start one work queue per kind and queue every parent."""
+    assert OPERATOR.client is not None
     await prime(OPERATOR.client, OPERATOR.namespaces)
     workers = int(os.environ.get("MCPOPS_WORKERS", "16"))
     queue = WorkQueue(MCPSERVER, MCPServerReconciler(OPERATOR.store, OPERATOR.client), workers)
@@ -100,14 +120,25 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     for kind, parents in OPERATOR.store.parents.items():
         for key in parents:
             OPERATOR.enqueue(kind, key)
-    OPERATOR.ready = True
-    log.info("operator started", workers=workers)
+    log.info("reconciling", workers=workers)
+
+
+def _exit_now() -> None:
+    """Leadership lost: stop at once, mid-reconcile if need be, so that two replicas
+    never act together; the Deployment restarts us as a standby (as controller-runtime
+    does)."""
+    sys.stderr.flush()
+    os._exit(1)
 
 
 @kopf.on.cleanup()
 async def cleanup(**_: Any) -> None:
+    for task in OPERATOR.tasks:
+        task.cancel()
     for queue in OPERATOR.queues.values():
         await queue.stop()
+    if OPERATOR.elector is not None:
+        await OPERATOR.elector.release()
     if OPERATOR.client is not None:
         await OPERATOR.client.close()
 
@@ -270,7 +301,7 @@ async def _main(args: argparse.Namespace) -> None:
         await kopf.operator(
             clusterwide=not namespaces,
             namespaces=namespaces,
-            standalone=True if not os.environ.get("MCPOPS_PEERING") else None,
+            standalone=True,
             liveness_endpoint=None,
         )
     finally:

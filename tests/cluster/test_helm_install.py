@@ -191,6 +191,23 @@ OPERATOR_RIGHTS = {
 }
 
 
+def assert_lease_rights(cluster: Cluster, sa: str, namespace: str, lease: str) -> None:
+    """Leader election: create any Lease, but read and renew only our own, and only in the
+    operator's namespace."""
+
+    def may(verb: str, what: str, ns: str) -> bool:
+        res = cluster.kubectl("auth", "can-i", verb, what, f"--as={sa}", "-n", ns, check=False)
+        return res.stdout.strip() == "yes"
+
+    ours = f"leases.coordination.k8s.io/{lease}"
+    assert may("create", "leases.coordination.k8s.io", namespace)
+    assert may("update", ours, namespace)
+    assert may("get", ours, namespace)
+    assert not may("update", "leases.coordination.k8s.io/someone-else", namespace)
+    assert not may("create", "leases.coordination.k8s.io", "default")
+    assert not may("update", ours, "default")
+
+
 def test_helm_install_cluster_wide(crds: Cluster, namespace: str, helm: str) -> None:
     cluster = crds
     release = f"mcpops-{namespace}"  # contains the chart name: resources are named after it
@@ -211,7 +228,7 @@ def test_helm_install_cluster_wide(crds: Cluster, namespace: str, helm: str) -> 
         (container,) = dep["spec"]["template"]["spec"]["containers"]
         env = {e["name"]: e.get("value") for e in container["env"]}
         assert env["MCPOPS_IMAGE"] == container["image"]
-        assert "MCPOPS_PEERING" not in env
+        assert env["MCPOPS_LEADER_ELECT"] == "true"
         pods = cluster.list("pods", namespace, selector=f"app.kubernetes.io/instance={release}")
         assert len(pods) == 1
         assert pods[0]["spec"]["serviceAccountName"] == release
@@ -228,12 +245,9 @@ def test_helm_install_cluster_wide(crds: Cluster, namespace: str, helm: str) -> 
                 ("list", "namespaces"): True,
                 ("create", "customresourcedefinitions.apiextensions.k8s.io"): False,
                 ("delete", "namespaces"): False,
-                ("patch", "clusterkopfpeerings.kopf.dev"): False,  # one replica: no peering
             },
         )
-        # Leader election only in the operator's own namespace.
-        assert can_i(cluster, sa, "update", "leases.coordination.k8s.io", namespace)
-        assert not can_i(cluster, sa, "update", "leases.coordination.k8s.io", "default")
+        assert_lease_rights(cluster, sa, namespace, release)
 
         status = run_helm(helm, cluster, "status", release, "-n", namespace)
         assert "STATUS: deployed" in status.stdout
@@ -275,11 +289,9 @@ def test_helm_install_watch_namespaces_ha(crds: Cluster, namespace: str, helm: s
         (container,) = dep["spec"]["template"]["spec"]["containers"]
         env = {e["name"]: e.get("value") for e in container["env"]}
         assert env["MCPOPS_NAMESPACES"] == watched
-        assert env["MCPOPS_PEERING"] == release
+        assert env["MCPOPS_LEASE_NAME"] == release
 
-        assert_rights(
-            cluster, sa, watched, {**OPERATOR_RIGHTS, ("patch", "kopfpeerings.kopf.dev"): True}
-        )
+        assert_rights(cluster, sa, watched, OPERATOR_RIGHTS)
         # Outside the watched namespaces: nothing but reading what is cluster-scoped.
         for other in (namespace, "default"):
             assert_rights(
@@ -290,7 +302,6 @@ def test_helm_install_watch_namespaces_ha(crds: Cluster, namespace: str, helm: s
                     ("create", "deployments.apps"): False,
                     ("patch", "mcpservers.mcpops.dev/status"): False,
                     ("watch", "mcpservers.mcpops.dev"): False,
-                    ("patch", "kopfpeerings.kopf.dev"): False,
                 },
             )
         assert_rights(
@@ -301,10 +312,9 @@ def test_helm_install_watch_namespaces_ha(crds: Cluster, namespace: str, helm: s
                 ("list", "customresourcedefinitions.apiextensions.k8s.io"): True,
                 ("watch", "namespaces"): True,
                 ("watch", "mcpservers.mcpops.dev"): False,
-                ("patch", "clusterkopfpeerings.kopf.dev"): False,
             },
         )
-        assert can_i(cluster, sa, "update", "leases.coordination.k8s.io", namespace)
+        assert_lease_rights(cluster, sa, namespace, release)
     finally:
         run_helm(helm, cluster, "uninstall", release, "-n", namespace, "--wait", check=False)
         cluster.kubectl("delete", "namespace", watched, "--wait=false", check=False)

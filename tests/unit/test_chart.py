@@ -225,7 +225,7 @@ def test_defaults(helm: str) -> None:
     dep = the(docs, "Deployment")
     assert dep["metadata"]["namespace"] == NAMESPACE
     assert dep["spec"]["replicas"] == 1
-    assert dep["spec"]["strategy"]["type"] == "Recreate"
+    assert dep["spec"]["strategy"]["type"] == "RollingUpdate"
     pod = dep["spec"]["template"]["spec"]
     (container,) = pod["containers"]
     chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
@@ -236,8 +236,10 @@ def test_defaults(helm: str) -> None:
     assert env["MCPOPS_IMAGE"] == image
     assert env["MCPOPS_LOG_LEVEL"] == "INFO"
     assert env["MCPOPS_METRICS_PORT"] == "8080"
-    assert "MCPOPS_PEERING" not in env
     assert "MCPOPS_NAMESPACES" not in env
+    # Even one replica elects itself: during an update old and new pods overlap.
+    assert env["MCPOPS_LEADER_ELECT"] == "true"
+    assert env["MCPOPS_LEASE_NAME"] == f"{RELEASE}-mcpops"
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     assert ports == {"http-metrics": 8080}
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http-metrics"}
@@ -254,24 +256,21 @@ def test_defaults(helm: str) -> None:
     assert svc["spec"]["selector"] == selector
     assert selector.items() <= dep["spec"]["template"]["metadata"]["labels"].items()
 
-    # Cluster-wide: one ClusterRole holds everything; no peering rights for one replica.
+    # Cluster-wide: one ClusterRole holds everything.
     (binding,) = by_kind(docs, "ClusterRoleBinding")
     assert binding["subjects"] == [
         {"kind": "ServiceAccount", "name": f"{RELEASE}-mcpops", "namespace": NAMESPACE}
     ]
     assert verbs_for(docs, "apps", "deployments", "ClusterRole") >= {"create", "patch", "delete"}
-    assert not verbs_for(docs, "kopf.dev", "clusterkopfpeerings")
-    assert not verbs_for(docs, "kopf.dev", "kopfpeerings")
     (lease_role,) = by_kind(docs, "Role")
     assert lease_role["metadata"]["namespace"] == NAMESPACE
-    assert verbs_for(docs, "coordination.k8s.io", "leases", "Role") == {
-        "get",
-        "list",
-        "watch",
-        "create",
-        "update",
-        "patch",
+    by_name = {
+        tuple(rule.get("resourceNames", [])): set(rule["verbs"])
+        for rule in lease_role["rules"]
+        if rule["resources"] == ["leases"]
     }
+    # Create is unrestricted (it cannot be limited by name); everything else only on ours.
+    assert by_name == {(): {"create"}, (f"{RELEASE}-mcpops",): {"get", "update"}}
     assert not verbs_for(docs, "coordination.k8s.io", "leases", "ClusterRole")
 
 
@@ -315,19 +314,14 @@ def test_pod_labels_cannot_break_the_selector(helm: str) -> None:
 # ---------------------------------------------------------------- HA, namespaces
 
 
-def test_replicas_form_a_peering(helm: str) -> None:
+def test_replicas_share_one_lease(helm: str) -> None:
     docs = render(helm, "--set", "replicaCount=2")
     dep = the(docs, "Deployment")
     assert dep["spec"]["replicas"] == 2
-    assert container_env(dep)["MCPOPS_PEERING"] == RELEASE
-    assert dep["spec"]["strategy"]["type"] == "RollingUpdate"
-    assert verbs_for(docs, "kopf.dev", "clusterkopfpeerings", "ClusterRole") == {
-        "get",
-        "list",
-        "watch",
-        "patch",
-    }
-    assert not verbs_for(docs, "kopf.dev", "kopfpeerings")
+    env = container_env(dep)
+    assert env["MCPOPS_LEADER_ELECT"] == "true"
+    assert env["MCPOPS_LEASE_NAME"] == f"{RELEASE}-mcpops"
+    assert dep["spec"]["strategy"]["rollingUpdate"] == {"maxUnavailable": 0, "maxSurge": 1}
 
 
 def test_watch_namespaces_uses_roles(helm: str) -> None:
@@ -335,7 +329,6 @@ def test_watch_namespaces_uses_roles(helm: str) -> None:
     dep = the(docs, "Deployment")
     env = container_env(dep)
     assert env["MCPOPS_NAMESPACES"] == "a,b"
-    assert env["MCPOPS_PEERING"] == RELEASE
 
     # The ClusterRole keeps only what is cluster-scoped.
     cluster_role = the(docs, "ClusterRole")
@@ -357,8 +350,6 @@ def test_watch_namespaces_uses_roles(helm: str) -> None:
         only = [roles[(ns, f"{RELEASE}-mcpops")]]
         assert verbs_for(only, "mcpops.dev", "mcpservers/status") == {"patch"}
         assert verbs_for(only, "apps", "deployments") >= {"create", "patch", "delete"}
-        assert verbs_for(only, "kopf.dev", "kopfpeerings") == {"get", "list", "watch", "patch"}
-        assert not verbs_for(only, "kopf.dev", "clusterkopfpeerings")
     bindings = {
         (d["metadata"]["namespace"], d["metadata"]["name"]) for d in by_kind(docs, "RoleBinding")
     }

@@ -53,11 +53,6 @@ app.kubernetes.io/part-of: mcpops
 {{- end }}
 {{- end }}
 
-{{/* Several replicas form a Kopf peering named after the release. */}}
-{{- define "mcpops.peering" -}}
-{{- if gt (int .Values.replicaCount) 1 }}{{ .Release.Name }}{{ end }}
-{{- end }}
-
 {{/*
 RBAC rules for the namespaced resources the operator reads and writes. Rendered into one
 ClusterRole (cluster-wide) or into one Role per watched namespace (watchNamespaces set).
@@ -124,12 +119,3 @@ No wildcards; each rule says why it exists.
   verbs: ["create", "patch"]
 {{- end }}
 
-{{/* Kopf peering (several replicas): only one replica acts at a time. */}}
-{{- define "mcpops.peeringRules" -}}
-{{- if gt (int .Values.replicaCount) 1 }}
-# Kopf peering between the operator replicas (replicaCount > 1): only one acts at a time.
-- apiGroups: ["kopf.dev"]
-  resources: [{{ if .Values.watchNamespaces }}"kopfpeerings"{{ else }}"clusterkopfpeerings"{{ end }}]
-  verbs: ["get", "list", "watch", "patch"]
-{{- end }}
-{{- end }}
