@@ -302,6 +302,11 @@ class RevisionRecord(ApiModel):
         default="",
         description="Promoted, Failed, Superseded, RolledBack or Active.",
     )
+    phases: dict[str, str] | None = Field(
+        default=None,
+        description="When this revision's rollout entered each phase (Progressing, Testing, "
+        "Paused, Promoting, Verifying) and when it ended (Healthy or Degraded).",
+    )
 
 
 class SuiteStatus(ApiModel):
@@ -329,6 +334,9 @@ class MCPServerStatus(ApiModel):
         default=None, description="The .metadata.generation this status describes."
     )
     phase: Phase | None = Field(default=None, description="Where the server is in its life.")
+    phase_since: str | None = Field(
+        default=None, description="When the server entered its current phase."
+    )
     active_revision: str | None = Field(
         default=None, description="The revision the stable Service sends traffic to."
     )

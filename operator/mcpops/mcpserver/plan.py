@@ -52,6 +52,14 @@ class Plan:
     requeue_after: float | None = None
     skipped_writes: int = 0
     outcomes: list[str] = field(default_factory=list)  # rollout outcomes, for metrics
+    # For metrics too: phases left (and how long they lasted), suite runs that finished.
+    phase_durations: list[tuple[str, float]] = field(default_factory=list)
+    test_results: list[str] = field(default_factory=list)
+
+
+# The phases a rollout goes through; a revision's timeline records when it entered each,
+# and when it ended (Healthy or Degraded).
+ROLLOUT_PHASES = ("Progressing", "Testing", "Paused", "Promoting", "Verifying")
 
 
 def deployment_available(dep: dict[str, Any] | None, replicas: int) -> bool:
@@ -209,7 +217,8 @@ def plan(server: dict[str, Any], observed: Observed, now: datetime) -> Plan:
     failure: str = ro.get("failureReason", "")
     tests_status: list[dict[str, Any]] = list(old_status.get("tests") or [])
     rolled_back = bool(ro.get("rolledBack"))
-    history: list[dict[str, Any]] = list(old_status.get("revisions") or [])
+    # Copies: the records are edited below and the store's object must stay as observed.
+    history: list[dict[str, Any]] = [dict(r) for r in old_status.get("revisions") or []]
     wakeups: list[float] = []
 
     def record(rev: str, outcome: str, **extra: str) -> None:
@@ -307,6 +316,9 @@ def plan(server: dict[str, Any], observed: Observed, now: datetime) -> Plan:
             ro.pop("testsPassedAt", None)
             ro.pop("pausedAt", None)
             rolled_back = False
+            for rec in history:  # a revision rolled out again gets a fresh timeline
+                if rec["revision"] == candidate:
+                    rec.pop("phases", None)
             out.events.append(
                 EventSpec(
                     "Normal",
@@ -394,6 +406,7 @@ def plan(server: dict[str, Any], observed: Observed, now: datetime) -> Plan:
                     out.delete.append(
                         Delete("batch/v1", "Job", job["metadata"]["name"], job["metadata"]["uid"])
                     )
+                    out.test_results.append("cancelled")
             jobs_wanted = []
             ro.pop("revision", None)
             candidate = None
@@ -492,6 +505,7 @@ def plan(server: dict[str, Any], observed: Observed, now: datetime) -> Plan:
             out.delete.append(
                 Delete("batch/v1", "Job", job["metadata"]["name"], job["metadata"]["uid"])
             )
+            out.test_results.append("cancelled")
 
     # ---- Services: stable -> active (nothing before the first switch), preview -> candidate
     stable = desired.service(server, spec, name=name, revision=active, role="active")
@@ -663,10 +677,49 @@ def plan(server: dict[str, Any], observed: Observed, now: datetime) -> Plan:
         status["failedRevision"] = failed
     if tests_status:
         status["tests"] = tests_status
+    _timeline(out, old_status, status, now)
     out.status = status
     if wakeups:
         out.requeue_after = max(1.0, min(wakeups))
     return out
+
+
+def _timeline(
+    out: Plan, old_status: dict[str, Any], status: dict[str, Any], now: datetime
+) -> None:
+    """Phase timestamps in status, and what the metrics learn from this step."""
+    now_s = fmt_time(now)
+    phase, before = status["phase"], old_status.get("phase")
+    since = old_status.get("phaseSince")
+    if before != phase or not since:
+        since = now_s
+        entered = parse_time(old_status.get("phaseSince"))
+        if before and entered:
+            out.phase_durations.append((before, max(0.0, (now - entered).total_seconds())))
+    status["phaseSince"] = since
+
+    # The revision the phase is about: the candidate, the one being verified, or the spec's.
+    subject = status.get("candidateRevision") or status.get("activeRevision")
+    if phase == "Degraded" and status.get("failedRevision"):
+        subject = status["failedRevision"]
+    for rec in status["revisions"]:
+        if rec["revision"] != subject:
+            continue
+        phases = dict(rec.get("phases") or {})
+        # A revision that never rolled out (adopted) gets no timeline at rest.
+        if phase in ROLLOUT_PHASES or (phases and phase in {"Healthy", "Degraded"}):
+            phases.setdefault(phase, now_s)
+            rec["phases"] = phases
+
+    # Suite runs that reached a verdict in this step (each Job counted once).
+    seen = {(t.get("job"), t.get("result")) for t in old_status.get("tests") or []}
+    for t in status.get("tests") or []:
+        result = t.get("result")
+        if result in {"Passed", "Failed", "Error"} and (t.get("job"), result) not in seen:
+            timed_out = any(m.startswith("timed out") for m in t.get("messages") or [])
+            out.test_results.append(
+                "passed" if result == "Passed" else "timeout" if timed_out else "failed"
+            )
 
 
 def _replicas(live: dict[str, Any], default: int) -> int:

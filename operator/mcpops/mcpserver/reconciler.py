@@ -12,7 +12,7 @@ from mcpops.api.mcpserver import Phase
 from mcpops.controller import Key, Store
 from mcpops.kube import Client
 from mcpops.mcpserver.desired import REVISION_LABEL
-from mcpops.mcpserver.plan import Observed, plan
+from mcpops.mcpserver.plan import ROLLOUT_PHASES, Observed, plan
 from mcpops.writer import Writer
 
 KIND = "MCPServer"
@@ -65,12 +65,19 @@ class MCPServerReconciler:
         )
         result = plan(server, observe(self.store, key), datetime.now(UTC))
         metrics.WRITES_SKIPPED.labels(KIND).inc(result.skipped_writes)
-        for outcome in result.outcomes:
-            metrics.ROLLOUTS.labels(outcome).inc()
         metrics.TEST_JOBS.inc(sum(1 for m in result.apply if m["kind"] == "Job"))
         await self.write.apply(key, result.apply, bound)
         await self.write.delete(key[0], result.delete, bound)
         patch = await self.write.status(key, server, result.status)
+        # Counted once the status recording them is written: a failed write replans the
+        # same step, which must not count twice.
+        for outcome in result.outcomes:
+            metrics.ROLLOUTS.labels(outcome).inc()
+        for phase, seconds in result.phase_durations:
+            if phase in ROLLOUT_PHASES:
+                metrics.ROLLOUT_PHASE_SECONDS.labels(phase).observe(seconds)
+        for outcome in result.test_results:
+            metrics.TEST_RESULTS.labels(outcome).inc()
         if patch is not None:
             bound.info(
                 "status",
