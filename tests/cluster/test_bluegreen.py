@@ -11,28 +11,10 @@ import threading
 from typing import Any
 
 from clusterkit import Cluster, OperatorProcess, wait_until
+from suitekit import result_message
 from test_mcpserver import cond, deployments, mcpserver, status, wait_ready
 
-from mcpops.api.testsuite import CheckResult, SuiteResult
-from mcpops.testrunner import termination_message
-
 FAST = {"scaleDownDelaySeconds": 2, "verifySeconds": 2, "progressDeadlineSeconds": 60}
-
-
-def result_message(passed: bool, suite: str = "smoke") -> str:
-    checks = [CheckResult(name="connect", status="passed", duration_ms=3.0)]
-    if not passed:
-        checks.append(CheckResult(name="call:add", status="failed", message="expected 3, got 4"))
-    return termination_message(
-        SuiteResult(
-            suite=suite,
-            outcome="Passed" if passed else "Failed",
-            passed=1,
-            failed=0 if passed else 1,
-            duration_seconds=0.4,
-            checks=checks,
-        )
-    )
 
 
 def suite(name: str = "smoke", *, passed: bool = True, **sim: str) -> dict[str, Any]:

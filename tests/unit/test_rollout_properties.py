@@ -14,13 +14,12 @@ from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from suitekit import result_message
 from test_mcpserver_plan import T0, FakeCluster, server
 
-from mcpops.api.testsuite import CheckResult, SuiteResult
 from mcpops.mcpserver.desired import REVISION_LABEL
 from mcpops.mcpserver.plan import Observed, plan
 from mcpops.plans import parse_time
-from mcpops.testrunner import termination_message
 
 SUITES = ("smoke", "tools")
 DEADLINE = 120
@@ -29,22 +28,6 @@ VERIFY = 20
 
 def suite_spec(name: str) -> dict[str, Any]:
     return {"name": name, "builtin": {"requiredTools": ["add"]}, "timeoutSeconds": 30}
-
-
-def report(suite: str, passed: bool) -> str:
-    checks = [CheckResult(name="connect", status="passed", duration_ms=1.0)]
-    if not passed:
-        checks.append(CheckResult(name="call:add", status="failed", message="wrong"))
-    return termination_message(
-        SuiteResult(
-            suite=suite,
-            outcome="Passed" if passed else "Failed",
-            passed=1,
-            failed=0 if passed else 1,
-            duration_seconds=0.1,
-            checks=checks,
-        )
-    )
 
 
 @dataclass
@@ -115,7 +98,7 @@ class JobCluster(FakeCluster):
                         "state": {
                             "terminated": {
                                 "exitCode": exit_code,
-                                "message": report(suite, how == "pass")
+                                "message": result_message(how == "pass", suite)
                                 if how in {"pass", "fail"}
                                 else "",
                             }

@@ -684,9 +684,7 @@ def plan(server: dict[str, Any], observed: Observed, now: datetime) -> Plan:
     return out
 
 
-def _timeline(
-    out: Plan, old_status: dict[str, Any], status: dict[str, Any], now: datetime
-) -> None:
+def _timeline(out: Plan, old_status: dict[str, Any], status: dict[str, Any], now: datetime) -> None:
     """Phase timestamps in status, and what the metrics learn from this step."""
     now_s = fmt_time(now)
     phase, before = status["phase"], old_status.get("phase")
