@@ -6,7 +6,9 @@ class imposed on the models (the solver's problem model is shared with a
 package that must not depend on the operator). pydantic already produces the
 JSON Schema; this module only makes it *structural* as Kubernetes requires:
 every `$ref` inlined, `anyOf`-with-null turned into `nullable`, `Any` into
-`x-kubernetes-preserve-unknown-fields`, int-or-string marked, titles dropped.
+`x-kubernetes-preserve-unknown-fields`, int-or-string marked, titles dropped,
+JSON Schema's numeric `exclusiveMinimum`/`exclusiveMaximum` (pydantic's gt/lt)
+turned into OpenAPI v3's `minimum`/`maximum` with a boolean `exclusive...`.
 
     mcpops crds --out crds [--chart charts/mcpops/crds] [--check]
 """
@@ -56,6 +58,25 @@ def _inline(node: Any, defs: dict[str, Any], path: str, seen: tuple[str, ...] = 
     return out
 
 
+def _exclusive_bound(node: dict[str, Any], which: str, tighter: Any) -> None:
+    """Rewrite JSON Schema's numeric ``exclusive<which>`` (pydantic's gt/lt) in place.
+
+    Kubernetes' OpenAPI v3 schema takes ``exclusiveMinimum`` as a boolean beside
+    ``minimum`` (and refuses a number there). With both ge and gt set, the
+    tighter bound wins; on a tie the exclusive one does.
+    """
+    key, inclusive = f"exclusive{which}", which.lower()
+    value = node.get(key)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return
+    del node[key]
+    current = node.get(inclusive)
+    if current is not None and tighter(current, value) == current and current != value:
+        return  # the inclusive bound is the stricter one
+    node[inclusive] = value
+    node[key] = True
+
+
 def _structural(node: dict[str, Any], path: str) -> dict[str, Any]:
     """Rewrite one inlined pydantic schema node into a structural CRD schema node."""
     node = dict(node)
@@ -82,6 +103,9 @@ def _structural(node: dict[str, Any], path: str) -> dict[str, Any]:
 
     if "const" in node:
         node["enum"] = [node.pop("const")]
+
+    _exclusive_bound(node, "Minimum", max)
+    _exclusive_bound(node, "Maximum", min)
 
     type_ = node.get("type")
     if not type_ and "x-kubernetes-int-or-string" not in node:

@@ -252,6 +252,8 @@ class ProblemStats:
     # All variables have finite lower and upper bounds.
     bounded_variables: bool
     max_abs_coefficient: float
+    # Constraints whose lower and upper bounds are equal.
+    equality_constraints: int = 0
 
     @property
     def is_lp(self) -> bool:
@@ -268,6 +270,10 @@ class ProblemStats:
     @property
     def integer_share(self) -> float:
         return self.integer_variables / self.variables if self.variables else 0.0
+
+    @property
+    def equality_share(self) -> float:
+        return self.equality_constraints / self.constraints if self.constraints else 0.0
 
     def kind(self) -> str:
         if self.is_lp:
@@ -303,7 +309,9 @@ class ProblemStats:
             if integral and not _is_integral(p.objective[i]):
                 integral = False
         max_abs = 0.0
+        n_eq = 0
         for r in range(p.num_constraints):
+            n_eq += p.con_lb[r] == p.con_ub[r]
             cs = p.row_coefs[r]
             if cs:
                 m = max(abs(c) for c in cs)
@@ -325,6 +333,7 @@ class ProblemStats:
             integral_data=integral,
             bounded_variables=bounded,
             max_abs_coefficient=max_abs,
+            equality_constraints=n_eq,
         )
 
 

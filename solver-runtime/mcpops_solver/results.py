@@ -48,7 +48,7 @@ Termination message
 -------------------
 :func:`termination_message` gives a compact JSON object (at most 4096 bytes,
 the kubelet's limit) that the pod writes to its termination message path:
-``{"formatVersion", "status", "exitCode", "solver", "solverReason",
+``{"formatVersion", "status", "exitCode", "sense", "solver", "solverReason",
 "objective", "bound", "gap", "seconds", "message", "errorKind", "configMaps",
 "parts", "solutionStored", "scenarioIndex"}``. Long texts are shortened to fit.
 The operator can read the outcome from the pod status without reading the
@@ -505,6 +505,9 @@ def termination_message(
         "formatVersion": FORMAT_VERSION,
         "status": result.status,
         "exitCode": exit_code,
+        # Without it an objective read from the pod alone (a sweep's scenario whose
+        # ConfigMap is gone) could not be ranked best or worst.
+        "sense": result.sense,
         "solver": result.solver,
         "solverReason": result.solver_reason,
         "objective": _finite_or_none(result.objective),
@@ -529,7 +532,8 @@ def termination_message(
         text = _dumps(doc)
         limit //= 2
     if len(text.encode()) > MAX_TERMINATION_MESSAGE_BYTES:  # absurd names; keep the essentials
-        doc = {k: doc[k] for k in ("formatVersion", "status", "exitCode", "objective", "solver")}
+        keep = ("formatVersion", "status", "exitCode", "sense", "objective", "solver")
+        doc = {k: doc[k] for k in keep}
         doc["solver"] = _shorten(str(doc["solver"]), 64)
         text = _dumps(doc)
     return text

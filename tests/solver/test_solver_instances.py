@@ -126,6 +126,9 @@ def test_auto_choices_follow_the_rules(opt_data: Path, manifest: dict[str, Any])
         "fiber": "CBC",  # 1298 variables, 97% integer
         "egout": "HIGHS",  # small MIP with continuous variables
         "cap6000": "CBC",  # large pure 0-1
+        "mod008": "CBC",  # 0-1, 319 columns on 6 rows
+        "fixnet6": "CBC",  # mixed 0-1, 21% equality rows
+        "pp08a": "HIGHS",  # mixed 0-1, 47% equality rows
     }
     from mcpops_solver.auto import choose
 

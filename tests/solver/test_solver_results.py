@@ -197,13 +197,13 @@ def test_unknown_status_is_refused() -> None:
 
 
 def test_termination_message_fits_4096_bytes() -> None:
-    result = _result(status="ERROR", error_kind="malformed-input")
+    result = _result(status="ERROR", error_kind="malformed-input", sense="maximize")
     result.message = "x" * 20_000
     result.solver_reason = "é" * 5000
     text = termination_message(result, exit_code=3, configmaps=["a" * 250] * 30)
     assert len(text.encode()) <= MAX_TERMINATION_MESSAGE_BYTES
     doc = json.loads(text)
-    assert doc["status"] == "ERROR" and doc["exitCode"] == 3
+    assert doc["status"] == "ERROR" and doc["exitCode"] == 3 and doc["sense"] == "maximize"
     assert doc["errorKind"] == "malformed-input" and doc["message"].endswith("...")
 
 
@@ -213,6 +213,7 @@ def test_termination_message_of_a_normal_run() -> None:
         "formatVersion": 1,
         "status": "OPTIMAL",
         "exitCode": 0,
+        "sense": "minimize",
         "solver": "HIGHS",
         "solverReason": "linear program",
         "objective": 12.5,

@@ -41,6 +41,8 @@ def test_schema_is_structural_and_described(kind: Any) -> None:
             or node.get("x-kubernetes-preserve-unknown-fields")
             or node.get("x-kubernetes-int-or-string")
         ), f"{path} has no type"
+        for key in ("exclusiveMinimum", "exclusiveMaximum"):
+            assert isinstance(node.get(key, True), bool), f"{path}: numeric {key}"
 
 
 def test_mcpserver_has_cel_rules_columns_and_names() -> None:
@@ -90,3 +92,22 @@ def test_recursive_model_is_refused() -> None:
 
     with pytest.raises(crdgen.SchemaError, match="recursive"):
         crdgen.spec_schema(Node, "Node")
+
+
+def test_gt_and_lt_become_openapi_exclusive_bounds() -> None:
+    class Limits(BaseModel):
+        positive: float = Field(gt=0, description="gt")
+        below_one: float = Field(lt=1, description="lt")
+        both: float = Field(ge=0, gt=-1, le=10, lt=10, description="ge wins below, lt on a tie")
+        inclusive: int = Field(ge=1, le=5, description="untouched")
+
+    props = crdgen.spec_schema(Limits, "Limits")["properties"]
+    assert props["positive"] == {"type": "number", "description": "gt", "minimum": 0,
+                                 "exclusiveMinimum": True}  # fmt: skip
+    assert props["below_one"]["maximum"] == 1 and props["below_one"]["exclusiveMaximum"] is True
+    assert "exclusiveMinimum" not in props["below_one"]
+    both = props["both"]
+    assert both["minimum"] == 0 and "exclusiveMinimum" not in both
+    assert both["maximum"] == 10 and both["exclusiveMaximum"] is True
+    assert props["inclusive"] == {"type": "integer", "description": "untouched", "minimum": 1,
+                                  "maximum": 5}  # fmt: skip

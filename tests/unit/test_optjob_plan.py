@@ -642,6 +642,20 @@ def test_sweep_results_from_termination_messages() -> None:
     assert out.status["resultConfigMap"] == "lp-result-3"
 
 
+def test_sweep_ranks_termination_messages_by_their_sense() -> None:
+    # The problem is in a ConfigMap, so only the runtime knows it is a maximization.
+    spec = {"configMapRef": {"name": "p", "key": "m.mps"}, "scenarios": SWEEP["scenarios"]}
+    obj, obs = settled(optjob(spec))
+    obs.jobs["lp"] = finished_job(obs.jobs["lp"], "Complete")
+    obs.jobs["lp"]["status"]["completedIndexes"] = "0-3"
+    for i in range(4):
+        msg = termination_message(scenario_result(i, "OPTIMAL", float(i)), exit_code=0)
+        obs.pods[f"lp-{i}"] = pod(f"lp-{i}", "Succeeded", message=msg, index=i)
+    out = plan(obj, obs, T0)
+    assert out.status["scenarios"]["best"] == 3.0 and out.status["scenarios"]["bestIndex"] == 3
+    assert out.status["objective"] == 3.0
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     outcomes=st.lists(

@@ -163,7 +163,7 @@ class OptimizationJobSpec(ApiModel):
     )
     time_limit_seconds: float = Field(
         default=DEFAULT_TIME_LIMIT_SECONDS,
-        # ge, not gt: crdgen does not translate JSON Schema's numeric exclusiveMinimum.
+        # The same bound as the CEL rule above, which also catches a whole-number 0.
         ge=0.001,
         le=7 * 24 * 3600,
         description=(

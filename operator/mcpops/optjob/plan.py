@@ -419,7 +419,8 @@ def sweep_verdict(
         phase = (pod.get("status") or {}).get("phase")
         report = read_termination(term)
         if phase == "Succeeded" and report is not None:
-            # The termination message has no sense; the inline model tells it.
+            # The runtime's termination message names the sense; for one from an older
+            # runtime without it, the inline model tells it.
             sense = spec.model.sense if spec.model is not None else "minimize"
             reports[index] = {"sense": sense, **report, "scenarioIndex": index}
             names = report.get("configMaps") or []
