@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import cluster  # hack/cluster.py, beside this file
+import demo_rollout  # hack/demo_rollout.py
 
 REPO = Path(__file__).resolve().parent.parent
 STATE = REPO / ".cluster"
@@ -60,9 +61,15 @@ def choose_cluster() -> tuple[str, str]:
     return str(STATE / "kubeconfig"), str(STATE / "bin" / "kubectl")
 
 
-def kubectl(kc: str, kubectl_bin: str, *args: str, check: bool = True) -> str:
+def kubectl(
+    kc: str, kubectl_bin: str, *args: str, check: bool = True, input_: str | None = None
+) -> str:
     res = subprocess.run(
-        [kubectl_bin, "--kubeconfig", kc, *args], capture_output=True, text=True, check=False
+        [kubectl_bin, "--kubeconfig", kc, *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        input=input_,
     )
     if check and res.returncode != 0:
         raise SystemExit(f"kubectl {' '.join(args)}: {res.stderr.strip()}")
@@ -217,7 +224,11 @@ def main() -> int:
                 f"-n {NAMESPACE} -o jsonpath='{{.data.solution\\.json}}'\n"
                 f"     {kubectl_bin} --kubeconfig {kc} explain mcpservers.spec"
             )
-            return 0
+            return demo_rollout.run(
+                lambda *a, input_=None: kubectl(kc, kubectl_bin, *a, input_=input_),
+                NAMESPACE,
+                say,
+            )
         broken = [o for o in pending if failed(o)]
         if broken or time.monotonic() > deadline:
             say("an example failed:" if broken else "not Ready in time; here is why:")
