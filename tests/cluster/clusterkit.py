@@ -260,6 +260,17 @@ class OperatorProcess:
                 out[key] = out.get(key, 0) + v
         return out
 
+    def wait_quiet(self, *, timeout: float = 45, quiet: float = 2.0) -> dict[str, float]:
+        """Wait until the operator makes no API write for `quiet` seconds; its write counts."""
+
+        def settled() -> list[dict[str, float]] | None:
+            before = self.write_counts()
+            time.sleep(quiet)
+            after = self.write_counts()
+            return [after] if after == before else None  # a list: no writes at all is settled
+
+        return wait_until(settled, timeout=timeout, what="the operator's writes settle")[0]
+
     def writes(self) -> float:
         """API writes the operator made so far (POST/PUT/PATCH/DELETE)."""
         return sum(self.write_counts().values())
