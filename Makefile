@@ -95,12 +95,24 @@ cluster-status:
 
 # ---------------------------------------------------------------- code
 
-.PHONY: crds crds-check lint fmt typecheck
+.PHONY: crds crds-check docs docs-check manifests manifests-check lint fmt typecheck
 crds: venv ## regenerate crds/ and the chart's CRDs from the API models
 	$(VENV)/bin/mcpops crds --out crds --chart charts/mcpops/crds
 
 crds-check: venv ## fail if crds/ drifted from the models
 	$(VENV)/bin/mcpops crds --out crds --chart charts/mcpops/crds --check
+
+docs: venv ## regenerate docs/reference/ (every CRD field, every metric) from the code
+	$(VENV)/bin/mcpops docs --out docs/reference
+
+docs-check: venv ## fail if docs/reference/ drifted from the code
+	$(VENV)/bin/mcpops docs --out docs/reference --check
+
+manifests: helm ## regenerate deploy/mcpops.yaml (plain manifests) from the Helm chart
+	$(PYTHON) hack/manifests.py
+
+manifests-check: helm ## fail if deploy/mcpops.yaml drifted from the chart
+	$(PYTHON) hack/manifests.py --check
 
 lint: venv ## ruff lint and format check
 	$(VENV)/bin/ruff check .
@@ -126,7 +138,7 @@ test-cluster: venv controlplane helm ## tests on the local control plane
 	$(PYTEST) -q tests/cluster
 
 test: venv controlplane helm ## everything CI runs
-	$(MAKE) --no-print-directory lint typecheck crds-check
+	$(MAKE) --no-print-directory lint typecheck crds-check docs-check manifests-check
 	$(PYTEST) -q tests
 
 # ---------------------------------------------------------------- demo, bench

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "run": ("mcpops.runner", "run the operator (Kopf) against the configured cluster"),
     "crds": ("mcpops.crdgen", "write the CustomResourceDefinitions generated from the API models"),
+    "docs": ("mcpops.docgen", "write the reference docs (every CRD field, every metric)"),
     "test-runner": ("mcpops.testrunner", "run an MCP test suite against a server (in a Job pod)"),
     "bridge": ("mcpops.bridge", "serve a stdio MCP server over Streamable HTTP"),
     "probe": ("mcpops.probe", "exit 0 only if an MCP initialize succeeds (readiness probe)"),

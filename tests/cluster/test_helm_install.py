@@ -11,18 +11,16 @@ installed with --skip-crds and CRDs are only ever dry-run applied here.
 from __future__ import annotations
 
 import copy
-import functools
 import json
 import os
 import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
-from clusterkit import REPO, Cluster, wait_until
+from clusterkit import REPO, Cluster, assert_rights, can_i, wait_available
 
 pytestmark = pytest.mark.cluster
 
@@ -73,92 +71,6 @@ def run_helm(
     if check and res.returncode != 0:
         raise AssertionError(f"helm {' '.join(args)} failed: {res.stderr}")
     return res
-
-
-@functools.cache
-def served_resources(kubeconfig: str, kubectl: str) -> frozenset[str]:
-    out = subprocess.run(
-        [kubectl, "--kubeconfig", kubeconfig, "api-resources", "-o", "name"],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    ).stdout
-    return frozenset(out.split())
-
-
-def can_i(cluster: Cluster, sa: str, verb: str, resource: str, namespace: str | None) -> bool:
-    """May the ServiceAccount `sa` do `verb` on `resource` (`plural[.group][/subresource]`)?
-
-    `kubectl auth can-i --as=<sa>` for what the server serves. For a resource whose CRD is
-    not installed (yet), kubectl cannot map the group and would ask about a core resource
-    named "plural.group"; a SubjectAccessReview with the account's groups asks exactly.
-    """
-    name, _, subresource = resource.partition("/")
-    plural, _, group = name.partition(".")
-    if name in served_resources(cluster.kubeconfig, cluster.kubectl_path):
-        args = ["auth", "can-i", verb, name, f"--as={sa}"]
-        if subresource:
-            args.append(f"--subresource={subresource}")
-        args += ["-n", namespace] if namespace else ["--all-namespaces"]
-        res = cluster.kubectl(*args, check=False)
-        answer = res.stdout.strip()
-        assert answer in {"yes", "no"}, f"kubectl auth can-i {verb} {resource}: {res.stderr}"
-        return answer == "yes"
-    sa_namespace = sa.split(":")[2]
-    review = {
-        "apiVersion": "authorization.k8s.io/v1",
-        "kind": "SubjectAccessReview",
-        "spec": {
-            "user": sa,
-            "groups": [
-                "system:serviceaccounts",
-                f"system:serviceaccounts:{sa_namespace}",
-                "system:authenticated",
-            ],
-            "resourceAttributes": {
-                "namespace": namespace or "",
-                "verb": verb,
-                "group": group,
-                "resource": plural,
-                "subresource": subresource,
-            },
-        },
-    }
-    out = cluster.kubectl("create", "-o", "json", "-f", "-", input_=json.dumps(review)).stdout
-    return bool(json.loads(out)["status"].get("allowed"))
-
-
-def assert_rights(
-    cluster: Cluster, sa: str, namespace: str | None, expected: dict[tuple[str, str], bool]
-) -> None:
-    wrong = {
-        f"{verb} {resource}": want
-        for (verb, resource), want in expected.items()
-        if can_i(cluster, sa, verb, resource, namespace) != want
-    }
-    assert not wrong, f"{sa} in {namespace or 'all namespaces'}: expected can-i {wrong}"
-
-
-def wait_available(cluster: Cluster, name: str, namespace: str, replicas: int) -> dict[str, Any]:
-    cluster.kubectl(
-        "wait",
-        "--for=condition=Available",
-        f"deployment/{name}",
-        "-n",
-        namespace,
-        "--timeout=90s",
-        timeout=120,
-    )
-    return wait_until(
-        lambda: (
-            (d := cluster.get("deployment", name, namespace))
-            and d["status"].get("readyReplicas") == replicas
-            and d
-        ),
-        timeout=60,
-        what=f"{replicas} ready replicas of {namespace}/{name}",
-    )
 
 
 # What the operator must and must not be able to do where it watches.

@@ -8,6 +8,7 @@ absent; a set MCPOPS_HELM that points nowhere is a failure.
 from __future__ import annotations
 
 import functools
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -174,6 +175,12 @@ def test_lint_strict(helm: str) -> None:
         ("resources: {requests: {cpu: lots}}\n", "cpu"),
         ("metrics: {port: 80}\n", "port"),
         ("serviceAccount: {create: true, token: x}\n", "token"),
+        ("podSecurityContext: {runAsUser: 0}\n", "runAsUser"),
+        ("podSecurityContext: {runAsNonRoot: false}\n", "runAsNonRoot"),
+        ("podSecurityContext: {privileged: true}\n", "privileged"),
+        ("affinity: {nodeAfinity: {}}\n", "nodeAfinity"),
+        ("tolerations: [{key: a, operator: Maybe}]\n", "operator"),
+        ("topologySpreadConstraints: [{maxSkew: 1}]\n", "topologyKey"),
     ],
 )
 def test_schema_refuses_invalid_values(
@@ -303,6 +310,65 @@ def test_values_reach_the_pod(helm: str) -> None:
     assert pod["spec"]["priorityClassName"] == "critical"
     assert pod["spec"]["imagePullSecrets"] == [{"name": "regcred"}]
     assert the(docs, "ServiceAccount")["metadata"]["annotations"] == {"iam": "role"}
+
+
+AFFINITY = {
+    "podAntiAffinity": {
+        "preferredDuringSchedulingIgnoredDuringExecution": [
+            {
+                "weight": 100,
+                "podAffinityTerm": {
+                    "topologyKey": "kubernetes.io/hostname",
+                    "labelSelector": {"matchLabels": {"app.kubernetes.io/name": "mcpops"}},
+                },
+            }
+        ]
+    }
+}
+
+
+def test_scheduling_values_reach_the_pod(helm: str) -> None:
+    docs = render(
+        helm,
+        "--set-json",
+        "affinity=" + json.dumps(AFFINITY),
+        "--set",
+        "tolerations[0].key=dedicated,tolerations[0].operator=Exists,"
+        "tolerations[0].effect=NoSchedule",
+        "--set",
+        "topologySpreadConstraints[0].maxSkew=1,"
+        "topologySpreadConstraints[0].topologyKey=topology.kubernetes.io/zone,"
+        "topologySpreadConstraints[0].whenUnsatisfiable=ScheduleAnyway",
+    )
+    pod = the(docs, "Deployment")["spec"]["template"]["spec"]
+    assert pod["affinity"] == AFFINITY
+    assert pod["tolerations"] == [
+        {"key": "dedicated", "operator": "Exists", "effect": "NoSchedule"}
+    ]
+    (spread,) = pod["topologySpreadConstraints"]
+    # Without a labelSelector a constraint counts the operator's own pods.
+    assert (
+        spread["labelSelector"]["matchLabels"]
+        == the(docs, "Deployment")["spec"]["selector"]["matchLabels"]
+    )
+    assert spread["topologyKey"] == "topology.kubernetes.io/zone"
+
+
+def test_pod_security_context_ids_can_be_left_to_the_platform(helm: str) -> None:
+    # OpenShift's restricted SCC assigns the UID: the chart must be able to leave it out
+    # while runAsNonRoot and seccomp stay.
+    docs = render(
+        helm,
+        "--set",
+        "podSecurityContext.runAsUser=null,podSecurityContext.runAsGroup=null",
+        "--set",
+        "podSecurityContext.fsGroup=null",
+    )
+    psc = the(docs, "Deployment")["spec"]["template"]["spec"]["securityContext"]
+    assert psc == {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+    docs = render(helm, "--set", "podSecurityContext.runAsUser=1001")
+    psc = the(docs, "Deployment")["spec"]["template"]["spec"]["securityContext"]
+    assert psc["runAsUser"] == 1001 and psc["runAsNonRoot"] is True
 
 
 def test_pod_labels_cannot_break_the_selector(helm: str) -> None:
