@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from clusterkit import REPO, Cluster, assert_rights, can_i, wait_available
+from clusterkit import REPO, Cluster, assert_rights, wait_available
 
 pytestmark = pytest.mark.cluster
 
