@@ -289,3 +289,20 @@ class OperatorProcess:
 
     def kill(self) -> None:
         self.stop(signal.SIGKILL)
+
+
+def assert_lease_rights(cluster: Cluster, sa: str, namespace: str, lease: str) -> None:
+    """Leader election: create any Lease, but read and renew only our own, and only in the
+    operator's namespace."""
+
+    def may(verb: str, what: str, ns: str) -> bool:
+        res = cluster.kubectl("auth", "can-i", verb, what, f"--as={sa}", "-n", ns, check=False)
+        return res.stdout.strip() == "yes"
+
+    ours = f"leases.coordination.k8s.io/{lease}"
+    assert may("create", "leases.coordination.k8s.io", namespace)
+    assert may("update", ours, namespace)
+    assert may("get", ours, namespace)
+    assert not may("update", "leases.coordination.k8s.io/someone-else", namespace)
+    assert not may("create", "leases.coordination.k8s.io", "default")
+    assert not may("update", ours, "default")

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 import yaml
-from clusterkit import REPO, Cluster, assert_rights, can_i, wait_available
+from clusterkit import REPO, Cluster, assert_lease_rights, assert_rights, can_i, wait_available
 from test_helm_install import OPERATOR_RIGHTS
 
 pytestmark = pytest.mark.cluster
@@ -68,8 +68,7 @@ def test_crds_and_plain_manifests_install_a_working_operator(installed: Cluster)
     # election Lease only in its own namespace.
     assert_rights(cluster, SA, NAMESPACE, OPERATOR_RIGHTS)
     assert_rights(cluster, SA, "default", OPERATOR_RIGHTS)
-    assert can_i(cluster, SA, "update", "leases.coordination.k8s.io", NAMESPACE)
-    assert not can_i(cluster, SA, "update", "leases.coordination.k8s.io", "default")
+    assert_lease_rights(cluster, SA, NAMESPACE, "mcpops")
     assert not can_i(cluster, SA, "create", "customresourcedefinitions.apiextensions.k8s.io", None)
 
     # Applying the same file again changes nothing (what a GitOps sync does every time).
