@@ -33,6 +33,15 @@ class ApiError(Exception):
         super().__init__(f"{method} {url}: {status} {self.reason} {message}".strip())
 
     @property
+    def forbidden(self) -> bool:
+        """RBAC refused us (not a terminating namespace): a person has to grant it."""
+        return self.status == 403 and not self.gone
+
+    @property
+    def message(self) -> str:
+        return str(self.body.get("message", "")) if isinstance(self.body, dict) else ""
+
+    @property
     def gone(self) -> bool:
         """The object, or its namespace, is gone or going: nothing left to reconcile."""
         return self.status == 404 or (self.status == 403 and "being terminated" in str(self))

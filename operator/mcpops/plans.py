@@ -91,3 +91,26 @@ def status_patch(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any] | N
     if old == new:
         return None
     return merge_patch(old, new) or None
+
+
+def set_conditions(
+    old_status: dict[str, Any], conditions: list[Condition], now: str
+) -> dict[str, Any]:
+    """old_status with these conditions set and every other condition kept as it was."""
+    old = old_status.get("conditions") or []
+    types = {c.type for c in conditions}
+    kept = [c for c in old if c.get("type") not in types]
+    return {**old_status, "conditions": kept + merge_conditions(old, conditions, now)}
+
+
+def forbidden_status(
+    old_status: dict[str, Any], generation: int, message: str, now: str
+) -> dict[str, Any]:
+    """The status that tells a person the operator lacks a right it needs."""
+    conditions = [
+        Condition(
+            type=t, status=s, reason="Forbidden", message=message, observed_generation=generation
+        )
+        for t, s in (("Ready", "False"), ("Degraded", "True"))
+    ]
+    return set_conditions(old_status, conditions, now)

@@ -7,6 +7,7 @@ API errors propagate: the work queue decides what they mean.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
@@ -14,8 +15,11 @@ import structlog
 from mcpops import events
 from mcpops.api import API_VERSION
 from mcpops.controller import Key, Store
-from mcpops.kube import PLURALS, Client
-from mcpops.plans import Delete, EventSpec, status_patch
+from mcpops.kube import PLURALS, ApiError, Client
+from mcpops.plans import Delete, EventSpec, fmt_time, forbidden_status, status_patch
+
+# How soon to try again after RBAC refused a write: a person has to act first.
+FORBIDDEN_RETRY_SECONDS = 60.0
 
 
 class Writer:
@@ -73,3 +77,26 @@ class Writer:
     async def events(self, obj: dict[str, Any], specs: Iterable[EventSpec]) -> None:
         for ev in specs:
             await events.post(self.client, obj, ev.type, ev.reason, ev.message)
+
+    async def forbidden(
+        self, key: Key, obj: dict[str, Any], exc: ApiError, log: structlog.stdlib.BoundLogger
+    ) -> float:
+        """RBAC refused a write: say so in status and an Event (once), not only in a log."""
+        message = (
+            f"the operator is not allowed to do what this resource needs: {exc.message}. "
+            "Grant the right to the operator's ServiceAccount (the Helm chart's RBAC does "
+            "when the namespace is watched)."
+        )
+        log.error("forbidden", error=exc.message)
+        status = forbidden_status(
+            obj.get("status") or {},
+            obj["metadata"].get("generation", 1),
+            message,
+            fmt_time(datetime.now(UTC)),
+        )
+        try:
+            if await self.status(key, obj, status) is not None:
+                await self.events(obj, [EventSpec("Warning", "Forbidden", message)])
+        except ApiError as again:  # not even allowed to report it: the log has to do
+            log.error("cannot report forbidden", error=str(again))
+        return FORBIDDEN_RETRY_SECONDS

@@ -10,7 +10,7 @@ import structlog
 from mcpops import metrics
 from mcpops.api.mcpserver import Phase
 from mcpops.controller import Key, Store
-from mcpops.kube import Client
+from mcpops.kube import ApiError, Client
 from mcpops.mcpserver.desired import REVISION_LABEL
 from mcpops.mcpserver.plan import ROLLOUT_PHASES, Observed, plan
 from mcpops.writer import Writer
@@ -66,8 +66,13 @@ class MCPServerReconciler:
         result = plan(server, observe(self.store, key), datetime.now(UTC))
         metrics.WRITES_SKIPPED.labels(KIND).inc(result.skipped_writes)
         metrics.TEST_JOBS.inc(sum(1 for m in result.apply if m["kind"] == "Job"))
-        await self.write.apply(key, result.apply, bound)
-        await self.write.delete(key[0], result.delete, bound)
+        try:
+            await self.write.apply(key, result.apply, bound)
+            await self.write.delete(key[0], result.delete, bound)
+        except ApiError as exc:
+            if not exc.forbidden:
+                raise
+            return await self.write.forbidden(key, server, exc, bound)
         patch = await self.write.status(key, server, result.status)
         # Counted once the status recording them is written: a failed write replans the
         # same step, which must not count twice.

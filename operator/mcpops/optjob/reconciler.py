@@ -9,7 +9,7 @@ import structlog
 
 from mcpops import metrics
 from mcpops.controller import Key, Store
-from mcpops.kube import Client
+from mcpops.kube import ApiError, Client
 from mcpops.optjob.desired import KIND, OPTJOB_LABEL, job_name
 from mcpops.optjob.plan import Observed, Outcome, plan
 from mcpops.writer import Writer
@@ -107,7 +107,12 @@ class OptimizationJobReconciler:
         bound = log.bind(namespace=key[0], name=key[1], uid=obj["metadata"].get("uid"), kind=KIND)
         result = plan(obj, observe(self.store, key), datetime.now(UTC))
         metrics.WRITES_SKIPPED.labels(KIND).inc(result.skipped_writes)
-        await self.write.apply(child_key(*key), result.apply, bound)
+        try:
+            await self.write.apply(child_key(*key), result.apply, bound)
+        except ApiError as exc:
+            if not exc.forbidden:
+                raise
+            return await self.write.forbidden(key, obj, exc, bound)
         patch = await self.write.status(key, obj, result.status)
         if patch is not None:
             bound.info(
