@@ -88,9 +88,11 @@ def test_missing_right_is_a_condition_and_an_event(
 ) -> None:
     cluster.apply(mcpserver("needs-rights"), namespace)
     st = wait_until(
-        lambda: (s := status(cluster, "needs-rights", namespace))
-        and cond(s, "Degraded").get("reason") == "Forbidden"
-        and s,
+        lambda: (
+            (s := status(cluster, "needs-rights", namespace))
+            and cond(s, "Degraded").get("reason") == "Forbidden"
+            and s
+        ),
         timeout=60,
         what="Degraded/Forbidden",
     )
