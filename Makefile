@@ -131,9 +131,13 @@ test: venv controlplane helm ## everything CI runs
 
 # ---------------------------------------------------------------- demo, bench
 
-.PHONY: demo bench
+.PHONY: demo bench bench-cleanup
 demo: venv controlplane ## local control plane + CRDs + operator + examples, shown until Ready
 	$(PY) hack/demo.py
 
 bench: venv controlplane ## benchmarks; results in bench/results/
 	$(PY) bench/solver_bench.py --out bench/results
+	$(MAKE) --no-print-directory bench-cleanup
+
+bench-cleanup: venv controlplane ## CleanupPolicy over 5,000 objects: evaluate time, operator RSS growth
+	$(PY) bench/cleanup_bench.py --out bench/results
