@@ -364,3 +364,55 @@ def test_no_matches_and_an_unknown_kind_say_so_in_conditions(
     )
     assert degraded["status"] == "True" and degraded["reason"] == "UnknownKind"
     assert "Widget" in degraded["message"] and "example.com/v1" in degraded["message"]
+
+
+def test_finished_optimizationjobs_go_with_their_children(
+    cluster: Cluster, operator: OperatorProcess, namespace: str
+) -> None:
+    model = {
+        "sense": "maximize",
+        "variables": [{"name": "x", "lowerBound": 0, "upperBound": 3}],
+        "constraints": [],
+        "objective": {"coefficients": {"x": 1}},
+    }
+    for name, outcome in (("done", "fail"), ("busy", "hang")):
+        cluster.apply(
+            {
+                "apiVersion": "mcpops.dev/v1alpha1",
+                "kind": "OptimizationJob",
+                "metadata": {"name": name},
+                "spec": {
+                    "model": model,
+                    "timeLimitSeconds": 30,
+                    "backoffLimit": 0,
+                    "podAnnotations": {"sim.mcpops.dev/outcome": outcome},
+                },
+            },
+            namespace,
+        )
+    wait_until(
+        lambda: (
+            (cluster.get("optimizationjob", "done", namespace) or {}).get("status", {}).get("phase")
+            == "Failed"
+        ),
+        timeout=90,
+        what="optjob done Failed",
+    )
+    assert cluster.get("job", "done", namespace) is not None
+    cluster.apply(
+        cpol(
+            "solves",
+            [{"name": "finished", "optimizationJobs": {}, "olderThan": "0s", "clock": "finished"}],
+            mode="Enforce",
+        ),
+        namespace,
+    )
+    st = run_now(cluster, "solves", namespace, "1")
+    assert st["lastRun"]["matched"] == 1 and st["lastRun"]["deleted"] == 1
+    assert st["deletions"][0]["kind"] == "OptimizationJob" and st["deletions"][0]["name"] == "done"
+    wait_until(
+        lambda: cluster.get("optimizationjob", "done", namespace) is None, what="optjob gone"
+    )
+    # Its Job goes by garbage collection (Background propagation); the running one stays.
+    wait_until(lambda: cluster.get("job", "done", namespace) is None, timeout=60, what="its Job")
+    assert cluster.get("optimizationjob", "busy", namespace) is not None
