@@ -143,14 +143,17 @@ test: venv controlplane helm ## everything CI runs
 
 # ---------------------------------------------------------------- demo, bench
 
-.PHONY: demo bench bench-solver bench-rollout
+.PHONY: demo bench bench-solver bench-rollout bench-cleanup
 demo: venv controlplane ## local control plane + CRDs + operator + examples, shown until Ready
 	$(PY) hack/demo.py
 
-bench: bench-solver bench-rollout ## every benchmark; results in bench/results/
+bench: bench-solver bench-rollout bench-cleanup ## every benchmark; results in bench/results/
 
 bench-solver: venv ## the solver runtime on the shared instances (auto vs each backend)
 	$(PY) bench/solver_bench.py --out bench/results
 
 bench-rollout: venv controlplane ## blue-green overhead: spec change to switch, minus the tests
 	$(PY) bench/rollout_bench.py --out bench/results
+
+bench-cleanup: venv controlplane ## CleanupPolicy over 5,000 objects: evaluate time, operator RSS growth
+	$(PY) bench/cleanup_bench.py --out bench/results

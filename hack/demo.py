@@ -169,6 +169,49 @@ def solve_like_the_pod(kc: str, kubectl_bin: str) -> None:
             print(kubectl(kc, kubectl_bin, "apply", "-n", NAMESPACE, "-f", str(out)), end="")
 
 
+def scratch_configmaps(kc: str, kubectl_bin: str) -> None:
+    """Something for the CleanupPolicy example to find: two stale scratch ConfigMaps, one of
+    them protected, and a fresh one."""
+    yesterday = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 86400))
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    for name, since, protected in (
+        ("scratch-old", yesterday, False),
+        ("scratch-kept", yesterday, True),
+        ("scratch-new", now, False),
+    ):
+        labels = {"demo.mcpops.dev/scratch": "true"}
+        if protected:
+            labels["mcpops.dev/protected"] = "true"
+        cm = {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {
+                "name": name,
+                "namespace": NAMESPACE,
+                "labels": labels,
+                "annotations": {"demo.mcpops.dev/scratch-since": since},
+            },
+        }
+        kubectl(kc, kubectl_bin, "apply", "-f", "-", input_=json.dumps(cm))
+
+
+def show_cleanup(kc: str, kubectl_bin: str) -> None:
+    """What the DryRun CleanupPolicies would delete (their status lists it)."""
+    items = json.loads(
+        kubectl(kc, kubectl_bin, "get", "cleanuppolicies", "-n", NAMESPACE, "-o", "json")
+    )["items"]
+    for pol in items:
+        st = pol.get("status") or {}
+        run = st.get("lastRun") or {}
+        say(
+            f"CleanupPolicy {pol['metadata']['name']} ({pol['spec'].get('mode', 'DryRun')}): "
+            f"{run.get('candidates', 0)} of {run.get('matched', 0)} matched objects would be "
+            f"deleted, {run.get('protected', 0)} protected; next run {st.get('nextRunTime')}"
+        )
+        for c in st.get("candidates") or []:
+            print(f"  would delete {c['kind']}/{c['name']} (rule {c['rule']}, age {c['age']})")
+
+
 def main() -> int:
     kc, kubectl_bin = choose_cluster()
     say("installing the CRDs (crds/)")
@@ -198,6 +241,7 @@ def main() -> int:
         check=True,
         capture_output=True,
     )
+    scratch_configmaps(kc, kubectl_bin)
     print(kubectl(kc, kubectl_bin, "apply", "-n", NAMESPACE, "-f", str(REPO / "examples")))
     say("solving the OptimizationJob examples with the real solver runtime (pods are simulated)")
     solve_like_the_pod(kc, kubectl_bin)
@@ -217,11 +261,13 @@ def main() -> int:
         if items and not pending:
             say("all examples are Ready")
             print(kubectl(kc, kubectl_bin, "get", "deploy,svc,jobs,configmaps", "-n", NAMESPACE))
+            show_cleanup(kc, kubectl_bin)
             print(
                 f"Try: {kubectl_bin} --kubeconfig {kc} describe mcps -n {NAMESPACE}\n"
                 f"     {kubectl_bin} --kubeconfig {kc} describe optjob -n {NAMESPACE}\n"
                 f"     {kubectl_bin} --kubeconfig {kc} get cm production-plan-result "
                 f"-n {NAMESPACE} -o jsonpath='{{.data.solution\\.json}}'\n"
+                f"     {kubectl_bin} --kubeconfig {kc} describe cpol housekeeping -n {NAMESPACE}\n"
                 f"     {kubectl_bin} --kubeconfig {kc} explain mcpservers.spec"
             )
             return demo_rollout.run(

@@ -23,6 +23,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from mcpops import logs, metrics
 from mcpops.api import GROUP, VERSION
 from mcpops.children import MANAGED_BY
+from mcpops.cleanup import reconciler as cleanuppolicy
 from mcpops.controller import Key, Store, WorkQueue
 from mcpops.kube import Client, credentials_from_kopf
 from mcpops.leader import LeaderElector, default_namespace
@@ -117,6 +118,13 @@ async def start_reconciling() -> None:
     )
     OPERATOR.queues[OPTIMIZATIONJOB] = optjob_queue
     optjob_queue.start()
+    cleanup_queue = WorkQueue(
+        cleanuppolicy.KIND,
+        cleanuppolicy.CleanupPolicyReconciler(OPERATOR.store, OPERATOR.client),
+        workers,
+    )
+    OPERATOR.queues[cleanuppolicy.KIND] = cleanup_queue
+    cleanup_queue.start()
     for kind, parents in OPERATOR.store.parents.items():
         for key in parents:
             OPERATOR.enqueue(kind, key)
@@ -239,6 +247,7 @@ async def prime(client: Client, namespaces: list[str]) -> None:
 
 _watch(GROUP, VERSION, "mcpservers", MCPSERVER, _parent_event)
 _watch(GROUP, VERSION, "optimizationjobs", OPTIMIZATIONJOB, _parent_event)
+_watch(GROUP, VERSION, "cleanuppolicies", cleanuppolicy.KIND, _parent_event)
 
 # MCPServer children; the EndpointSlice controller copies our Services' labels
 # onto their slices, so the same selector finds them.

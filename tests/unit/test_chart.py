@@ -181,6 +181,14 @@ def test_lint_strict(helm: str) -> None:
         ("affinity: {nodeAfinity: {}}\n", "nodeAfinity"),
         ("tolerations: [{key: a, operator: Maybe}]\n", "operator"),
         ("topologySpreadConstraints: [{maxSkew: 1}]\n", "topologyKey"),
+        (
+            "cleanup: {extraRules: [{apiGroups: [''], resources: ['*'], verbs: [delete]}]}\n",
+            "resources",
+        ),
+        (
+            "cleanup: {extraRules: [{apiGroups: [''], resources: [pvcs], verbs: [escalate]}]}\n",
+            "verbs",
+        ),
     ],
 )
 def test_schema_refuses_invalid_values(
@@ -444,7 +452,9 @@ def test_rbac_has_no_wildcards_and_least_privilege(rendered: list[dict[str, Any]
     parents = verbs_for(rendered, "mcpops.dev", "mcpservers")
     assert parents == {"get", "list", "watch", "patch"}
     for kind in ("mcpservers", "optimizationjobs", "cleanuppolicies"):
-        assert verbs_for(rendered, "mcpops.dev", kind) == parents
+        # CleanupPolicy deletes finished OptimizationJobs; nothing else of ours is deleted.
+        extra = {"delete"} if kind == "optimizationjobs" else set()
+        assert verbs_for(rendered, "mcpops.dev", kind) == parents | extra
         assert verbs_for(rendered, "mcpops.dev", f"{kind}/status") == {"patch"}
     assert verbs_for(rendered, "", "pods") == {"get", "list", "watch", "delete"}
     assert verbs_for(rendered, "apiextensions.k8s.io", "customresourcedefinitions") == {
@@ -527,3 +537,21 @@ def test_chart_metadata() -> None:
     for name in ("values.yaml", "values.schema.json", ".helmignore", "README.md"):
         assert (CHART / name).is_file(), name
     assert (CHART / "templates" / "NOTES.txt").is_file()
+
+
+def test_cleanup_extra_rules_reach_the_operator(helm: str) -> None:
+    rule = (
+        "cleanup.extraRules[0].apiGroups[0]=,"
+        "cleanup.extraRules[0].resources[0]=persistentvolumeclaims"
+    )
+    for args in ((), ("--set", "watchNamespaces={a}")):
+        docs = render(
+            helm,
+            "--set",
+            rule,
+            "--set",
+            "cleanup.extraRules[0].verbs={list,delete}",
+            *args,
+        )
+        kind = "Role" if args else "ClusterRole"
+        assert verbs_for(docs, "", "persistentvolumeclaims", kind) == {"list", "delete"}

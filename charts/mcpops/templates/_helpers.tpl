@@ -110,6 +110,16 @@ No wildcards; each rule says why it exists.
 - apiGroups: ["rbac.authorization.k8s.io"]
   resources: ["roles", "rolebindings"]
   verbs: ["get", "list", "watch", "create", "patch", "delete"]
+# CleanupPolicy deletes finished OptimizationJobs (their result ConfigMaps follow by garbage
+# collection). Delete only: the operator still never creates or replaces them.
+- apiGroups: ["mcpops.dev"]
+  resources: ["optimizationjobs"]
+  verbs: ["delete"]
+{{- with .Values.cleanup.extraRules }}
+# CleanupPolicy `resources` rules on kinds the operator does not otherwise manage: list and
+# delete on exactly what the values name (cleanup.extraRules).
+{{ toYaml . }}
+{{- end }}
 # One Event per decision (rollout steps, test results, deletions), both Event APIs.
 - apiGroups: [""]
   resources: ["events"]

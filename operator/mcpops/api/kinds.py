@@ -9,6 +9,7 @@ from pydantic import BaseModel
 
 from mcpops.api import GROUP, VERSION
 from mcpops.api.base import cel
+from mcpops.api.cleanuppolicy import CleanupPolicySpec, CleanupPolicyStatus
 from mcpops.api.mcpserver import MCPServerSpec, MCPServerStatus
 from mcpops.api.optimizationjob import OptimizationJobSpec, OptimizationJobStatus
 
@@ -100,4 +101,31 @@ OPTIMIZATIONJOB = Kind(
     ),
 )
 
-KINDS: tuple[Kind, ...] = (MCPSERVER, OPTIMIZATIONJOB)
+CLEANUPPOLICY = Kind(
+    kind="CleanupPolicy",
+    plural="cleanuppolicies",
+    short_names=("cpol",),
+    spec=CleanupPolicySpec,
+    status=CleanupPolicyStatus,
+    description=(
+        "CleanupPolicy deletes what is no longer needed in its own namespace (old MCPServer "
+        "revisions, finished test Jobs and OptimizationJobs, any kind by label) on a cron "
+        "schedule: DryRun by default, capped per run, held by a circuit breaker until "
+        "acknowledged, never touching protected or serving objects, and showing its work in "
+        "status and Events."
+    ),
+    printer_columns=(
+        _col("Mode", ".spec.mode"),
+        _col("Schedule", ".spec.schedule"),
+        _col("Matched", ".status.lastRun.matched", "integer"),
+        _col("Candidates", ".status.lastRun.candidates", "integer"),
+        _col("Deleted", ".status.lastRun.deleted", "integer"),
+        _col("Last Run", ".status.lastRunTime", "date"),
+        _col("Next Run", ".status.nextRunTime", priority=1),
+        _col("Status", '.status.conditions[?(@.type=="Ready")].reason'),
+        _col("Blocked", '.status.conditions[?(@.type=="Blocked")].status', priority=1),
+        AGE,
+    ),
+)
+
+KINDS: tuple[Kind, ...] = (MCPSERVER, OPTIMIZATIONJOB, CLEANUPPOLICY)

@@ -1,0 +1,1 @@
+"""CleanupPolicy: scheduled, safe-by-default deletion of what is no longer needed."""

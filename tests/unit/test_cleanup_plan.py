@@ -1,0 +1,296 @@
+"""CleanupPolicy decisions over plain data: schedule, circuit breaker, cap, status."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from mcpops.api.cleanuppolicy import CleanupPolicySpec
+from mcpops.cleanup import plan, schedule
+from mcpops.cleanup.plan import Problem, RunResult, Trigger
+from mcpops.cleanup.select import Candidate, Record, Selection
+from mcpops.plans import fmt_time
+
+T0 = datetime(2026, 3, 1, 12, 0, 30, tzinfo=UTC)
+RULE = {
+    "name": "old",
+    "resources": {"apiVersion": "v1", "kind": "ConfigMap", "selector": {"matchLabels": {"a": "b"}}},
+    "olderThan": "1h",
+}
+
+
+def policy(
+    status: dict[str, Any] | None = None, annotations: dict[str, str] | None = None, **spec: Any
+) -> dict[str, Any]:
+    return {
+        "apiVersion": "mcpops.dev/v1alpha1",
+        "kind": "CleanupPolicy",
+        "metadata": {
+            "name": "p",
+            "namespace": "ns",
+            "uid": "u",
+            "generation": 1,
+            "creationTimestamp": fmt_time(T0 - timedelta(hours=1)),
+            "annotations": annotations or {},
+        },
+        "spec": {"schedule": "0 * * * *", "rules": [RULE], **spec},
+        "status": status or {},
+    }
+
+
+def parsed(obj: dict[str, Any]) -> CleanupPolicySpec:
+    spec = plan.parse(obj)
+    assert isinstance(spec, CleanupPolicySpec)
+    return spec
+
+
+def cands(n: int) -> list[Candidate]:
+    return [
+        Candidate(
+            "old",
+            Record(
+                "v1",
+                "ConfigMap",
+                f"cm-{i}",
+                f"uid-{i}",
+                T0 - timedelta(hours=2, seconds=i),
+                None,
+                None,
+                "",
+                False,
+            ),
+            timedelta(hours=2),
+        )
+        for i in range(n)
+    ]
+
+
+# ---------------------------------------------------------------- spec and schedule
+
+
+@pytest.mark.parametrize(
+    ("expr", "ok"),
+    [
+        ("* * * * *", True),
+        ("0 3 * * MON-FRI", True),
+        ("@daily", True),
+        ("61 * * * *", False),
+        ("* * *", False),
+        ("* * * * * *", False),  # croniter's seconds form is not our API
+        ("0 0 30 2 *", False),  # 30 February never comes
+    ],
+)
+def test_schedule_check(expr: str, ok: bool) -> None:
+    assert (schedule.check(expr) is None) == ok
+
+
+def test_invalid_schedule_names_the_field() -> None:
+    obj = policy(schedule="61 * * * *")
+    invalid = plan.parse(obj)
+    assert isinstance(invalid, plan.Invalid)
+    assert invalid.reason == "InvalidSchedule" and invalid.message.startswith("spec.schedule:")
+    status, events = plan.invalid_status(obj, invalid, T0)
+    (ready,) = [c for c in status["conditions"] if c["type"] == "Ready"]
+    assert ready["status"] == "False" and ready["reason"] == "InvalidSchedule"
+    assert "nextRunTime" not in status
+    assert [e.reason for e in events] == ["InvalidSchedule"]
+    # Once reported for this generation, not again.
+    obj["status"] = status
+    assert plan.invalid_status(obj, invalid, T0)[1] == []
+
+
+def test_resolve_count() -> None:
+    assert plan.resolve_count(7, 100) == 7
+    assert plan.resolve_count("10%", 15) == 1  # rounded down
+    assert plan.resolve_count("10%", 5) == 0
+    assert plan.resolve_count("100%", 3) == 3
+
+
+# ---------------------------------------------------------------- when
+
+
+def test_not_due_until_the_slot_then_once() -> None:
+    obj = policy(mode="Enforce")
+    # Created 11:00:30; the first slot is 12:00, already past at 12:00:30: due.
+    trig = plan.trigger(obj, parsed(obj), T0)
+    assert trig.reason == "schedule" and trig.slot == T0.replace(minute=0, second=0)
+    assert trig.next_run == T0.replace(hour=13, minute=0, second=0)
+    obj["status"] = {"lastScheduleTime": fmt_time(trig.slot), "observedGeneration": 1}
+    later = plan.trigger(obj, parsed(obj), T0 + timedelta(minutes=5))
+    assert later.reason is None and later.next_run == T0.replace(hour=13, minute=0, second=0)
+    assert plan.wait_seconds(later, T0 + timedelta(minutes=5)) == pytest.approx(54 * 60 + 30)
+
+
+def test_missed_runs_collapse_into_one() -> None:
+    obj = policy(mode="Enforce", status={"lastScheduleTime": fmt_time(T0 - timedelta(days=2))})
+    trig = plan.trigger(obj, parsed(obj), T0)
+    assert trig.reason == "schedule" and trig.slot == T0.replace(minute=0, second=0)
+
+
+def test_run_now_once_per_value() -> None:
+    status = {"lastScheduleTime": fmt_time(T0.replace(minute=0, second=0)), "observedGeneration": 1}
+    obj = policy(status=status, annotations={"mcpops.dev/run-now": "1"}, mode="Enforce")
+    trig = plan.trigger(obj, parsed(obj), T0)
+    assert trig.reason == "run-now" and trig.run_now == "1" and trig.slot is None
+    obj["status"] = {**status, "runNowToken": "1"}
+    assert plan.trigger(obj, parsed(obj), T0).reason is None
+
+
+def test_dry_run_previews_a_spec_change_enforce_waits() -> None:
+    status = {"lastScheduleTime": fmt_time(T0.replace(minute=0, second=0)), "observedGeneration": 0}
+    obj = policy(status=status)
+    assert plan.trigger(obj, parsed(obj), T0).reason == "spec"
+    obj = policy(status=status, mode="Enforce")
+    assert plan.trigger(obj, parsed(obj), T0).reason is None
+
+
+# ---------------------------------------------------------------- circuit breaker
+
+
+def enforce(
+    status: dict[str, Any] | None = None, ack: str | None = None, **spec: Any
+) -> dict[str, Any]:
+    annotations = {"mcpops.dev/acknowledge": ack} if ack else {}
+    return policy(
+        status=status,
+        annotations=annotations,
+        mode="Enforce",
+        circuitBreaker={"maxCandidates": 10},
+        **spec,
+    )
+
+
+def test_breaker_blocks_then_acknowledgement_resumes_and_drains() -> None:
+    obj = enforce()
+    g = plan.gate(obj, parsed(obj), 50, 100, T0)
+    assert not g.allowed and g.tripped and g.breaker is not None
+    assert g.breaker["state"] == "Blocked" and g.breaker["candidates"] == 50
+    token = g.breaker["token"]
+    # Same size next run: the same token (an acknowledgement in flight still matches).
+    obj = enforce({"breaker": g.breaker})
+    g2 = plan.gate(obj, parsed(obj), 50, 100, T0 + timedelta(hours=1))
+    assert not g2.allowed and not g2.tripped and g2.breaker and g2.breaker["token"] == token
+    # The person acknowledges what status asked for.
+    obj = enforce({"breaker": g.breaker}, ack=token)
+    assert plan.trigger(obj, parsed(obj), T0).reason == "acknowledge"
+    g3 = plan.gate(obj, parsed(obj), 50, 100, T0)
+    assert g3.allowed and g3.acknowledged and g3.breaker and g3.breaker["state"] == "Acknowledged"
+    # Draining under the cap: fewer than acknowledged, still allowed without a new ack.
+    obj = enforce({"breaker": g3.breaker}, ack=token)
+    g4 = plan.gate(obj, parsed(obj), 40, 100, T0 + timedelta(hours=1))
+    assert g4.allowed and not g4.acknowledged
+    # Below the threshold: the breaker closes.
+    g5 = plan.gate(obj, parsed(obj), 5, 100, T0 + timedelta(hours=2))
+    assert g5.allowed and g5.breaker is None
+
+
+def test_growth_after_acknowledgement_blocks_again_and_a_stale_ack_does_not_open_it() -> None:
+    obj = enforce()
+    first = plan.gate(obj, parsed(obj), 50, 100, T0).breaker
+    assert first is not None
+    obj = enforce({"breaker": first}, ack=first["token"])
+    acked = plan.gate(obj, parsed(obj), 50, 100, T0).breaker
+    obj = enforce({"breaker": acked}, ack=first["token"])
+    g = plan.gate(obj, parsed(obj), 80, 100, T0 + timedelta(hours=1))
+    assert not g.allowed and g.tripped and g.breaker is not None
+    assert g.breaker["state"] == "Blocked" and g.breaker["token"] != first["token"]
+    # The old annotation is still there: it does not match the new block.
+    obj = enforce({"breaker": g.breaker}, ack=first["token"])
+    assert not plan.acknowledged(obj)
+    assert not plan.gate(obj, parsed(obj), 80, 100, T0 + timedelta(hours=2)).allowed
+    # A block that changed size asks a new question.
+    g6 = plan.gate(obj, parsed(obj), 90, 100, T0 + timedelta(hours=3))
+    assert g6.breaker is not None and g6.breaker["token"] != g.breaker["token"]
+
+
+def test_breaker_percentage_and_dry_run_only_reports() -> None:
+    obj = policy(circuitBreaker={"maxCandidates": "50%"})
+    g = plan.gate(obj, parsed(obj), 60, 100, T0)
+    assert not g.allowed and g.would_block and g.breaker is None and g.threshold == 50
+
+
+def test_cap_takes_the_oldest_first() -> None:
+    obj = enforce(maxDeletionsPerRun="10%")
+    now, later = plan.cap(parsed(obj), cands(30), 30)
+    assert [c.record.name for c in now] == ["cm-0", "cm-1", "cm-2"]
+    assert len(later) == 27
+
+
+# ---------------------------------------------------------------- status
+
+
+def result(obj: dict[str, Any], n: int, **kw: Any) -> RunResult:
+    spec = parsed(obj)
+    sel = Selection(matched=[c.record for c in cands(n + 2)], candidates=cands(n))
+    trig = Trigger("run-now", None, T0 + timedelta(hours=1), "1")
+    g = plan.gate(obj, spec, n, n + 2, T0)
+    return RunResult(trig, spec.mode, sel, g, **kw)
+
+
+def conds(status: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {c["type"]: c for c in status["conditions"]}
+
+
+def test_dry_run_status_lists_candidates_bounded() -> None:
+    obj = policy()
+    status, events = plan.run_status(obj, result(obj, 80), T0)
+    assert status["lastRun"]["candidates"] == 80 and status["lastRun"]["deleted"] == 0
+    assert len(status["candidates"]) == 50
+    assert status["candidates"][0] == {
+        "rule": "old",
+        "kind": "ConfigMap",
+        "name": "cm-0",
+        "age": "2h",
+    }
+    assert status["runNowToken"] == "1" and status["nextRunTime"] == fmt_time(
+        T0 + timedelta(hours=1)
+    )
+    c = conds(status)
+    assert c["Ready"]["reason"] == "Succeeded" and "DryRun" in c["Ready"]["message"]
+    assert c["Blocked"]["status"] == "False"
+    assert [e.reason for e in events] == ["DryRun"]
+
+
+def test_no_matches_is_visible() -> None:
+    obj = policy()
+    res = result(obj, 0)
+    res.selection = Selection()
+    status, _ = plan.run_status(obj, res, T0)
+    assert conds(status)["Ready"]["reason"] == "NoMatches"
+
+
+def test_blocked_status_names_the_token_and_warns() -> None:
+    obj = enforce()
+    status, events = plan.run_status(obj, result(obj, 30), T0)
+    blocked = conds(status)["Blocked"]
+    token = status["breaker"]["token"]
+    assert blocked["status"] == "True" and blocked["reason"] == "CircuitBreakerTripped"
+    assert f"kubectl annotate cleanuppolicy p mcpops.dev/acknowledge={token}" in blocked["message"]
+    assert [e.reason for e in events] == ["CircuitBreakerTripped"]
+    assert len(status["candidates"]) == 30
+
+
+def test_deletions_are_recorded_newest_first_with_an_event_each() -> None:
+    obj = enforce(
+        status={"deletions": [{"rule": "old", "kind": "ConfigMap", "name": "before", "age": "1d"}]}
+    )
+    res = result(obj, 3)
+    res.deleted = [(c, T0 + timedelta(seconds=i)) for i, c in enumerate(res.selection.candidates)]
+    status, events = plan.run_status(obj, res, T0)
+    assert [d["name"] for d in status["deletions"]] == ["cm-2", "cm-1", "cm-0", "before"]
+    assert [e.reason for e in events] == ["Deleted"] * 3
+    assert "rule old, age 2h" in events[0].message
+    assert "candidates" not in status
+
+
+def test_forbidden_is_degraded_naming_kind_and_verb() -> None:
+    obj = enforce()
+    problem = Problem("Forbidden", "cannot list widgets.example.com in namespace ns: ...")
+    status, events = plan.run_status(obj, result(obj, 1, problems=[problem]), T0)
+    c = conds(status)
+    assert c["Degraded"]["status"] == "True" and c["Degraded"]["reason"] == "Forbidden"
+    assert "list widgets.example.com" in c["Degraded"]["message"]
+    assert c["Ready"]["status"] == "False"
+    assert "Forbidden" in [e.reason for e in events]
