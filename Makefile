@@ -95,6 +95,10 @@ cluster-status:
 
 # ---------------------------------------------------------------- code
 
+.PHONY: argocd-health
+argocd-health: ## regenerate charts/mcpops/argocd/argocd-cm.yaml from the Lua health checks
+	$(PYTHON) hack/argocd_health.py
+
 .PHONY: crds crds-check docs docs-check manifests manifests-check lint fmt typecheck
 crds: venv ## regenerate crds/ and the chart's CRDs from the API models
 	$(VENV)/bin/mcpops crds --out crds --chart charts/mcpops/crds
