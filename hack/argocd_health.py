@@ -13,9 +13,10 @@ Stdlib only, so it runs before the project's venv exists.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
+
+import generated
 
 REPO = Path(__file__).resolve().parents[1]
 ARGOCD = REPO / "charts" / "mcpops" / "argocd"
@@ -52,19 +53,5 @@ def render() -> str:
     return "".join(out)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="fail on drift, write nothing")
-    args = parser.parse_args()
-    text = render()
-    if args.check:
-        if not SNIPPET.exists() or SNIPPET.read_text() != text:
-            print(f"{SNIPPET} is out of date: run `make argocd-health`", file=sys.stderr)
-            return 1
-        return 0
-    SNIPPET.write_text(text)
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(generated.main(__doc__ or "", SNIPPET, render, "make argocd-health"))
