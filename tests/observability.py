@@ -1,7 +1,7 @@
 """The chart's observability assets, and which metric names they use.
 
 Shared by tests/unit/test_observability.py (offline: promtool, the metrics.py registry)
-and tests/cluster/test_observability.py (a live /metrics scrape of the operator).
+and tests/cluster/test_observability_live.py (a live /metrics scrape of the operator).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Argo CD health checks in Lua (charts/mcpops/argocd/), run by a real Lua 5.1 (lupa).
 
 Statuses come from tests/fixtures/status/ (captured from the operator on the control
-plane, see tests/cluster/test_argocd_health.py) and from hand-written edge cases.
+plane, see tests/cluster/test_argocd_health_live.py) and from hand-written edge cases.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 promtool (Debian's prometheus package, `make promtool`) checks the rules and runs their
 unit tests (tests/promtool/); the dashboard's queries are checked as PromQL by promtool
 too, and every metric either uses must be one that operator/mcpops/metrics.py defines.
-tests/cluster/test_observability.py checks the same names against a live /metrics.
+tests/cluster/test_observability_live.py checks the same names against a live /metrics.
 """
 
 from __future__ import annotations
