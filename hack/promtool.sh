@@ -6,8 +6,9 @@
 # 1. Debian's `prometheus` package: `apt-get download` (no root needed) + `dpkg -x`, taking
 #    only usr/bin/promtool. If the package lists are missing, `apt-get update` is tried
 #    (it works as root; otherwise this step is skipped).
-# 2. Otherwise (no apt, or Debian ships another upstream version): build promtool from the
-#    Go module pinned in hack/promtool/go.mod (the same upstream version).
+# 2. Otherwise (no apt, or Debian ships another upstream version, or MCPOPS_PROMTOOL_FROM_GO
+#    is set): build promtool from the Go module pinned in hack/promtool/go.mod (the same
+#    upstream version).
 set -euo pipefail
 
 version=${1:?usage: promtool.sh VERSION DIR}
@@ -17,6 +18,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 from_debian() {
+  [ -z "${MCPOPS_PROMTOOL_FROM_GO:-}" ] || return 1 # to exercise the fallback
   command -v apt-get >/dev/null && command -v dpkg-deb >/dev/null || return 1
   (cd "$work" && apt-get download prometheus >/dev/null 2>&1) || {
     # A fresh machine may have no package lists yet.
@@ -42,7 +44,8 @@ from_debian() {
 from_go() {
   command -v go >/dev/null || return 1
   echo ">> building promtool ${version} from hack/promtool/go.mod into $dir (takes minutes)"
-  (cd "$here/promtool" && GOFLAGS=-mod=mod go build -trimpath -ldflags '-s -w' \
+  (cd "$here/promtool" && GOFLAGS=-mod=mod go build -trimpath \
+    -ldflags "-s -w -X github.com/prometheus/common/version.Version=${version}" \
     -o "$dir/promtool" github.com/prometheus/prometheus/cmd/promtool)
 }
 
