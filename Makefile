@@ -19,9 +19,14 @@ HELM_KEY := $(shell cat hack/helm/go.mod hack/helm/go.sum 2>/dev/null | sha256su
 CP_BIN := $(CACHE)/controlplane-$(K8S_VERSION)-$(CP_KEY)
 KWOK_BIN := $(CACHE)/kwok-$(KWOK_KEY)
 HELM_BIN := $(CACHE)/helm-$(HELM_KEY)
+# promtool validates the chart's alerting rules; Debian's prometheus package, else built
+# from hack/promtool/go.mod (same upstream version).
+PROMTOOL_VERSION := 2.42.0
+PROMTOOL_DIR := $(CACHE)/promtool-$(PROMTOOL_VERSION)
 export MCPOPS_CP_BIN := $(CP_BIN)
 export MCPOPS_KWOK_BIN := $(KWOK_BIN)
 export MCPOPS_HELM := $(HELM_BIN)/helm
+export MCPOPS_PROMTOOL := $(PROMTOOL_DIR)/promtool
 export GOFLAGS := -mod=mod -buildvcs=false
 
 K8S_LDFLAGS := -s -w \
@@ -71,15 +76,20 @@ $(HELM_BIN)/.stamp:
 	cd hack/helm && go build -trimpath -ldflags '-s -w' -o $(HELM_BIN)/helm helm.sh/helm/v3/cmd/helm
 	touch $@
 
-.PHONY: controlplane helm
+$(PROMTOOL_DIR)/promtool:
+	hack/promtool.sh $(PROMTOOL_VERSION) $(PROMTOOL_DIR)
+
+.PHONY: controlplane helm promtool
 controlplane: $(CP_BIN)/.stamp $(KWOK_BIN)/.stamp ## build the local control plane binaries (cached)
 helm: $(HELM_BIN)/.stamp ## build helm (cached)
+promtool: $(PROMTOOL_DIR)/promtool ## promtool for the alert rules (cached; Debian package or Go)
 
 .PHONY: controlplane-env
 controlplane-env: ## print where the cached binaries live (for tools run outside make)
 	@echo MCPOPS_CP_BIN=$(CP_BIN)
 	@echo MCPOPS_KWOK_BIN=$(KWOK_BIN)
 	@echo MCPOPS_HELM=$(HELM_BIN)/helm
+	@echo MCPOPS_PROMTOOL=$(PROMTOOL_DIR)/promtool
 
 # ---------------------------------------------------------------- cluster
 
@@ -94,6 +104,14 @@ cluster-status:
 	$(PYTHON) hack/cluster.py status
 
 # ---------------------------------------------------------------- code
+
+.PHONY: argocd-health
+argocd-health: ## regenerate charts/mcpops/argocd/argocd-cm.yaml from the Lua health checks
+	$(PYTHON) hack/argocd_health.py
+
+.PHONY: dashboard
+dashboard: ## regenerate charts/mcpops/dashboards/mcpops.json (hack/grafana_dashboard.py)
+	$(PYTHON) hack/grafana_dashboard.py
 
 .PHONY: crds crds-check docs docs-check manifests manifests-check lint fmt typecheck
 crds: venv ## regenerate crds/ and the chart's CRDs from the API models
@@ -128,7 +146,7 @@ typecheck: venv ## mypy --strict on the packages
 # ---------------------------------------------------------------- tests
 
 .PHONY: test test-unit test-process test-cluster
-test-unit: venv ## pure-function tests (models, decisions, property-based)
+test-unit: venv promtool ## pure-function tests (models, decisions, property-based)
 	$(PYTEST) -q tests/unit
 
 test-process: venv ## real processes: MCP servers, bridge, probe, runner, solver
@@ -137,7 +155,7 @@ test-process: venv ## real processes: MCP servers, bridge, probe, runner, solver
 test-cluster: venv controlplane helm ## tests on the local control plane
 	$(PYTEST) -q tests/cluster
 
-test: venv controlplane helm ## everything CI runs
+test: venv controlplane helm promtool ## everything CI runs
 	$(MAKE) --no-print-directory lint typecheck crds-check docs-check manifests-check
 	$(PYTEST) -q tests
 

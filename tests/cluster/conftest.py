@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 from clusterkit import REPO, Cluster, OperatorProcess, wait_until
+from toolpaths import makefile_env
 
 pytestmark = pytest.mark.cluster
 
@@ -28,15 +29,7 @@ def controlplane_env() -> None:
     """Outside make, ask the Makefile where the cached binaries live (one source of truth)."""
     if os.environ.get("MCPOPS_CP_BIN") and os.environ.get("MCPOPS_KWOK_BIN"):
         return
-    out = subprocess.run(
-        ["make", "-s", "--no-print-directory", "controlplane-env"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    for line in out.splitlines():
-        key, _, value = line.partition("=")
+    for key, value in makefile_env().items():
         os.environ.setdefault(key, value)
     if not Path(os.environ["MCPOPS_CP_BIN"], ".stamp").exists():
         pytest.fail("the control plane is not built: run `make controlplane` (or `make test`)")

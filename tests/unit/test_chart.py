@@ -7,15 +7,14 @@ absent; a set MCPOPS_HELM that points nowhere is a failure.
 
 from __future__ import annotations
 
-import functools
 import json
-import os
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from toolpaths import require_tool
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "mcpops"
@@ -42,36 +41,9 @@ RESTRICTED_VOLUMES = {
 }
 
 
-@functools.cache
-def helm_binary() -> str | None:
-    path = os.environ.get("MCPOPS_HELM")
-    if path:
-        return path
-    try:
-        out = subprocess.run(
-            ["make", "-s", "--no-print-directory", "controlplane-env"],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=60,
-        ).stdout
-    except (OSError, subprocess.SubprocessError):
-        return None
-    for line in out.splitlines():
-        key, _, value = line.partition("=")
-        if key == "MCPOPS_HELM" and Path(value).is_file():
-            return value
-    return None
-
-
 @pytest.fixture(scope="module")
 def helm() -> str:
-    path = helm_binary()
-    if path is None:
-        pytest.skip("no helm: MCPOPS_HELM is unset and `make helm` has not built one")
-    assert Path(path).is_file(), f"MCPOPS_HELM={path} does not exist (run `make helm`)"
-    return path
+    return require_tool("MCPOPS_HELM", "helm")
 
 
 def run_helm(helm: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -142,6 +114,10 @@ VARIANTS: dict[str, tuple[str, ...]] = {
     "namespaces": ("--set", "watchNamespaces={a,b}"),
     "ha-namespaces": ("--set", "replicaCount=3", "--set", "watchNamespaces={a}"),
     "servicemonitor": ("--set", "metrics.serviceMonitor.enabled=true"),
+    "observability": (
+        "--set",
+        "metrics.prometheusRule.enabled=true,metrics.grafanaDashboard.enabled=true",
+    ),
 }
 
 

@@ -1,0 +1,309 @@
+"""`kubectl mcpops ...` (installed as `kubectl-mcpops`; kubectl finds it on PATH).
+
+Every write is one merge patch a person could make with `kubectl annotate` or
+`kubectl patch`; --dry-run prints it instead of sending it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from mcpops.api import GROUP, VERSION
+from mcpops.kubectl import views
+from mcpops.kubectl.rollback import RollbackError, rollback_spec, spec_patch
+from mcpops.mcpserver.desired import REVISION_LABEL, SERVER_LABEL
+from mcpops.mcpserver.plan import ABORT_ANNOTATION, PROMOTE_ANNOTATION, RETRY_ANNOTATION
+from mcpops_solver.results import merge_solution_parts
+
+PLURALS = {
+    "MCPServer": "mcpservers",
+    "OptimizationJob": "optimizationjobs",
+    "CleanupPolicy": "cleanuppolicies",
+}
+
+
+class PluginError(Exception):
+    """A failure to report as `error: ...` with exit code 1."""
+
+
+class Kube:
+    """The few reads and writes the plugin makes, with the kubernetes client (sync)."""
+
+    def __init__(self, kubeconfig: str | None, context: str | None) -> None:
+        from kubernetes import client as kclient
+        from kubernetes import config as kconfig
+
+        # Partly typed upstream: used as Any here, the results are plain dicts and lists.
+        client: Any = kclient
+        config: Any = kconfig
+        try:
+            self.api = config.new_client_from_config(config_file=kubeconfig, context=context)
+            contexts, active = config.list_kube_config_contexts(config_file=kubeconfig)
+            chosen = next((c for c in contexts if c["name"] == context), active) or {}
+            self.namespace = (chosen.get("context") or {}).get("namespace") or "default"
+        except config.ConfigException:
+            config.load_incluster_config()
+            self.api = client.ApiClient()
+            with open("/var/run/secrets/kubernetes.io/serviceaccount/namespace") as f:
+                self.namespace = f.read().strip()
+        self.custom = client.CustomObjectsApi(self.api)
+        self.core = client.CoreV1Api(self.api)
+        self.apps = client.AppsV1Api(self.api)
+        self.errors: tuple[type[Exception], ...] = (client.ApiException,)
+
+    def _dict(self, obj: Any) -> dict[str, Any]:
+        data: dict[str, Any] = self.api.sanitize_for_serialization(obj)
+        return data
+
+    def list_kind(self, kind: str, namespace: str | None) -> list[dict[str, Any]]:
+        res: dict[str, Any]
+        if namespace is None:
+            res = self.custom.list_cluster_custom_object(GROUP, VERSION, PLURALS[kind])
+        else:
+            res = self.custom.list_namespaced_custom_object(
+                GROUP, VERSION, namespace, PLURALS[kind]
+            )
+        items: list[dict[str, Any]] = res.get("items") or []
+        return sorted(items, key=lambda o: (o["metadata"]["namespace"], o["metadata"]["name"]))
+
+    def get(self, kind: str, namespace: str, name: str) -> dict[str, Any]:
+        obj: dict[str, Any] = self.custom.get_namespaced_custom_object(
+            GROUP, VERSION, namespace, PLURALS[kind], name
+        )
+        return obj
+
+    def patch(self, kind: str, namespace: str, name: str, body: dict[str, Any]) -> None:
+        self.custom.patch_namespaced_custom_object(
+            GROUP, VERSION, namespace, PLURALS[kind], name, body
+        )
+
+    def deployments(self, namespace: str, selector: str) -> list[dict[str, Any]]:
+        res = self.apps.list_namespaced_deployment(namespace, label_selector=selector)
+        return [self._dict(d) for d in res.items]
+
+    def configmap(self, namespace: str, name: str) -> dict[str, Any]:
+        return self._dict(self.core.read_namespaced_config_map(name, namespace))
+
+
+def token() -> str:
+    """A new value for abort/retry: the operator acts once per distinct value."""
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+
+
+def annotate(key: str, value: str) -> dict[str, Any]:
+    return {"metadata": {"annotations": {key: value}}}
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="kubectl mcpops",
+        description="Read and steer mcpops resources: a thin layer over the annotations "
+        "and fields you could set with kubectl annotate / kubectl patch.",
+    )
+    p.add_argument("--kubeconfig", help="path to the kubeconfig (default: $KUBECONFIG, ~/.kube)")
+    p.add_argument("--context", help="the kubeconfig context to use")
+    p.add_argument("-n", "--namespace", help="namespace (default: the context's)")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    s = sub.add_parser("status", help="the fleet: MCPServers, OptimizationJobs, CleanupPolicies")
+    s.add_argument("-A", "--all-namespaces", action="store_true", help="every namespace")
+
+    s = sub.add_parser(
+        "promote", help=f"switch traffic to a tested candidate ({PROMOTE_ANNOTATION})"
+    )
+    s.add_argument("name")
+    s.add_argument("--revision", help="the revision to promote (default: the candidate)")
+    s.add_argument("--dry-run", action="store_true", help="print the patch, send nothing")
+
+    s = sub.add_parser("abort", help=f"stop the running rollout ({ABORT_ANNOTATION})")
+    s.add_argument("name")
+    s.add_argument("--dry-run", action="store_true", help="print the patch, send nothing")
+
+    s = sub.add_parser("retry", help=f"try the failed revision again ({RETRY_ANNOTATION})")
+    s.add_argument("name")
+    s.add_argument("--dry-run", action="store_true", help="print the patch, send nothing")
+
+    s = sub.add_parser("rollback", help="serve an earlier revision again (patches spec back to it)")
+    s.add_argument("name")
+    s.add_argument("--to-revision", required=True, metavar="REV", help="a revision of the server")
+    s.add_argument("--dry-run", action="store_true", help="print the patch, send nothing")
+
+    s = sub.add_parser("tests", help="the last test results of an MCPServer")
+    s.add_argument("name")
+
+    s = sub.add_parser("result", help="an OptimizationJob's outcome and solution")
+    s.add_argument("name")
+    s.add_argument("-o", "--output", choices=["text", "json"], default="text")
+    return p
+
+
+def write(
+    kube: Kube | None, kind: str, ns: str, name: str, body: dict[str, Any], dry_run: bool
+) -> str:
+    """Send one merge patch (or show it); returns the equivalent kubectl command."""
+    text = json.dumps(body, separators=(",", ":"))
+    shown = f"kubectl patch {kind.lower()} {name} -n {ns} --type=merge -p '{text}'"
+    if not dry_run:
+        assert kube is not None
+        kube.patch(kind, ns, name, body)
+    return shown
+
+
+def cmd_status(kube: Kube, ns: str | None) -> str:
+    servers = kube.list_kind("MCPServer", ns)
+    jobs = kube.list_kind("OptimizationJob", ns)
+    try:
+        policies: list[dict[str, Any]] | None = kube.list_kind("CleanupPolicy", ns)
+    except kube.errors as exc:
+        if getattr(exc, "status", None) != 404:
+            raise
+        policies = None  # the CleanupPolicy CRD is not installed
+    return views.fleet(servers, jobs, policies, all_namespaces=ns is None)
+
+
+def promote_patch(server: dict[str, Any], revision: str | None) -> tuple[dict[str, Any], str]:
+    """(patch, note) to promote; the operator switches when that revision's tests passed."""
+    st = server.get("status") or {}
+    rev = revision or st.get("candidateRevision")
+    name = server["metadata"]["name"]
+    if not rev:
+        raise PluginError(f"{name} has no candidate revision to promote (phase {st.get('phase')})")
+    if rev == st.get("activeRevision"):
+        raise PluginError(f"revision {rev} already serves {name}")
+    auto = ((server.get("spec") or {}).get("rollout") or {}).get("autoPromote", True)
+    note = "traffic switches as soon as its tests have passed"
+    if st.get("phase") == "Promoting" and st.get("candidateRevision") == rev:
+        note = "its tests passed: traffic switches now"
+    if auto:
+        note += " (autoPromote is on: it would switch anyway)"
+    return annotate(PROMOTE_ANNOTATION, rev), f"promote {rev}: {note}"
+
+
+def abort_patch(server: dict[str, Any], value: str) -> tuple[dict[str, Any], str]:
+    st = server.get("status") or {}
+    name = server["metadata"]["name"]
+    cand = st.get("candidateRevision")
+    if not cand:
+        raise PluginError(f"{name} has no rollout to abort (phase {st.get('phase')})")
+    note = f"abort the rollout of {cand}; traffic stays on {st.get('activeRevision') or 'nothing'}"
+    return annotate(ABORT_ANNOTATION, value), note
+
+
+def retry_patch(server: dict[str, Any], value: str) -> tuple[dict[str, Any], str]:
+    st = server.get("status") or {}
+    name = server["metadata"]["name"]
+    failed = st.get("failedRevision")
+    if not failed:
+        raise PluginError(f"{name} has no failed revision to retry (phase {st.get('phase')})")
+    return annotate(RETRY_ANNOTATION, value), f"retry revision {failed}"
+
+
+def cmd_rollback(kube: Kube, ns: str, name: str, revision: str, dry_run: bool) -> str:
+    server = kube.get("MCPServer", ns, name)
+    st = server.get("status") or {}
+    if revision == st.get("activeRevision") and not st.get("candidateRevision"):
+        return f"revision {revision} already serves {name}: nothing to do\n"
+    deps = kube.deployments(ns, f"{SERVER_LABEL}={name}")
+    mine = [d for d in deps if d["metadata"].get("labels", {}).get(REVISION_LABEL) == revision]
+    hint = next(
+        (
+            c["image"]
+            for d in deps
+            for c in (d["spec"]["template"]["spec"].get("containers") or [])
+            + (d["spec"]["template"]["spec"].get("initContainers") or [])
+            if c["name"] in {"mcp-health", "install-bridge"}
+        ),
+        None,
+    )
+    try:
+        spec, how = rollback_spec(server, revision, mine[0] if mine else None, hint)
+    except RollbackError as exc:
+        raise PluginError(str(exc)) from exc
+    body = spec_patch(server.get("spec") or {}, spec)
+    shown = write(kube, "MCPServer", ns, name, body, dry_run)
+    lines = [
+        f"rollback {name} to revision {revision} (spec from {how})"
+        + (f", reusing Deployment {name}-{revision}" if mine else ""),
+        shown,
+    ]
+    if revision == st.get("failedRevision"):
+        lines.append(
+            f"note: {revision} is the failed revision; it is not retried until "
+            f"`kubectl mcpops retry {name}`"
+        )
+    lines.append(
+        "note: this changes spec; if Git (Argo CD) owns this MCPServer, make the same change "
+        "there or the next sync undoes it"
+    )
+    return "\n".join(lines) + "\n"
+
+
+def cmd_result(kube: Kube, ns: str, name: str, output: str) -> str:
+    job = kube.get("OptimizationJob", ns, name)
+    st = job.get("status") or {}
+    solution = None
+    if st.get("resultConfigMap") and st.get("phase") == "Succeeded":
+        names = [st["resultConfigMap"], *(st.get("resultParts") or [])]
+        configmaps = [kube.configmap(ns, n) for n in names]
+        if any("solution.json" in (cm.get("data") or {}) for cm in configmaps):
+            solution = merge_solution_parts(configmaps)
+    if output == "json":
+        doc = {"name": name, "namespace": ns, "status": st, "solution": solution}
+        return json.dumps(doc, indent=2, sort_keys=True) + "\n"
+    return views.result(job, solution)
+
+
+def run(args: argparse.Namespace, kube: Kube) -> str:
+    ns = args.namespace or kube.namespace
+    if args.command == "status":
+        return cmd_status(kube, None if args.all_namespaces else ns)
+    if args.command == "tests":
+        return views.tests(kube.get("MCPServer", ns, args.name))
+    if args.command == "result":
+        return cmd_result(kube, ns, args.name, args.output)
+    if args.command == "rollback":
+        return cmd_rollback(kube, ns, args.name, args.to_revision, args.dry_run)
+    server = kube.get("MCPServer", ns, args.name)
+    if args.command == "promote":
+        body, note = promote_patch(server, args.revision)
+    elif args.command == "abort":
+        body, note = abort_patch(server, token())
+    else:
+        body, note = retry_patch(server, token())
+    shown = write(kube, "MCPServer", ns, args.name, body, args.dry_run)
+    return f"{args.name}: {note}\n{shown}\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        kube = Kube(args.kubeconfig, args.context)
+        sys.stdout.write(run(args, kube))
+    except PluginError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:
+        from kubernetes.client import ApiException
+        from kubernetes.config import ConfigException
+
+        if isinstance(exc, ApiException):
+            reason = exc.reason
+            with contextlib.suppress(ValueError):
+                reason = json.loads(exc.body or "{}").get("message") or reason
+            print(f"error: {reason} ({exc.status})", file=sys.stderr)
+            return 1
+        if isinstance(exc, ConfigException | OSError):
+            print(f"error: no usable kubeconfig: {exc}", file=sys.stderr)
+            return 1
+        raise
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
