@@ -15,7 +15,14 @@ from hypothesis import strategies as st
 
 from mcpops.api.mcpserver import MCPServerSpec
 from mcpops.kubectl import views
-from mcpops.kubectl.cli import PluginError, abort_patch, parser, promote_patch, retry_patch
+from mcpops.kubectl.cli import (
+    PluginError,
+    abort_patch,
+    acknowledge_patch,
+    parser,
+    promote_patch,
+    retry_patch,
+)
 from mcpops.kubectl.rollback import (
     RollbackError,
     rollback_spec,
@@ -339,3 +346,25 @@ def test_spec_from_template_inverts_pod_template(
     fields, _ = spec_from_template("srv", dep["spec"]["template"])
     fields.pop("imagePullPolicy", None)  # defaulted by the API server, as above
     assert desired.revision_of("srv", MCPServerSpec.model_validate(fields)) == rev
+
+
+def test_acknowledge_names_exactly_the_reported_block() -> None:
+    held = {
+        "metadata": {"name": "tidy"},
+        "status": {
+            "breaker": {"token": "20261122T053000Z-1234"},
+            "conditions": [
+                {"type": "Blocked", "status": "True", "message": "1234 candidates > 500"}
+            ],
+        },
+    }
+    body, note = acknowledge_patch(held)
+    token = "20261122T053000Z-1234"
+    assert body == {"metadata": {"annotations": {"mcpops.dev/acknowledge": token}}}
+    assert "1234 candidates" in note
+    free = {"metadata": {"name": "tidy"}, "status": {"conditions": [
+        {"type": "Blocked", "status": "False", "reason": "BelowThreshold"}
+    ]}}  # fmt: skip
+    with pytest.raises(PluginError, match="nothing to acknowledge"):
+        acknowledge_patch(free)
+    assert parser().parse_args(["run-now", "tidy", "--dry-run"]).command == "run-now"

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from mcpops.api import GROUP, VERSION
+from mcpops.api.cleanuppolicy import ACK_ANNOTATION, RUN_NOW_ANNOTATION
 from mcpops.kubectl import views
 from mcpops.kubectl.rollback import RollbackError, rollback_spec, spec_patch
 from mcpops.mcpserver.desired import REVISION_LABEL, SERVER_LABEL
@@ -134,6 +135,16 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--to-revision", required=True, metavar="REV", help="a revision of the server")
     s.add_argument("--dry-run", action="store_true", help="print the patch, send nothing")
 
+    s = sub.add_parser(
+        "acknowledge", help=f"let a CleanupPolicy held by its breaker run ({ACK_ANNOTATION})"
+    )
+    s.add_argument("name")
+    s.add_argument("--dry-run", action="store_true", help="print the patch, send nothing")
+
+    s = sub.add_parser("run-now", help=f"run a CleanupPolicy now ({RUN_NOW_ANNOTATION})")
+    s.add_argument("name")
+    s.add_argument("--dry-run", action="store_true", help="print the patch, send nothing")
+
     s = sub.add_parser("tests", help="the last test results of an MCPServer")
     s.add_argument("name")
 
@@ -204,6 +215,19 @@ def retry_patch(server: dict[str, Any], value: str) -> tuple[dict[str, Any], str
     return annotate(RETRY_ANNOTATION, value), f"retry revision {failed}"
 
 
+def acknowledge_patch(policy: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """Acknowledge exactly the block the policy reports (its token names time and size)."""
+    st = policy.get("status") or {}
+    name = policy["metadata"]["name"]
+    blocked: dict[str, Any] = next(
+        (c for c in st.get("conditions") or [] if c.get("type") == "Blocked"), {}
+    )
+    token_ = (st.get("breaker") or {}).get("token")
+    if blocked.get("status") != "True" or not token_:
+        raise PluginError(f"{name} is not held by its circuit breaker: nothing to acknowledge")
+    return annotate(ACK_ANNOTATION, token_), f"acknowledge the block {token_}: {blocked['message']}"
+
+
 def cmd_rollback(kube: Kube, ns: str, name: str, revision: str, dry_run: bool) -> str:
     server = kube.get("MCPServer", ns, name)
     st = server.get("status") or {}
@@ -269,6 +293,15 @@ def run(args: argparse.Namespace, kube: Kube) -> str:
         return cmd_result(kube, ns, args.name, args.output)
     if args.command == "rollback":
         return cmd_rollback(kube, ns, args.name, args.to_revision, args.dry_run)
+    if args.command in {"acknowledge", "run-now"}:
+        policy = kube.get("CleanupPolicy", ns, args.name)
+        if args.command == "acknowledge":
+            body, note = acknowledge_patch(policy)
+        else:
+            value = token()
+            body, note = annotate(RUN_NOW_ANNOTATION, value), f"run now ({value})"
+        shown = write(kube, "CleanupPolicy", ns, args.name, body, args.dry_run)
+        return f"{args.name}: {note}\n{shown}\n"
     server = kube.get("MCPServer", ns, args.name)
     if args.command == "promote":
         body, note = promote_patch(server, args.revision)
