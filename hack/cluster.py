@@ -174,6 +174,27 @@ def adopt(name: str, pid: int) -> None:
     save_state(state)
 
 
+def stop_adopted(name: str) -> bool:
+    """Stop one adopted process (e.g. the demo's operator); True if it was running."""
+    state = load_state()
+    proc = (state or {}).get("procs", {}).get(name)
+    if state is None or proc is None:
+        return False
+    running = proc_alive(proc["pid"], proc["started"])
+    if running:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(proc["pid"], signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        while proc_alive(proc["pid"], proc["started"]) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if proc_alive(proc["pid"], proc["started"]):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(proc["pid"], signal.SIGKILL)
+    del state["procs"][name]
+    save_state(state)
+    return running
+
+
 def api_get(state: dict[str, Any], path: str, timeout: float = 5.0) -> tuple[int, bytes]:
     ctx = ssl.create_default_context(cafile=str(STATE_DIR / "pki" / "apiserver.crt"))
     req = urllib.request.Request(
@@ -486,7 +507,12 @@ def main() -> int:
     p_up.add_argument("--nodes", type=int, default=int(os.environ.get("MCPOPS_NODES", "3")))
     sub.add_parser("down")
     sub.add_parser("status")
+    p_stop = sub.add_parser("stop", help="stop one adopted process, e.g. operator-demo")
+    p_stop.add_argument("name")
     args = parser.parse_args()
+    if args.cmd == "stop":
+        log(f"{args.name}: {'stopped' if stop_adopted(args.name) else 'not running'}")
+        return 0
     if args.cmd == "up":
         up(args.nodes)
         return 0

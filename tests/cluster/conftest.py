@@ -45,6 +45,11 @@ def _local_cluster() -> Iterator[Cluster]:
     )
     started_here = status.returncode != 0
     subprocess.run([sys.executable, str(REPO / "hack" / "cluster.py"), "up"], check=True)
+    # `make demo` leaves its operator running; a second operator acting on the tests'
+    # objects would make every count of actions wrong.
+    subprocess.run(
+        [sys.executable, str(REPO / "hack" / "cluster.py"), "stop", "operator-demo"], check=True
+    )
     try:
         yield Cluster(
             kubeconfig=str(state_dir / "kubeconfig"),

@@ -18,6 +18,7 @@ from typing import Any
 from argocd_lua import health
 from clusterkit import Cluster, OperatorProcess, wait_until
 from test_bluegreen import FAST, suite
+from test_cleanuppolicy import cm_rule, cpol, make_cms, run_now
 from test_mcpserver import mcpserver
 from test_optimizationjob import optjob, wait_phase, write_results
 
@@ -122,6 +123,43 @@ def test_health_of_live_optimizationjobs(
     for name, (phase, want, fragment) in expected.items():
         wait_phase(cluster, name, namespace, phase, timeout=90)
         obj = live_in_phase(cluster, "optimizationjob", name, namespace, phase)
+        status, message = health(obj)
+        assert (status, fragment in message) == (want, True), (name, status, message)
+        capture(obj, name)
+
+
+def test_health_of_live_cleanuppolicies(
+    cluster: Cluster, operator: OperatorProcess, namespace: str
+) -> None:
+    make_cms(cluster, namespace, ["old-1", "old-2", "old-3"])
+    cluster.apply(cpol("preview", [cm_rule(keepNewest=1)]), namespace)
+    cluster.apply(
+        cpol(
+            "held",
+            [cm_rule(keepNewest=0)],
+            mode="Enforce",
+            circuitBreaker={"maxCandidates": 2},
+        ),
+        namespace,
+    )
+    cluster.apply(cpol("idle", [cm_rule(labels={"nothing": "here"}, keepNewest=0)]), namespace)
+    run_now(cluster, "held", namespace, "1")
+    expected = {
+        "preview": ("Healthy", "2 candidates"),
+        "held": ("Suspended", "mcpops.dev/acknowledge="),
+        "idle": ("Healthy", "matched no objects"),
+    }
+    for name, (want, fragment) in expected.items():
+        obj = wait_until(
+            lambda n=name: (  # type: ignore[misc]
+                (o := cluster.get("cleanuppolicy", n, namespace) or {})
+                and (o.get("status") or {}).get("observedGeneration") == o["metadata"]["generation"]
+                and (o.get("status") or {}).get("lastRunTime")
+                and o
+            ),
+            timeout=60,
+            what=f"CleanupPolicy {name} ran",
+        )
         status, message = health(obj)
         assert (status, fragment in message) == (want, True), (name, status, message)
         capture(obj, name)

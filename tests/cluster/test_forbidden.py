@@ -31,7 +31,11 @@ def role(namespace: str, deployments: list[str]) -> dict[str, Any]:
             "resources": ["roles", "rolebindings"],
             "verbs": WATCH,
         },
-        {"apiGroups": ["mcpops.dev"], "resources": ["optimizationjobs"], "verbs": WATCH},
+        {
+            "apiGroups": ["mcpops.dev"],
+            "resources": ["optimizationjobs", "cleanuppolicies"],
+            "verbs": WATCH,
+        },
         {"apiGroups": ["", "events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]},
     ]
     return {
