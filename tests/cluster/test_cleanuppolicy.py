@@ -1,8 +1,8 @@
 """CleanupPolicy on the control plane: the operator as a real process, ConfigMaps as targets.
 
 Runs are started with the mcpops.dev/run-now annotation (a person's way to run at once) and
-awaited through status.runNowToken, which the run writes with its results; one test waits for
-the cron schedule itself.
+awaited through status.runNowToken once status.runStarted is gone (an Enforce run spends its
+trigger before deleting and reports when done); one test waits for the cron schedule itself.
 """
 
 from __future__ import annotations
@@ -81,7 +81,11 @@ def run_now(
         "annotate", "cleanuppolicy", name, "-n", ns, f"mcpops.dev/run-now={token}", "--overwrite"
     )
     return wait_until(
-        lambda: (s := status(cluster, name, ns)).get("runNowToken") == token and s,
+        lambda: (
+            (s := status(cluster, name, ns)).get("runNowToken") == token
+            and "runStarted" not in s
+            and s
+        ),
         timeout=timeout,
         what=f"run {token} of {name}",
     )
@@ -303,7 +307,11 @@ def test_a_recreated_object_with_the_same_name_survives(
     cluster.kubectl("delete", "configmap", "r-1", "-n", namespace)
     make_cms(cluster, namespace, ["r-1"])
     st = wait_until(
-        lambda: (s := status(cluster, "uid", namespace)).get("runNowToken") == "1" and s,
+        lambda: (
+            (s := status(cluster, "uid", namespace)).get("runNowToken") == "1"
+            and "runStarted" not in s
+            and s
+        ),
         timeout=60,
         what="the run",
     )

@@ -294,3 +294,30 @@ def test_forbidden_is_degraded_naming_kind_and_verb() -> None:
     assert "list widgets.example.com" in c["Degraded"]["message"]
     assert c["Ready"]["status"] == "False"
     assert "Forbidden" in [e.reason for e in events]
+
+
+@pytest.mark.parametrize("trigger_kind", ["schedule", "run-now", "acknowledge"])
+def test_a_claimed_run_does_not_run_again_if_its_report_is_lost(trigger_kind: str) -> None:
+    """The claim written before deleting spends the trigger: replanning from it (as after a
+    failed final status write) finds nothing due, so the cap cannot be exceeded twice."""
+    status: dict[str, Any] = {"observedGeneration": 1}
+    annotations: dict[str, str] = {}
+    if trigger_kind != "schedule":
+        status["lastScheduleTime"] = fmt_time(T0.replace(minute=0, second=0))
+    if trigger_kind == "run-now":
+        annotations["mcpops.dev/run-now"] = "go"
+    if trigger_kind == "acknowledge":
+        blocked = plan.gate(enforce(), parsed(enforce()), 50, 100, T0).breaker
+        assert blocked is not None
+        status["breaker"] = blocked
+        annotations["mcpops.dev/acknowledge"] = blocked["token"]
+    obj = policy(status=status, annotations=annotations, mode="Enforce")
+    if trigger_kind == "acknowledge":
+        obj["spec"]["circuitBreaker"] = {"maxCandidates": 10}
+    trig = plan.trigger(obj, parsed(obj), T0)
+    assert trig.reason == trigger_kind
+    g = plan.gate(obj, parsed(obj), 50 if trigger_kind == "acknowledge" else 3, 100, T0)
+    assert g.allowed
+    claimed = {**obj, "status": plan.claim_status(obj, trig, g, T0)}
+    assert claimed["status"]["runStarted"] == fmt_time(T0)
+    assert plan.trigger(claimed, parsed(claimed), T0 + timedelta(seconds=1)).reason is None

@@ -389,6 +389,11 @@ class CleanupPolicyStatus(ApiModel):
     )
     next_run_time: str | None = Field(default=None, description="When the next run is due.")
     last_run: RunSummary | None = Field(default=None, description="Counts of the last run.")
+    run_started: str | None = Field(
+        default=None,
+        description="Set while an Enforce run deletes (when it started); cleared by its report. "
+        "Its trigger is spent before the first deletion, so a run is never repeated.",
+    )
     candidates: list[CandidateStatus] | None = Field(
         default=None,
         max_length=MAX_LISTED,

@@ -228,6 +228,7 @@ def _names(cands: list[Candidate], n: int = 5) -> str:
 def _base(obj: dict[str, Any], trig: Trigger) -> dict[str, Any]:
     meta = obj.get("metadata") or {}
     status = dict(obj.get("status") or {})
+    status.pop("runStarted", None)
     status["observedGeneration"] = meta.get("generation")
     status["nextRunTime"] = fmt_time(trig.next_run)
     return status
@@ -311,6 +312,23 @@ def _degraded_condition(res: RunResult) -> Condition:
     if res.problems:
         return _problems("Degraded", "True", res.problems)
     return Condition(type="Degraded", status="False", reason="AsExpected")
+
+
+def claim_status(obj: dict[str, Any], trig: Trigger, g: Gate, now: datetime) -> dict[str, Any]:
+    """Written before an Enforce run deletes anything: the trigger (schedule slot, run-now
+    value, acknowledgement) is spent first, so that if the run's final status write fails
+    the retry does not run again and delete past maxDeletionsPerRun."""
+    status = dict(obj.get("status") or {})
+    status["runStarted"] = fmt_time(now)
+    if trig.slot is not None:
+        status["lastScheduleTime"] = fmt_time(trig.slot)
+    if trig.run_now is not None:
+        status["runNowToken"] = trig.run_now
+    if g.breaker is None:
+        status.pop("breaker", None)
+    else:
+        status["breaker"] = g.breaker
+    return status
 
 
 def run_status(

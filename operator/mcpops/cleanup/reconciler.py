@@ -146,6 +146,9 @@ class CleanupPolicyReconciler:
         result = RunResult(trig, spec.mode, selection, gate, problems=problems)
         if spec.mode == "Enforce" and gate.allowed:
             now_delete, result.deferred = plan.cap(spec, selection.candidates, matched)
+            if now_delete:
+                claim = plan.claim_status(obj, trig, gate, datetime.now(UTC))
+                await self.write.status(key, obj, claim)
             await self._delete(namespace, now_delete, spec.deletes_per_second, result, bound)
         result.duration = time.perf_counter() - started
         return result
