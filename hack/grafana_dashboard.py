@@ -102,6 +102,14 @@ ROWS: list[tuple[str, list[tuple[str, str, str, list[Q], str]]]] = [
                 "How long rollouts spend in Progressing, Testing, Promoting and Verifying.",
             ),
             (
+                "Oldest rollout in progress",
+                "stat",
+                "s",
+                [("max(mcpops_rollout_oldest_seconds)", "")],
+                "Age of the oldest rollout still moving on its own (alert MCPOpsRolloutStuck "
+                "after an hour); waiting for a person to promote does not count.",
+            ),
+            (
                 "New revisions",
                 "timeseries",
                 "none",

@@ -73,6 +73,11 @@ ROLLOUT_PHASE_SECONDS = Histogram(
     ["phase"],
     buckets=(1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600),
 )
+ROLLOUT_OLDEST_SECONDS = Gauge(
+    "mcpops_rollout_oldest_seconds",
+    "Age of the oldest rollout still moving on its own (Progressing, Testing, Verifying; not "
+    "Promoting or Paused, which wait for a person), 0 when none: what a stuck alert watches.",
+)
 TEST_RESULTS = Counter(
     "mcpops_test_results",
     "Finished test suite runs by outcome: passed, failed, timeout, cancelled.",

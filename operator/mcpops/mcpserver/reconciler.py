@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import get_args
+from typing import Any, get_args
 
 import structlog
 
@@ -13,9 +13,11 @@ from mcpops.controller import Key, Store
 from mcpops.kube import ApiError, Client
 from mcpops.mcpserver.desired import REVISION_LABEL
 from mcpops.mcpserver.plan import ROLLOUT_PHASES, Observed, plan
+from mcpops.plans import parse_time
 from mcpops.writer import Writer
 
 KIND = "MCPServer"
+MOVING_PHASES = frozenset({"Progressing", "Testing", "Verifying"})
 log = structlog.stdlib.get_logger("mcpops.mcpserver")
 
 
@@ -40,6 +42,8 @@ class MCPServerReconciler:
         self.store = store
         self.write = Writer(client, store, KIND)
         self.phases: dict[Key, str] = {}
+        self.rollouts: dict[Key, datetime] = {}  # rollouts moving on their own: since when
+        metrics.ROLLOUT_OLDEST_SECONDS.set_function(self._oldest_rollout)
         self.phase_counts: dict[str, int] = dict.fromkeys(get_args(Phase), 0)
 
     def _count_phase(self, key: Key, phase: str | None) -> None:
@@ -55,10 +59,26 @@ class MCPServerReconciler:
             self.phase_counts[phase] = self.phase_counts.get(phase, 0) + 1
             metrics.SERVERS_BY_PHASE.labels(phase).set(self.phase_counts[phase])
 
+    def _oldest_rollout(self) -> float:
+        if not self.rollouts:
+            return 0.0
+        return max(0.0, (datetime.now(UTC) - min(self.rollouts.values())).total_seconds())
+
+    def _track_rollout(self, key: Key, status: dict[str, Any] | None) -> None:
+        st = status or {}
+        started = parse_time((st.get("rollout") or {}).get("startedAt")) or parse_time(
+            st.get("phaseSince")
+        )
+        if st.get("phase") in MOVING_PHASES and started is not None:
+            self.rollouts[key] = started
+        else:
+            self.rollouts.pop(key, None)
+
     async def __call__(self, key: Key) -> float | None:
         server = self.store.parent(KIND, key)
         if server is None or server["metadata"].get("deletionTimestamp"):
             self._count_phase(key, None)
+            self._track_rollout(key, None)
             return None  # children go with their owner (garbage collection)
         bound = log.bind(
             namespace=key[0], name=key[1], uid=server["metadata"].get("uid"), kind=KIND
@@ -92,5 +112,6 @@ class MCPServerReconciler:
                 changed=sorted(patch),
             )
         self._count_phase(key, result.status.get("phase"))
+        self._track_rollout(key, result.status)
         await self.write.events(server, result.events)
         return result.requeue_after
