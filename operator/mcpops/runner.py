@@ -294,5 +294,7 @@ def main(argv: Sequence[str]) -> int:
     logs.configure(args.log_level)
     # Kopf's per-object loggers are noisy at INFO; keep them for warnings.
     logging.getLogger("kopf").setLevel(logging.WARNING)
+    # httpx logs every request at INFO: at fleet scale that is most of the CPU spent logging.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     asyncio.run(_main(args))
     return 0

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import get_args
+from typing import Any, get_args
 
 import structlog
 
 from mcpops import metrics
+from mcpops.api.base import Condition
 from mcpops.api.mcpserver import Phase
 from mcpops.controller import Key, Store
-from mcpops.kube import Client
+from mcpops.kube import ApiError, Client
 from mcpops.mcpserver.desired import REVISION_LABEL
 from mcpops.mcpserver.plan import Observed, plan
+from mcpops.plans import EventSpec, fmt_time, merge_conditions
 from mcpops.writer import Writer
 
 KIND = "MCPServer"
+# Invalid (422), bad request (400), too large (413): the same object would be refused again.
+REFUSED = frozenset({400, 413, 422})
 log = structlog.stdlib.get_logger("mcpops.mcpserver")
 
 
@@ -55,6 +59,39 @@ class MCPServerReconciler:
             self.phase_counts[phase] = self.phase_counts.get(phase, 0) + 1
             metrics.SERVERS_BY_PHASE.labels(phase).set(self.phase_counts[phase])
 
+    async def _refused(
+        self,
+        key: Key,
+        server: dict[str, Any],
+        planned: dict[str, Any],
+        exc: ApiError,
+        log: structlog.stdlib.BoundLogger,
+    ) -> None:
+        detail = exc.body.get("message", "") if isinstance(exc.body, dict) else str(exc.body)
+        message = (
+            f"the API server refused a child object: {detail[:900]}. "
+            "Fix the MCPServer spec field that produced it."
+        )
+        refused = [
+            Condition(type="Ready", status="False", reason="ChildRefused", message=message),
+            Condition(type="Degraded", status="True", reason="ChildRefused", message=message),
+        ]
+        for cond in refused:
+            cond.observed_generation = planned.get("observedGeneration")
+        now = fmt_time(datetime.now(UTC))
+        status = {
+            **planned,
+            "phase": "Failed",
+            # These replace the plan's Ready and Degraded; the rest stay as planned.
+            "conditions": merge_conditions(
+                planned.get("conditions") or [], refused, now, frozenset({"Ready", "Degraded"})
+            ),
+        }
+        if await self.write.status(key, server, status) is not None:
+            log.warning("child refused", status=exc.status, message=detail[:300])
+            await self.write.events(server, [EventSpec("Warning", "ChildRefused", message)])
+        self._count_phase(key, "Failed")
+
     async def __call__(self, key: Key) -> float | None:
         server = self.store.parent(KIND, key)
         if server is None or server["metadata"].get("deletionTimestamp"):
@@ -68,7 +105,15 @@ class MCPServerReconciler:
         for outcome in result.outcomes:
             metrics.ROLLOUTS.labels(outcome).inc()
         metrics.TEST_JOBS.inc(sum(1 for m in result.apply if m["kind"] == "Job"))
-        await self.write.apply(key, result.apply, bound)
+        try:
+            await self.write.apply(key, result.apply, bound)
+        except ApiError as exc:
+            if exc.status not in REFUSED:
+                raise
+            # The schema let through something the API server will not take in a child
+            # (it names the field). Retrying cannot help until the spec changes: say so.
+            await self._refused(key, server, result.status, exc, bound)
+            return None
         await self.write.delete(key[0], result.delete, bound)
         patch = await self.write.status(key, server, result.status)
         if patch is not None:
