@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -515,3 +516,161 @@ def test_secret_values_never_leave_the_secret(
     for where, text in sources.items():
         for needle in needles:
             assert needle not in text, f"a Secret value appears in the {where}"
+
+
+# ---------------------------------------------------------------- hostile input
+
+HOSTILE = REPO / "tests" / "fixtures" / "hostile"
+# Reasons an operator gives for a spec the schema let through but it will not act on.
+INVALID_REASONS = {"InvalidSpec", "InvalidSchedule", "ChildRefused"}
+
+
+@dataclass(frozen=True)
+class Hostile:
+    id: str
+    expect: str  # refused (by the API server) | invalid (accepted, marked in status)
+    field: str  # what the refusal or the status message must name
+    manifest: dict[str, Any]
+
+
+def _load(path: Path) -> Hostile:
+    import yaml
+
+    text = path.read_text()
+    head = dict(
+        line[2:].split(": ", 1)
+        for line in text.splitlines()
+        if line.startswith("# ") and ": " in line
+    )
+    return Hostile(path.stem, head["expect"], head["field"], yaml.safe_load(text))
+
+
+def _enormous(kind: str) -> list[Hostile]:
+    """The large ones, made here rather than stored: strings, lists and maps far past any
+    limit, and a 1 MiB test definition (under the API server's request limit)."""
+    big = "A" * (100 * 1024)
+    if kind == "MCPServer":
+        base = {"apiVersion": "mcpops.dev/v1alpha1", "kind": kind}
+
+        def server(name: str, **spec: Any) -> dict[str, Any]:
+            return {**base, "metadata": {"name": name},
+                    "spec": {"image": "example.invalid/mcp:1", **spec}}  # fmt: skip
+
+        blob = {"blob": "x" * (1024 * 1024)}
+        suite_1mib = {
+            "name": "huge",
+            "builtin": {"toolCalls": [{"tool": "add", "arguments": blob}]},
+        }
+        many_env = [{"name": f"V{i}", "value": "1"} for i in range(1000)]
+        many_labels = {f"k{i}": "v" for i in range(1000)}
+        return [
+            Hostile("image-10kib", "refused", "spec.image",
+                    {**server("h-image-10kib"), "spec": {"image": "a" * 10240}}),
+            Hostile("args-10000", "refused", "spec.args",
+                    server("h-args-10000", args=["x"] * 10000)),
+            Hostile("arg-100kib", "refused", "spec.args[0]", server("h-arg-100kib", args=[big])),
+            Hostile("env-1000", "refused", "spec.env", server("h-env-1000", env=many_env)),
+            Hostile("labels-1000", "refused", "spec.podLabels",
+                    server("h-labels-1000", podLabels=many_labels)),
+            Hostile("test-definition-1mib", "invalid", "spec.tests.0",
+                    server("h-test-definition-1mib", tests=[suite_1mib])),
+        ]  # fmt: skip
+    if kind == "OptimizationJob":
+        model = {
+            "sense": "minimize",
+            "variables": [{"name": "x", "lowerBound": 0}],
+            "constraints": [],
+            "objective": {"coefficients": {"x": 1}},
+        }
+        return [
+            Hostile("scenarios-20000", "refused", "spec.scenarios", {
+                "apiVersion": "mcpops.dev/v1alpha1", "kind": kind,
+                "metadata": {"name": "h-scenarios-20000"},
+                "spec": {"model": model, "scenarios": [{}] * 20000}}),
+            Hostile("variable-name-100kib", "refused", "spec.model.variables[0].name", {
+                "apiVersion": "mcpops.dev/v1alpha1", "kind": kind,
+                "metadata": {"name": "h-variable-name-100kib"},
+                "spec": {"model": {**model, "variables": [{"name": big}]}}}),
+        ]  # fmt: skip
+    rule = {"name": "r", "mcpServerRevisions": {}, "keepNewest": 1}
+    return [
+        Hostile("rules-1000", "refused", "spec.rules", {
+            "apiVersion": "mcpops.dev/v1alpha1", "kind": kind,
+            "metadata": {"name": "h-rules-1000"},
+            "spec": {"schedule": "@daily",
+                     "rules": [{**rule, "name": f"r{i}"} for i in range(1000)]}}),
+        Hostile("schedule-10kib", "refused", "spec.schedule", {
+            "apiVersion": "mcpops.dev/v1alpha1", "kind": kind,
+            "metadata": {"name": "h-schedule-10kib"},
+            "spec": {"schedule": "* " * 5000, "rules": [rule]}}),
+    ]  # fmt: skip
+
+
+def corpus(kind: str) -> list[Hostile]:
+    folder = HOSTILE / kind.lower()
+    return [_load(p) for p in sorted(folder.glob("*.yaml"))] + _enormous(kind)
+
+
+def test_hostile_corpus_is_big_enough() -> None:
+    sizes = {k: len(corpus(k)) for k in ("MCPServer", "OptimizationJob", "CleanupPolicy")}
+    assert sum(sizes.values()) >= 40 and all(sizes.values()), sizes
+
+
+def _explained(obj: dict[str, Any], field: str) -> dict[str, Any] | None:
+    for c in (obj.get("status") or {}).get("conditions") or []:
+        if c.get("reason") in INVALID_REASONS and field in (c.get("message") or ""):
+            return dict(c)
+    return None
+
+
+@pytest.mark.parametrize(
+    ("kind", "plural"),
+    [
+        ("MCPServer", "mcpservers"),
+        ("OptimizationJob", "optimizationjobs"),
+        ("CleanupPolicy", "cleanuppolicies"),
+    ],
+)
+def test_hostile_input_is_refused_or_explained(
+    cluster: Cluster, operator: OperatorProcess, namespace: str, kind: str, plural: str
+) -> None:
+    crd = cluster.kubectl("get", "crd", f"{plural}.mcpops.dev", check=False)
+    if crd.returncode != 0:
+        pytest.skip(f"the {kind} CRD is not installed (built on another branch): {crd.stderr}")
+    assert operator.proc is not None
+    pid = operator.proc.pid
+    errors_before = reconcile_errors(operator)
+    # A good MCPServer alongside: it must reconcile while the hostile ones arrive.
+    cluster.apply(mcpserver("good"), namespace)
+    problems: list[str] = []
+    accepted: list[Hostile] = []
+    for case in corpus(kind):
+        res = cluster.kubectl(
+            "create", "-n", namespace, "-f", "-", input_=json.dumps(case.manifest), check=False
+        )
+        said = " ".join(res.stderr.split())[:400]
+        if res.returncode == 0:
+            accepted.append(case)
+            if case.expect == "refused":
+                problems.append(f"{case.id}: accepted, but the schema should refuse {case.field}")
+        elif case.expect == "invalid":
+            problems.append(f"{case.id}: refused ({said}); expected it accepted and explained")
+        elif case.field not in res.stderr:
+            problems.append(f"{case.id}: refused without naming {case.field}: {said}")
+    for case in (c for c in accepted if c.expect == "invalid"):
+        try:
+            wait_until(
+                lambda c=case: _explained(
+                    cluster.get(plural, c.manifest["metadata"]["name"], namespace) or {}, c.field
+                ),
+                timeout=60,
+                what=f"{case.id} marked invalid naming {case.field}",
+            )
+        except AssertionError as exc:
+            problems.append(str(exc)[:500])
+    assert not problems, "\n".join(problems)
+    wait_ready(cluster, "good", namespace, timeout=90)
+    # Never crashed, never looping: same process, no reconcile errors, writes settle.
+    assert operator.proc is not None and operator.proc.pid == pid and operator.proc.poll() is None
+    assert settled_writes(operator, window=10) == 0
+    assert reconcile_errors(operator) == errors_before
