@@ -267,6 +267,17 @@ def requests_total(op: OperatorProcess) -> dict[str, float]:
     return out
 
 
+def reconciles(op: OperatorProcess) -> tuple[float, float]:
+    """(reconciles run, seconds spent in them) so far."""
+    count = total = 0.0
+    for (name, _labels), v in op.metrics().items():
+        if name == "mcpops_reconcile_duration_seconds_count":
+            count += v
+        elif name == "mcpops_reconcile_duration_seconds_sum":
+            total += v
+    return count, total
+
+
 def diff(after: dict[str, float], before: dict[str, float]) -> dict[str, float]:
     return {k: v - before.get(k, 0.0) for k, v in after.items() if v - before.get(k, 0.0)}
 
@@ -355,6 +366,7 @@ async def run_size(
     try:
         await quiesce(op, quiet=2.0, within=30)
         before = requests_total(op)
+        rec0 = reconciles(op)
         cpu0 = proc.cpu()
         result["startup"] = {"cpu_seconds": round(cpu0, 2), **proc.mem_mib()}
         watcher.start()
@@ -371,7 +383,10 @@ async def run_size(
         await quiesce(op)
         spent = diff(requests_total(op), before)
         cpu1 = proc.cpu()
+        rec1 = reconciles(op)
         result["create"] = {
+            "reconciles_per_server": round((rec1[0] - rec0[0]) / n, 2),
+            "reconcile_seconds_mean": round((rec1[1] - rec0[1]) / max(1.0, rec1[0] - rec0[0]), 3),
             "create_seconds": round(created, 2),
             "time_to_ready_seconds": percentiles(per_object),
             "total_seconds": round(total, 2),

@@ -82,7 +82,25 @@ class Writer:
         return patch
 
     async def events(self, obj: dict[str, Any], specs: Iterable[EventSpec]) -> None:
-        await _all(events.post(self.client, obj, ev.type, ev.reason, ev.message) for ev in specs)
+        """Post in the background: the decision is already in status, an Event that cannot
+        be posted never fails the reconcile, and the worker is free one round trip sooner."""
+        specs = list(specs)
+        if not specs:
+            return
+        task = asyncio.create_task(
+            _all(events.post(self.client, obj, ev.type, ev.reason, ev.message) for ev in specs)
+        )
+        _POSTING.add(task)
+        task.add_done_callback(_POSTING.discard)
+
+
+# Events being posted; referenced so that they are not collected mid-flight.
+_POSTING: set[asyncio.Task[None]] = set()
+
+
+async def drain_events() -> None:
+    """Wait for Events still being posted (at shutdown)."""
+    await asyncio.gather(*_POSTING, return_exceptions=True)
 
 
 async def _all(aws: Iterable[Coroutine[Any, Any, None]]) -> None:
