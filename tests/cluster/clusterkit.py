@@ -310,7 +310,6 @@ class ApiProxy:
             session = aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=None, sock_read=None),
                 connector=aiohttp.TCPConnector(ssl=up_ctx, limit=0),
-                auto_decompress=False,
             )
 
             async def handle(request: web.Request) -> web.StreamResponse:

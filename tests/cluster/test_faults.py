@@ -90,8 +90,8 @@ def proxied(
     direct = operator.kubeconfig
     operator.stop()
     operator.kubeconfig = proxy.kubeconfig
-    operator.start()
     try:
+        operator.start()
         yield proxy
     finally:
         operator.stop()
