@@ -131,9 +131,16 @@ test: venv controlplane helm ## everything CI runs
 
 # ---------------------------------------------------------------- demo, bench
 
-.PHONY: demo bench
+.PHONY: demo bench bench-scale
 demo: venv controlplane ## local control plane + CRDs + operator + examples, shown until Ready
 	$(PY) hack/demo.py
 
-bench: venv controlplane ## benchmarks; results in bench/results/
+bench: venv controlplane ## benchmarks; results in bench/results/ (about an hour)
 	$(PY) bench/solver_bench.py --out bench/results
+	$(MAKE) --no-print-directory bench-scale
+
+# 100, 300 and 1,000 MCPServers at once, 10 minutes at rest, a mass rollout of 1,000
+# (about 30 minutes). Quick look: `$(PY) bench/scale_bench.py --sizes 100,300
+# --steady-seconds 60 --rollout-size 300 --out /tmp/scale`.
+bench-scale: venv controlplane ## fleet scale benchmark; results in bench/results/scale.{json,md}
+	$(PY) bench/scale_bench.py --out bench/results
