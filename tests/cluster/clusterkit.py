@@ -260,6 +260,8 @@ class ApiProxy:
         self.trip: Trip | None = None
         self._lock = threading.Lock()
         self._loop: Any = None
+        self._runner: Any = None
+        self._session: Any = None
         self._thread = threading.Thread(target=self._serve, daemon=True)
         self._started = threading.Event()
 
@@ -280,9 +282,20 @@ class ApiProxy:
             raise RuntimeError("proxy did not start")
 
     def stop(self) -> None:
+        import asyncio
+
         if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
+            # Close the server and the upstream session first, so no handler is left pending.
+            done = asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop)
+            try:
+                done.result(timeout=15)
+            finally:
+                self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)
+
+    async def _shutdown(self) -> None:
+        await self._runner.cleanup()
+        await self._session.close()
 
     # -- the server, on its own event loop
     def _take_trip(self, write: Write) -> Trip | None:
@@ -361,8 +374,9 @@ class ApiProxy:
 
             app = web.Application(client_max_size=64 * 1024 * 1024)
             app.router.add_route("*", "/{tail:.*}", handle)
-            runner = web.AppRunner(app, access_log=None)
+            runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
             await runner.setup()
+            self._runner, self._session = runner, session
             ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             ctx.load_cert_chain(str(self.cert), str(self.key))
             await web.TCPSite(runner, "127.0.0.1", self.port, ssl_context=ctx).start()
