@@ -28,6 +28,7 @@ from mcpops.kube import Client, credentials_from_kopf
 from mcpops.mcpserver.desired import SERVER_LABEL
 from mcpops.mcpserver.reconciler import KIND as MCPSERVER
 from mcpops.mcpserver.reconciler import MCPServerReconciler
+from mcpops.mcpserver.reconciler import keep as mcpserver_keep
 from mcpops.optjob import reconciler as optjob
 from mcpops.optjob.desired import KIND as OPTIMIZATIONJOB
 from mcpops.optjob.desired import OPTJOB_LABEL
@@ -152,7 +153,7 @@ def _mcpserver_child(kind: str, event: kopf.RawEvent) -> None:
     if event["type"] == "DELETED":
         OPERATOR.store.drop_child(kind, parent, meta.get("name") or "")
     else:
-        OPERATOR.store.put_child(kind, parent, body)
+        OPERATOR.store.put_child(kind, parent, mcpserver_keep(kind, body))
     OPERATOR.enqueue(MCPSERVER, parent)
 
 

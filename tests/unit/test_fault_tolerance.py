@@ -256,3 +256,13 @@ async def test_a_refused_child_is_reported_once_not_retried() -> None:
     assert await reconciler(("ns", "s")) is None
     await drain_events()
     assert [c for c in client.calls if c[0] != "apply"] == []
+
+
+def test_test_jobs_and_pods_are_cached_without_their_specs() -> None:
+    from mcpops.mcpserver.reconciler import keep
+
+    job = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "j"},
+           "spec": {"template": {"env": "x" * 1000}}, "status": {"succeeded": 1}}  # fmt: skip
+    assert keep("Job", job) == {k: job[k] for k in ("apiVersion", "kind", "metadata", "status")}
+    deployment = {"kind": "Deployment", "metadata": {}, "spec": {"template": {}}}
+    assert keep("Deployment", deployment) is deployment  # rescaling rebuilds from its template

@@ -23,6 +23,19 @@ REFUSED = frozenset({400, 413, 422})
 log = structlog.stdlib.get_logger("mcpops.mcpserver")
 
 
+# Test Jobs and their pods are read for their labels and status only; their specs carry
+# the whole suite definition (an environment variable) and, across a fleet-wide
+# rollout, would be most of what the caches hold.
+STATUS_ONLY = frozenset({"Job", "Pod"})
+
+
+def keep(kind: str, body: dict[str, Any]) -> dict[str, Any]:
+    """What the store keeps of a child body."""
+    if kind not in STATUS_ONLY:
+        return body
+    return {k: body[k] for k in ("apiVersion", "kind", "metadata", "status") if k in body}
+
+
 def observe(store: Store, key: Key) -> Observed:
     deployments = {}
     for dep in store.children_of("Deployment", key).values():
@@ -42,7 +55,7 @@ def observe(store: Store, key: Key) -> Observed:
 class MCPServerReconciler:
     def __init__(self, store: Store, client: Client) -> None:
         self.store = store
-        self.write = Writer(client, store, KIND)
+        self.write = Writer(client, store, KIND, keep=keep)
         self.phases: dict[Key, str] = {}
         self.phase_counts: dict[str, int] = dict.fromkeys(get_args(Phase), 0)
 
