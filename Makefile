@@ -161,11 +161,11 @@ test: venv controlplane helm promtool ## everything CI runs
 
 # ---------------------------------------------------------------- demo, bench
 
-.PHONY: demo bench bench-solver bench-rollout bench-cleanup
+.PHONY: demo bench bench-solver bench-rollout bench-cleanup bench-scale
 demo: venv controlplane ## local control plane + CRDs + operator + examples, shown until Ready
 	$(PY) hack/demo.py
 
-bench: bench-solver bench-rollout bench-cleanup ## every benchmark; results in bench/results/
+bench: bench-solver bench-rollout bench-cleanup bench-scale ## every benchmark; results in bench/results/ (about an hour)
 
 bench-solver: venv ## the solver runtime on the shared instances (auto vs each backend)
 	$(PY) bench/solver_bench.py --out bench/results
@@ -175,3 +175,9 @@ bench-rollout: venv controlplane ## blue-green overhead: spec change to switch, 
 
 bench-cleanup: venv controlplane ## CleanupPolicy over 5,000 objects: evaluate time, operator RSS growth
 	$(PY) bench/cleanup_bench.py --out bench/results
+
+# 100, 300 and 1,000 MCPServers at once, 10 minutes at rest, a mass rollout of 1,000
+# (about 30 minutes). Quick look: `$(PY) bench/scale_bench.py --sizes 100,300
+# --steady-seconds 60 --rollout-size 300 --out /tmp/scale`.
+bench-scale: venv controlplane ## fleet scale benchmark; results in bench/results/scale.{json,md}
+	$(PY) bench/scale_bench.py --out bench/results

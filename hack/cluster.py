@@ -8,6 +8,7 @@ hack/kwok/stages.yaml let a test decide how a simulated pod ends.
     python hack/cluster.py up      # idempotent; waits for /readyz and Ready nodes
     python hack/cluster.py down    # stops exactly the processes `up` started
     python hack/cluster.py status
+    python hack/cluster.py restart kube-apiserver   # or etcd, ...: same ports, flags, data
 
 Stdlib only, so it runs before the project's venv exists. Binaries come from
 the cache built by the Makefile (MCPOPS_CP_BIN and MCPOPS_KWOK_BIN).
@@ -159,7 +160,12 @@ def start(name: str, argv: list[str], state: dict[str, Any]) -> None:
             cwd=STATE_DIR,
         )
     st = _stat(proc.pid)
-    state["procs"][name] = {"pid": proc.pid, "started": st[1] if st else "", "exe": argv[0]}
+    state["procs"][name] = {
+        "pid": proc.pid,
+        "started": st[1] if st else "",
+        "exe": argv[0],
+        "argv": argv,  # kept so that `restart` brings it back exactly as it was
+    }
     save_state(state)
 
 
@@ -480,14 +486,57 @@ def down() -> None:
                 os.kill(proc["pid"], signal.SIGTERM)
     deadline = time.monotonic() + 15
     for proc in state["procs"].values():
-        while proc_alive(proc["pid"], proc["started"]) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        if proc_alive(proc["pid"], proc["started"]):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(proc["pid"], signal.SIGKILL)
+        stop_one(proc, deadline)
     state_file().unlink(missing_ok=True)
     shutil.rmtree(STATE_DIR / "etcd", ignore_errors=True)
     log("stopped")
+
+
+def stop_one(proc: dict[str, Any], deadline: float) -> None:
+    """SIGTERM, then SIGKILL at the deadline, and wait until it is gone."""
+    if proc_alive(proc["pid"], proc["started"]):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(proc["pid"], signal.SIGTERM)
+    while proc_alive(proc["pid"], proc["started"]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if proc_alive(proc["pid"], proc["started"]):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(proc["pid"], signal.SIGKILL)
+        while proc_alive(proc["pid"], proc["started"]):
+            time.sleep(0.05)
+
+
+def restart(name: str, down_seconds: float = 0.0) -> None:
+    """Stop one component and start it again with the same argv (ports, flags, data dir).
+
+    For fault tests: clients see connections drop and watches end, the data survives.
+    """
+    state = load_state()
+    if not state:
+        raise SystemExit("not running")
+    proc = state["procs"].get(name)
+    if proc is None or "argv" not in proc:
+        raise SystemExit(f"cannot restart {name!r}: started by an older cluster.py or unknown")
+    stop_one(proc, time.monotonic() + 15)
+    log(f"{name} stopped")
+    time.sleep(down_seconds)  # a chosen outage, not a wait for something
+    start(name, proc["argv"], state)
+    deadline = time.monotonic() + READY_DEADLINE
+    if name == "etcd":
+        url = f"http://127.0.0.1:{state['ports']['etcd']}/health"
+        wait_for(
+            "etcd", lambda: (urllib.request.urlopen(url, timeout=2).status == 200, ""), deadline,
+            state,
+        )  # fmt: skip
+    # Whatever restarted, the cluster is back when the API server serves again (after an
+    # etcd restart, /readyz reports the etcd check).
+    wait_for(
+        "kube-apiserver /readyz",
+        lambda: (api_get(state, "/readyz")[0] == 200, "not ready"),
+        deadline,
+        state,
+    )
+    log(f"{name} restarted")
 
 
 def status() -> int:
@@ -509,6 +558,11 @@ def main() -> int:
     sub.add_parser("status")
     p_stop = sub.add_parser("stop", help="stop one adopted process, e.g. operator-demo")
     p_stop.add_argument("name")
+    p_restart = sub.add_parser("restart", help="stop and start one component, same flags")
+    p_restart.add_argument("component", choices=CORE)
+    p_restart.add_argument(
+        "--down-seconds", type=float, default=0.0, help="how long it stays stopped"
+    )
     args = parser.parse_args()
     if args.cmd == "stop":
         log(f"{args.name}: {'stopped' if stop_adopted(args.name) else 'not running'}")
@@ -518,6 +572,9 @@ def main() -> int:
         return 0
     if args.cmd == "down":
         down()
+        return 0
+    if args.cmd == "restart":
+        restart(args.component, args.down_seconds)
         return 0
     return status()
 

@@ -50,12 +50,32 @@ def stamp(manifest: dict[str, Any]) -> dict[str, Any]:
     return manifest
 
 
+# Fields the operator owns that someone else commonly changes behind its back (kubectl
+# scale, an edited selector). The hash says what was applied last, not what is live now,
+# so these are compared with the live object too: a difference is drift to put back.
+DRIFT_FIELDS: tuple[tuple[str, ...], ...] = (("spec", "replicas"), ("spec", "selector"))
+
+
+def _at(obj: dict[str, Any] | None, path: tuple[str, ...]) -> Any:
+    for part in path:
+        if not isinstance(obj, dict):
+            return None
+        obj = obj.get(part)
+    return obj
+
+
 def up_to_date(desired: dict[str, Any], live: dict[str, Any] | None) -> bool:
     if live is None:
         return False
     want = desired["metadata"].get("annotations", {}).get(HASH_ANNOTATION)
     have = (live.get("metadata", {}).get("annotations") or {}).get(HASH_ANNOTATION)
-    return want is not None and want == have
+    if want is None or want != have:
+        return False
+    return all(
+        _at(live, path) == _at(desired, path)
+        for path in DRIFT_FIELDS
+        if _at(desired, path) is not None
+    )
 
 
 # The restricted Pod Security Standard, for every pod the operator creates.

@@ -44,6 +44,15 @@ def newer(incoming: dict[str, Any], current: dict[str, Any] | None) -> bool:
     return a == 0 or b == 0 or a >= b
 
 
+def without_managed_fields(body: dict[str, Any]) -> dict[str, Any]:
+    """The body without metadata.managedFields: no decision reads them, and at fleet scale
+    they are a large share of what the caches would hold (a copy; the caller's body stays)."""
+    meta = body.get("metadata")
+    if not meta or "managedFields" not in meta:
+        return body
+    return {**body, "metadata": {k: v for k, v in meta.items() if k != "managedFields"}}
+
+
 @dataclass
 class Store:
     """Latest bodies from the watches, indexed the way reconciles look them up."""
@@ -56,7 +65,7 @@ class Store:
         key = (body["metadata"]["namespace"], body["metadata"]["name"])
         bucket = self.parents.setdefault(kind, {})
         if newer(body, bucket.get(key)):
-            bucket[key] = body
+            bucket[key] = without_managed_fields(body)
         return key
 
     def drop_parent(self, kind: str, key: Key) -> None:
@@ -69,7 +78,7 @@ class Store:
         group = self.children.setdefault(kind, {}).setdefault(parent, {})
         name = body["metadata"]["name"]
         if newer(body, group.get(name)):
-            group[name] = body
+            group[name] = without_managed_fields(body)
 
     def drop_child(self, kind: str, parent: Key, name: str) -> None:
         group = self.children.get(kind, {}).get(parent)
@@ -83,6 +92,13 @@ class Store:
 
 
 Reconcile = Callable[[Key], Awaitable[float | None]]
+RETRY_FIRST, RETRY_MAX = 5.0, 300.0
+
+
+def retry_delay(failures: int) -> float:
+    """Back off after errors in a row (5 s, 10 s, ... 5 min): an object the API server keeps
+    refusing, or an outage, must not become a hot loop of failing requests."""
+    return float(min(RETRY_MAX, RETRY_FIRST * 2.0 ** min(failures - 1, 16)))
 
 
 class WorkQueue:
@@ -96,6 +112,7 @@ class WorkQueue:
         self._running: set[Key] = set()
         self._dirty: set[Key] = set()  # changed while running: run again after
         self._timers: dict[Key, asyncio.TimerHandle] = {}
+        self._failures: dict[Key, int] = {}  # errors in a row, for the retry backoff
         self._workers = workers
         self._tasks: list[asyncio.Task[None]] = []
         self.paused = False
@@ -149,6 +166,7 @@ class WorkQueue:
             requeue: float | None = None
             try:
                 requeue = await self._reconcile(key)
+                self._failures.pop(key, None)
                 metrics.RECONCILES.labels(self.kind, "ok").inc()
             except asyncio.CancelledError:
                 raise
@@ -159,16 +177,26 @@ class WorkQueue:
                     metrics.RECONCILES.labels(self.kind, "gone").inc()
                 else:
                     metrics.RECONCILES.labels(self.kind, "error").inc()
-                    log.exception("reconcile failed", kind=self.kind, namespace=key[0], name=key[1])
-                    requeue = 5.0
+                    failures = self._failures.get(key, 0) + 1
+                    self._failures[key] = failures
+                    requeue = retry_delay(failures)
+                    log.exception(
+                        "reconcile failed",
+                        kind=self.kind,
+                        namespace=key[0],
+                        name=key[1],
+                        failures=failures,
+                        retry_in=requeue,
+                    )
             finally:
                 metrics.RECONCILE_SECONDS.labels(self.kind).observe(time.perf_counter() - started)
                 self._running.discard(key)
-            if key in self._dirty:
-                self._dirty.discard(key)
-                self.add(key)
+            dirty = key in self._dirty
+            self._dirty.discard(key)
+            if dirty and key not in self._failures:
+                self.add(key)  # changed while it ran: look again now
             elif requeue is not None:
-                self.add_after(key, requeue)
+                self.add_after(key, requeue)  # after a failure, the backoff wins
 
     def idle(self) -> bool:
         return not self._queued and not self._running

@@ -166,7 +166,7 @@ def crd(kind: Kind) -> dict[str, Any]:
         spec.setdefault("x-kubernetes-validations", []).extend(kind.spec_validations)
     status = spec_schema(kind.status, f"{kind.kind}.status")
     status["description"] = kind.status.__doc__.strip() if kind.status.__doc__ else "Status."
-    schema = {
+    schema: dict[str, Any] = {
         "type": "object",
         "description": kind.description,
         "required": ["spec"],
@@ -178,6 +178,8 @@ def crd(kind: Kind) -> dict[str, Any]:
             "status": status,
         },
     }
+    if kind.root_validations:
+        schema["x-kubernetes-validations"] = list(kind.root_validations)
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 import structlog
 
 from mcpops import metrics
@@ -53,7 +54,7 @@ async def post(
     )
     try:
         await client.create(event)
-    except ApiError as exc:
+    except (ApiError, httpx.HTTPError) as exc:
         # An Event that cannot be posted (namespace terminating, quota) must not
         # fail the reconcile that made the decision.
         log.warning("event not posted", reason=reason, error=str(exc))

@@ -50,9 +50,16 @@ def true_condition(obj: dict[str, Any] | None, type_: str) -> dict[str, Any] | N
 
 
 def merge_conditions(
-    old: list[dict[str, Any]], new: list[Condition], now: str
+    old: list[dict[str, Any]],
+    new: list[Condition],
+    now: str,
+    owned: frozenset[str] | None = None,
 ) -> list[dict[str, Any]]:
-    """Keep lastTransitionTime when a condition's status did not change."""
+    """Keep lastTransitionTime when a condition's status did not change.
+
+    With `owned` (the condition types this operator writes), conditions of other types
+    that someone else added are kept, after ours: they are not ours to remove.
+    """
     previous = {c.get("type"): c for c in old or []}
     out = []
     for cond in new:
@@ -63,6 +70,9 @@ def merge_conditions(
         else:
             wire["lastTransitionTime"] = now
         out.append(wire)
+    if owned is not None:
+        ours = owned | {c.type for c in new}
+        out += [dict(c) for c in old or [] if c.get("type") not in ours]
     return out
 
 

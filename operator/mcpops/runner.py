@@ -25,14 +25,17 @@ from mcpops.api import GROUP, VERSION
 from mcpops.children import MANAGED_BY
 from mcpops.cleanup import reconciler as cleanuppolicy
 from mcpops.controller import Key, Store, WorkQueue
+from mcpops.informer import Informer
 from mcpops.kube import Client, credentials_from_kopf
 from mcpops.leader import LeaderElector, default_namespace
 from mcpops.mcpserver.desired import SERVER_LABEL
 from mcpops.mcpserver.reconciler import KIND as MCPSERVER
 from mcpops.mcpserver.reconciler import MCPServerReconciler
+from mcpops.mcpserver.reconciler import keep as mcpserver_keep
 from mcpops.optjob import reconciler as optjob
 from mcpops.optjob.desired import KIND as OPTIMIZATIONJOB
 from mcpops.optjob.desired import OPTJOB_LABEL
+from mcpops.writer import drain_events
 
 log = structlog.stdlib.get_logger("mcpops.runner")
 
@@ -47,7 +50,7 @@ class Operator:
         self.connection: Any = None
         self.ready = False
         self.namespaces: list[str] = []
-        self.tasks: list[asyncio.Task[None]] = []
+        self.tasks: list[asyncio.Task[None]] = []  # leader election, the child informers
         self.elector: LeaderElector | None = None
 
     def enqueue(self, kind: str, key: Key) -> None:
@@ -106,7 +109,11 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
 async def start_reconciling() -> None:
     """Fill the caches, then start one work queue per kind and queue every parent."""
     assert OPERATOR.client is not None
-    await prime(OPERATOR.client, OPERATOR.namespaces)
+    children = await prime(OPERATOR.client, OPERATOR.namespaces)
+    OPERATOR.tasks += [
+        asyncio.create_task(informer.run(), name=f"watch-{informer.plural}")
+        for informer in children
+    ]
     workers = int(os.environ.get("MCPOPS_WORKERS", "16"))
     queue = WorkQueue(MCPSERVER, MCPServerReconciler(OPERATOR.store, OPERATOR.client), workers)
     OPERATOR.queues[MCPSERVER] = queue
@@ -143,8 +150,10 @@ def _exit_now() -> None:
 async def cleanup(**_: Any) -> None:
     for task in OPERATOR.tasks:
         task.cancel()
+    await asyncio.gather(*OPERATOR.tasks, return_exceptions=True)
     for queue in OPERATOR.queues.values():
         await queue.stop()
+    await drain_events()
     if OPERATOR.elector is not None:
         await OPERATOR.elector.release()
     if OPERATOR.client is not None:
@@ -180,7 +189,7 @@ def _mcpserver_child(kind: str, event: kopf.RawEvent) -> None:
     if event["type"] == "DELETED":
         OPERATOR.store.drop_child(kind, parent, meta.get("name") or "")
     else:
-        OPERATOR.store.put_child(kind, parent, body)
+        OPERATOR.store.put_child(kind, parent, mcpserver_keep(kind, body))
     OPERATOR.enqueue(MCPSERVER, parent)
 
 
@@ -219,13 +228,34 @@ def _selector(labels: dict[str, Any]) -> str:
     return ",".join(k if v is kopf.PRESENT else f"{k}={v}" for k, v in labels.items())
 
 
-async def prime(client: Client, namespaces: list[str]) -> None:
+# Children are watched by our own informers with server-side label selectors (Kopf
+# filters labels in the operator, after the API server sent it every object of the kind).
+CHILD_WATCHES: list[tuple[str, str, str, Route, dict[str, Any]]] = []
+
+
+def _inform(
+    group_version: str, plural: str, kind: str, route: Route, labels: dict[str, Any]
+) -> None:
+    CHILD_WATCHES.append((group_version, plural, kind, route, labels))
+
+
+def informers(client: Client, namespaces: list[str]) -> list[Informer]:
+    scopes: list[str | None] = [*namespaces] or [None]
+    return [
+        Informer(client, api_version, plural, kind, route, namespace=ns, selector=_selector(labels))
+        for api_version, plural, kind, route, labels in CHILD_WATCHES
+        for ns in scopes
+    ]
+
+
+async def prime(client: Client, namespaces: list[str]) -> list[Informer]:
     """Fill the store with one paginated list per watch before any reconcile runs.
 
     The watches start independently; a reconcile that ran before the Deployment
     watch delivered its first list would, after a restart, not see the serving
     revision and take traffic away from it. Deciding only from a filled cache
-    (as controller-runtime waits for its informers) rules that out.
+    (as controller-runtime waits for its informers) rules that out. Returns the
+    child informers, listed, for their watches to continue from there.
     """
     scopes: list[str | None] = [*namespaces] or [None]
     for api_version, plural, kind, route, labels in WATCHES:
@@ -242,7 +272,10 @@ async def prime(client: Client, namespaces: list[str]) -> None:
                 cont = (page.get("metadata") or {}).get("continue")
                 if not cont:
                     break
+    children = informers(client, namespaces)
+    await asyncio.gather(*(informer.list() for informer in children))
     log.info("caches filled", **{k: len(v) for k, v in OPERATOR.store.parents.items()})
+    return children
 
 
 _watch(GROUP, VERSION, "mcpservers", MCPSERVER, _parent_event)
@@ -259,8 +292,7 @@ for _group, _plural, _kind, _extra in (
     ("v1", "pods", "Pod", {SERVER_LABEL: kopf.PRESENT, "job-name": kopf.PRESENT}),
     ("discovery.k8s.io/v1", "endpointslices", "EndpointSlice", {}),
 ):
-    _g, _, _v = _group.rpartition("/")
-    _watch(_g, _v, _plural, _kind, _mcpserver_child, {**MANAGED, **_extra})
+    _inform(_group, _plural, _kind, _mcpserver_child, {**MANAGED, **_extra})
 
 for _group, _plural, _kind in (
     ("batch/v1", "jobs", "Job"),
@@ -270,8 +302,7 @@ for _group, _plural, _kind in (
     ("rbac.authorization.k8s.io/v1", "roles", "Role"),
     ("rbac.authorization.k8s.io/v1", "rolebindings", "RoleBinding"),
 ):
-    _g, _, _v = _group.rpartition("/")
-    _watch(_g, _v, _plural, _kind, _optjob_child, {**MANAGED, OPTJOB_LABEL: kopf.PRESENT})
+    _inform(_group, _plural, _kind, _optjob_child, {**MANAGED, OPTJOB_LABEL: kopf.PRESENT})
 
 
 # ---------------------------------------------------------------- metrics, health
@@ -334,5 +365,7 @@ def main(argv: Sequence[str]) -> int:
     logs.configure(args.log_level)
     # Kopf's per-object loggers are noisy at INFO; keep them for warnings.
     logging.getLogger("kopf").setLevel(logging.WARNING)
+    # httpx logs every request at INFO: at fleet scale that is most of the CPU spent logging.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     asyncio.run(_main(args))
     return 0

@@ -6,7 +6,8 @@ API errors propagate: the work queue decides what they mean.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import asyncio
+from collections.abc import Callable, Coroutine, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -44,13 +45,23 @@ class Writer:
     async def apply(
         self, child_key: Key, manifests: Iterable[dict[str, Any]], log: structlog.stdlib.BoundLogger
     ) -> None:
-        for manifest in manifests:
+        """Apply a plan's children concurrently (a plan never holds two writes of one
+        object), so a reconcile costs one round trip instead of one per child. Scale-downs
+        go last: traffic moves before anything it might have used stops. The status is
+        written only after all of them landed."""
+
+        async def one(manifest: dict[str, Any]) -> None:
             applied = await self.client.apply(manifest)
             # Keep our own write's result, so a re-run before the watch catches up
             # does not apply it again.
             kind = manifest["kind"]
             self.store.put_child(self._store_kind(kind), child_key, self._keep(kind, applied))
             log.info("applied", child=kind, child_name=manifest["metadata"]["name"])
+
+        manifests = list(manifests)
+        last = [m for m in manifests if (m.get("spec") or {}).get("replicas") == 0]
+        await _all(one(m) for m in manifests if m not in last)
+        await _all(one(m) for m in last)
 
     async def delete(
         self, namespace: str, deletes: Iterable[Delete], log: structlog.stdlib.BoundLogger
@@ -75,8 +86,16 @@ class Writer:
         return patch
 
     async def events(self, obj: dict[str, Any], specs: Iterable[EventSpec]) -> None:
-        for ev in specs:
-            await events.post(self.client, obj, ev.type, ev.reason, ev.message)
+        """Post in the background: the decision is already in status, an Event that cannot
+        be posted never fails the reconcile, and the worker is free one round trip sooner."""
+        specs = list(specs)
+        if not specs:
+            return
+        task = asyncio.create_task(
+            _all(events.post(self.client, obj, ev.type, ev.reason, ev.message) for ev in specs)
+        )
+        _POSTING.add(task)
+        task.add_done_callback(_POSTING.discard)
 
     async def forbidden(
         self, key: Key, obj: dict[str, Any], exc: ApiError, log: structlog.stdlib.BoundLogger
@@ -100,3 +119,20 @@ class Writer:
         except ApiError as again:  # not even allowed to report it: the log has to do
             log.error("cannot report forbidden", error=str(again))
         return FORBIDDEN_RETRY_SECONDS
+
+
+# Events being posted; referenced so that they are not collected mid-flight.
+_POSTING: set[asyncio.Task[None]] = set()
+
+
+async def drain_events() -> None:
+    """Wait for Events still being posted (at shutdown)."""
+    await asyncio.gather(*_POSTING, return_exceptions=True)
+
+
+async def _all(aws: Iterable[Coroutine[Any, Any, None]]) -> None:
+    """Run concurrently; wait for every one, then raise the first error (if any)."""
+    results = await asyncio.gather(*aws, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result

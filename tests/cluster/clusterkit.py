@@ -9,12 +9,15 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
+
+from toolpaths import makefile_env
 
 REPO = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
@@ -176,6 +179,14 @@ def wait_available(cluster: Cluster, name: str, namespace: str, replicas: int) -
     )
 
 
+def controlplane_env() -> None:
+    """Outside make, ask the Makefile where the cached binaries live (one source of truth)."""
+    if all(os.environ.get(k) for k in ("MCPOPS_CP_BIN", "MCPOPS_KWOK_BIN", "MCPOPS_HELM")):
+        return
+    for key, value in makefile_env().items():
+        os.environ.setdefault(key, value)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -306,3 +317,181 @@ def assert_lease_rights(cluster: Cluster, sa: str, namespace: str, lease: str) -
     assert not may("update", "leases.coordination.k8s.io/someone-else", namespace)
     assert not may("create", "leases.coordination.k8s.io", "default")
     assert not may("update", ours, "default")
+
+
+# ---------------------------------------------------------------- fault injection
+
+WRITE_VERBS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+@dataclass
+class Write:
+    """One write request the proxy passed on (or stopped)."""
+
+    method: str
+    path: str  # without the query string
+    body: Any
+    at: float
+
+
+@dataclass
+class Trip:
+    """Kill the operator at the first write that matches, before it lands or after."""
+
+    match: Callable[[Write], bool]
+    when: str  # "before" | "after"
+    fired: threading.Event
+
+
+class ApiProxy:
+    """A TLS pass-through in front of the local API server, for one client (the operator).
+
+    It records every write (method, path, JSON body) and can SIGKILL the operator at
+    an exact write: before it reaches the API server, or after it landed but before the
+    operator saw the answer. Serves with the API server's own certificate (local
+    provider only), so the operator's kubeconfig differs only in the address.
+    """
+
+    def __init__(self, kubeconfig: str, workdir: Path, kill: Callable[[], None]) -> None:
+        cfg = json.loads(Path(kubeconfig).read_text())
+        cluster = cfg["clusters"][0]["cluster"]
+        self.upstream: str = cluster["server"]
+        self.ca = cluster["certificate-authority"]
+        pki = Path(self.ca).parent
+        self.cert, self.key = pki / "apiserver.crt", pki / "apiserver.key"
+        self.port = free_port()
+        cluster["server"] = f"https://127.0.0.1:{self.port}"
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.kubeconfig = str(workdir / "kubeconfig-proxy")
+        Path(self.kubeconfig).write_text(json.dumps(cfg))
+        self.kill = kill
+        self.writes: list[Write] = []
+        self.trip: Trip | None = None
+        self._lock = threading.Lock()
+        self._loop: Any = None
+        self._runner: Any = None
+        self._session: Any = None
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._started = threading.Event()
+
+    # -- control, from the test thread
+    def arm(self, match: Callable[[Write], bool], when: str) -> threading.Event:
+        assert when in {"before", "after"}
+        with self._lock:
+            self.trip = Trip(match, when, threading.Event())
+            return self.trip.fired
+
+    def writes_to(self, fragment: str) -> list[Write]:
+        with self._lock:
+            return [w for w in self.writes if fragment in w.path]
+
+    def start(self) -> None:
+        self._thread.start()
+        if not self._started.wait(10):
+            raise RuntimeError("proxy did not start")
+
+    def stop(self) -> None:
+        import asyncio
+
+        if self._loop is not None:
+            # Close the server and the upstream session first, so no handler is left pending.
+            done = asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop)
+            try:
+                done.result(timeout=15)
+            finally:
+                self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+
+    async def _shutdown(self) -> None:
+        await self._runner.cleanup()
+        await self._session.close()
+
+    # -- the server, on its own event loop
+    def _take_trip(self, write: Write) -> Trip | None:
+        with self._lock:
+            self.writes.append(write)
+            trip = self.trip
+            if trip is None or not trip.match(write):
+                return None
+            self.trip = None  # one shot
+            return trip
+
+    def _fire(self, trip: Trip) -> None:
+        self.kill()
+        trip.fired.set()
+
+    def _serve(self) -> None:
+        import asyncio
+        import ssl
+
+        import aiohttp
+        from aiohttp import web
+
+        async def main() -> None:
+            up_ctx = ssl.create_default_context(cafile=self.ca)
+            session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=None, sock_read=None),
+                connector=aiohttp.TCPConnector(ssl=up_ctx, limit=0),
+            )
+
+            async def handle(request: web.Request) -> web.StreamResponse:
+                body = await request.read()
+                trip = None
+                loop = asyncio.get_running_loop()
+                if request.method in WRITE_VERBS:
+                    try:
+                        parsed = json.loads(body) if body else None
+                    except ValueError:
+                        parsed = None
+                    trip = self._take_trip(
+                        Write(request.method, request.path, parsed, time.monotonic())
+                    )
+                if trip is not None and trip.when == "before":
+                    # Killing waits for the process to exit: keep that off the loop.
+                    await loop.run_in_executor(None, self._fire, trip)
+                    return web.Response(status=503, text="killed before this write")
+                headers = {
+                    k: v
+                    for k, v in request.headers.items()
+                    if k.lower() in {"authorization", "content-type", "accept", "user-agent"}
+                }
+                try:
+                    upstream = await session.request(
+                        request.method,
+                        self.upstream + request.path_qs,
+                        data=body or None,
+                        headers=headers,
+                    )
+                except aiohttp.ClientError as exc:
+                    return web.Response(status=503, text=f"upstream: {exc}")
+                async with upstream:
+                    if trip is not None:
+                        await upstream.read()  # it landed; the operator never hears of it
+                        await loop.run_in_executor(None, self._fire, trip)
+                        return web.Response(status=503, text="killed after this write")
+                    resp = web.StreamResponse(status=upstream.status)
+                    if "Content-Type" in upstream.headers:
+                        resp.content_type = upstream.headers["Content-Type"].split(";")[0]
+                    await resp.prepare(request)
+                    try:
+                        async for chunk in upstream.content.iter_any():
+                            await resp.write(chunk)
+                        await resp.write_eof()
+                    except (ConnectionError, aiohttp.ClientError):
+                        pass  # either side went away (a killed operator, a closed watch)
+                    return resp
+
+            app = web.Application(client_max_size=64 * 1024 * 1024)
+            app.router.add_route("*", "/{tail:.*}", handle)
+            runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
+            await runner.setup()
+            self._runner, self._session = runner, session
+            ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            ctx.load_cert_chain(str(self.cert), str(self.key))
+            await web.TCPSite(runner, "127.0.0.1", self.port, ssl_context=ctx).start()
+            self._started.set()
+
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        loop.run_until_complete(main())
+        loop.run_forever()

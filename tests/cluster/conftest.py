@@ -19,24 +19,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from clusterkit import REPO, Cluster, OperatorProcess, wait_until
-from toolpaths import makefile_env
+from clusterkit import REPO, Cluster, OperatorProcess, controlplane_env, wait_until
 
 pytestmark = pytest.mark.cluster
 
 
-def controlplane_env() -> None:
-    """Outside make, ask the Makefile where the cached binaries live (one source of truth)."""
-    if os.environ.get("MCPOPS_CP_BIN") and os.environ.get("MCPOPS_KWOK_BIN"):
-        return
-    for key, value in makefile_env().items():
-        os.environ.setdefault(key, value)
+def built_controlplane_env() -> None:
+    controlplane_env()
     if not Path(os.environ["MCPOPS_CP_BIN"], ".stamp").exists():
         pytest.fail("the control plane is not built: run `make controlplane` (or `make test`)")
 
 
 def _local_cluster() -> Iterator[Cluster]:
-    controlplane_env()
+    built_controlplane_env()
     state_dir = REPO / ".cluster"
     status = subprocess.run(
         [sys.executable, str(REPO / "hack" / "cluster.py"), "status"],

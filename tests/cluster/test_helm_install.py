@@ -20,7 +20,14 @@ from pathlib import Path
 
 import pytest
 import yaml
-from clusterkit import REPO, Cluster, assert_lease_rights, assert_rights, wait_available
+from clusterkit import (
+    REPO,
+    Cluster,
+    assert_lease_rights,
+    assert_rights,
+    controlplane_env,
+    wait_available,
+)
 
 pytestmark = pytest.mark.cluster
 
@@ -30,16 +37,8 @@ CHART = REPO / "charts" / "mcpops"
 @pytest.fixture(scope="module")
 def helm(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The helm binary (MCPOPS_HELM, else the Makefile's cached build), with its own homes."""
+    controlplane_env()
     path = os.environ.get("MCPOPS_HELM")
-    if not path:
-        out = subprocess.run(
-            ["make", "-s", "--no-print-directory", "controlplane-env"],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-        path = dict(line.partition("=")[::2] for line in out.splitlines()).get("MCPOPS_HELM")
     if not path or not Path(path).is_file():
         pytest.fail(f"helm is not built ({path}): run `make helm` (or `make test-cluster`)")
     home = tmp_path_factory.mktemp("helm-home")

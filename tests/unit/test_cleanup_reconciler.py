@@ -9,6 +9,7 @@ from mcpops.cleanup.reconciler import KIND, CleanupPolicyReconciler
 from mcpops.controller import Store
 from mcpops.kube import ApiError
 from mcpops.plans import fmt_time
+from mcpops.writer import drain_events
 
 OLD = fmt_time(datetime.now(UTC) - timedelta(days=2))
 
@@ -134,6 +135,7 @@ async def test_pages_are_read_in_turn_and_uid_preconditions_are_sent() -> None:
     assert (run["skipped"], run["failed"], run["deferred"]) == (1, 1, 2)
     degraded = {c["type"]: c for c in client.status["conditions"]}["Degraded"]
     assert degraded["reason"] == "Forbidden" and "cannot delete configmaps" in degraded["message"]
+    await drain_events()  # Events are posted in the background
     reasons = [e["reason"] for e in client.events]
     assert reasons.count("Deleted") == 6 and "DeleteFailed" in reasons and "Forbidden" in reasons
 

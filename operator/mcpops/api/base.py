@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
@@ -37,6 +37,34 @@ def validations(*rules: dict[str, str]) -> dict[str, Any]:
     return {"x-kubernetes-validations": list(rules)}
 
 
+# Kubernetes name and label syntax, so that what a child object would be refused for is
+# refused here first, naming the MCPServer's (or job's) own field.
+DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+LABEL_VALUE = r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"
+# A qualified name (label or annotation key): an optional DNS-subdomain prefix and a name.
+# Checked by CEL on the map's keys (an OpenAPI schema cannot constrain keys); the size
+# check first keeps the rule's cost bounded.
+QUALIFIED_NAME = (
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+    r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
+)
+MAX_MAP_ENTRIES = 32
+
+LabelValue = Annotated[str, Field(max_length=63, pattern=LABEL_VALUE)]
+AnnotationValue = Annotated[str, Field(max_length=4096)]
+
+
+def keys_rule(what: str) -> dict[str, Any]:
+    """json_schema_extra for a label or annotation map: every key a qualified name."""
+    return validations(
+        cel(
+            f"self.all(k, size(k) <= 317 && k.matches('{QUALIFIED_NAME}'))",
+            f"{what} keys must be qualified names such as example.com/team or team "
+            "(letters, digits, '-', '_', '.', at most 63 after an optional DNS prefix and '/')",
+        )
+    )
+
+
 ConditionStatus = Literal["True", "False", "Unknown"]
 
 
@@ -69,14 +97,18 @@ class Condition(ApiModel):
 class LocalObjectReference(ApiModel):
     """A reference to an object in the same namespace."""
 
-    name: str = Field(description="Name of the referenced object.", max_length=253)
+    name: str = Field(
+        description="Name of the referenced object.", max_length=253, pattern=DNS_SUBDOMAIN
+    )
 
 
 class KeySelector(ApiModel):
     """Selects one key of a ConfigMap or Secret."""
 
-    name: str = Field(description="Name of the ConfigMap or Secret.", max_length=253)
-    key: str = Field(description="The key to select.", max_length=253)
+    name: str = Field(
+        description="Name of the ConfigMap or Secret.", max_length=253, pattern=DNS_SUBDOMAIN
+    )
+    key: str = Field(description="The key to select.", max_length=253, pattern=r"^[-._a-zA-Z0-9]+$")
     optional: bool | None = Field(
         default=None, description="Whether the object or its key may be missing."
     )

@@ -26,6 +26,8 @@ class Kind:
     categories: tuple[str, ...] = ("mcpops",)
     # CEL rules on the whole spec (e.g. immutability) beyond the model's own.
     spec_validations: tuple[dict[str, str], ...] = field(default_factory=tuple)
+    # CEL rules on the whole object: the only place that can see metadata.name.
+    root_validations: tuple[dict[str, str], ...] = field(default_factory=tuple)
 
     @property
     def singular(self) -> str:
@@ -67,6 +69,14 @@ MCPSERVER = Kind(
             '.status.conditions[?(@.type=="Ready")].reason',
         ),
         AGE,
+    ),
+    root_validations=(
+        cel(
+            "size(self.metadata.name) <= 55 && "
+            "self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",
+            "metadata.name must be a DNS label of at most 55 characters that starts with a "
+            "letter: it names the Services <name> and <name>-preview (at most 63)",
+        ),
     ),
 )
 

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
 from mcpops.api.base import (
+    DNS_SUBDOMAIN,
+    MAX_MAP_ENTRIES,
+    AnnotationValue,
     ApiModel,
     Condition,
     KeySelector,
+    LabelValue,
     LocalObjectReference,
     Resources,
     cel,
+    keys_rule,
     validations,
 )
 from mcpops.api.testsuite import TestSuite
@@ -29,6 +34,12 @@ Phase = Literal[
     "Paused",
     "Failed",
 ]
+
+
+# One argv element: no NUL (it cannot be passed to a program), and bounded.
+Arg = Annotated[str, Field(max_length=4096, pattern=r"^[^\x00]*$")]
+# A container image reference: no whitespace or shell syntax, e.g. ghcr.io/org/server:1.2.3.
+IMAGE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._/:@+-]*$"
 
 
 class ObjectFieldSelector(ApiModel):
@@ -97,7 +108,10 @@ class EnvFromSource(ApiModel):
     }
 
     prefix: str | None = Field(
-        default=None, description="Prepended to every variable name.", max_length=128
+        default=None,
+        description="Prepended to every variable name.",
+        max_length=128,
+        pattern=r"^[-._a-zA-Z][-._a-zA-Z0-9]*$",
     )
     secret_ref: LocalObjectReference | None = Field(
         default=None, description="A Secret in the MCPServer's namespace."
@@ -206,11 +220,12 @@ class MCPServerSpec(ApiModel):
         description="Container image of the MCP server, e.g. ghcr.io/org/server:1.2.3.",
         min_length=1,
         max_length=512,
+        pattern=IMAGE_PATTERN,
     )
     image_pull_policy: Literal["Always", "IfNotPresent", "Never"] | None = Field(
         default=None, description="When the kubelet pulls the image."
     )
-    command: list[str] | None = Field(
+    command: list[Arg] | None = Field(
         default=None,
         description=(
             "Entrypoint. Required for transport stdio (the program the bridge starts); "
@@ -218,7 +233,7 @@ class MCPServerSpec(ApiModel):
         ),
         max_length=64,
     )
-    args: list[str] | None = Field(
+    args: list[Arg] | None = Field(
         default=None, description="Arguments to the entrypoint.", max_length=256
     )
     env: list[EnvVar] | None = Field(
@@ -261,16 +276,25 @@ class MCPServerSpec(ApiModel):
         default=None,
         description="ServiceAccount the pods run as (default: the namespace's default).",
         max_length=253,
+        pattern=DNS_SUBDOMAIN,
     )
-    pod_labels: dict[str, str] | None = Field(
-        default=None, description="Extra labels on the server's pods."
+    pod_labels: dict[str, LabelValue] | None = Field(
+        default=None,
+        description="Extra labels on the server's pods.",
+        max_length=MAX_MAP_ENTRIES,
+        json_schema_extra=keys_rule("podLabels"),
     )
-    pod_annotations: dict[str, str] | None = Field(
+    pod_annotations: dict[str, AnnotationValue] | None = Field(
         default=None,
         description="Extra annotations on the server's pods. Changing them makes a new revision.",
+        max_length=MAX_MAP_ENTRIES,
+        json_schema_extra=keys_rule("podAnnotations"),
     )
-    node_selector: dict[str, str] | None = Field(
-        default=None, description="Schedule the pods only on nodes with these labels."
+    node_selector: dict[str, LabelValue] | None = Field(
+        default=None,
+        description="Schedule the pods only on nodes with these labels.",
+        max_length=MAX_MAP_ENTRIES,
+        json_schema_extra=keys_rule("nodeSelector"),
     )
     run_as_user: int | None = Field(
         default=None,

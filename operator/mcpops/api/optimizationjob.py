@@ -7,11 +7,21 @@ that the CRD, the operator and the runtime agree on one definition.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 
 from pydantic import Field
 
-from mcpops.api.base import ApiModel, Condition, Resources, cel, validations
+from mcpops.api.base import (
+    MAX_MAP_ENTRIES,
+    AnnotationValue,
+    ApiModel,
+    Condition,
+    LabelValue,
+    Resources,
+    cel,
+    keys_rule,
+    validations,
+)
 from mcpops_solver.model import (
     MAX_SCENARIOS,
     OptimizationModel,
@@ -31,8 +41,6 @@ MAX_PARALLELISM = 1000
 # the solver's own limit, 20% slack, and a minute for the pod to start and write results.
 DEADLINE_FACTOR = 1.2
 DEADLINE_SLACK_SECONDS = 60
-
-Annotation = Annotated[str, Field(max_length=4096)]
 
 
 class ProblemFileRef(ApiModel):
@@ -249,14 +257,23 @@ class OptimizationJobSpec(ApiModel):
             "remove those)."
         ),
     )
-    pod_annotations: dict[str, Annotation] | None = Field(
-        default=None, description="Extra annotations on the solver pods."
+    pod_annotations: dict[str, AnnotationValue] | None = Field(
+        default=None,
+        description="Extra annotations on the solver pods.",
+        max_length=MAX_MAP_ENTRIES,
+        json_schema_extra=keys_rule("podAnnotations"),
     )
-    pod_labels: dict[str, Annotated[str, Field(max_length=63)]] | None = Field(
-        default=None, description="Extra labels on the solver pods."
+    pod_labels: dict[str, LabelValue] | None = Field(
+        default=None,
+        description="Extra labels on the solver pods.",
+        max_length=MAX_MAP_ENTRIES,
+        json_schema_extra=keys_rule("podLabels"),
     )
-    node_selector: dict[str, Annotated[str, Field(max_length=63)]] | None = Field(
-        default=None, description="Schedule the solver pods only on nodes with these labels."
+    node_selector: dict[str, LabelValue] | None = Field(
+        default=None,
+        description="Schedule the solver pods only on nodes with these labels.",
+        max_length=MAX_MAP_ENTRIES,
+        json_schema_extra=keys_rule("nodeSelector"),
     )
 
     # ---- a sweep

@@ -11,12 +11,21 @@ termination message, which is how results reach the operator.
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from mcpops.api.base import ApiModel, KeySelector, cel, validations
+from mcpops.api.base import (
+    MAX_MAP_ENTRIES,
+    AnnotationValue,
+    ApiModel,
+    KeySelector,
+    cel,
+    keys_rule,
+    validations,
+)
 
 # Suite and check names end up in Job names, labels and result keys.
 NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
@@ -32,6 +41,7 @@ ResourceUri = Annotated[str, Field(min_length=1, max_length=2048)]
 Arg = Annotated[str, Field(max_length=4096)]
 
 DEFAULT_SUITE_TIMEOUT_SECONDS = 300
+MAX_SUITE_BYTES = 64 * 1024
 DEFAULT_CHECK_TIMEOUT_SECONDS = 30
 
 
@@ -442,15 +452,25 @@ class TestSuite(ApiModel):
         le=3600,
         description="The whole suite must finish within this time, or it fails.",
     )
-    pod_annotations: dict[str, Annotated[str, Field(max_length=4096)]] | None = Field(
+    pod_annotations: dict[str, AnnotationValue] | None = Field(
         default=None,
         description="Extra annotations on the test pod (e.g. to opt out of sidecar injection).",
+        max_length=MAX_MAP_ENTRIES,
+        json_schema_extra=keys_rule("podAnnotations"),
     )
 
     @model_validator(mode="after")
     def _exactly_one_kind(self) -> TestSuite:
         if (self.builtin is None) == (self.container is None):
             raise ValueError("set exactly one of builtin, container")
+        # The definition travels to the runner in an environment variable of the test pod;
+        # the schema cannot bound free-form tool arguments, so the size is checked here.
+        size = len(json.dumps(self.to_wire(), separators=(",", ":")))
+        if size > MAX_SUITE_BYTES:
+            raise ValueError(
+                f"the suite definition is {size} bytes; at most {MAX_SUITE_BYTES} "
+                "(tool call arguments and expected values count)"
+            )
         return self
 
 

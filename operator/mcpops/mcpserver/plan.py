@@ -158,6 +158,8 @@ def _validation_message(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
+# The condition types this operator writes on an MCPServer; others belong to someone else.
+CONDITIONS = frozenset({"Ready", "Progressing", "Degraded", "TestsPassed", "RolledBack"})
 PAUSE_ANNOTATION = "mcpops.dev/paused"
 PROMOTE_ANNOTATION = "mcpops.dev/promote"
 ABORT_ANNOTATION = "mcpops.dev/abort"
@@ -197,7 +199,9 @@ def plan(server: dict[str, Any], observed: Observed, now: datetime) -> Plan:
             **old_status,
             "observedGeneration": generation,
             "phase": "Failed",
-            "conditions": merge_conditions(old_status.get("conditions", []), invalid, now_s),
+            "conditions": merge_conditions(
+                old_status.get("conditions", []), invalid, now_s, CONDITIONS
+            ),
         }
         if old_status.get("observedGeneration") != generation:
             out.events.append(EventSpec("Warning", "InvalidSpec", message))
@@ -665,7 +669,9 @@ def plan(server: dict[str, Any], observed: Observed, now: datetime) -> Plan:
         "readyReplicas": ready,
         "url": f"http://{name}.{namespace}.svc:{spec.port}{spec.path}",
         "previewUrl": preview_url,
-        "conditions": merge_conditions(old_status.get("conditions", []), conditions, now_s),
+        "conditions": merge_conditions(
+            old_status.get("conditions", []), conditions, now_s, CONDITIONS
+        ),
         "revisions": history,
         "rollout": ro,
     }
