@@ -41,6 +41,7 @@ from mcpops.kube import Client, Credentials
 
 REPO = Path(__file__).resolve().parent.parent
 # The cluster tests' helpers: kubectl and the operator as a real process, one way everywhere.
+sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "tests" / "cluster"))
 from clusterkit import Cluster, OperatorProcess  # noqa: E402
 

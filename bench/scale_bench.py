@@ -45,6 +45,7 @@ from typing import Any
 import httpx
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "tests" / "cluster"))
 from clusterkit import OperatorProcess, controlplane_env  # noqa: E402  (shared with the tests)
 
