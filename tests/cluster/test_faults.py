@@ -78,6 +78,13 @@ def settled_writes(op: OperatorProcess, window: float = 20.0, timeout: float = 1
 # -------------------------------------------------- operator killed at a phase boundary
 
 
+@pytest.fixture(autouse=True)
+def operator_alive(operator: OperatorProcess) -> None:
+    """A case that failed between a kill and the restart must not take the rest down too."""
+    if operator.proc is None or operator.proc.poll() is not None:
+        operator.start()
+
+
 @pytest.fixture(scope="module")
 def proxied(
     cluster: Cluster, operator: OperatorProcess, tmp_path_factory: pytest.TempPathFactory
