@@ -12,6 +12,8 @@ from typing import Any
 
 MANAGED_BY = "mcpops"
 PART_OF = "mcpops"
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+PART_OF_LABEL = "app.kubernetes.io/part-of"
 HASH_ANNOTATION = "mcpops.dev/applied-hash"
 
 
@@ -19,8 +21,8 @@ def labels(component: str, instance: str, **extra: str) -> dict[str, str]:
     return {
         "app.kubernetes.io/name": component,
         "app.kubernetes.io/instance": instance,
-        "app.kubernetes.io/managed-by": MANAGED_BY,
-        "app.kubernetes.io/part-of": PART_OF,
+        MANAGED_BY_LABEL: MANAGED_BY,
+        PART_OF_LABEL: PART_OF,
         **extra,
     }
 

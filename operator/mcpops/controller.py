@@ -60,6 +60,9 @@ class Store:
     parents: dict[str, dict[Key, dict[str, Any]]] = field(default_factory=dict)
     # children[child_kind][(namespace, parent_name)][child_name] = body
     children: dict[str, dict[Key, dict[str, dict[str, Any]]]] = field(default_factory=dict)
+    # What is kept of a child body, by child kind: one place for watch events and for the
+    # results of our own writes alike.
+    trim: Callable[[str, dict[str, Any]], dict[str, Any]] = lambda kind, body: body
 
     def put_parent(self, kind: str, body: dict[str, Any]) -> Key:
         key = (body["metadata"]["namespace"], body["metadata"]["name"])
@@ -78,7 +81,7 @@ class Store:
         group = self.children.setdefault(kind, {}).setdefault(parent, {})
         name = body["metadata"]["name"]
         if newer(body, group.get(name)):
-            group[name] = without_managed_fields(body)
+            group[name] = without_managed_fields(self.trim(kind, body))
 
     def drop_child(self, kind: str, parent: Key, name: str) -> None:
         group = self.children.get(kind, {}).get(parent)
@@ -173,7 +176,8 @@ class WorkQueue:
             except Exception as exc:
                 if isinstance(exc, ApiError) and exc.gone:
                     # Deleted, or its namespace is terminating: the watch brings any
-                    # re-creation; retrying would only fail again.
+                    # re-creation; retrying would only fail again. Nothing to back off from.
+                    self._failures.pop(key, None)
                     metrics.RECONCILES.labels(self.kind, "gone").inc()
                 else:
                     metrics.RECONCILES.labels(self.kind, "error").inc()

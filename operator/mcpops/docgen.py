@@ -84,15 +84,14 @@ def validation(node: dict[str, Any], required: bool) -> list[str]:
         ("minProperties", "maxProperties", " entries"),
     ):
         lo, hi = node.get(low), node.get(high)
-        if lo is not None and hi is not None:
+        # Structural schemas say "exclusive" with a boolean beside minimum/maximum.
+        lo_op = ">" if low == "minimum" and node.get("exclusiveMinimum") is True else "≥"
+        hi_op = "<" if high == "maximum" and node.get("exclusiveMaximum") is True else "≤"
+        if lo is not None and hi is not None and (lo_op, hi_op) == ("≥", "≤"):
             out.append(f"{lo} to {hi}{unit}")
-        elif lo is not None:
-            out.append(f"≥ {lo}{unit}")
-        elif hi is not None:
-            out.append(f"≤ {hi}{unit}")
-    for key, word in (("exclusiveMinimum", ">"), ("exclusiveMaximum", "<")):
-        if key in node:
-            out.append(f"{word} {node[key]}")
+        else:
+            out += [f"{lo_op} {lo}{unit}"] if lo is not None else []
+            out += [f"{hi_op} {hi}{unit}"] if hi is not None else []
     if "pattern" in node:
         out.append(f"matches {_code(node['pattern'])}")
     if "format" in node:

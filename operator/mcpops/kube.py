@@ -29,9 +29,12 @@ class ApiError(Exception):
     def __init__(self, status: int, body: dict[str, Any] | str, method: str, url: str) -> None:
         self.status = status
         self.body = body
-        message = body.get("message", "") if isinstance(body, dict) else str(body)[:500]
+        # The API server's Status message; `detail` is it or, for a body that is not a
+        # Status (a proxy's page), that text.
+        self.message = str(body.get("message", "")) if isinstance(body, dict) else ""
+        self.detail = self.message if isinstance(body, dict) else str(body)
         self.reason = body.get("reason", "") if isinstance(body, dict) else ""
-        super().__init__(f"{method} {url}: {status} {self.reason} {message}".strip())
+        super().__init__(f"{method} {url}: {status} {self.reason} {self.detail[:500]}".strip())
 
     @property
     def forbidden(self) -> bool:
@@ -39,13 +42,9 @@ class ApiError(Exception):
         return self.status == 403 and not self.gone
 
     @property
-    def message(self) -> str:
-        return str(self.body.get("message", "")) if isinstance(self.body, dict) else ""
-
-    @property
     def gone(self) -> bool:
         """The object, or its namespace, is gone or going: nothing left to reconcile."""
-        return self.status == 404 or (self.status == 403 and "being terminated" in str(self))
+        return self.status == 404 or (self.status == 403 and "being terminated" in self.detail)
 
 
 @dataclass(frozen=True)
@@ -102,6 +101,14 @@ PLURALS: dict[str, str] = {
     "CleanupPolicy": "cleanuppolicies",
     "Lease": "leases",
 }
+
+
+def manifest_path(manifest: dict[str, Any], *, named: bool = True) -> tuple[str, str]:
+    """(URL path, plural) of a manifest: the object itself, or its collection."""
+    meta = manifest["metadata"]
+    plural = PLURALS[manifest["kind"]]
+    name = meta["name"] if named else None
+    return resource_path(manifest["apiVersion"], plural, meta.get("namespace"), name), plural
 
 
 def _ssl_context(creds: Credentials) -> ssl.SSLContext | bool:
@@ -240,9 +247,7 @@ class Client:
 
     async def apply(self, manifest: dict[str, Any], *, force: bool = True) -> dict[str, Any]:
         """Server-side apply with the operator's single field manager."""
-        meta = manifest["metadata"]
-        plural = PLURALS[manifest["kind"]]
-        path = resource_path(manifest["apiVersion"], plural, meta.get("namespace"), meta["name"])
+        path, plural = manifest_path(manifest)
         params = {"fieldManager": FIELD_MANAGER}
         if force:
             params["force"] = "true"
@@ -314,25 +319,13 @@ class Client:
         return True
 
     async def create(self, manifest: dict[str, Any]) -> dict[str, Any]:
-        meta = manifest["metadata"]
-        plural = PLURALS[manifest["kind"]]
-        return await self.request(
-            "POST",
-            resource_path(manifest["apiVersion"], plural, meta.get("namespace")),
-            body=manifest,
-            resource=plural,
-        )
+        path, plural = manifest_path(manifest, named=False)
+        return await self.request("POST", path, body=manifest, resource=plural)
 
     async def replace(self, manifest: dict[str, Any]) -> dict[str, Any]:
         """PUT: fails with 409 unless metadata.resourceVersion is still current."""
-        meta = manifest["metadata"]
-        plural = PLURALS[manifest["kind"]]
-        return await self.request(
-            "PUT",
-            resource_path(manifest["apiVersion"], plural, meta.get("namespace"), meta["name"]),
-            body=manifest,
-            resource=plural,
-        )
+        path, plural = manifest_path(manifest)
+        return await self.request("PUT", path, body=manifest, resource=plural)
 
 
 def credentials_from_kopf(info: Any) -> Credentials:

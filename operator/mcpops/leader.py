@@ -22,7 +22,7 @@ from typing import Any
 import structlog
 
 from mcpops import metrics
-from mcpops.children import MANAGED_BY, PART_OF
+from mcpops.children import MANAGED_BY, MANAGED_BY_LABEL, PART_OF, PART_OF_LABEL
 from mcpops.kube import ApiError, Client
 
 log = structlog.stdlib.get_logger("mcpops.leader")
@@ -41,9 +41,12 @@ class Action(Enum):
 class Observed:
     """What we last saw of the lease, and when (monotonic seconds, our clock)."""
 
-    holder: str
     record: tuple[Any, ...]  # the fields whose change proves the holder is alive
     at: float
+
+    @property
+    def holder(self) -> str:
+        return str(self.record[0])
 
 
 def decide(observed: Observed | None, identity: str, now: float, lease_duration: float) -> Action:
@@ -67,7 +70,7 @@ def observe(lease: dict[str, Any], previous: Observed | None, now: float) -> Obs
     )
     if previous is not None and previous.record == record:
         return previous
-    return Observed(holder=record[0], record=record, at=now)
+    return Observed(record=record, at=now)
 
 
 def _micro_time() -> str:
@@ -109,7 +112,6 @@ class LeaderElector:
         self.retry_period = retry_period
         self.observed: Observed | None = None
         self.leading = False
-        metrics.LEADER.set(0)
 
     def _lease(self, current: dict[str, Any] | None, acquire: bool) -> dict[str, Any]:
         spec = dict((current or {}).get("spec") or {})
@@ -128,10 +130,7 @@ class LeaderElector:
         meta: dict[str, Any] = {
             "name": self.name,
             "namespace": self.namespace,
-            "labels": {
-                "app.kubernetes.io/managed-by": MANAGED_BY,
-                "app.kubernetes.io/part-of": PART_OF,
-            },
+            "labels": {MANAGED_BY_LABEL: MANAGED_BY, PART_OF_LABEL: PART_OF},
         }
         if current is not None:
             meta["resourceVersion"] = current["metadata"]["resourceVersion"]
@@ -177,7 +176,6 @@ class LeaderElector:
                 log.warning("lease acquire failed", error=str(exc), lease=self.name)
             await asyncio.sleep(self.retry_period)
         self.leading = True
-        metrics.LEADER.set(1)
         log.info("became leader", lease=self.name, namespace=self.namespace, identity=self.identity)
         await on_started()
         loop = asyncio.get_running_loop()
@@ -199,12 +197,20 @@ class LeaderElector:
                     return
                 log.warning("lease renew failed", lease=self.name, error=str(exc))
 
+    @property
+    def leading(self) -> bool:
+        return self._leading
+
+    @leading.setter
+    def leading(self, value: bool) -> None:
+        self._leading = value  # the gauge follows, always
+        metrics.LEADER.set(1 if value else 0)
+
     async def release(self) -> None:
         """On a clean shutdown, hand the lease back so a standby need not wait it out."""
         if not self.leading:
             return
         self.leading = False
-        metrics.LEADER.set(0)
         current = await self.client.get(API_VERSION, "leases", self.namespace, self.name)
         if current is None or (current.get("spec") or {}).get("holderIdentity") != self.identity:
             return
@@ -218,6 +224,5 @@ class LeaderElector:
 
     def _lose(self, reason: str, on_lost: Callable[[], None]) -> None:
         self.leading = False
-        metrics.LEADER.set(0)
         log.error("leadership lost", lease=self.name, reason=reason)
         on_lost()

@@ -14,7 +14,7 @@ API_REQUESTS = Counter(
 )
 RECONCILES = Counter(
     "mcpops_reconciles",
-    "Reconciles by kind and result (ok, error, requeue).",
+    "Reconciles by kind and result (ok, error, gone: the object or its namespace went away).",
     ["kind", "result"],
 )
 RECONCILE_SECONDS = Histogram(

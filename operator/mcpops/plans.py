@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import ValidationError
+
 from mcpops.api.base import Condition
 
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
@@ -103,24 +105,42 @@ def status_patch(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any] | N
     return merge_patch(old, new) or None
 
 
-def set_conditions(
-    old_status: dict[str, Any], conditions: list[Condition], now: str
-) -> dict[str, Any]:
-    """old_status with these conditions set and every other condition kept as it was."""
-    old = old_status.get("conditions") or []
-    types = {c.type for c in conditions}
-    kept = [c for c in old if c.get("type") not in types]
-    return {**old_status, "conditions": kept + merge_conditions(old, conditions, now)}
+# The two conditions every failure sets, and the operator's to replace.
+FAILURE_CONDITIONS = frozenset({"Ready", "Degraded"})
 
 
-def forbidden_status(
-    old_status: dict[str, Any], generation: int, message: str, now: str
+def failure_status(
+    base: dict[str, Any],
+    reason: str,
+    message: str,
+    now: str,
+    *,
+    generation: int | None = None,
+    phase: str | None = None,
+    owned: frozenset[str] = FAILURE_CONDITIONS,
 ) -> dict[str, Any]:
-    """The status that tells a person the operator lacks a right it needs."""
+    """`base` with Ready False and Degraded True for one reason (and the phase, if given).
+
+    Conditions of other types are kept unless `owned` names them.
+    """
     conditions = [
-        Condition(
-            type=t, status=s, reason="Forbidden", message=message, observed_generation=generation
-        )
+        Condition(type=t, status=s, reason=reason, message=message, observed_generation=generation)
         for t, s in (("Ready", "False"), ("Degraded", "True"))
     ]
-    return set_conditions(old_status, conditions, now)
+    status = {
+        **base,
+        "conditions": merge_conditions(base.get("conditions") or [], conditions, now, owned),
+    }
+    if phase is not None:
+        status["phase"] = phase
+    return status
+
+
+def validation_message(exc: ValidationError) -> str:
+    """The first errors of a spec that failed validation, each naming its field."""
+    parts = []
+    for err in exc.errors()[:5]:
+        loc = ".".join(str(p) for p in err["loc"])
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        parts.append(f"spec.{loc}: {msg}" if loc else f"spec: {msg}")
+    return "; ".join(parts)

@@ -12,8 +12,8 @@ import asyncio
 import logging
 import os
 import sys
-from collections.abc import Callable, Sequence
-from typing import Any, cast
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import kopf
 import structlog
@@ -22,10 +22,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from mcpops import logs, metrics
 from mcpops.api import GROUP, VERSION
-from mcpops.children import MANAGED_BY
+from mcpops.children import MANAGED_BY, MANAGED_BY_LABEL
 from mcpops.cleanup import reconciler as cleanuppolicy
 from mcpops.controller import Key, Store, WorkQueue
-from mcpops.informer import Informer
+from mcpops.informer import Informer, Route
 from mcpops.kube import Client, credentials_from_kopf
 from mcpops.leader import LeaderElector, default_namespace
 from mcpops.mcpserver.desired import SERVER_LABEL
@@ -40,11 +40,20 @@ from mcpops.writer import drain_events
 log = structlog.stdlib.get_logger("mcpops.runner")
 
 
+def _trim(kind: str, body: dict[str, Any]) -> dict[str, Any]:
+    """What the store keeps of a child body (store kinds: MCPServer children by their own
+    kind, OptimizationJob children as "OptimizationJob/<kind>")."""
+    owner, _, child = kind.rpartition("/")
+    if owner == OPTIMIZATIONJOB:
+        return optjob.slim(child, body)
+    return mcpserver_keep(kind, body)
+
+
 class Operator:
     """Process-wide state, created at startup."""
 
     def __init__(self) -> None:
-        self.store = Store()
+        self.store = Store(trim=_trim)
         self.client: Client | None = None
         self.queues: dict[str, WorkQueue] = {}
         self.connection: Any = None
@@ -60,7 +69,7 @@ class Operator:
 
 
 OPERATOR = Operator()
-MANAGED = {"app.kubernetes.io/managed-by": MANAGED_BY}
+MANAGED = f"{MANAGED_BY_LABEL}={MANAGED_BY}"  # the selector of every child watch
 
 
 @kopf.on.login()
@@ -115,23 +124,14 @@ async def start_reconciling() -> None:
         for informer in children
     ]
     workers = int(os.environ.get("MCPOPS_WORKERS", "16"))
-    queue = WorkQueue(MCPSERVER, MCPServerReconciler(OPERATOR.store, OPERATOR.client), workers)
-    OPERATOR.queues[MCPSERVER] = queue
-    queue.start()
-    optjob_queue = WorkQueue(
-        OPTIMIZATIONJOB,
-        optjob.OptimizationJobReconciler(OPERATOR.store, OPERATOR.client),
-        workers,
-    )
-    OPERATOR.queues[OPTIMIZATIONJOB] = optjob_queue
-    optjob_queue.start()
-    cleanup_queue = WorkQueue(
-        cleanuppolicy.KIND,
-        cleanuppolicy.CleanupPolicyReconciler(OPERATOR.store, OPERATOR.client),
-        workers,
-    )
-    OPERATOR.queues[cleanuppolicy.KIND] = cleanup_queue
-    cleanup_queue.start()
+    for kind, reconciler in (
+        (MCPSERVER, MCPServerReconciler),
+        (OPTIMIZATIONJOB, optjob.OptimizationJobReconciler),
+        (cleanuppolicy.KIND, cleanuppolicy.CleanupPolicyReconciler),
+    ):
+        queue = WorkQueue(kind, reconciler(OPERATOR.store, OPERATOR.client), workers)
+        OPERATOR.queues[kind] = queue
+        queue.start()
     for kind, parents in OPERATOR.store.parents.items():
         for key in parents:
             OPERATOR.enqueue(kind, key)
@@ -189,7 +189,7 @@ def _mcpserver_child(kind: str, event: kopf.RawEvent) -> None:
     if event["type"] == "DELETED":
         OPERATOR.store.drop_child(kind, parent, meta.get("name") or "")
     else:
-        OPERATOR.store.put_child(kind, parent, mcpserver_keep(kind, body))
+        OPERATOR.store.put_child(kind, parent, body)
     OPERATOR.enqueue(MCPSERVER, parent)
 
 
@@ -199,53 +199,51 @@ def _optjob_child(kind: str, event: kopf.RawEvent) -> None:
     if event["type"] == "DELETED":
         OPERATOR.store.drop_child(optjob.CHILD_KINDS[kind], child_key, body["metadata"]["name"])
     else:
-        OPERATOR.store.put_child(optjob.CHILD_KINDS[kind], child_key, optjob.slim(kind, body))
+        OPERATOR.store.put_child(optjob.CHILD_KINDS[kind], child_key, body)
     if parent is not None:
         OPERATOR.enqueue(OPTIMIZATIONJOB, parent)
 
 
-def _watch(
-    group: str,
-    version: str,
-    plural: str,
-    kind: str,
-    route: Callable[[str, kopf.RawEvent], None],
-    labels: dict[str, Any] | None = None,
-) -> None:
+class Watch(NamedTuple):
+    api_version: str
+    plural: str
+    kind: str
+    route: Route
+    selector: str = ""  # server-side label selector
+
+
+# Parents are watched by Kopf (and listed by prime()); children by our own informers with
+# server-side label selectors (Kopf filters labels in the operator, after the API server
+# sent it every object of the kind).
+WATCHES: list[Watch] = []
+CHILD_WATCHES: list[Watch] = []
+
+
+def _watch(plural: str, kind: str, route: Route) -> None:
     async def on_event(event: kopf.RawEvent, **_: Any) -> None:
         route(kind, event)
 
     handler_id = f"{route.__name__.strip('_')}/{plural}"
-    kopf.on.event(group, version, plural, labels=labels, id=handler_id)(on_event)
-    WATCHES.append((f"{group}/{version}" if group else version, plural, kind, route, labels or {}))
+    kopf.on.event(GROUP, VERSION, plural, id=handler_id)(on_event)
+    WATCHES.append(Watch(f"{GROUP}/{VERSION}", plural, kind, route))
 
 
-Route = Callable[[str, kopf.RawEvent], None]
-WATCHES: list[tuple[str, str, str, Route, dict[str, Any]]] = []
+def _scopes(namespaces: list[str]) -> list[str | None]:
+    return [*namespaces] or [None]
 
 
-def _selector(labels: dict[str, Any]) -> str:
-    return ",".join(k if v is kopf.PRESENT else f"{k}={v}" for k, v in labels.items())
-
-
-# Children are watched by our own informers with server-side label selectors (Kopf
-# filters labels in the operator, after the API server sent it every object of the kind).
-CHILD_WATCHES: list[tuple[str, str, str, Route, dict[str, Any]]] = []
-
-
-def _inform(
-    group_version: str, plural: str, kind: str, route: Route, labels: dict[str, Any]
-) -> None:
-    CHILD_WATCHES.append((group_version, plural, kind, route, labels))
+def _informers(watches: list[Watch], client: Client, namespaces: list[str]) -> list[Informer]:
+    return [
+        Informer(
+            client, w.api_version, w.plural, w.kind, w.route, namespace=ns, selector=w.selector
+        )
+        for w in watches
+        for ns in _scopes(namespaces)
+    ]
 
 
 def informers(client: Client, namespaces: list[str]) -> list[Informer]:
-    scopes: list[str | None] = [*namespaces] or [None]
-    return [
-        Informer(client, api_version, plural, kind, route, namespace=ns, selector=_selector(labels))
-        for api_version, plural, kind, route, labels in CHILD_WATCHES
-        for ns in scopes
-    ]
+    return _informers(CHILD_WATCHES, client, namespaces)
 
 
 async def prime(client: Client, namespaces: list[str]) -> list[Informer]:
@@ -257,44 +255,31 @@ async def prime(client: Client, namespaces: list[str]) -> list[Informer]:
     (as controller-runtime waits for its informers) rules that out. Returns the
     child informers, listed, for their watches to continue from there.
     """
-    scopes: list[str | None] = [*namespaces] or [None]
-    for api_version, plural, kind, route, labels in WATCHES:
-        for namespace in scopes:
-            cont: str | None = None
-            while True:
-                page = await client.list(
-                    api_version, plural, namespace, label_selector=_selector(labels), continue_=cont
-                )
-                for item in page.get("items") or []:
-                    item.setdefault("apiVersion", api_version)
-                    item.setdefault("kind", kind)
-                    route(kind, cast(kopf.RawEvent, {"type": None, "object": item}))
-                cont = (page.get("metadata") or {}).get("continue")
-                if not cont:
-                    break
+    # Parents first: finding a child's parent reads them.
+    await asyncio.gather(*(i.list() for i in _informers(WATCHES, client, namespaces)))
     children = informers(client, namespaces)
     await asyncio.gather(*(informer.list() for informer in children))
     log.info("caches filled", **{k: len(v) for k, v in OPERATOR.store.parents.items()})
     return children
 
 
-_watch(GROUP, VERSION, "mcpservers", MCPSERVER, _parent_event)
-_watch(GROUP, VERSION, "optimizationjobs", OPTIMIZATIONJOB, _parent_event)
-_watch(GROUP, VERSION, "cleanuppolicies", cleanuppolicy.KIND, _parent_event)
+_watch("mcpservers", MCPSERVER, _parent_event)
+_watch("optimizationjobs", OPTIMIZATIONJOB, _parent_event)
+_watch("cleanuppolicies", cleanuppolicy.KIND, _parent_event)
 
 # MCPServer children; the EndpointSlice controller copies our Services' labels
 # onto their slices, so the same selector finds them.
-for _group, _plural, _kind, _extra in (
-    ("apps/v1", "deployments", "Deployment", {}),
-    ("v1", "services", "Service", {}),
-    ("autoscaling/v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler", {}),
-    ("batch/v1", "jobs", "Job", {SERVER_LABEL: kopf.PRESENT}),
-    ("v1", "pods", "Pod", {SERVER_LABEL: kopf.PRESENT, "job-name": kopf.PRESENT}),
-    ("discovery.k8s.io/v1", "endpointslices", "EndpointSlice", {}),
+for _av, _plural, _kind, _extra in (
+    ("apps/v1", "deployments", "Deployment", ""),
+    ("v1", "services", "Service", ""),
+    ("autoscaling/v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler", ""),
+    ("batch/v1", "jobs", "Job", f",{SERVER_LABEL}"),
+    ("v1", "pods", "Pod", f",{SERVER_LABEL},job-name"),
+    ("discovery.k8s.io/v1", "endpointslices", "EndpointSlice", ""),
 ):
-    _inform(_group, _plural, _kind, _mcpserver_child, {**MANAGED, **_extra})
+    CHILD_WATCHES.append(Watch(_av, _plural, _kind, _mcpserver_child, MANAGED + _extra))
 
-for _group, _plural, _kind in (
+for _av, _plural, _kind in (
     ("batch/v1", "jobs", "Job"),
     ("v1", "pods", "Pod"),
     ("v1", "configmaps", "ConfigMap"),
@@ -302,7 +287,7 @@ for _group, _plural, _kind in (
     ("rbac.authorization.k8s.io/v1", "roles", "Role"),
     ("rbac.authorization.k8s.io/v1", "rolebindings", "RoleBinding"),
 ):
-    _inform(_group, _plural, _kind, _optjob_child, {**MANAGED, OPTJOB_LABEL: kopf.PRESENT})
+    CHILD_WATCHES.append(Watch(_av, _plural, _kind, _optjob_child, f"{MANAGED},{OPTJOB_LABEL}"))
 
 
 # ---------------------------------------------------------------- metrics, health

@@ -17,7 +17,7 @@ from mcpops import events
 from mcpops.api import API_VERSION
 from mcpops.controller import Key, Store
 from mcpops.kube import PLURALS, ApiError, Client
-from mcpops.plans import Delete, EventSpec, fmt_time, forbidden_status, status_patch
+from mcpops.plans import Delete, EventSpec, failure_status, fmt_time, status_patch
 
 # How soon to try again after RBAC refused a write: a person has to act first.
 FORBIDDEN_RETRY_SECONDS = 60.0
@@ -33,14 +33,12 @@ class Writer:
         kind: str,
         *,
         store_kind: Callable[[str], str] = lambda kind: kind,
-        keep: Callable[[str, dict[str, Any]], dict[str, Any]] = lambda kind, body: body,
     ) -> None:
         self.client = client
         self.store = store
         self.kind = kind
         self.plural = PLURALS[kind]
         self._store_kind = store_kind
-        self._keep = keep
 
     async def apply(
         self, child_key: Key, manifests: Iterable[dict[str, Any]], log: structlog.stdlib.BoundLogger
@@ -55,12 +53,14 @@ class Writer:
             # Keep our own write's result, so a re-run before the watch catches up
             # does not apply it again.
             kind = manifest["kind"]
-            self.store.put_child(self._store_kind(kind), child_key, self._keep(kind, applied))
+            self.store.put_child(self._store_kind(kind), child_key, applied)
             log.info("applied", child=kind, child_name=manifest["metadata"]["name"])
 
-        manifests = list(manifests)
-        last = [m for m in manifests if (m.get("spec") or {}).get("replicas") == 0]
-        await _all(one(m) for m in manifests if m not in last)
+        first: list[dict[str, Any]] = []
+        last: list[dict[str, Any]] = []
+        for m in manifests:
+            (last if (m.get("spec") or {}).get("replicas") == 0 else first).append(m)
+        await _all(one(m) for m in first)
         await _all(one(m) for m in last)
 
     async def delete(
@@ -97,6 +97,16 @@ class Writer:
         _POSTING.add(task)
         task.add_done_callback(_POSTING.discard)
 
+    async def failed(
+        self, key: Key, obj: dict[str, Any], status: dict[str, Any], reason: str, message: str
+    ) -> bool:
+        """Write a failure status (plans.failure_status) and, when it is news, its one
+        Warning Event. True if the status changed."""
+        if await self.status(key, obj, status) is None:
+            return False
+        await self.events(obj, [EventSpec("Warning", reason, message)])
+        return True
+
     async def forbidden(
         self, key: Key, obj: dict[str, Any], exc: ApiError, log: structlog.stdlib.BoundLogger
     ) -> float:
@@ -107,18 +117,43 @@ class Writer:
             "when the namespace is watched)."
         )
         log.error("forbidden", error=exc.message)
-        status = forbidden_status(
+        status = failure_status(
             obj.get("status") or {},
-            obj["metadata"].get("generation", 1),
+            "Forbidden",
             message,
             fmt_time(datetime.now(UTC)),
+            generation=obj["metadata"].get("generation", 1),
         )
         try:
-            if await self.status(key, obj, status) is not None:
-                await self.events(obj, [EventSpec("Warning", "Forbidden", message)])
+            await self.failed(key, obj, status, "Forbidden", message)
         except ApiError as again:  # not even allowed to report it: the log has to do
             log.error("cannot report forbidden", error=str(again))
         return FORBIDDEN_RETRY_SECONDS
+
+    async def refused(
+        self,
+        key: Key,
+        obj: dict[str, Any],
+        planned: dict[str, Any],
+        exc: ApiError,
+        log: structlog.stdlib.BoundLogger,
+    ) -> None:
+        """The API server refused a child the spec produced (400/413/422): retrying cannot
+        help until the spec changes, so the planned status is written as Failed."""
+        message = (
+            f"the API server refused a child object: {exc.detail[:900]}. "
+            f"Fix the {self.kind} spec field that produced it."
+        )
+        status = failure_status(
+            planned,
+            "ChildRefused",
+            message,
+            fmt_time(datetime.now(UTC)),
+            generation=planned.get("observedGeneration"),
+            phase="Failed",
+        )
+        if await self.failed(key, obj, status, "ChildRefused", message):
+            log.warning("child refused", status=exc.status, message=exc.detail[:300])
 
 
 # Events being posted; referenced so that they are not collected mid-flight.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -12,12 +13,15 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 from toolpaths import makefile_env
+
+from mcpops.kube import WRITE_VERBS
 
 REPO = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
@@ -91,6 +95,18 @@ class Cluster:
             args += ["-l", selector]
         items: list[dict[str, Any]] = json.loads(self.kubectl(*args).stdout)["items"]
         return items
+
+    def events(
+        self, namespace: str, name: str, *, kind: str | None = None, reason: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The Events about object `name` in `namespace`; only of `kind`, of `reason`, if given."""
+        return [
+            e
+            for e in self.list("events", namespace)
+            if e["involvedObject"]["name"] == name
+            and (kind is None or e["involvedObject"].get("kind") == kind)
+            and (reason is None or e["reason"] == reason)
+        ]
 
 
 @functools.cache
@@ -187,6 +203,73 @@ def controlplane_env() -> None:
         os.environ.setdefault(key, value)
 
 
+def require_built_controlplane() -> None:
+    controlplane_env()
+    if not Path(os.environ["MCPOPS_CP_BIN"], ".stamp").exists():
+        raise RuntimeError(
+            "the control plane is not built: run `make controlplane` (or `make test`)"
+        )
+
+
+def _cluster_py(*args: str, check: bool = True, quiet: bool = False) -> int:
+    return subprocess.run(
+        [sys.executable, str(REPO / "hack" / "cluster.py"), *args],
+        capture_output=quiet,
+        check=check,
+    ).returncode
+
+
+@contextlib.contextmanager
+def local_cluster(nodes: int | None = None) -> Iterator[Cluster]:
+    """The project's own control plane (hack/cluster.py up, with `nodes` simulated nodes if
+    given): reused when already running, else started here and stopped at the end (unless
+    MCPOPS_KEEP_CLUSTER is set)."""
+    require_built_controlplane()
+    state_dir = REPO / ".cluster"
+    started_here = _cluster_py("status", check=False, quiet=True) != 0
+    _cluster_py("up", *(["--nodes", str(nodes)] if nodes is not None else []))
+    # `make demo` leaves its operator running; a second operator acting on the same
+    # objects would make every count of actions wrong.
+    _cluster_py("stop", "operator-demo")
+    try:
+        yield Cluster(
+            kubeconfig=str(state_dir / "kubeconfig"),
+            kubectl_path=str(state_dir / "bin" / "kubectl"),
+            provider="local",
+        )
+    finally:
+        if started_here and not os.environ.get("MCPOPS_KEEP_CLUSTER"):
+            _cluster_py("down", check=False)
+
+
+def install_crds(cluster: Cluster) -> None:
+    """Apply crds/ and wait until the API server serves every one of them."""
+    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"))
+    for path in sorted((REPO / "crds").glob("*.yaml")):
+        name = path.name.split("_", 1)[1].removesuffix(".yaml") + "." + path.name.split("_")[0]
+        cluster.kubectl("wait", "--for=condition=Established", f"crd/{name}", "--timeout=60s")
+
+
+def make_namespace(cluster: Cluster, prefix: str, restricted: bool) -> str:
+    """A fresh namespace `<prefix>-<random>`, labelled as the tests'; `restricted` enforces
+    the restricted Pod Security Standard. Returns once pods can be created in it."""
+    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    labels = {"mcpops.dev/test": "true"}
+    if restricted:
+        labels["pod-security.kubernetes.io/enforce"] = "restricted"
+        labels["pod-security.kubernetes.io/enforce-version"] = "latest"
+    cluster.apply(
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}}
+    )
+    # Pods cannot be created until the controller-manager made the default ServiceAccount.
+    wait_until(
+        lambda: cluster.get("serviceaccount", "default", name),
+        timeout=30,
+        what=f"default ServiceAccount in {name}",
+    )
+    return name
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -256,31 +339,45 @@ class OperatorProcess:
                 out[(name_labels, frozenset())] = float(value)
         return out
 
-    def write_counts(self) -> dict[str, float]:
-        """API writes the operator made so far, by "VERB resource"."""
+    def request_counts(
+        self, verbs: Collection[str] | None = None, *, accepted_only: bool = False
+    ) -> dict[str, float]:
+        """API requests the operator made so far, by "VERB resource": those of `verbs` (all
+        when None); with `accepted_only`, only those the API server accepted (2xx)."""
         out: dict[str, float] = {}
         for (name, labels), v in self.metrics().items():
             lab = dict(labels)
-            if name == "mcpops_api_requests_total" and lab.get("verb") in {
-                "POST",
-                "PUT",
-                "PATCH",
-                "DELETE",
-            }:
+            if (
+                name == "mcpops_api_requests_total"
+                and (verbs is None or lab.get("verb") in verbs)
+                and (not accepted_only or lab.get("code", "").startswith("2"))
+            ):
                 key = f"{lab['verb']} {lab['resource']}"
                 out[key] = out.get(key, 0) + v
         return out
 
-    def wait_quiet(self, *, timeout: float = 45, quiet: float = 2.0) -> dict[str, float]:
-        """Wait until the operator makes no API write for `quiet` seconds; its write counts."""
+    def write_counts(self, *, accepted_only: bool = False) -> dict[str, float]:
+        """API writes the operator made so far, by "VERB resource"."""
+        return self.request_counts(WRITE_VERBS, accepted_only=accepted_only)
+
+    def wait_quiet(
+        self,
+        *,
+        timeout: float = 45,
+        quiet: float = 2.0,
+        verbs: Collection[str] | None = WRITE_VERBS,
+        accepted_only: bool = False,
+    ) -> dict[str, float]:
+        """Wait until the operator makes no API request of `verbs` (writes unless told;
+        None: any) for `quiet` seconds; its counts of them (see request_counts)."""
 
         def settled() -> list[dict[str, float]] | None:
-            before = self.write_counts()
+            before = self.request_counts(verbs, accepted_only=accepted_only)
             time.sleep(quiet)
-            after = self.write_counts()
-            return [after] if after == before else None  # a list: no writes at all is settled
+            after = self.request_counts(verbs, accepted_only=accepted_only)
+            return [after] if after == before else None  # a list: none at all is settled too
 
-        return wait_until(settled, timeout=timeout, what="the operator's writes settle")[0]
+        return wait_until(settled, timeout=timeout, what="the operator's requests settle")[0]
 
     def writes(self) -> float:
         """API writes the operator made so far (POST/PUT/PATCH/DELETE)."""
@@ -320,8 +417,6 @@ def assert_lease_rights(cluster: Cluster, sa: str, namespace: str, lease: str) -
 
 
 # ---------------------------------------------------------------- fault injection
-
-WRITE_VERBS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 @dataclass

@@ -13,47 +13,29 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from clusterkit import REPO, Cluster, OperatorProcess, controlplane_env, wait_until
+from clusterkit import (
+    Cluster,
+    OperatorProcess,
+    install_crds,
+    local_cluster,
+    make_namespace,
+    require_built_controlplane,
+)
 
 pytestmark = pytest.mark.cluster
 
 
-def built_controlplane_env() -> None:
-    controlplane_env()
-    if not Path(os.environ["MCPOPS_CP_BIN"], ".stamp").exists():
-        pytest.fail("the control plane is not built: run `make controlplane` (or `make test`)")
-
-
 def _local_cluster() -> Iterator[Cluster]:
-    built_controlplane_env()
-    state_dir = REPO / ".cluster"
-    status = subprocess.run(
-        [sys.executable, str(REPO / "hack" / "cluster.py"), "status"],
-        capture_output=True,
-        check=False,
-    )
-    started_here = status.returncode != 0
-    subprocess.run([sys.executable, str(REPO / "hack" / "cluster.py"), "up"], check=True)
-    # `make demo` leaves its operator running; a second operator acting on the tests'
-    # objects would make every count of actions wrong.
-    subprocess.run(
-        [sys.executable, str(REPO / "hack" / "cluster.py"), "stop", "operator-demo"], check=True
-    )
     try:
-        yield Cluster(
-            kubeconfig=str(state_dir / "kubeconfig"),
-            kubectl_path=str(state_dir / "bin" / "kubectl"),
-            provider="local",
-        )
-    finally:
-        if started_here and not os.environ.get("MCPOPS_KEEP_CLUSTER"):
-            subprocess.run([sys.executable, str(REPO / "hack" / "cluster.py"), "down"], check=False)
+        require_built_controlplane()
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+    with local_cluster() as cluster:
+        yield cluster
 
 
 def _kind_cluster() -> Iterator[Cluster]:
@@ -96,10 +78,7 @@ def cluster() -> Iterator[Cluster]:
 
 @pytest.fixture(scope="session")
 def crds(cluster: Cluster) -> Cluster:
-    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"))
-    for path in sorted((REPO / "crds").glob("*.yaml")):
-        name = path.name.split("_", 1)[1].removesuffix(".yaml") + "." + path.name.split("_")[0]
-        cluster.kubectl("wait", "--for=condition=Established", f"crd/{name}", "--timeout=60s")
+    install_crds(cluster)
     return cluster
 
 
@@ -114,28 +93,10 @@ def operator(crds: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         proc.stop()
 
 
-def _make_namespace(cluster: Cluster, prefix: str, restricted: bool) -> str:
-    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
-    labels = {"mcpops.dev/test": "true"}
-    if restricted:
-        labels["pod-security.kubernetes.io/enforce"] = "restricted"
-        labels["pod-security.kubernetes.io/enforce-version"] = "latest"
-    cluster.apply(
-        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}}
-    )
-    # Pods cannot be created until the controller-manager made the default ServiceAccount.
-    wait_until(
-        lambda: cluster.get("serviceaccount", "default", name),
-        timeout=30,
-        what=f"default ServiceAccount in {name}",
-    )
-    return name
-
-
 @pytest.fixture
 def namespace(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]:
     """A fresh namespace enforcing the restricted Pod Security Standard, deleted after."""
-    name = _make_namespace(cluster, "t", restricted=True)
+    name = make_namespace(cluster, "t", restricted=True)
     yield name
     if request.node.rep_call.failed if hasattr(request.node, "rep_call") else False:
         dump = cluster.kubectl("get", "all,events", "-n", name, "-o", "wide", check=False)

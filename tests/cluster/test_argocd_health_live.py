@@ -17,7 +17,8 @@ from typing import Any
 
 from argocd_lua import health
 from clusterkit import Cluster, OperatorProcess, wait_until
-from test_bluegreen import FAST, suite
+from suitekit import suite
+from test_bluegreen import FAST
 from test_cleanuppolicy import cm_rule, cpol, make_cms, run_now
 from test_mcpserver import mcpserver
 from test_optimizationjob import optjob, wait_phase, write_results

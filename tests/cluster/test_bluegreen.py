@@ -8,46 +8,20 @@ from __future__ import annotations
 
 import json
 import threading
-from typing import Any
 
 from clusterkit import Cluster, OperatorProcess, wait_until
-from suitekit import result_message
-from test_mcpserver import cond, deployments, mcpserver, status, wait_ready
+from suitekit import suite
+from test_mcpserver import (
+    cond,
+    deployments,
+    mcpserver,
+    patch_spec,
+    stable_revision,
+    status,
+    wait_ready,
+)
 
 FAST = {"scaleDownDelaySeconds": 2, "verifySeconds": 2, "progressDeadlineSeconds": 60}
-
-
-def suite(name: str = "smoke", *, passed: bool = True, **sim: str) -> dict[str, Any]:
-    annotations = {"sim.mcpops.dev/message": result_message(passed, name)}
-    if not passed:
-        annotations |= {"sim.mcpops.dev/outcome": "fail", "sim.mcpops.dev/exit-code": "1"}
-    annotations |= {f"sim.mcpops.dev/{k}": v for k, v in sim.items()}
-    return {
-        "name": name,
-        "builtin": {"requiredTools": ["add"]},
-        "timeoutSeconds": 30,
-        "podAnnotations": annotations,
-    }
-
-
-def patch_spec(cluster: Cluster, name: str, ns: str, spec: dict[str, Any]) -> None:
-    cluster.kubectl(
-        "patch", "mcpserver", name, "-n", ns, "--type=merge", "-p", json.dumps({"spec": spec})
-    )
-
-
-def stable_revision(cluster: Cluster, name: str, ns: str) -> str:
-    svc = cluster.get("service", name, ns)
-    assert svc is not None
-    return str(svc["spec"]["selector"]["mcpops.dev/revision"])
-
-
-def events(cluster: Cluster, name: str, ns: str, reason: str) -> list[dict[str, Any]]:
-    return [
-        e
-        for e in cluster.list("events", ns)
-        if e["involvedObject"]["name"] == name and e["reason"] == reason
-    ]
 
 
 class EndpointWatch:
@@ -116,7 +90,7 @@ def test_passing_tests_switch_once_without_dropping_endpoints(
         for e in jobs[0]["spec"]["template"]["spec"]["containers"][0]["env"]
     }
     assert env["MCP_SERVER_URL"].startswith(f"http://bg-preview.{namespace}.svc")
-    assert len(events(cluster, "bg", namespace, "TrafficSwitched")) == 2
+    assert len(cluster.events(namespace, "bg", reason="TrafficSwitched")) == 2
     wait_until(
         lambda: (
             deployments(cluster, "bg", namespace)[first["activeRevision"]]["spec"]["replicas"] == 0
@@ -148,7 +122,7 @@ def test_failing_tests_keep_traffic_and_are_not_retried(
     assert degraded["status"] == "True" and degraded["reason"] == "RolloutFailed"
     assert "expected 3, got 4" in degraded["message"]
     assert cond(st, "TestsPassed")["status"] == "False"
-    warnings = events(cluster, "bad", namespace, "RolloutFailed")
+    warnings = cluster.events(namespace, "bad", reason="RolloutFailed")
     assert warnings and "expected 3, got 4" in warnings[0]["message"]
     failed_rev = st["failedRevision"]
     wait_until(
@@ -321,7 +295,7 @@ def test_newer_spec_supersedes_a_rollout_in_test(
         lambda: not cluster.list("jobs", namespace, f"mcpops.dev/revision={stale}"),
         what="the superseded test Job cancelled",
     )
-    assert events(cluster, "sup", namespace, "Superseded")
+    assert cluster.events(namespace, "sup", reason="Superseded")
 
 
 def test_post_switch_failure_returns_traffic(
@@ -355,7 +329,7 @@ def test_post_switch_failure_returns_traffic(
     assert stable_revision(cluster, "verify", namespace) == first
     assert st["failedRevision"] == second
     assert cond(st, "RolledBack")["status"] == "True"
-    assert events(cluster, "verify", namespace, "RolledBack")
+    assert cluster.events(namespace, "verify", reason="RolledBack")
 
 
 def test_rollback_to_an_earlier_spec_reuses_its_deployment(
@@ -404,5 +378,7 @@ def test_operator_killed_at_each_phase_switches_exactly_once(
     )
     assert st["activeRevision"] != first
     assert stable_revision(cluster, "crash", namespace) == st["activeRevision"]
-    assert len(events(cluster, "crash", namespace, "TrafficSwitched")) == 2  # first + one switch
+    assert (
+        len(cluster.events(namespace, "crash", reason="TrafficSwitched")) == 2
+    )  # first + one switch
     assert len(cluster.list("jobs", namespace, f"mcpops.dev/revision={st['activeRevision']}")) == 1

@@ -91,14 +91,6 @@ def run_now(
     )
 
 
-def events(cluster: Cluster, name: str, ns: str) -> list[dict[str, Any]]:
-    return [
-        e
-        for e in cluster.list("events", ns)
-        if e["involvedObject"]["kind"] == "CleanupPolicy" and e["involvedObject"]["name"] == name
-    ]
-
-
 @pytest.mark.parametrize(
     ("spec", "field"),
     [
@@ -190,7 +182,9 @@ def test_dry_run_lists_and_deletes_nothing(
     # A person's run-now also deletes nothing in DryRun.
     run_now(cluster, "preview", namespace, "1")
     assert cm_names(cluster, namespace) == set(names)
-    assert "DryRun" in {e["reason"] for e in events(cluster, "preview", namespace)}
+    assert "DryRun" in {
+        e["reason"] for e in cluster.events(namespace, "preview", kind="CleanupPolicy")
+    }
     runs = operator.metrics()
     key = (
         "mcpops_cleanup_runs_total",
@@ -226,7 +220,7 @@ def test_enforce_deletes_exactly_the_expected_set_and_protected_survives(
     assert cm_names(cluster, namespace) == {"a-1", "a-4", "a-5", "other"}
     assert {d["name"] for d in st["deletions"]} == {"a-0", "a-2", "a-3"}
     assert all(d["rule"] == "cms" and d["age"] and d["time"] for d in st["deletions"])
-    deleted_events = [e for e in events(cluster, "enforce", namespace) if e["reason"] == "Deleted"]
+    deleted_events = cluster.events(namespace, "enforce", kind="CleanupPolicy", reason="Deleted")
     assert len(deleted_events) == 3
     assert conditions(st)["Degraded"]["status"] == "False"
 
@@ -253,7 +247,11 @@ def test_cap_and_circuit_breaker_hold_until_acknowledged(
     assert f"mcpops.dev/acknowledge={token}" in blocked["message"]
     assert st["lastRun"]["deleted"] == 0 and len(st["candidates"]) == 8
     assert len(cm_names(cluster, namespace)) == 8
-    warnings = [e for e in events(cluster, "breaker", namespace) if e["type"] == "Warning"]
+    warnings = [
+        e
+        for e in cluster.events(namespace, "breaker", kind="CleanupPolicy")
+        if e["type"] == "Warning"
+    ]
     assert "CircuitBreakerTripped" in {e["reason"] for e in warnings}
     # A wrong acknowledgement opens nothing.
     cluster.kubectl(

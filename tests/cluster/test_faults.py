@@ -17,8 +17,16 @@ from typing import Any
 
 import pytest
 from clusterkit import REPO, ApiProxy, Cluster, OperatorProcess, Write, wait_until
-from test_bluegreen import events, patch_spec, stable_revision, suite
-from test_mcpserver import cond, deployments, mcpserver, status, wait_ready
+from suitekit import suite
+from test_mcpserver import (
+    cond,
+    deployments,
+    mcpserver,
+    patch_spec,
+    stable_revision,
+    status,
+    wait_ready,
+)
 
 MANAGED = "app.kubernetes.io/managed-by=mcpops"
 
@@ -57,22 +65,6 @@ def reconcile_errors(op: OperatorProcess) -> float:
         for (metric, labels), v in op.metrics().items()
         if metric == "mcpops_reconciles_total" and dict(labels).get("result") == "error"
     )
-
-
-def settled_writes(op: OperatorProcess, window: float = 20.0, timeout: float = 120.0) -> float:
-    """Wait until the operator makes no write for `window` seconds; the writes it made in
-    the last window (0 when settled). Fails if it keeps writing until the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        before, started = op.writes(), time.monotonic()
-        while time.monotonic() - started < window:
-            if op.writes() != before:
-                break
-            time.sleep(0.5)  # sampling the counter; the deadline bounds the loop
-        else:
-            return 0.0
-        if time.monotonic() > deadline:
-            return op.writes() - before
 
 
 # -------------------------------------------------- operator killed at a phase boundary
@@ -117,14 +109,24 @@ def status_write(name: str, phase: str) -> Callable[[Write], bool]:
     return match
 
 
-def switch_write(name: str) -> Callable[[Write], bool]:
-    """The write that points the stable Service at a revision (any but the placeholder)."""
+def selector_revision(body: dict[str, Any]) -> str | None:
+    """The revision a write of a Service points its selector at."""
+    return ((body.get("spec") or {}).get("selector") or {}).get("mcpops.dev/revision")
+
+
+def active_revision(body: dict[str, Any]) -> str | None:
+    """The activeRevision a status write sets."""
+    return (body.get("status") or {}).get("activeRevision")
+
+
+def switch_write(name: str, first: str) -> Callable[[Write], bool]:
+    """The write that points the stable Service at a revision other than `first` (and not
+    the placeholder)."""
 
     def match(w: Write) -> bool:
-        selector = ((w.body or {}).get("spec") or {}).get("selector") or {}
-        return w.path.endswith(f"/services/{name}") and selector.get(
-            "mcpops.dev/revision", "none"
-        ) not in {"none", match.first}  # type: ignore[attr-defined]
+        return w.path.endswith(f"/services/{name}") and (
+            selector_revision(w.body or {}) or "none"
+        ) not in {"none", first}
 
     return match
 
@@ -153,26 +155,20 @@ BOUNDARIES = [
 ]
 
 
-def selector_changes(proxy: ApiProxy, name: str, ns: str, start: str, since: float) -> list[str]:
-    """The revisions the operator pointed the stable Service at, one entry per change."""
+def revision_changes(
+    proxy: ApiProxy,
+    path: str,
+    pick: Callable[[dict[str, Any]], str | None],
+    start: str,
+    since: float,
+) -> list[str]:
+    """The revisions `pick` reads from the operator's writes to `path` since `since`, one
+    entry per change (from `start`)."""
     seen, last = [], start
-    for w in proxy.writes_to(f"/namespaces/{ns}/services/{name}"):
-        if not w.path.endswith(f"/services/{name}") or w.at < since:
+    for w in proxy.writes_to(path):
+        if not w.path.endswith(path) or w.at < since:
             continue
-        rev = (((w.body or {}).get("spec") or {}).get("selector") or {}).get("mcpops.dev/revision")
-        if rev and rev != last:
-            seen.append(rev)
-            last = rev
-    return seen
-
-
-def active_changes(proxy: ApiProxy, name: str, ns: str, start: str, since: float) -> list[str]:
-    """activeRevision values the operator wrote to status, one entry per change."""
-    seen, last = [], start
-    for w in proxy.writes_to(f"/namespaces/{ns}/mcpservers/{name}/status"):
-        if w.at < since:
-            continue
-        rev = ((w.body or {}).get("status") or {}).get("activeRevision")
+        rev = pick(w.body or {})
         if rev and rev != last:
             seen.append(rev)
             last = rev
@@ -214,8 +210,7 @@ def test_operator_killed_at_phase_boundary(
     first = wait_ready(cluster, name, namespace, timeout=90)["activeRevision"]
     uid = server_uid(cluster, name, namespace)
 
-    match = switch_write(name) if b.trigger == "switch" else status_write(name, b.trigger)
-    match.first = first  # type: ignore[attr-defined]
+    match = switch_write(name, first) if b.trigger == "switch" else status_write(name, b.trigger)
     since = time.monotonic()
     fired = proxied.arm(match, b.when)
     change: dict[str, Any] = {"image": "example.invalid/mcp:2"}
@@ -261,8 +256,10 @@ def test_operator_killed_at_phase_boundary(
         )
     # Exactly one switch (or none), by the writes themselves: the stable Service's selector
     # and status.activeRevision each changed once, to the tested revision.
-    assert selector_changes(proxied, name, namespace, first, since) == wanted_switches
-    assert active_changes(proxied, name, namespace, first, since) == wanted_switches
+    service = f"/namespaces/{namespace}/services/{name}"
+    status_path = f"/namespaces/{namespace}/mcpservers/{name}/status"
+    assert revision_changes(proxied, service, selector_revision, first, since) == wanted_switches
+    assert revision_changes(proxied, status_path, active_revision, first, since) == wanted_switches
     # One test Job for the one attempt; none for the revision already serving.
     jobs = jobs_by_revision(cluster, name, namespace).get(candidate) or []
     assert len(jobs) == 1, jobs
@@ -271,7 +268,9 @@ def test_operator_killed_at_phase_boundary(
     assert server_uid(cluster, name, namespace) == uid
     # A decision's Event is posted at most once, even across the crash.
     reason = "RolloutFailed" if b.flow == "fail" else "TrafficSwitched"
-    posted = [e for e in events(cluster, name, namespace, reason) if candidate in e["message"]]
+    posted = [
+        e for e in cluster.events(namespace, name, reason=reason) if candidate in e["message"]
+    ]
     assert len(posted) <= 1, posted
 
 
@@ -440,7 +439,7 @@ def test_second_writer_keeps_its_fields_and_the_operator_settles(
             timeout=60,
             what=f"{name}'s phase restored",
         )
-    assert settled_writes(operator) == 0, "the operator keeps writing"
+    operator.wait_quiet(quiet=20, timeout=120)  # fails if the operator keeps writing
     # Nothing the other writer owns was lost.
     for kind in ("deployments", "services"):
         for obj in cluster.list(kind, namespace, MANAGED):
@@ -679,5 +678,5 @@ def test_hostile_input_is_refused_or_explained(
     wait_ready(cluster, "good", namespace, timeout=90)
     # Never crashed, never looping: same process, no reconcile errors, writes settle.
     assert operator.proc is not None and operator.proc.pid == pid and operator.proc.poll() is None
-    assert settled_writes(operator, window=10) == 0
+    operator.wait_quiet(quiet=10, timeout=120)  # fails if the operator keeps writing
     assert reconcile_errors(operator) == errors_before

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 from clusterkit import Cluster, OperatorProcess, wait_until
-from test_bluegreen import FAST, events, patch_spec, stable_revision, suite
-from test_mcpserver import mcpserver, status, wait_ready
+from suitekit import suite
+from test_bluegreen import FAST
+from test_mcpserver import mcpserver, patch_spec, stable_revision, status, wait_ready
 
 LEASE = "mcpops-leader"
 
@@ -94,7 +95,7 @@ def test_standby_takes_over_without_repeating_actions(
     )
     assert stable_revision(cluster, "ha", namespace) == st["activeRevision"]
     # One switch for the first revision, one for the update: never a second one.
-    assert len(events(cluster, "ha", namespace, "TrafficSwitched")) == 2
+    assert len(cluster.events(namespace, "ha", reason="TrafficSwitched")) == 2
     # The new leader adopted the running test Job instead of starting another.
     jobs = cluster.list("jobs", namespace, f"mcpops.dev/revision={st['activeRevision']}")
     assert len(jobs) == 1

@@ -10,8 +10,17 @@ from pathlib import Path
 from typing import Any
 
 from clusterkit import Cluster, OperatorProcess, wait_until
-from test_bluegreen import FAST, patch_spec, stable_revision, suite
-from test_mcpserver import cond, deployments, mcpserver, status, wait_ready
+from suitekit import suite
+from test_bluegreen import FAST
+from test_mcpserver import (
+    cond,
+    deployments,
+    mcpserver,
+    patch_spec,
+    stable_revision,
+    status,
+    wait_ready,
+)
 from test_optimizationjob import optjob, wait_phase, write_results
 
 from mcpops_solver.results import SolveResult

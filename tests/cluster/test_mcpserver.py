@@ -53,6 +53,18 @@ def deployments(cluster: Cluster, name: str, ns: str) -> dict[str, dict[str, Any
     }
 
 
+def patch_spec(cluster: Cluster, name: str, ns: str, spec: dict[str, Any]) -> None:
+    cluster.kubectl(
+        "patch", "mcpserver", name, "-n", ns, "--type=merge", "-p", json.dumps({"spec": spec})
+    )
+
+
+def stable_revision(cluster: Cluster, name: str, ns: str) -> str:
+    svc = cluster.get("service", name, ns)
+    assert svc is not None
+    return str(svc["spec"]["selector"]["mcpops.dev/revision"])
+
+
 def test_create_ready_with_owned_labelled_children(
     cluster: Cluster, operator: OperatorProcess, namespace: str
 ) -> None:
@@ -76,19 +88,13 @@ def test_create_ready_with_owned_labelled_children(
         assert meta["ownerReferences"][0]["controller"] is True
         for label in ("name", "instance", "managed-by", "part-of"):
             assert f"app.kubernetes.io/{label}" in meta["labels"]
-    svc = cluster.get("service", "alpha", namespace)
-    assert svc is not None
-    assert svc["spec"]["selector"]["mcpops.dev/revision"] == rev
+    assert stable_revision(cluster, "alpha", namespace) == rev
     # Pods run in a namespace that enforces the restricted standard, with limits.
     pod = cluster.list("pods", namespace, "mcpops.dev/server=alpha")[0]
     for container in pod["spec"]["containers"]:
         assert container["resources"]["limits"] and container["resources"]["requests"]
         assert container["securityContext"]["readOnlyRootFilesystem"] is True
-    reasons = {
-        e["reason"]
-        for e in cluster.list("events", namespace)
-        if e["involvedObject"]["name"] == "alpha"
-    }
+    reasons = {e["reason"] for e in cluster.events(namespace, "alpha")}
     assert "TrafficSwitched" in reasons
 
 
@@ -99,10 +105,7 @@ def test_scale_keeps_revision_and_image_change_makes_new_one(
         mcpserver("beta", rollout={"scaleDownDelaySeconds": 10, "verifySeconds": 10}), namespace
     )
     first = wait_ready(cluster, "beta", namespace)["activeRevision"]
-    cluster.kubectl(
-        "patch", "mcpserver", "beta", "-n", namespace, "--type=merge", "-p",
-        '{"spec":{"replicas":3}}',
-    )  # fmt: skip
+    patch_spec(cluster, "beta", namespace, {"replicas": 3})
     st = wait_until(
         lambda: (s := wait_ready(cluster, "beta", namespace))["readyReplicas"] == 3 and s,
         timeout=45,
@@ -111,10 +114,7 @@ def test_scale_keeps_revision_and_image_change_makes_new_one(
     assert st["activeRevision"] == first
     assert set(deployments(cluster, "beta", namespace)) == {first}
 
-    cluster.kubectl(
-        "patch", "mcpserver", "beta", "-n", namespace, "--type=merge", "-p",
-        '{"spec":{"image":"example.invalid/mcp:2"}}',
-    )  # fmt: skip
+    patch_spec(cluster, "beta", namespace, {"image": "example.invalid/mcp:2"})
     st = wait_until(
         lambda: (s := wait_ready(cluster, "beta", namespace))["activeRevision"] != first and s,
         timeout=45,
@@ -154,15 +154,7 @@ def test_no_writes_when_nothing_changed(
     wait_ready(cluster, "quiet", namespace)
 
     # Settled: the write counter stops moving.
-    def settled() -> float | None:
-        before = operator.writes()
-        import time
-
-        time.sleep(3)
-        after = operator.writes()
-        return after if after == before else None
-
-    wait_until(settled, timeout=30, what="operator writes settle")
+    operator.wait_quiet(timeout=30, quiet=3)
     baseline = operator.write_counts()
     # Counted before the changes: the operator may well have reconciled them all before
     # the next line of this test runs.
@@ -183,7 +175,7 @@ def test_no_writes_when_nothing_changed(
         ),
         what="the operator reconciled the changes",
     )
-    wait_until(settled, timeout=30, what="operator writes settle again")
+    operator.wait_quiet(timeout=30, quiet=3)
     assert operator.write_counts() == baseline
 
 
@@ -207,10 +199,7 @@ def test_operator_restart_mid_rollout_converges(
     first = wait_ready(cluster, "delta", namespace)["activeRevision"]
     operator.kill()
     try:
-        cluster.kubectl(
-            "patch", "mcpserver", "delta", "-n", namespace, "--type=merge", "-p",
-            '{"spec":{"image":"example.invalid/mcp:3","replicas":2}}',
-        )  # fmt: skip
+        patch_spec(cluster, "delta", namespace, {"image": "example.invalid/mcp:3", "replicas": 2})
     finally:
         operator.start()
     st = wait_until(
@@ -219,11 +208,7 @@ def test_operator_restart_mid_rollout_converges(
         what="converged after restart",
     )
     assert st["readyReplicas"] == 2
-    switches = [
-        e
-        for e in cluster.list("events", namespace)
-        if e["involvedObject"]["name"] == "delta" and e["reason"] == "TrafficSwitched"
-    ]
+    switches = cluster.events(namespace, "delta", reason="TrafficSwitched")
     assert len(switches) == 2  # the first revision, then exactly one switch to the second
 
 
@@ -232,19 +217,22 @@ def test_candidate_that_never_becomes_ready_keeps_traffic(
 ) -> None:
     cluster.apply(mcpserver("eps"), namespace)
     first = wait_ready(cluster, "eps", namespace)["activeRevision"]
-    cluster.kubectl(
-        "patch", "mcpserver", "eps", "-n", namespace, "--type=merge", "-p",
-        json.dumps({"spec": {"image": "example.invalid/mcp:broken",
-                             "podAnnotations": {"sim.mcpops.dev/ready": "false"}}}),
-    )  # fmt: skip
+    patch_spec(
+        cluster,
+        "eps",
+        namespace,
+        {
+            "image": "example.invalid/mcp:broken",
+            "podAnnotations": {"sim.mcpops.dev/ready": "false"},
+        },
+    )
     st = wait_until(
         lambda: (s := status(cluster, "eps", namespace)).get("candidateRevision") and s,
         what="candidate recorded",
     )
     assert st["activeRevision"] == first
     assert cond(st, "Progressing")["status"] == "True"
-    svc = cluster.get("service", "eps", namespace)
-    assert svc is not None and svc["spec"]["selector"]["mcpops.dev/revision"] == first
+    assert stable_revision(cluster, "eps", namespace) == first
     preview = cluster.get("service", "eps-preview", namespace)
     assert preview is not None
     assert preview["spec"]["selector"]["mcpops.dev/revision"] == st["candidateRevision"]

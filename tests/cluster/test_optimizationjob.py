@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from typing import Any
 
 import pytest
@@ -77,27 +76,8 @@ def write_results(
         cluster.apply(cm, ns)
 
 
-def accepted_writes(operator: OperatorProcess) -> dict[str, float]:
-    """Writes the API server accepted, by "VERB resource"."""
-    out: dict[str, float] = {}
-    for (name, labels), value in operator.metrics().items():
-        lab = dict(labels)
-        if (
-            name == "mcpops_api_requests_total"
-            and lab.get("verb") in {"POST", "PUT", "PATCH", "DELETE"}
-            and lab.get("code", "").startswith("2")
-        ):
-            key = f"{lab['verb']} {lab['resource']}"
-            out[key] = out.get(key, 0) + value
-    return out
-
-
 def event_reasons(cluster: Cluster, name: str, ns: str) -> set[str]:
-    return {
-        e["reason"]
-        for e in cluster.list("events", ns)
-        if e["involvedObject"]["name"] == name and e["involvedObject"]["kind"] == "OptimizationJob"
-    }
+    return {e["reason"] for e in cluster.events(ns, name, kind="OptimizationJob")}
 
 
 def test_job_with_limits_deadline_and_restricted_pod(
@@ -186,17 +166,11 @@ def test_simulated_success_reads_the_result_configmap(
     # At rest: a change the operator looks at but that changes nothing makes no write.
     # (Refused writes, e.g. 403 into the terminating namespaces of earlier tests, are not
     # this test's business.)
-    def settled() -> dict[str, float] | None:
-        before = accepted_writes(operator)
-        time.sleep(2)
-        after = accepted_writes(operator)
-        return after if after == before else None
-
-    baseline = wait_until(settled, timeout=30, what="operator writes settle")
+    baseline = operator.wait_quiet(timeout=30, quiet=2, accepted_only=True)
     cluster.kubectl("annotate", "optjob", "lp", "-n", namespace, "note=hello")
     cluster.kubectl("label", "configmap", "lp-result", "-n", namespace, "touched=yes")
     cluster.kubectl("label", "job", "lp", "-n", namespace, "touched=yes")
-    assert wait_until(settled, timeout=30, what="operator writes settle again") == baseline
+    assert operator.wait_quiet(timeout=30, quiet=2, accepted_only=True) == baseline
 
 
 def test_simulated_malformed_input_fails_with_the_runtimes_message(

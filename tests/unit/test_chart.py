@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 import yaml
-from toolpaths import require_tool
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "mcpops"
@@ -39,11 +38,6 @@ RESTRICTED_VOLUMES = {
     "projected",
     "secret",
 }
-
-
-@pytest.fixture(scope="module")
-def helm() -> str:
-    return require_tool("MCPOPS_HELM", "helm")
 
 
 def run_helm(helm: str, *args: str) -> subprocess.CompletedProcess[str]:

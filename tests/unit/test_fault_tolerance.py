@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,6 +20,18 @@ from mcpops.kube import ApiError
 from mcpops.mcpserver.reconciler import MCPServerReconciler
 from mcpops.plans import merge_conditions
 from mcpops.writer import Writer, drain_events
+
+
+async def until(condition: Callable[[], bool], within: float = 5.0) -> None:
+    """Let the loop run until `condition` holds or `within` seconds passed; the asserts
+    after it say what was wrong."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while loop.time() < deadline:
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+
 
 # ---------------------------------------------------------------- backoff
 
@@ -45,13 +57,14 @@ async def test_a_failing_key_backs_off_and_recovers() -> None:
     queue.start()
     try:
         queue.add(("ns", "a"))
-        await asyncio.sleep(0.1)
+        await until(lambda: queue._failures.get(("ns", "a")) == 1)
+        await asyncio.sleep(0.1)  # a window in which an immediate retry would show
         assert len(calls) == 1  # retried after 5 s, not at once
         assert queue._failures[("ns", "a")] == 1
         # A change while it is failing is still looked at promptly...
         fail["on"] = False
         queue.add(("ns", "a"))
-        await asyncio.sleep(0.1)
+        await until(lambda: len(calls) == 2 and ("ns", "a") not in queue._failures)
         assert len(calls) == 2
         # ...and success clears the failure count.
         assert ("ns", "a") not in queue._failures
@@ -175,10 +188,9 @@ async def test_informer_resumes_and_relists_after_410() -> None:
     client.items = [_obj("a", "20"), _obj("c", "11")]
     client.rv = "21"
     task = asyncio.create_task(informer.run())
-    for _ in range(100):
-        await asyncio.sleep(0.01)
-        if informer.resource_version == "21" and len(client.watched_from) >= 2:
-            break
+    await until(
+        lambda: informer.resource_version == "21" and len(client.watched_from) >= 2, within=1.0
+    )
     task.cancel()
     assert client.watched_from[:2] == ["10", "21"]  # resumed, then continued after the re-list
     assert ("ADDED", "c") in seen

@@ -82,14 +82,20 @@ class FakeCluster:
             "availableReplicas": replicas if ready else 0,
         }
 
-    def run(self, srv: dict[str, Any], now: datetime) -> Any:
-        result = plan(srv, self.observed(), now)
+    def delete(self, kind: str, name: str) -> None:
+        self.deployments.pop(name, None)
+
+    def commit(self, srv: dict[str, Any], result: Any) -> Any:
+        """Apply a plan's writes, as the reconciler would."""
         for manifest in result.apply:
             self.apply(manifest)
         for gone in result.delete:
-            self.deployments.pop(gone.name, None)
+            self.delete(gone.kind, gone.name)
         srv["status"] = result.status
         return result
+
+    def run(self, srv: dict[str, Any], now: datetime) -> Any:
+        return self.commit(srv, plan(srv, self.observed(), now))
 
 
 def test_first_revision_becomes_active_once_available() -> None:

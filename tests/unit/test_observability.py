@@ -48,11 +48,6 @@ def tool() -> str:
     return require_tool("MCPOPS_PROMTOOL", "promtool")
 
 
-@pytest.fixture(scope="module")
-def helm() -> str:
-    return require_tool("MCPOPS_HELM", "helm")
-
-
 def run(tool: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([tool, *args], capture_output=True, text=True, timeout=60, check=False)
 

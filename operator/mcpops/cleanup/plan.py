@@ -33,7 +33,7 @@ from mcpops.api.cleanuppolicy import (
 )
 from mcpops.cleanup import schedule
 from mcpops.cleanup.select import Candidate, Selection, fmt_age
-from mcpops.plans import EventSpec, fmt_time, merge_conditions, parse_time
+from mcpops.plans import EventSpec, fmt_time, merge_conditions, parse_time, validation_message
 
 # How long a not-due reconcile sleeps at most before looking again (clock changes, restarts).
 MAX_WAIT_SECONDS = 3600.0
@@ -52,11 +52,7 @@ def parse(obj: dict[str, Any]) -> CleanupPolicySpec | Invalid:
     try:
         spec = CleanupPolicySpec.model_validate(obj.get("spec") or {})
     except ValidationError as exc:
-        parts = []
-        for err in exc.errors()[:5]:
-            loc = ".".join(str(p) for p in err["loc"])
-            parts.append(f"spec.{loc}: {err['msg']}")
-        return Invalid("InvalidSpec", "; ".join(parts))
+        return Invalid("InvalidSpec", validation_message(exc))
     problem = schedule.check(spec.schedule)
     if problem is not None:
         return Invalid("InvalidSchedule", f"spec.schedule: {problem}")
@@ -438,13 +434,8 @@ def idle_status(obj: dict[str, Any], trig: Trigger, now: datetime) -> dict[str, 
             message=f"first run at {fmt_time(trig.next_run)}",
             observed_generation=meta.get("generation"),
         )
-        keep = [
-            Condition.model_validate(c)
-            for c in old.get("conditions") or []
-            if c.get("type") not in {"Ready"}
-        ]
         status["conditions"] = merge_conditions(
-            old.get("conditions") or [], [cond, *keep], fmt_time(now)
+            old.get("conditions") or [], [cond], fmt_time(now), owned=frozenset()
         )
     return status
 
@@ -464,11 +455,8 @@ def invalid_status(
         message=invalid.message,
         observed_generation=meta.get("generation"),
     )
-    keep = [
-        Condition.model_validate(c) for c in old.get("conditions") or [] if c.get("type") != "Ready"
-    ]
     status["conditions"] = merge_conditions(
-        old.get("conditions") or [], [cond, *keep], fmt_time(now)
+        old.get("conditions") or [], [cond], fmt_time(now), owned=frozenset()
     )
     events = []
     if old.get("observedGeneration") != meta.get("generation"):

@@ -35,12 +35,15 @@ from mcpops.cleanup.select import (
     target_of,
 )
 from mcpops.controller import Key, Store
-from mcpops.kube import ApiError, Client, api_prefix
+from mcpops.kube import PLURALS, ApiError, Client, api_prefix
 from mcpops.writer import Writer
 
 KIND = "CleanupPolicy"
 log = structlog.stdlib.get_logger("mcpops.cleanup")
 PAGE_SIZE = 500
+_OURS = frozenset(
+    {("apps/v1", "Deployment"), ("batch/v1", "Job"), (API_VERSION, "OptimizationJob")}
+)
 
 
 def _resource_name(api_version: str, plural: str) -> str:
@@ -283,12 +286,9 @@ class CleanupPolicyReconciler:
             )
 
     async def _plural_for(self, api_version: str, kind: str, problems: list[Problem]) -> str | None:
-        known = {
-            ("apps/v1", "Deployment"): "deployments",
-            ("batch/v1", "Job"): "jobs",
-            (API_VERSION, "OptimizationJob"): "optimizationjobs",
-        }
-        return known.get((api_version, kind)) or await self._discover(api_version, kind, problems)
+        if (api_version, kind) in _OURS:  # kinds the operator itself writes: no discovery
+            return PLURALS[kind]
+        return await self._discover(api_version, kind, problems)
 
     # ---------------------------------------------------------------- metrics
 

@@ -22,17 +22,17 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from mcpops.api import API_VERSION
 from mcpops.api.cleanuppolicy import (
     PROTECTED_KEY,
     LabelSelector,
     Rule,
 )
-from mcpops.children import MANAGED_BY
+from mcpops.children import MANAGED_BY, MANAGED_BY_LABEL
 from mcpops.mcpserver.desired import REVISION_LABEL, SERVER_LABEL
 from mcpops.mcpserver.testjobs import SUITE_LABEL
 from mcpops.plans import parse_time, true_condition
 
-MANAGED_LABEL = "app.kubernetes.io/managed-by"
 FINISHED_PHASES = frozenset({"Succeeded", "Failed"})
 _DURATION = re.compile(r"([0-9]+)(s|m|h|d)")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -220,7 +220,7 @@ def _server_filter(names: list[str] | None) -> tuple[frozenset[str] | None, str]
 
 
 def target_of(rule: Rule) -> Target:
-    managed = f"{MANAGED_LABEL}={MANAGED_BY}"
+    managed = f"{MANAGED_BY_LABEL}={MANAGED_BY}"
     if rule.mcp_server_revisions is not None:
         servers, sel = _server_filter(rule.mcp_server_revisions.servers)
         return Target(
@@ -240,7 +240,7 @@ def target_of(rule: Rule) -> Target:
         sel_obj = rule.optimization_jobs.selector
         return Target(
             "optimizationJobs",
-            "mcpops.dev/v1alpha1",
+            API_VERSION,
             "OptimizationJob",
             "optimizationjobs",
             selector_string(sel_obj),
@@ -319,7 +319,7 @@ def slim(rule: Rule, target: Target, body: Mapping[str, Any], ctx: Context) -> R
     if target.kind in {"revisions", "testJobs"}:
         server = labels.get(SERVER_LABEL, "")
         info = ctx.servers.get(server)
-        if labels.get(MANAGED_LABEL) != MANAGED_BY or info is None:
+        if labels.get(MANAGED_BY_LABEL) != MANAGED_BY or info is None:
             return None  # not ours, or its MCPServer is unknown/going: decide nothing
         if target.servers is not None and server not in target.servers:
             return None
@@ -341,7 +341,7 @@ def slim(rule: Rule, target: Target, body: Mapping[str, Any], ctx: Context) -> R
         if phase not in FINISHED_PHASES:
             return None
     else:
-        if labels.get(MANAGED_LABEL) == MANAGED_BY and SERVER_LABEL in labels:
+        if labels.get(MANAGED_BY_LABEL) == MANAGED_BY and SERVER_LABEL in labels:
             return None  # an MCPServer's own children: only its targets know what serves
         status = body.get("status")
         raw = status.get("phase") if isinstance(status, dict) else None

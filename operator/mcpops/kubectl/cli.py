@@ -16,17 +16,14 @@ from typing import Any
 
 from mcpops.api import GROUP, VERSION
 from mcpops.api.cleanuppolicy import ACK_ANNOTATION, RUN_NOW_ANNOTATION
+from mcpops.api.kinds import KINDS
 from mcpops.kubectl import views
-from mcpops.kubectl.rollback import RollbackError, rollback_spec, spec_patch
+from mcpops.kubectl.rollback import RollbackError, operator_image_of, rollback_spec, spec_patch
 from mcpops.mcpserver.desired import REVISION_LABEL, SERVER_LABEL
 from mcpops.mcpserver.plan import ABORT_ANNOTATION, PROMOTE_ANNOTATION, RETRY_ANNOTATION
 from mcpops_solver.results import merge_solution_parts
 
-PLURALS = {
-    "MCPServer": "mcpservers",
-    "OptimizationJob": "optimizationjobs",
-    "CleanupPolicy": "cleanuppolicies",
-}
+PLURALS = {k.kind: k.plural for k in KINDS}
 
 
 class PluginError(Exception):
@@ -115,35 +112,25 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("status", help="the fleet: MCPServers, OptimizationJobs, CleanupPolicies")
     s.add_argument("-A", "--all-namespaces", action="store_true", help="every namespace")
 
-    s = sub.add_parser(
-        "promote", help=f"switch traffic to a tested candidate ({PROMOTE_ANNOTATION})"
-    )
-    s.add_argument("name")
-    s.add_argument("--revision", help="the revision to promote (default: the candidate)")
-    s.add_argument("--dry-run", action="store_true", help="print the patch, send nothing")
-
-    s = sub.add_parser("abort", help=f"stop the running rollout ({ABORT_ANNOTATION})")
-    s.add_argument("name")
-    s.add_argument("--dry-run", action="store_true", help="print the patch, send nothing")
-
-    s = sub.add_parser("retry", help=f"try the failed revision again ({RETRY_ANNOTATION})")
-    s.add_argument("name")
-    s.add_argument("--dry-run", action="store_true", help="print the patch, send nothing")
-
-    s = sub.add_parser("rollback", help="serve an earlier revision again (patches spec back to it)")
-    s.add_argument("name")
-    s.add_argument("--to-revision", required=True, metavar="REV", help="a revision of the server")
-    s.add_argument("--dry-run", action="store_true", help="print the patch, send nothing")
-
-    s = sub.add_parser(
-        "acknowledge", help=f"let a CleanupPolicy held by its breaker run ({ACK_ANNOTATION})"
-    )
-    s.add_argument("name")
-    s.add_argument("--dry-run", action="store_true", help="print the patch, send nothing")
-
-    s = sub.add_parser("run-now", help=f"run a CleanupPolicy now ({RUN_NOW_ANNOTATION})")
-    s.add_argument("name")
-    s.add_argument("--dry-run", action="store_true", help="print the patch, send nothing")
+    # The commands that write: each takes the object's name and --dry-run.
+    writers = {
+        "promote": f"switch traffic to a tested candidate ({PROMOTE_ANNOTATION})",
+        "abort": f"stop the running rollout ({ABORT_ANNOTATION})",
+        "retry": f"try the failed revision again ({RETRY_ANNOTATION})",
+        "rollback": "serve an earlier revision again (patches spec back to it)",
+        "acknowledge": f"let a CleanupPolicy held by its breaker run ({ACK_ANNOTATION})",
+        "run-now": f"run a CleanupPolicy now ({RUN_NOW_ANNOTATION})",
+    }
+    for command, help_ in writers.items():
+        s = sub.add_parser(command, help=help_)
+        s.add_argument("name")
+        s.add_argument("--dry-run", action="store_true", help="print the patch, send nothing")
+        if command == "promote":
+            s.add_argument("--revision", help="the revision to promote (default: the candidate)")
+        elif command == "rollback":
+            s.add_argument(
+                "--to-revision", required=True, metavar="REV", help="a revision of the server"
+            )
 
     s = sub.add_parser("tests", help="the last test results of an MCPServer")
     s.add_argument("name")
@@ -154,14 +141,11 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def write(
-    kube: Kube | None, kind: str, ns: str, name: str, body: dict[str, Any], dry_run: bool
-) -> str:
+def write(kube: Kube, kind: str, ns: str, name: str, body: dict[str, Any], dry_run: bool) -> str:
     """Send one merge patch (or show it); returns the equivalent kubectl command."""
     text = json.dumps(body, separators=(",", ":"))
     shown = f"kubectl patch {kind.lower()} {name} -n {ns} --type=merge -p '{text}'"
     if not dry_run:
-        assert kube is not None
         kube.patch(kind, ns, name, body)
     return shown
 
@@ -219,9 +203,7 @@ def acknowledge_patch(policy: dict[str, Any]) -> tuple[dict[str, Any], str]:
     """Acknowledge exactly the block the policy reports (its token names time and size)."""
     st = policy.get("status") or {}
     name = policy["metadata"]["name"]
-    blocked: dict[str, Any] = next(
-        (c for c in st.get("conditions") or [] if c.get("type") == "Blocked"), {}
-    )
+    blocked = views.condition(policy, "Blocked")
     token_ = (st.get("breaker") or {}).get("token")
     if blocked.get("status") != "True" or not token_:
         raise PluginError(f"{name} is not held by its circuit breaker: nothing to acknowledge")
@@ -235,16 +217,7 @@ def cmd_rollback(kube: Kube, ns: str, name: str, revision: str, dry_run: bool) -
         return f"revision {revision} already serves {name}: nothing to do\n"
     deps = kube.deployments(ns, f"{SERVER_LABEL}={name}")
     mine = [d for d in deps if d["metadata"].get("labels", {}).get(REVISION_LABEL) == revision]
-    hint = next(
-        (
-            c["image"]
-            for d in deps
-            for c in (d["spec"]["template"]["spec"].get("containers") or [])
-            + (d["spec"]["template"]["spec"].get("initContainers") or [])
-            if c["name"] in {"mcp-health", "install-bridge"}
-        ),
-        None,
-    )
+    hint = next((i for d in deps if (i := operator_image_of(d["spec"]["template"]))), None)
     try:
         spec, how = rollback_spec(server, revision, mine[0] if mine else None, hint)
     except RollbackError as exc:

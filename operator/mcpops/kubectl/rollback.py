@@ -10,9 +10,7 @@ only if the operator's own code hashes it to the wanted revision.
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,6 +19,7 @@ from pydantic import ValidationError
 from mcpops.api.mcpserver import MCPServerSpec, Probe
 from mcpops.children import labels
 from mcpops.mcpserver import desired
+from mcpops.plans import merge_patch
 
 # Spec fields that shape the pod template (the rest, e.g. replicas, rollout, tests,
 # autoscaling, are kept as they are).
@@ -48,28 +47,12 @@ class RollbackError(Exception):
     """The revision's spec cannot be found again; the message says why."""
 
 
-@contextlib.contextmanager
-def operator_image(image: str | None) -> Iterator[None]:
-    """Hash as the operator that built the revision did: its image is in the template."""
-    saved = os.environ.get("MCPOPS_IMAGE")
-    if image:
-        os.environ["MCPOPS_IMAGE"] = image
-    try:
-        yield
-    finally:
-        if saved is None:
-            os.environ.pop("MCPOPS_IMAGE", None)
-        else:
-            os.environ["MCPOPS_IMAGE"] = saved
-
-
 def revision_of(name: str, spec: dict[str, Any], image: str | None) -> str | None:
     try:
         model = MCPServerSpec.model_validate(spec)
     except ValidationError:
         return None
-    with operator_image(image):
-        return desired.revision_of(name, model)
+    return desired.revision_of(name, model, image)
 
 
 def _flag(args: list[str], flag: str) -> str | None:
@@ -84,6 +67,19 @@ def _strip_env(env: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if ref is not None:
             ref.pop("apiVersion", None)
     return out
+
+
+# The containers the operator puts into every pod template, carrying its own image.
+OPERATOR_CONTAINERS = ("install-bridge", "mcp-health")
+
+
+def operator_image_of(template: dict[str, Any]) -> str | None:
+    """The operator image a revision's pod template was built with."""
+    pod = template.get("spec") or {}
+    for c in [*(pod.get("initContainers") or []), *(pod.get("containers") or [])]:
+        if c.get("name") in OPERATOR_CONTAINERS:
+            return str(c.get("image"))
+    return None
 
 
 def spec_from_template(name: str, template: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
@@ -108,10 +104,8 @@ def spec_from_template(name: str, template: dict[str, Any]) -> tuple[dict[str, A
         out["resources"] = copy.deepcopy(res)
     probe_source: dict[str, Any] = {}
     timeout: str | None = None
-    image: str | None = None
     bridge = [c for c in pod.get("initContainers") or [] if c.get("name") == "install-bridge"]
     if bridge:
-        image = bridge[0].get("image")
         command = list(server.get("command") or [])
         out["transport"] = "stdio"
         out["path"] = _flag(command, "--path") or "/mcp"
@@ -119,7 +113,6 @@ def spec_from_template(name: str, template: dict[str, Any]) -> tuple[dict[str, A
         probe_source = server.get("readinessProbe") or {}
     else:
         health = containers.get("mcp-health") or {}
-        image = health.get("image")
         args = list(health.get("args") or [])
         out["transport"] = "sse" if _flag(args, "--transport") == "sse" else "streamable-http"
         url = _flag(args, "--url") or ""
@@ -155,7 +148,7 @@ def spec_from_template(name: str, template: dict[str, Any]) -> tuple[dict[str, A
         out["podAnnotations"] = dict(meta["annotations"])
     if server.get("imagePullPolicy"):
         out["imagePullPolicy"] = server["imagePullPolicy"]
-    return out, image
+    return out, operator_image_of(template)
 
 
 def with_fields(spec: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
@@ -221,7 +214,6 @@ def rollback_spec(
 
 
 def spec_patch(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
-    """A JSON merge patch of spec that turns old into new (null removes a field)."""
-    patch: dict[str, Any] = {k: v for k, v in new.items() if old.get(k) != v}
-    patch.update({k: None for k in old if k not in new})
-    return {"spec": patch}
+    """A JSON merge patch of spec that turns old into new (null removes a field, at any
+    depth: a key missing from a nested map such as podLabels would otherwise survive)."""
+    return {"spec": merge_patch(old, new)}

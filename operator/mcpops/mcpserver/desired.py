@@ -59,8 +59,13 @@ def _probe_timing(probe: Probe) -> dict[str, Any]:
     }
 
 
-def pod_template(name: str, spec: MCPServerSpec) -> dict[str, Any]:
-    """The pod template, without the revision label (the revision is its hash)."""
+def pod_template(name: str, spec: MCPServerSpec, image: str | None = None) -> dict[str, Any]:
+    """The pod template, without the revision label (the revision is its hash).
+
+    `image` is the operator image the template carries (health sidecar, bridge installer);
+    default: this operator's own.
+    """
+    own_image = image or operator_image()
     probe = spec.readiness or Probe()
     uid = spec.run_as_user or DEFAULT_UID
     env = [e.to_wire() for e in spec.env or []]
@@ -88,7 +93,7 @@ def pod_template(name: str, spec: MCPServerSpec) -> dict[str, Any]:
         init_containers.append(
             {
                 "name": "install-bridge",
-                "image": operator_image(),
+                "image": own_image,
                 "command": ["/opt/mcpops-bridge/install", f"{BRIDGE_DIR}/bridge"],
                 "resources": SIDECAR_RESOURCES,
                 "securityContext": restricted_container_context(),
@@ -122,7 +127,7 @@ def pod_template(name: str, spec: MCPServerSpec) -> dict[str, Any]:
         containers.append(
             {
                 "name": "mcp-health",
-                "image": operator_image(),
+                "image": own_image,
                 "args": [
                     "health",
                     "--listen",
@@ -174,8 +179,8 @@ def revision_for(template: dict[str, Any]) -> str:
     return digest(template, 10)
 
 
-def revision_of(name: str, spec: MCPServerSpec) -> str:
-    return revision_for(pod_template(name, spec))
+def revision_of(name: str, spec: MCPServerSpec, image: str | None = None) -> str:
+    return revision_for(pod_template(name, spec, image))
 
 
 def deployment(

@@ -21,10 +21,12 @@ from mcpops.mcpserver.testjobs import SuiteVerdict
 from mcpops.plans import (
     Delete,
     EventSpec,
+    failure_status,
     fmt_time,
     merge_conditions,
     parse_time,
     true_condition,
+    validation_message,
 )
 from mcpops.testrunner import termination_message
 
@@ -55,6 +57,7 @@ class Plan:
     # For metrics too: phases left (and how long they lasted), suite runs that finished.
     phase_durations: list[tuple[str, float]] = field(default_factory=list)
     test_results: list[str] = field(default_factory=list)
+    new_revision: bool = False  # the spec's pod template was seen for the first time
 
 
 # The phases a rollout goes through; a revision's timeline records when it entered each,
@@ -150,14 +153,6 @@ def _hpa(parent: dict[str, Any], spec: MCPServerSpec, target: str) -> dict[str, 
     )
 
 
-def _validation_message(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors()[:5]:
-        loc = ".".join(str(p) for p in err["loc"])
-        parts.append(f"spec.{loc}: {err['msg']}")
-    return "; ".join(parts)
-
-
 # The condition types this operator writes on an MCPServer; others belong to someone else.
 CONDITIONS = frozenset({"Ready", "Progressing", "Degraded", "TestsPassed", "RolledBack"})
 PAUSE_ANNOTATION = "mcpops.dev/paused"
@@ -190,19 +185,15 @@ def plan(server: dict[str, Any], observed: Observed, now: datetime) -> Plan:
     try:
         spec = MCPServerSpec.model_validate(server.get("spec") or {})
     except ValidationError as exc:
-        message = _validation_message(exc)
-        invalid = [
-            Condition(type="Ready", status="False", reason="InvalidSpec", message=message),
-            Condition(type="Degraded", status="True", reason="InvalidSpec", message=message),
-        ]
-        out.status = {
-            **old_status,
-            "observedGeneration": generation,
-            "phase": "Failed",
-            "conditions": merge_conditions(
-                old_status.get("conditions", []), invalid, now_s, CONDITIONS
-            ),
-        }
+        message = validation_message(exc)
+        out.status = failure_status(
+            {**old_status, "observedGeneration": generation},
+            "InvalidSpec",
+            message,
+            now_s,
+            phase="Failed",
+            owned=CONDITIONS,
+        )
         if old_status.get("observedGeneration") != generation:
             out.events.append(EventSpec("Warning", "InvalidSpec", message))
         return out
@@ -225,6 +216,22 @@ def plan(server: dict[str, Any], observed: Observed, now: datetime) -> Plan:
     history: list[dict[str, Any]] = [dict(r) for r in old_status.get("revisions") or []]
     wakeups: list[float] = []
 
+    # The old revision stays up this long after a switch (to verify, and for a fast undo).
+    keep_window = max(cfg.verify_seconds, cfg.scale_down_delay_seconds)
+
+    def supersede(stale: str, by: str) -> None:
+        out.events.append(
+            EventSpec("Normal", "Superseded", f"rollout of {stale} superseded by {by}")
+        )
+        out.outcomes.append("superseded")
+        record(stale, "Superseded")
+
+    def cancel(job: dict[str, Any]) -> None:
+        out.delete.append(
+            Delete("batch/v1", "Job", job["metadata"]["name"], job["metadata"]["uid"])
+        )
+        out.test_results.append("cancelled")
+
     def record(rev: str, outcome: str, **extra: str) -> None:
         for rec in history:
             if rec["revision"] == rev:
@@ -233,6 +240,7 @@ def plan(server: dict[str, Any], observed: Observed, now: datetime) -> Plan:
 
     if revision not in {r["revision"] for r in history}:
         history.insert(0, {"revision": revision, "image": spec.image, "createdAt": now_s})
+        out.new_revision = True
 
     # ---- a person's requests, each acted on once per distinct value
     retry = annotations.get(RETRY_ANNOTATION)
@@ -274,14 +282,12 @@ def plan(server: dict[str, Any], observed: Observed, now: datetime) -> Plan:
             ro.pop("previous", None)
             ro.pop("switchedAt", None)
         else:
-            keep_until = cfg.verify_seconds
-            keep_until = max(keep_until, cfg.scale_down_delay_seconds)
-            if elapsed >= keep_until:
+            if elapsed >= keep_window:
                 ro.pop("previous", None)
                 ro.pop("switchedAt", None)
                 previous = None
             else:
-                wakeups.append(keep_until - elapsed)
+                wakeups.append(keep_window - elapsed)
     elif previous:
         ro.pop("previous", None)
         previous = None
@@ -293,11 +299,7 @@ def plan(server: dict[str, Any], observed: Observed, now: datetime) -> Plan:
     if revision == active:
         stale = ro.pop("revision", None)
         if stale and stale != active:
-            out.events.append(
-                EventSpec("Normal", "Superseded", f"rollout of {stale} superseded by {active}")
-            )
-            out.outcomes.append("superseded")
-            record(stale, "Superseded")
+            supersede(stale, active)
     elif revision == failed:
         ro.pop("revision", None)
     else:
@@ -305,13 +307,7 @@ def plan(server: dict[str, Any], observed: Observed, now: datetime) -> Plan:
         if ro.get("revision") != candidate:
             stale = ro.get("revision")
             if stale:
-                out.events.append(
-                    EventSpec(
-                        "Normal", "Superseded", f"rollout of {stale} superseded by {candidate}"
-                    )
-                )
-                out.outcomes.append("superseded")
-                record(stale, "Superseded")
+                supersede(stale, candidate)
             ro.update(
                 revision=candidate,
                 attempt=int(ro.get("attempt", 0)) + 1,
@@ -407,10 +403,7 @@ def plan(server: dict[str, Any], observed: Observed, now: datetime) -> Plan:
             for job in observed.jobs.values():
                 jl = job["metadata"].get("labels") or {}
                 if jl.get(REVISION_LABEL) == candidate and not finished(job):
-                    out.delete.append(
-                        Delete("batch/v1", "Job", job["metadata"]["name"], job["metadata"]["uid"])
-                    )
-                    out.test_results.append("cancelled")
+                    cancel(job)
             jobs_wanted = []
             ro.pop("revision", None)
             candidate = None
@@ -450,8 +443,8 @@ def plan(server: dict[str, Any], observed: Observed, now: datetime) -> Plan:
                 out.outcomes.append("promoted")
                 candidate = None
                 failed, failure, rolled_back = None, "", False
-                if previous and max(cfg.verify_seconds, cfg.scale_down_delay_seconds) > 0:
-                    wakeups.append(float(max(cfg.verify_seconds, cfg.scale_down_delay_seconds)))
+                if previous and keep_window > 0:
+                    wakeups.append(float(keep_window))
                 else:
                     ro.pop("previous", None)
                     ro.pop("switchedAt", None)
@@ -506,10 +499,7 @@ def plan(server: dict[str, Any], observed: Observed, now: datetime) -> Plan:
     for job in observed.jobs.values():
         job_rev = (job["metadata"].get("labels") or {}).get(REVISION_LABEL)
         if job_rev not in {candidate, failed, active} and not finished(job):
-            out.delete.append(
-                Delete("batch/v1", "Job", job["metadata"]["name"], job["metadata"]["uid"])
-            )
-            out.test_results.append("cancelled")
+            cancel(job)
 
     # ---- Services: stable -> active (nothing before the first switch), preview -> candidate
     stable = desired.service(server, spec, name=name, revision=active, role="active")

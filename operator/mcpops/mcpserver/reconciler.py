@@ -8,13 +8,12 @@ from typing import Any, get_args
 import structlog
 
 from mcpops import metrics
-from mcpops.api.base import Condition
 from mcpops.api.mcpserver import Phase
 from mcpops.controller import Key, Store
 from mcpops.kube import ApiError, Client
 from mcpops.mcpserver.desired import REVISION_LABEL
 from mcpops.mcpserver.plan import ROLLOUT_PHASES, Observed, plan
-from mcpops.plans import EventSpec, fmt_time, merge_conditions, parse_time
+from mcpops.plans import parse_time
 from mcpops.writer import Writer
 
 KIND = "MCPServer"
@@ -56,7 +55,7 @@ def observe(store: Store, key: Key) -> Observed:
 class MCPServerReconciler:
     def __init__(self, store: Store, client: Client) -> None:
         self.store = store
-        self.write = Writer(client, store, KIND, keep=keep)
+        self.write = Writer(client, store, KIND)
         self.phases: dict[Key, str] = {}
         self.rollouts: dict[Key, datetime] = {}  # rollouts moving on their own: since when
         metrics.ROLLOUT_OLDEST_SECONDS.set_function(self._oldest_rollout)
@@ -90,39 +89,6 @@ class MCPServerReconciler:
         else:
             self.rollouts.pop(key, None)
 
-    async def _refused(
-        self,
-        key: Key,
-        server: dict[str, Any],
-        planned: dict[str, Any],
-        exc: ApiError,
-        log: structlog.stdlib.BoundLogger,
-    ) -> None:
-        detail = exc.body.get("message", "") if isinstance(exc.body, dict) else str(exc.body)
-        message = (
-            f"the API server refused a child object: {detail[:900]}. "
-            "Fix the MCPServer spec field that produced it."
-        )
-        refused = [
-            Condition(type="Ready", status="False", reason="ChildRefused", message=message),
-            Condition(type="Degraded", status="True", reason="ChildRefused", message=message),
-        ]
-        for cond in refused:
-            cond.observed_generation = planned.get("observedGeneration")
-        now = fmt_time(datetime.now(UTC))
-        status = {
-            **planned,
-            "phase": "Failed",
-            # These replace the plan's Ready and Degraded; the rest stay as planned.
-            "conditions": merge_conditions(
-                planned.get("conditions") or [], refused, now, frozenset({"Ready", "Degraded"})
-            ),
-        }
-        if await self.write.status(key, server, status) is not None:
-            log.warning("child refused", status=exc.status, message=detail[:300])
-            await self.write.events(server, [EventSpec("Warning", "ChildRefused", message)])
-        self._count_phase(key, "Failed")
-
     async def __call__(self, key: Key) -> float | None:
         server = self.store.parent(KIND, key)
         if server is None or server["metadata"].get("deletionTimestamp"):
@@ -145,7 +111,8 @@ class MCPServerReconciler:
                 raise
             # The schema let through something the API server will not take in a child
             # (it names the field). Retrying cannot help until the spec changes: say so.
-            await self._refused(key, server, result.status, exc, bound)
+            await self.write.refused(key, server, result.status, exc, bound)
+            self._count_phase(key, "Failed")
             return None
         patch = await self.write.status(key, server, result.status)
         # Counted once the status recording them is written: a failed write replans the
@@ -157,6 +124,8 @@ class MCPServerReconciler:
                 metrics.ROLLOUT_PHASE_SECONDS.labels(phase).observe(seconds)
         for outcome in result.test_results:
             metrics.TEST_RESULTS.labels(outcome).inc()
+        if result.new_revision:
+            metrics.REVISIONS_CREATED.inc()
         if patch is not None:
             bound.info(
                 "status",

@@ -260,6 +260,11 @@ def input_configmap(
 # ---------------------------------------------------------------- RBAC for the solver pod
 
 
+def result_configmap_count(scenario_count: int) -> int:
+    """How many result ConfigMaps a job may write: each result and its parts."""
+    return max(scenario_count, 1) * (MAX_PARTS + 1)
+
+
 def result_configmap_names(name: str, scenario_count: int) -> list[str]:
     bases = (
         [result_configmap_name(name, i) for i in range(scenario_count)]
@@ -295,18 +300,18 @@ def role(parent: dict[str, Any], scenario_count: int) -> dict[str, Any]:
     """create on configmaps (RBAC cannot restrict create by name), and get/update/patch only on
     the result ConfigMap names this job can write, when they are few enough to list."""
     name = parent["metadata"]["name"]
-    names = result_configmap_names(name, scenario_count)
+    count = result_configmap_count(scenario_count)  # a 10,000 sweep: 210,000, never listed
     write: dict[str, Any] = {
         "apiGroups": [""],
         "resources": ["configmaps"],
         "verbs": ["get", "update", "patch"],
     }
     annotations: dict[str, str] = {}
-    if len(names) <= MAX_ROLE_RESOURCE_NAMES:
-        write["resourceNames"] = names
+    if count <= MAX_ROLE_RESOURCE_NAMES:
+        write["resourceNames"] = result_configmap_names(name, scenario_count)
     else:
         annotations["mcpops.dev/note"] = (
-            f"{len(names)} result ConfigMap names are too many to list; get/update/patch is "
+            f"{count} result ConfigMap names are too many to list; get/update/patch is "
             "not restricted by name"
         )
     meta: dict[str, Any] = {

@@ -30,7 +30,14 @@ from mcpops.api.optimizationjob import OptimizationJobSpec
 from mcpops.children import up_to_date
 from mcpops.optjob import desired
 from mcpops.optjob.desired import CONTAINER, ResourceError
-from mcpops.plans import EventSpec, fmt_time, merge_conditions, parse_time, true_condition
+from mcpops.plans import (
+    EventSpec,
+    fmt_time,
+    merge_conditions,
+    parse_time,
+    true_condition,
+    validation_message,
+)
 from mcpops_solver.model import ScenarioSet
 from mcpops_solver.results import (
     SOLVED_STATUSES,
@@ -532,15 +539,6 @@ def sweep_verdict(
 # ---------------------------------------------------------------- the plan
 
 
-def _validation_message(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors()[:5]:
-        loc = ".".join(str(p) for p in err["loc"])
-        msg = str(err["msg"]).removeprefix("Value error, ")
-        parts.append(f"spec.{loc}: {msg}" if loc else f"spec: {msg}")
-    return "; ".join(parts)
-
-
 def _check_overrides(spec: OptimizationJobSpec, sweep: ScenarioSet) -> None:
     """With an inline model, every name a scenario overrides must exist (else each pod fails)."""
     if spec.model is None:
@@ -714,7 +712,7 @@ def plan(
             _check_overrides(spec, sweep)
     except (ValidationError, ValueError) as exc:
         message = (
-            _validation_message(exc) if isinstance(exc, ValidationError) else str(exc)
+            validation_message(exc) if isinstance(exc, ValidationError) else str(exc)
         ) or "invalid spec"
         verdict = Verdict("Failed", "InvalidSpec", message)
         out.status = _status(verdict, old, generation, None, None, now_s)

@@ -33,15 +33,27 @@ def child_key(namespace: str, name: str) -> Key:
     return (namespace, label_value(name))
 
 
+def _owner(meta: dict[str, Any]) -> str | None:
+    for ref in meta.get("ownerReferences") or []:
+        if ref.get("kind") == KIND and ref.get("name"):
+            return str(ref["name"])
+    return None
+
+
 def resolve_parent(store: Store, body: dict[str, Any]) -> tuple[Key, Key | None]:
     """(store key of the child, the parent's key if it can be told) for a labelled child."""
     meta = body.get("metadata") or {}
     namespace = meta.get("namespace") or ""
     label = (meta.get("labels") or {}).get(OPTJOB_LABEL, "")
     key = (namespace, label)
-    for ref in meta.get("ownerReferences") or []:
-        if ref.get("kind") == KIND and ref.get("name"):
-            return key, (namespace, str(ref["name"]))
+    owner = _owner(meta)
+    if owner is None:
+        # A pod is owned by its Job, which names the OptimizationJob: no scan needed.
+        job_name = (meta.get("labels") or {}).get("job-name", "")
+        job = store.children.get(CHILD_KINDS["Job"], {}).get(key, {}).get(job_name)
+        owner = _owner((job or {}).get("metadata") or {})
+    if owner is not None:
+        return key, (namespace, owner)
     parents = store.parents.get(KIND, {})
     if (namespace, label) in parents:
         return key, (namespace, label)
@@ -98,7 +110,7 @@ def record(outcome: Outcome) -> None:
 class OptimizationJobReconciler:
     def __init__(self, store: Store, client: Client) -> None:
         self.store = store
-        self.write = Writer(client, store, KIND, store_kind=CHILD_KINDS.__getitem__, keep=slim)
+        self.write = Writer(client, store, KIND, store_kind=CHILD_KINDS.__getitem__)
 
     async def __call__(self, key: Key) -> float | None:
         obj = self.store.parent(KIND, key)
