@@ -108,6 +108,27 @@ class Cluster:
             and (reason is None or e["reason"] == reason)
         ]
 
+    def wait_events(
+        self,
+        namespace: str,
+        name: str,
+        *,
+        reason: str,
+        kind: str | None = None,
+        at_least: int = 1,
+        timeout: float = 30.0,
+    ) -> list[dict[str, Any]]:
+        """The Events as in `events`, once there are `at_least` of them: the operator posts
+        an Event after the status write it follows, so status is seen first."""
+        return wait_until(
+            lambda: (
+                len(found := self.events(namespace, name, kind=kind, reason=reason)) >= at_least
+                and found
+            ),
+            timeout=timeout,
+            what=f"{at_least} {reason} Event(s) about {name}",
+        )
+
 
 @functools.cache
 def served_resources(kubeconfig: str, kubectl: str) -> frozenset[str]:

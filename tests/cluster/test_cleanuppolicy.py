@@ -182,9 +182,7 @@ def test_dry_run_lists_and_deletes_nothing(
     # A person's run-now also deletes nothing in DryRun.
     run_now(cluster, "preview", namespace, "1")
     assert cm_names(cluster, namespace) == set(names)
-    assert "DryRun" in {
-        e["reason"] for e in cluster.events(namespace, "preview", kind="CleanupPolicy")
-    }
+    assert cluster.wait_events(namespace, "preview", kind="CleanupPolicy", reason="DryRun")
     runs = operator.metrics()
     key = (
         "mcpops_cleanup_runs_total",
@@ -220,7 +218,9 @@ def test_enforce_deletes_exactly_the_expected_set_and_protected_survives(
     assert cm_names(cluster, namespace) == {"a-1", "a-4", "a-5", "other"}
     assert {d["name"] for d in st["deletions"]} == {"a-0", "a-2", "a-3"}
     assert all(d["rule"] == "cms" and d["age"] and d["time"] for d in st["deletions"])
-    deleted_events = cluster.events(namespace, "enforce", kind="CleanupPolicy", reason="Deleted")
+    deleted_events = cluster.wait_events(
+        namespace, "enforce", kind="CleanupPolicy", reason="Deleted", at_least=3
+    )
     assert len(deleted_events) == 3
     assert conditions(st)["Degraded"]["status"] == "False"
 
@@ -247,12 +247,10 @@ def test_cap_and_circuit_breaker_hold_until_acknowledged(
     assert f"mcpops.dev/acknowledge={token}" in blocked["message"]
     assert st["lastRun"]["deleted"] == 0 and len(st["candidates"]) == 8
     assert len(cm_names(cluster, namespace)) == 8
-    warnings = [
-        e
-        for e in cluster.events(namespace, "breaker", kind="CleanupPolicy")
-        if e["type"] == "Warning"
-    ]
-    assert "CircuitBreakerTripped" in {e["reason"] for e in warnings}
+    tripped = cluster.wait_events(
+        namespace, "breaker", kind="CleanupPolicy", reason="CircuitBreakerTripped"
+    )
+    assert all(e["type"] == "Warning" for e in tripped)
     # A wrong acknowledgement opens nothing.
     cluster.kubectl(
         "annotate", "cleanuppolicy", "breaker", "-n", namespace, "mcpops.dev/acknowledge=nope"

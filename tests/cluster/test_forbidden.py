@@ -104,7 +104,7 @@ def test_missing_right_is_a_condition_and_an_event(
     assert degraded["status"] == "True"
     assert "deployments" in degraded["message"] and "cannot" in degraded["message"]
     assert cond(st, "Ready")["reason"] == "Forbidden"
-    warnings = cluster.events(namespace, "needs-rights", reason="Forbidden")
+    warnings = cluster.wait_events(namespace, "needs-rights", reason="Forbidden")
     assert len(warnings) == 1 and warnings[0]["type"] == "Warning"
     assert limited_operator.ready()  # no crash, no crash loop
 

@@ -95,7 +95,8 @@ def test_standby_takes_over_without_repeating_actions(
     )
     assert stable_revision(cluster, "ha", namespace) == st["activeRevision"]
     # One switch for the first revision, one for the update: never a second one.
-    assert len(cluster.events(namespace, "ha", reason="TrafficSwitched")) == 2
+    switches = cluster.wait_events(namespace, "ha", reason="TrafficSwitched", at_least=2)
+    assert len(switches) == 2
     # The new leader adopted the running test Job instead of starting another.
     jobs = cluster.list("jobs", namespace, f"mcpops.dev/revision={st['activeRevision']}")
     assert len(jobs) == 1

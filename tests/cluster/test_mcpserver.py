@@ -94,8 +94,7 @@ def test_create_ready_with_owned_labelled_children(
     for container in pod["spec"]["containers"]:
         assert container["resources"]["limits"] and container["resources"]["requests"]
         assert container["securityContext"]["readOnlyRootFilesystem"] is True
-    reasons = {e["reason"] for e in cluster.events(namespace, "alpha")}
-    assert "TrafficSwitched" in reasons
+    assert cluster.wait_events(namespace, "alpha", reason="TrafficSwitched")
 
 
 def test_scale_keeps_revision_and_image_change_makes_new_one(
@@ -197,6 +196,9 @@ def test_operator_restart_mid_rollout_converges(
 ) -> None:
     cluster.apply(mcpserver("delta"), namespace)
     first = wait_ready(cluster, "delta", namespace)["activeRevision"]
+    # Events are posted after the status write; one in flight when the process is killed
+    # is lost (as with any controller's event recorder), so the first must have landed.
+    cluster.wait_events(namespace, "delta", reason="TrafficSwitched")
     operator.kill()
     try:
         patch_spec(cluster, "delta", namespace, {"image": "example.invalid/mcp:3", "replicas": 2})
@@ -208,7 +210,7 @@ def test_operator_restart_mid_rollout_converges(
         what="converged after restart",
     )
     assert st["readyReplicas"] == 2
-    switches = cluster.events(namespace, "delta", reason="TrafficSwitched")
+    switches = cluster.wait_events(namespace, "delta", reason="TrafficSwitched", at_least=2)
     assert len(switches) == 2  # the first revision, then exactly one switch to the second
 
 

@@ -76,8 +76,15 @@ def write_results(
         cluster.apply(cm, ns)
 
 
-def event_reasons(cluster: Cluster, name: str, ns: str) -> set[str]:
-    return {e["reason"] for e in cluster.events(ns, name, kind="OptimizationJob")}
+def event_reasons(cluster: Cluster, name: str, ns: str, *wanted: str) -> set[str]:
+    """The reasons of the Events about OptimizationJob `name`, once all `wanted` are there
+    (Events are posted after the status write that is seen first)."""
+
+    def reasons() -> set[str] | None:
+        found = {e["reason"] for e in cluster.events(ns, name, kind="OptimizationJob")}
+        return found if found >= set(wanted) else None
+
+    return wait_until(reasons, what=f"Events {sorted(wanted)} about {name}")
 
 
 def test_job_with_limits_deadline_and_restricted_pod(
@@ -121,7 +128,7 @@ def test_job_with_limits_deadline_and_restricted_pod(
     assert cluster.get("rolebinding", "shape-solver", namespace) is not None
     st = wait_phase(cluster, "shape", namespace, "Running")
     assert st["job"] == "shape" and "startTime" in st
-    assert "JobCreated" in event_reasons(cluster, "shape", namespace)
+    assert "JobCreated" in event_reasons(cluster, "shape", namespace, "JobCreated")
 
 
 def test_simulated_success_reads_the_result_configmap(
@@ -151,7 +158,9 @@ def test_simulated_success_reads_the_result_configmap(
     assert cond(st, "Complete")["status"] == "True" and cond(st, "Complete")["reason"] == "Optimal"
     assert cond(st, "Ready")["status"] == "True" and cond(st, "Failed")["status"] == "False"
     assert st["observedGeneration"] == 1 and "completionTime" in st
-    assert {"JobCreated", "Solved"} <= event_reasons(cluster, "lp", namespace)
+    assert {"JobCreated", "Solved"} <= event_reasons(
+        cluster, "lp", namespace, "JobCreated", "Solved"
+    )
     finished = {
         dict(labels).get("reason"): v
         for (name, labels), v in operator.metrics().items()
@@ -199,7 +208,7 @@ def test_simulated_malformed_input_fails_with_the_runtimes_message(
     assert cond(st, "Ready")["status"] == "False"
     # Malformed input is not retried (podFailurePolicy FailJob): one pod only.
     assert len(cluster.list("pods", namespace, "mcpops.dev/optimizationjob=bad")) == 1
-    assert "Failed" in event_reasons(cluster, "bad", namespace)
+    assert "Failed" in event_reasons(cluster, "bad", namespace, "Failed")
 
 
 def test_simulated_oom_fails_and_says_to_raise_the_memory_limit(
@@ -269,7 +278,7 @@ def test_spec_the_api_cannot_check_fails_with_invalid_spec(
     assert cond(st, "Failed")["reason"] == "InvalidSpec"
     assert "undeclared variable 'z'" in st["message"]
     assert cluster.get("job", "typo", namespace) is None
-    assert "InvalidSpec" in event_reasons(cluster, "typo", namespace)
+    assert "InvalidSpec" in event_reasons(cluster, "typo", namespace, "InvalidSpec")
 
 
 def test_spec_is_immutable(cluster: Cluster, crds: Cluster, namespace: str) -> None:
