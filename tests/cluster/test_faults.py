@@ -99,10 +99,14 @@ def proxied(
         proxy.stop()
 
 
-def status_write(name: str, phase: str) -> Callable[[Write], bool]:
+# The matchers name the namespace: the previous case's server of the same name, in a
+# namespace still being deleted, is written to as well (and must not trip the kill).
+
+
+def status_write(ns: str, name: str, phase: str) -> Callable[[Write], bool]:
     def match(w: Write) -> bool:
         return (
-            w.path.endswith(f"/mcpservers/{name}/status")
+            w.path.endswith(f"/namespaces/{ns}/mcpservers/{name}/status")
             and ((w.body or {}).get("status") or {}).get("phase") == phase
         )
 
@@ -119,12 +123,12 @@ def active_revision(body: dict[str, Any]) -> str | None:
     return (body.get("status") or {}).get("activeRevision")
 
 
-def switch_write(name: str, first: str) -> Callable[[Write], bool]:
+def switch_write(ns: str, name: str, first: str) -> Callable[[Write], bool]:
     """The write that points the stable Service at a revision other than `first` (and not
     the placeholder)."""
 
     def match(w: Write) -> bool:
-        return w.path.endswith(f"/services/{name}") and (
+        return w.path.endswith(f"/namespaces/{ns}/services/{name}") and (
             selector_revision(w.body or {}) or "none"
         ) not in {"none", first}
 
@@ -210,7 +214,11 @@ def test_operator_killed_at_phase_boundary(
     first = wait_ready(cluster, name, namespace, timeout=90)["activeRevision"]
     uid = server_uid(cluster, name, namespace)
 
-    match = switch_write(name, first) if b.trigger == "switch" else status_write(name, b.trigger)
+    match = (
+        switch_write(namespace, name, first)
+        if b.trigger == "switch"
+        else status_write(namespace, name, b.trigger)
+    )
     since = time.monotonic()
     fired = proxied.arm(match, b.when)
     change: dict[str, Any] = {"image": "example.invalid/mcp:2"}
