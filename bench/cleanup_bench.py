@@ -29,7 +29,6 @@ import asyncio
 import json
 import os
 import platform
-import subprocess
 import sys
 import threading
 import time
@@ -43,20 +42,11 @@ REPO = Path(__file__).resolve().parent.parent
 # The cluster tests' helpers: kubectl and the operator as a real process, one way everywhere.
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "tests" / "cluster"))
-from clusterkit import Cluster, OperatorProcess  # noqa: E402
+from clusterkit import Cluster, OperatorProcess, install_crds, local_cluster  # noqa: E402
 
 STATE = REPO / ".cluster"
 TARGET_SECONDS = 10.0
 TARGET_MIB = 50.0
-
-
-def cluster_up() -> bool:
-    """Start the local control plane if needed; True when this call started it."""
-    status = subprocess.run(
-        [sys.executable, str(REPO / "hack" / "cluster.py"), "status"], capture_output=True
-    )
-    subprocess.run([sys.executable, str(REPO / "hack" / "cluster.py"), "up"], check=True)
-    return status.returncode != 0
 
 
 CLUSTER = Cluster(str(STATE / "kubeconfig"), str(STATE / "bin" / "kubectl"), "local")
@@ -212,13 +202,17 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--out", default=str(REPO / "bench" / "results"))
     args = parser.parse_args()
+    # The project's control plane, without `make demo`'s operator (whose runs would be
+    # measured too); stopped at the end if started here.
+    with local_cluster() as cluster:
+        install_crds(cluster)
+        return bench(args)
 
-    started_here = cluster_up()
+
+def bench(args: argparse.Namespace) -> int:
     namespace = f"bench-cleanup-{uuid.uuid4().hex[:6]}"
     operator: OperatorProcess | None = None
     try:
-        kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"))
-        kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
         kubectl("create", "namespace", namespace)
         print(f">> creating {args.objects} ConfigMaps in {namespace}", flush=True)
         create_seconds = asyncio.run(create_configmaps(namespace, args.objects))
@@ -303,8 +297,6 @@ def main() -> int:
         if operator is not None:
             operator.stop()
         CLUSTER.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
-        if started_here:
-            subprocess.run([sys.executable, str(REPO / "hack" / "cluster.py"), "down"], check=False)
 
 
 if __name__ == "__main__":

@@ -28,11 +28,9 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -40,20 +38,17 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "tests" / "cluster"))
 
-from clusterkit import Cluster, OperatorProcess, wait_until  # noqa: E402
-from suitekit import result_message  # noqa: E402
+from clusterkit import (  # noqa: E402
+    Cluster,
+    OperatorProcess,
+    install_crds,
+    local_cluster,
+    make_namespace,
+    wait_until,
+)
+from suitekit import suite  # noqa: E402
 
 POLL = 0.05
-
-
-def up() -> Cluster:
-    subprocess.run([sys.executable, str(REPO / "hack" / "cluster.py"), "up"], check=True)
-    state = REPO / ".cluster"
-    cluster = Cluster(str(state / "kubeconfig"), str(state / "bin" / "kubectl"), "local")
-    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"))
-    for crd in ("mcpservers", "optimizationjobs"):
-        cluster.kubectl("wait", "--for=condition=Established", f"crd/{crd}.mcpops.dev")
-    return cluster
 
 
 def server(name: str, image: str, test_seconds: float) -> dict[str, Any]:
@@ -64,17 +59,7 @@ def server(name: str, image: str, test_seconds: float) -> dict[str, Any]:
         "spec": {
             "image": image,
             "rollout": {"scaleDownDelaySeconds": 0, "verifySeconds": 0},
-            "tests": [
-                {
-                    "name": "smoke",
-                    "builtin": {"requiredTools": ["add"]},
-                    "timeoutSeconds": 60,
-                    "podAnnotations": {
-                        "sim.mcpops.dev/message": result_message(True),
-                        "sim.mcpops.dev/delay": f"{test_seconds:g}s",
-                    },
-                }
-            ],
+            "tests": [suite(timeout=60, delay=f"{test_seconds:g}s")],
         },
     }
 
@@ -154,11 +139,15 @@ def main() -> int:
     parser.add_argument("--test-seconds", type=float, default=2.0)
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results")
     args = parser.parse_args()
+    # The project's control plane, without `make demo`'s operator (two operators would
+    # double every switch); stopped at the end if started here.
+    with local_cluster() as cluster:
+        install_crds(cluster)
+        return bench(cluster, args)
 
-    cluster = up()
-    ns = f"bench-rollout-{uuid.uuid4().hex[:6]}"
-    cluster.kubectl("create", "namespace", ns)
-    wait_until(lambda: cluster.get("serviceaccount", "default", ns), timeout=30, what="namespace")
+
+def bench(cluster: Cluster, args: argparse.Namespace) -> int:
+    ns = make_namespace(cluster, "bench-rollout", restricted=False)
     log = Path(tempfile.mkdtemp(prefix="mcpops-bench-")) / "operator.log"
     operator = OperatorProcess(cluster.kubeconfig, log)
     operator.start()

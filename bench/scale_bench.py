@@ -35,7 +35,6 @@ import os
 import platform
 import ssl
 import statistics
-import subprocess
 import sys
 import time
 import uuid
@@ -47,7 +46,7 @@ import httpx
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "tests" / "cluster"))
-from clusterkit import OperatorProcess, controlplane_env  # noqa: E402  (shared with the tests)
+from clusterkit import OperatorProcess, install_crds, local_cluster  # noqa: E402  (shared with the tests)
 
 from mcpops.api.testsuite import CheckResult, SuiteResult  # noqa: E402
 from mcpops.testrunner import termination_message  # noqa: E402
@@ -62,25 +61,6 @@ def log(msg: str) -> None:
 
 
 # ---------------------------------------------------------------- cluster access
-
-
-def cluster_up(nodes: int) -> str:
-    controlplane_env()
-    cmd = [sys.executable, str(REPO / "hack" / "cluster.py"), "up", "--nodes", str(nodes)]
-    subprocess.run(cmd, check=True)
-    kubeconfig = str(REPO / ".cluster" / "kubeconfig")
-    kubectl = str(REPO / ".cluster" / "bin" / "kubectl")
-    subprocess.run(
-        [kubectl, "--kubeconfig", kubeconfig, "apply", "--server-side", "--force-conflicts",
-         "-f", str(REPO / "crds")],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    subprocess.run(
-        [kubectl, "--kubeconfig", kubeconfig, "wait", "--for=condition=Established",
-         "crd/mcpservers.mcpops.dev", "--timeout=60s"],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    return kubeconfig
 
 
 def http_client(kubeconfig: str) -> httpx.AsyncClient:
@@ -529,8 +509,7 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-async def main_async(args: argparse.Namespace) -> dict[str, Any]:
-    kubeconfig = cluster_up(args.nodes)
+async def main_async(args: argparse.Namespace, kubeconfig: str) -> dict[str, Any]:
     sizes = [int(s) for s in args.sizes.split(",") if s]
     report: dict[str, Any] = {
         "started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
@@ -567,7 +546,11 @@ def main() -> int:
     parser.add_argument("--log-dir", default="/tmp/mcpops-scale-bench")
     parser.add_argument("--note", action="append", default=[], help="a line for the report")
     args = parser.parse_args()
-    report = asyncio.run(main_async(args))
+    # The project's control plane with `--nodes` simulated nodes, without `make demo`'s
+    # operator (its requests would be counted as ours); stopped at the end if started here.
+    with local_cluster(nodes=args.nodes) as cluster:
+        install_crds(cluster)
+        report = asyncio.run(main_async(args, cluster.kubeconfig))
     report["notes"] = args.note
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
