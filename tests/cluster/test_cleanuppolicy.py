@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from clusterkit import Cluster, OperatorProcess, wait_until
@@ -133,6 +134,10 @@ def run_now(
             "rule names must be unique",
         ),
         ({"schedule": NEVER, "rules": [cm_rule(olderThan="1d", clock="modified")]}, "clock"),
+        (
+            {"schedule": NEVER, "timeZone": "Europe/Berlin; x", "rules": [cm_rule(olderThan="1d")]},
+            "spec.timeZone",
+        ),
     ],
 )
 def test_invalid_policies_are_refused_at_admission(
@@ -149,16 +154,45 @@ def test_invalid_policies_are_refused_at_admission(
     assert field in res.stderr, res.stderr
 
 
+def refused_schedule(cluster: Cluster, name: str, ns: str) -> str:
+    """The message of the InvalidSchedule Ready condition the operator sets on `name`."""
+    ready = wait_until(
+        lambda: conditions(status(cluster, name, ns)).get("Ready"), what=f"Ready of {name}"
+    )
+    assert ready["status"] == "False" and ready["reason"] == "InvalidSchedule"
+    return str(ready["message"])
+
+
 def test_a_schedule_the_api_server_lets_through_is_refused_by_the_operator(
     cluster: Cluster, operator: OperatorProcess, namespace: str
 ) -> None:
     cluster.apply(cpol("feb30", [cm_rule(olderThan="1d")], schedule="0 0 30 2 *"), namespace)
-    ready = wait_until(
-        lambda: conditions(status(cluster, "feb30", namespace)).get("Ready"),
-        what="Ready of feb30",
+    assert refused_schedule(cluster, "feb30", namespace).startswith("spec.schedule:")
+
+
+def test_an_unknown_time_zone_is_explained_then_the_fix_is_used(
+    cluster: Cluster, operator: OperatorProcess, namespace: str
+) -> None:
+    cluster.apply(cpol("tz", [cm_rule(olderThan="1d")], timeZone="Mars/Olympus_Mons"), namespace)
+    message = refused_schedule(cluster, "tz", namespace)
+    assert message.startswith("spec.timeZone: 'Mars/Olympus_Mons' is not a known")
+    cluster.kubectl(
+        "patch", "cleanuppolicy", "tz", "-n", namespace, "--type=merge",
+        "-p", json.dumps({"spec": {"timeZone": "Asia/Kolkata"}}),
+    )  # fmt: skip
+    st = wait_until(
+        lambda: (
+            (s := status(cluster, "tz", namespace)).get("observedGeneration") == 2
+            and s.get("nextRunTime")
+            and s
+        ),
+        what="tz scheduled in its zone",
     )
-    assert ready["status"] == "False" and ready["reason"] == "InvalidSchedule"
-    assert ready["message"].startswith("spec.schedule:")
+    assert conditions(st)["Ready"]["status"] == "True"
+    # NEVER is 00:00 on 1 January, read in Kolkata (UTC+05:30, no daylight saving).
+    kolkata = ZoneInfo("Asia/Kolkata")
+    new_year = datetime(datetime.now(kolkata).year + 1, 1, 1, tzinfo=kolkata)
+    assert st["nextRunTime"] == new_year.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def test_dry_run_lists_and_deletes_nothing(

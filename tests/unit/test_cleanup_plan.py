@@ -6,6 +6,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mcpops.api.cleanuppolicy import CleanupPolicySpec
 from mcpops.cleanup import plan, schedule
@@ -99,6 +101,92 @@ def test_invalid_schedule_names_the_field() -> None:
     # Once reported for this generation, not again.
     obj["status"] = status
     assert plan.invalid_status(obj, invalid, T0)[1] == []
+
+
+def test_unknown_time_zone_names_the_field() -> None:
+    invalid = plan.parse(policy(timeZone="Mars/Olympus_Mons"))
+    assert isinstance(invalid, plan.Invalid)
+    assert invalid.reason == "InvalidSchedule"
+    assert invalid.message.startswith("spec.timeZone: 'Mars/Olympus_Mons' is not a known")
+    assert "Europe/Berlin" in invalid.message  # the fix: what a name looks like
+
+
+def test_schedule_is_read_in_its_time_zone() -> None:
+    summer = datetime(2026, 7, 1, 12, tzinfo=UTC)
+    obj = policy(schedule="0 3 * * *", timeZone="Europe/Berlin")
+    obj["metadata"]["creationTimestamp"] = fmt_time(summer)
+    obj["status"] = {"observedGeneration": 1}
+    # 03:00 in Berlin is 01:00 UTC in summer (CEST) and 02:00 UTC in winter (CET).
+    assert plan.trigger(obj, parsed(obj), summer).next_run == datetime(2026, 7, 2, 1, tzinfo=UTC)
+    winter = datetime(2026, 12, 1, 12, tzinfo=UTC)
+    obj["metadata"]["creationTimestamp"] = fmt_time(winter)
+    assert plan.trigger(obj, parsed(obj), winter).next_run == datetime(2026, 12, 2, 2, tzinfo=UTC)
+    # Unset is UTC.
+    del obj["spec"]["timeZone"]
+    assert plan.trigger(obj, parsed(obj), winter).next_run == datetime(2026, 12, 2, 3, tzinfo=UTC)
+
+
+def runs(expr: str, zone: str, start: datetime, n: int) -> list[datetime]:
+    out, t = [], start
+    for _ in range(n):
+        t = schedule.next_after(expr, t, schedule.zone(zone))
+        out.append(t)
+    return out
+
+
+def test_daylight_saving_changes_run_each_wall_clock_time_once() -> None:
+    # Clocks go forward at 02:00 on 29 March 2026 in Berlin: 02:30 does not exist that day,
+    # and the run happens once, at 03:00 CEST (01:00 UTC).
+    spring = runs("30 2 * * *", "Europe/Berlin", datetime(2026, 3, 28, 12, tzinfo=UTC), 3)
+    assert spring == [
+        datetime(2026, 3, 29, 1, 0, tzinfo=UTC),
+        datetime(2026, 3, 30, 0, 30, tzinfo=UTC),
+        datetime(2026, 3, 31, 0, 30, tzinfo=UTC),
+    ]
+    # Clocks go back at 03:00 on 25 October 2026: 02:30 happens twice; it runs at the first.
+    autumn = runs("30 2 * * *", "Europe/Berlin", datetime(2026, 10, 24, 12, tzinfo=UTC), 3)
+    assert autumn == [
+        datetime(2026, 10, 25, 0, 30, tzinfo=UTC),
+        datetime(2026, 10, 26, 1, 30, tzinfo=UTC),
+        datetime(2026, 10, 27, 1, 30, tzinfo=UTC),
+    ]
+    # A run missed across the repeated hour still happens once.
+    slot = schedule.latest_due(
+        "30 2 * * *",
+        datetime(2026, 10, 24, 12, tzinfo=UTC),
+        datetime(2026, 10, 25, 2, tzinfo=UTC),
+        schedule.zone("Europe/Berlin"),
+    )
+    assert slot is not None
+    assert schedule.next_after("30 2 * * *", slot, schedule.zone("Europe/Berlin")) == datetime(
+        2026, 10, 26, 1, 30, tzinfo=UTC
+    )
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    zone=st.sampled_from(
+        ["Europe/Berlin", "America/New_York", "Australia/Lord_Howe", "Asia/Kolkata", "UTC"]
+    ),
+    hour=st.integers(0, 23),
+    minute=st.integers(0, 59),
+    start=st.datetimes(
+        min_value=datetime(2025, 1, 1), max_value=datetime(2027, 1, 1), timezones=st.just(UTC)
+    ),
+)
+def test_a_daily_schedule_runs_once_per_local_day(
+    zone: str, hour: int, minute: int, start: datetime
+) -> None:
+    times = runs(f"{minute} {hour} * * *", zone, start, 400)
+    assert times[0] > start and times == sorted(set(times))
+    local = [t.astimezone(schedule.zone(zone)) for t in times]
+    days = [t.date() for t in local]
+    assert len(set(days)) == len(days)  # never twice on one local day
+    # Every local day from the first to the last has its run (none skipped).
+    assert (days[-1] - days[0]).days == len(days) - 1
+    # At the wall-clock time asked for, except where that time did not exist that day.
+    on_time = [t for t in local if (t.hour, t.minute) == (hour, minute)]
+    assert len(on_time) >= len(local) - 2
 
 
 def test_resolve_count() -> None:

@@ -32,6 +32,9 @@ SCHEDULE_PATTERN = (
     r"^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)"
     r"|[0-9A-Za-z*/,?#-]+( +[0-9A-Za-z*/,?#-]+){4})$"
 )
+# An IANA zone name's shape (Area/Location, Etc/GMT+1, UTC); the operator checks that the
+# zone exists.
+TIME_ZONE_PATTERN = r"^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+){0,2}$"
 LABEL_KEY = r"([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?"
 CLOCK_PATTERN = rf"^(created|finished|annotation:{LABEL_KEY})$"
 GROUP_PATTERN = rf"^(none|owner|label:{LABEL_KEY})$"
@@ -282,14 +285,26 @@ class CleanupPolicySpec(ApiModel):
 
     schedule: str = Field(
         description=(
-            "When to run, in cron syntax (UTC): five fields (minute hour day-of-month month "
-            "day-of-week, e.g. '0 3 * * *') or @hourly, @daily, @weekly, @monthly, @yearly. "
-            "A run missed while the operator was down runs once when it is back. Annotate "
-            "mcpops.dev/run-now=<any new value> to run at once."
+            "When to run, in cron syntax, in timeZone (UTC unless set): five fields (minute "
+            "hour day-of-month month day-of-week, e.g. '0 3 * * *') or @hourly, @daily, "
+            "@weekly, @monthly, @yearly. A run missed while the operator was down runs once "
+            "when it is back. Annotate mcpops.dev/run-now=<any new value> to run at once."
         ),
         min_length=1,
         max_length=128,
         pattern=SCHEDULE_PATTERN,
+    )
+    time_zone: str | None = Field(
+        default=None,
+        description=(
+            "The IANA time zone the schedule is read in, e.g. Europe/Berlin (as a CronJob's "
+            "timeZone). Unset: UTC. When clocks go forward, a time that does not exist "
+            "runs at the first time after it; when they go back, a time that occurs twice "
+            "runs once, at the first."
+        ),
+        min_length=1,
+        max_length=64,
+        pattern=TIME_ZONE_PATTERN,
     )
     mode: Mode = Field(
         default="DryRun",

@@ -56,6 +56,9 @@ def parse(obj: dict[str, Any]) -> CleanupPolicySpec | Invalid:
     problem = schedule.check(spec.schedule)
     if problem is not None:
         return Invalid("InvalidSchedule", f"spec.schedule: {problem}")
+    problem = schedule.check_zone(spec.time_zone)
+    if problem is not None:
+        return Invalid("InvalidSchedule", f"spec.timeZone: {problem}")
     return spec
 
 
@@ -99,7 +102,8 @@ def trigger(obj: dict[str, Any], spec: CleanupPolicySpec, now: datetime) -> Trig
         or parse_time(meta.get("creationTimestamp"))
         or now
     )
-    slot = schedule.latest_due(spec.schedule, base, now)
+    tz = schedule.zone(spec.time_zone)  # parse() checked it
+    slot = schedule.latest_due(spec.schedule, base, now, tz)
     run_now = _annotations(obj).get(RUN_NOW_ANNOTATION) or None
     fresh_run_now = run_now is not None and run_now != status.get("runNowToken")
     reason: str | None = None
@@ -111,9 +115,9 @@ def trigger(obj: dict[str, Any], spec: CleanupPolicySpec, now: datetime) -> Trig
         reason = "spec"  # a preview: it deletes nothing
     elif slot is not None:
         reason = "schedule"
-    next_run = schedule.next_after(spec.schedule, slot or base)
+    next_run = schedule.next_after(spec.schedule, slot or base, tz)
     if reason is not None:
-        next_run = schedule.next_after(spec.schedule, max(slot or base, now))
+        next_run = schedule.next_after(spec.schedule, max(slot or base, now), tz)
     return Trigger(reason, slot, next_run, run_now if fresh_run_now else None)
 
 

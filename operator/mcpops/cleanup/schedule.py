@@ -1,8 +1,10 @@
-"""Cron schedules (UTC), through croniter: check an expression, find due and next runs."""
+"""Cron schedules, through croniter: check an expression and a time zone, find due and next
+runs. Times go in and come out in UTC; the expression is read in the given zone."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+import zoneinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 
 from croniter import CroniterError, croniter
 
@@ -30,18 +32,48 @@ def check(expr: str) -> str | None:
     return None
 
 
-def next_after(expr: str, when: datetime) -> datetime:
-    """The first scheduled time strictly after `when`."""
-    return croniter(expr.strip(), when.astimezone(UTC)).get_next(datetime).astimezone(UTC)
+def check_zone(name: str | None) -> str | None:
+    """Why `name` is not a time zone we know, or None when it is one (or unset: UTC)."""
+    if name is None:
+        return None
+    try:
+        zone(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return (
+            f"{name!r} is not a known IANA time zone; use a name such as Europe/Berlin, "
+            "America/New_York or UTC, or leave it unset for UTC"
+        )
+    return None
 
 
-def latest_due(expr: str, base: datetime, now: datetime) -> datetime | None:
+def zone(name: str | None) -> tzinfo:
+    """The zone a schedule is read in: UTC when unset. Raises for an unknown name."""
+    return UTC if name is None else zoneinfo.ZoneInfo(name)
+
+
+def next_after(expr: str, when: datetime, tz: tzinfo = UTC) -> datetime:
+    """The first scheduled time strictly after `when`, with `expr` read in `tz`.
+
+    A wall-clock time that occurs twice (clocks going back) runs once, at its first
+    occurrence; croniter alone would run it at both. (So an hourly schedule has one
+    two-hour gap that night, in that zone.)
+    """
+    it = croniter(expr.strip(), when.astimezone(tz))
+    while True:
+        nxt: datetime = it.get_next(datetime)
+        local = nxt.astimezone(tz)
+        first = local.replace(fold=0)
+        if local.fold == 0 or first.utcoffset() == local.utcoffset():
+            return nxt.astimezone(UTC)  # not the second of two equal wall-clock times
+
+
+def latest_due(expr: str, base: datetime, now: datetime, tz: tzinfo = UTC) -> datetime | None:
     """The latest scheduled time in (base, now], or None when none is due.
 
     Runs missed while the operator was down collapse into one (as a CronJob without a
     starting deadline does): the caller runs once and records this time.
     """
-    if next_after(expr, base) > now:
+    if next_after(expr, base, tz) > now:
         return None
-    latest = croniter(expr.strip(), now.astimezone(UTC) + timedelta(seconds=1)).get_prev(datetime)
-    return latest.astimezone(UTC)
+    start = (now + timedelta(seconds=1)).astimezone(tz)
+    return croniter(expr.strip(), start).get_prev(datetime).astimezone(UTC)
