@@ -103,6 +103,22 @@ def test_invalid_schedule_names_the_field() -> None:
     assert plan.invalid_status(obj, invalid, T0)[1] == []
 
 
+@pytest.mark.parametrize(
+    ("name", "ok"),
+    [
+        ("Europe/Berlin", True),
+        ("America/Argentina/Buenos_Aires", True),
+        ("Etc/GMT+1", True),
+        ("UTC", True),
+        ("Mars/Olympus_Mons", False),
+        ("America", False),  # a directory of the zone database, not a zone
+        ("europe/berlin", False),
+    ],
+)
+def test_time_zone_check(name: str, ok: bool) -> None:
+    assert (schedule.check_zone(name) is None) == ok
+
+
 def test_unknown_time_zone_names_the_field() -> None:
     invalid = plan.parse(policy(timeZone="Mars/Olympus_Mons"))
     assert isinstance(invalid, plan.Invalid)
