@@ -271,7 +271,7 @@ def install_crds(cluster: Cluster) -> None:
         cluster.kubectl("wait", "--for=condition=Established", f"crd/{name}", "--timeout=60s")
 
 
-def make_namespace(cluster: Cluster, prefix: str, restricted: bool) -> str:
+def make_namespace(cluster: Cluster, prefix: str, restricted: bool, timeout: float = 120) -> str:
     """A fresh namespace `<prefix>-<random>`, labelled as the tests'; `restricted` enforces
     the restricted Pod Security Standard. Returns once pods can be created in it."""
     name = f"{prefix}-{uuid.uuid4().hex[:8]}"
@@ -282,12 +282,18 @@ def make_namespace(cluster: Cluster, prefix: str, restricted: bool) -> str:
     cluster.apply(
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}}
     )
-    # Pods cannot be created until the controller-manager made the default ServiceAccount.
-    wait_until(
-        lambda: cluster.get("serviceaccount", "default", name),
-        timeout=30,
-        what=f"default ServiceAccount in {name}",
-    )
+    # Pods cannot be created until the controller-manager made the default ServiceAccount;
+    # right after an API server restart its watches may still be coming back.
+    try:
+        wait_until(
+            lambda: cluster.get("serviceaccount", "default", name),
+            timeout=timeout,
+            what=f"default ServiceAccount in {name}",
+        )
+    except AssertionError:
+        # Not left behind: tests that wait for earlier test namespaces to go would wait on it.
+        cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
+        raise
     return name
 
 

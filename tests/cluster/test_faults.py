@@ -16,7 +16,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from clusterkit import REPO, ApiProxy, Cluster, OperatorProcess, Write, wait_until
+from clusterkit import (
+    REPO,
+    ApiProxy,
+    Cluster,
+    OperatorProcess,
+    Write,
+    make_namespace,
+    wait_until,
+)
 from suitekit import suite
 from test_mcpserver import (
     cond,
@@ -349,6 +357,10 @@ def test_control_plane_restart_while_reconciling_fifty(
     wait_ready(cluster, "late", namespace, timeout=90)
     assert_no_orphans(cluster, namespace)
     assert operator.proc.pid == pid
+    # The controller-manager came back too (the next tests need it to make and delete
+    # namespaces): a new namespace gets its ServiceAccount.
+    probe = make_namespace(cluster, "probe", restricted=False, timeout=180)
+    cluster.kubectl("delete", "namespace", probe, "--wait=false")
 
 
 # ---------------------------------------------------------------- a second writer
