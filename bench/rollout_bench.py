@@ -146,6 +146,16 @@ def main() -> int:
         return bench(cluster, args)
 
 
+def wait_healthy(cluster: Cluster, name: str, ns: str, timeout: float) -> None:
+    wait_until(
+        lambda: (
+            (cluster.get("mcpserver", name, ns) or {}).get("status", {}).get("phase") == "Healthy"
+        ),
+        timeout=timeout,
+        what=f"{name} Healthy",
+    )
+
+
 def bench(cluster: Cluster, args: argparse.Namespace) -> int:
     ns = make_namespace(cluster, "bench-rollout", restricted=False)
     log = Path(tempfile.mkdtemp(prefix="mcpops-bench-")) / "operator.log"
@@ -156,14 +166,7 @@ def bench(cluster: Cluster, args: argparse.Namespace) -> int:
     try:
         name = "bench"
         cluster.apply(server(name, "example.invalid/mcp:0", args.test_seconds), ns)
-        wait_until(
-            lambda: (
-                (cluster.get("mcpserver", name, ns) or {}).get("status", {}).get("phase")
-                == "Healthy"
-            ),
-            timeout=120,
-            what="first revision Healthy",
-        )
+        wait_healthy(cluster, name, ns, timeout=120)
         for i in range(1, args.rollouts + 1):
             run = one_rollout(cluster, poll, ns, name, f"example.invalid/mcp:{i}")
             runs.append(run)
@@ -172,15 +175,7 @@ def bench(cluster: Cluster, args: argparse.Namespace) -> int:
                 f"overhead {run['overhead']:.2f}s",
                 flush=True,
             )
-            # The next change starts from a settled server.
-            wait_until(
-                lambda: (
-                    (cluster.get("mcpserver", name, ns) or {}).get("status", {}).get("phase")
-                    == "Healthy"
-                ),
-                timeout=60,
-                what="Healthy again",
-            )
+            wait_healthy(cluster, name, ns, timeout=60)  # the next change starts settled
     finally:
         operator.stop()
         cluster.kubectl("delete", "namespace", ns, "--wait=false", check=False)

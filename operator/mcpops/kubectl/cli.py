@@ -180,22 +180,26 @@ def promote_patch(server: dict[str, Any], revision: str | None) -> tuple[dict[st
     return annotate(PROMOTE_ANNOTATION, rev), f"promote {rev}: {note}"
 
 
-def abort_patch(server: dict[str, Any], value: str) -> tuple[dict[str, Any], str]:
+def _status_revision(server: dict[str, Any], field: str, missing: str) -> str:
+    """status.<field> of the server, or a PluginError saying it has no `missing`."""
     st = server.get("status") or {}
-    name = server["metadata"]["name"]
-    cand = st.get("candidateRevision")
-    if not cand:
-        raise PluginError(f"{name} has no rollout to abort (phase {st.get('phase')})")
-    note = f"abort the rollout of {cand}; traffic stays on {st.get('activeRevision') or 'nothing'}"
-    return annotate(ABORT_ANNOTATION, value), note
+    rev = st.get(field)
+    if not rev:
+        name = server["metadata"]["name"]
+        raise PluginError(f"{name} has no {missing} (phase {st.get('phase')})")
+    return str(rev)
+
+
+def abort_patch(server: dict[str, Any], value: str) -> tuple[dict[str, Any], str]:
+    cand = _status_revision(server, "candidateRevision", "rollout to abort")
+    active = (server.get("status") or {}).get("activeRevision") or "nothing"
+    return annotate(
+        ABORT_ANNOTATION, value
+    ), f"abort the rollout of {cand}; traffic stays on {active}"
 
 
 def retry_patch(server: dict[str, Any], value: str) -> tuple[dict[str, Any], str]:
-    st = server.get("status") or {}
-    name = server["metadata"]["name"]
-    failed = st.get("failedRevision")
-    if not failed:
-        raise PluginError(f"{name} has no failed revision to retry (phase {st.get('phase')})")
+    failed = _status_revision(server, "failedRevision", "failed revision to retry")
     return annotate(RETRY_ANNOTATION, value), f"retry revision {failed}"
 
 
