@@ -29,6 +29,7 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY operator/ operator/
 COPY solver-runtime/ solver-runtime/
+COPY common/ common/
 COPY docker/bridge_install.py docker/bridge_install.py
 
 # The operator's runtime: the project without the `solver` extra (no OR-Tools).
@@ -46,7 +47,7 @@ RUN python -m venv /opt/pyinstaller \
         --distpath /opt/mcpops-bridge \
         --workpath /tmp/pyinstaller \
         --specpath /tmp/pyinstaller \
-        operator/mcpops/bridge/__main__.py \
+        operator/mcpops/inpod/bridge/__main__.py \
     && /opt/mcpops-bridge/mcpops-bridge/mcpops-bridge --help > /dev/null \
     && install -m 0755 docker/bridge_install.py /opt/mcpops-bridge/install \
     && chmod -R a+rX,go-w /opt/mcpops-bridge
@@ -62,6 +63,7 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY operator/ operator/
 COPY solver-runtime/ solver-runtime/
+COPY common/ common/
 RUN python -m venv /opt/venv \
     && /opt/venv/bin/pip install ".[solver]"
 

@@ -36,7 +36,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from mcpops.kube import Client, Credentials
+from mcpops.machinery.client import Client, Credentials
 
 REPO = Path(__file__).resolve().parent.parent
 # The cluster tests' helpers: kubectl and the operator as a real process, one way everywhere.

@@ -126,7 +126,7 @@ def solve_like_the_pod(kc: str, kubectl_bin: str) -> None:
     the result ConfigMaps it writes, as the (here simulated) solver pod would."""
     sys.path.insert(0, str(REPO / "operator"))
     from mcpops.api.optimizationjob import OptimizationJobSpec
-    from mcpops.optjob.desired import Layout, solver_args
+    from mcpops.kinds.optimizationjob.desired import Layout, solver_args
 
     items = json.loads(
         kubectl(kc, kubectl_bin, "get", "optimizationjobs", "-n", NAMESPACE, "-o", "json")

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from mcpops.api.testsuite import CheckResult, SuiteResult
-from mcpops.testrunner import termination_message
+from mcpops.inpod.testrunner import termination_message
 
 NAME = "calculator"
 

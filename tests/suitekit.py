@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from mcpops.api.testsuite import CheckResult, SuiteResult
-from mcpops.testrunner import termination_message
+from mcpops.inpod.testrunner import termination_message
 
 
 def result_message(passed: bool, suite: str = "smoke") -> str:

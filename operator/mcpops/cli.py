@@ -12,13 +12,22 @@ from collections.abc import Sequence
 
 # subcommand -> (module, one-line help). Each module exposes main(argv) -> int.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "run": ("mcpops.runner", "run the operator (Kopf) against the configured cluster"),
-    "crds": ("mcpops.crdgen", "write the CustomResourceDefinitions generated from the API models"),
-    "docs": ("mcpops.docgen", "write the reference docs (every CRD field, every metric)"),
-    "test-runner": ("mcpops.testrunner", "run an MCP test suite against a server (in a Job pod)"),
-    "bridge": ("mcpops.bridge", "serve a stdio MCP server over Streamable HTTP"),
-    "probe": ("mcpops.probe", "exit 0 only if an MCP initialize succeeds (readiness probe)"),
-    "health": ("mcpops.health", "serve /readyz that is ready only while MCP initialize succeeds"),
+    "run": ("mcpops.manager", "run the operator (Kopf) against the configured cluster"),
+    "crds": (
+        "mcpops.gen.crds",
+        "write the CustomResourceDefinitions generated from the API models",
+    ),
+    "docs": ("mcpops.gen.docs", "write the reference docs (every CRD field, every metric)"),
+    "test-runner": (
+        "mcpops.inpod.testrunner",
+        "run an MCP test suite against a server (in a Job pod)",
+    ),
+    "bridge": ("mcpops.inpod.bridge", "serve a stdio MCP server over Streamable HTTP"),
+    "probe": ("mcpops.inpod.probe", "exit 0 only if an MCP initialize succeeds (readiness probe)"),
+    "health": (
+        "mcpops.inpod.health",
+        "serve /readyz that is ready only while MCP initialize succeeds",
+    ),
 }
 
 

@@ -67,7 +67,7 @@ shifted geometric mean of solve time 1.05 times the virtual best's (rules 1,
 
 from __future__ import annotations
 
-from mcpops_solver.problem import ProblemStats
+from mcpops_common.problem import ProblemStats
 
 __all__ = [
     "CLP_MAX_NONZEROS",

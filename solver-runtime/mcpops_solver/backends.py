@@ -42,7 +42,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from mcpops_solver.problem import Problem, ProblemStats
+from mcpops_common.problem import Problem, ProblemStats
 
 __all__ = [
     "BACKENDS",

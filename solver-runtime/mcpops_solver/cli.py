@@ -230,8 +230,8 @@ class Run:
 
     def store(self, result: Any) -> None:
         """Build and write the result ConfigMaps. Raises kube.WriteError."""
+        from mcpops_common.results import build_result_configmaps
         from mcpops_solver.kube import write_configmap_files, write_configmaps
-        from mcpops_solver.results import build_result_configmaps
 
         dest = self.destination()
         if dest == "none":
@@ -272,7 +272,7 @@ def _dns_name(text: str) -> str:
 
 
 def _write_termination(run: Run | None, result: Any, code: int, log: Any) -> None:
-    from mcpops_solver.results import termination_message
+    from mcpops_common.results import termination_message
 
     if run is None:
         return
@@ -320,7 +320,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _main(run, log)
     except Exception as exc:  # a bug: report it as such, with a traceback in the log
         log.exception("internal error")
-        from mcpops_solver.results import SolveResult
+        from mcpops_common.results import SolveResult
 
         result = SolveResult(
             status="ERROR",
@@ -334,9 +334,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(run: Run, log: Any) -> int:
-    from mcpops_solver import backends, readers, runtime, scenarios
-    from mcpops_solver.problem import ProblemError
-    from mcpops_solver.results import SolveResult
+    from mcpops_common import scenarios
+    from mcpops_common.problem import ProblemError
+    from mcpops_common.results import SolveResult
+    from mcpops_solver import backends, readers, runtime
 
     args = run.args
     t0 = time.time()
@@ -472,7 +473,7 @@ def _main(run: Run, log: Any) -> int:
         log.info("results not stored: no --output-dir and no result name (local run)")
     _write_termination(run, result, code, log)
 
-    from mcpops_solver.results import result_summary, solution_json
+    from mcpops_common.results import result_summary, solution_json
 
     summary = result_summary(result, parts=run.part_names, stored=run.solution_stored)
     summary["exitCode"] = code

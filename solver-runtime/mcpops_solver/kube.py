@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from mcpops_common.results import LABEL_JOB, LABEL_ROLE, LABEL_SCENARIO
 from mcpops_solver.logs import get_logger
-from mcpops_solver.results import LABEL_JOB, LABEL_ROLE, LABEL_SCENARIO
 
 __all__ = ["WriteError", "in_cluster_namespace", "write_configmap_files", "write_configmaps"]
 

@@ -1,7 +1,7 @@
 """JSON log lines on standard error (structlog), one object per line.
 
 Standard output is kept for the run's summary so that scripts can read it. The
-format is the operator's own (mcpops.logs), so one log pipeline reads both.
+format is the operator's own (mcpops_common.logs), so one log pipeline reads both.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any, TextIO
 
 import structlog
 
-from mcpops import logs as _shared
+from mcpops_common import logs as _shared
 
 __all__ = ["bind", "configure", "get_logger"]
 

@@ -18,7 +18,7 @@ import math
 import re
 from dataclasses import dataclass
 
-from mcpops_solver.problem import INF, Problem
+from mcpops_common.problem import INF, Problem
 
 __all__ = ["LpSyntaxError", "lp_safe_name", "parse_lp", "write_lp"]
 

@@ -3,7 +3,7 @@
 Formats
 -------
 ``json`` / ``yaml``
-    The project's model form (:class:`mcpops_solver.model.OptimizationModel`).
+    The project's model form (:class:`mcpops_common.optmodel.OptimizationModel`).
 ``mps``
     Fixed or free MPS, read by OR-Tools' MPS reader.
 ``lp``
@@ -31,8 +31,8 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
-from mcpops_solver.model import OptimizationModel
-from mcpops_solver.problem import Problem, ProblemError, from_model
+from mcpops_common.optmodel import OptimizationModel
+from mcpops_common.problem import Problem, ProblemError, from_model
 
 __all__ = ["FORMATS", "ReadError", "detect_format", "load_text", "parse_problem", "read_problem"]
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from mcpops_common.problem import Problem
+from mcpops_common.results import SolveResult, compute_gap
 from mcpops_solver import auto, backends
 from mcpops_solver.backends import SolveParams
-from mcpops_solver.problem import Problem
-from mcpops_solver.results import SolveResult, compute_gap
 
 __all__ = ["choose_backend", "solve_problem"]
 

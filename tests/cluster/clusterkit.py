@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 from toolpaths import makefile_env
 
-from mcpops.kube import WRITE_VERBS
+from mcpops.machinery.client import WRITE_VERBS
 
 REPO = Path(__file__).resolve().parents[2]
 T = TypeVar("T")

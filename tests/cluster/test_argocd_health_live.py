@@ -23,7 +23,7 @@ from test_cleanuppolicy import cm_rule, cpol, make_cms, run_now
 from test_mcpserver import mcpserver
 from test_optimizationjob import optjob, wait_phase, write_results
 
-from mcpops_solver.results import SolveResult
+from mcpops_common.results import SolveResult
 
 
 def capture(obj: dict[str, Any], name: str) -> None:

@@ -19,7 +19,7 @@ from clusterkit import REPO, Cluster, OperatorProcess
 from test_mcpserver import wait_ready
 from test_optimizationjob import wait_phase, write_results
 
-from mcpops_solver.results import SolveResult
+from mcpops_common.results import SolveResult
 
 pytestmark = pytest.mark.cluster
 

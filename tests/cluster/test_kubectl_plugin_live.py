@@ -23,7 +23,7 @@ from test_mcpserver import (
 )
 from test_optimizationjob import optjob, wait_phase, write_results
 
-from mcpops_solver.results import SolveResult
+from mcpops_common.results import SolveResult
 
 BIN = Path(sys.executable).parent  # the venv's bin: kubectl-mcpops is installed there
 

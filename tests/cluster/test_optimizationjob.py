@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from clusterkit import Cluster, OperatorProcess, wait_until
 
-from mcpops_solver.results import SolveResult, build_result_configmaps, termination_message
+from mcpops_common.results import SolveResult, build_result_configmaps, termination_message
 
 MODEL: dict[str, Any] = {
     "sense": "maximize",

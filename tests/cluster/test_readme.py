@@ -24,8 +24,8 @@ from clusterkit import REPO, Cluster, OperatorProcess
 from test_optimizationjob import write_results
 
 from mcpops.api.optimizationjob import OptimizationJobSpec
+from mcpops_common.problem import from_model
 from mcpops_solver.backends import SolveParams
-from mcpops_solver.problem import from_model
 from mcpops_solver.runtime import solve_problem
 
 pytestmark = pytest.mark.cluster

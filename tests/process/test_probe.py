@@ -20,7 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from mcpops.probe import ProbeResult, check
+from mcpops.inpod.probe import ProbeResult, check
 
 pytestmark = [pytest.mark.process, pytest.mark.timeout(120)]
 

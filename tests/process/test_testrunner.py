@@ -124,8 +124,8 @@ if __name__ == "__main__" and len(sys.argv) == 3 and sys.argv[1] == "serve":
 # --------------------------------------------------------------------------- test side
 
 from mcpops.api.testsuite import Baseline, SuiteResult, TestSuite  # noqa: E402
-from mcpops.testrunner import parse_termination_message, termination_message  # noqa: E402
-from mcpops.testrunner.runner import run_suite  # noqa: E402
+from mcpops.inpod.testrunner import parse_termination_message, termination_message  # noqa: E402
+from mcpops.inpod.testrunner.runner import run_suite  # noqa: E402
 
 pytestmark = pytest.mark.process
 
@@ -802,7 +802,7 @@ def test_watchdog_reports_a_stuck_runner(tmp_path: Path, monkeypatch: pytest.Mon
     """Should the event loop ever hang, the watchdog still writes results and exits 1."""
     import anyio
 
-    from mcpops.testrunner import cli, runner
+    from mcpops.inpod.testrunner import cli, runner
 
     released = threading.Event()
     exit_codes: list[int] = []

@@ -13,7 +13,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from mcpops_solver.problem import INF, Problem
+from mcpops_common.problem import INF, Problem
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from mcpops_common.problem import ProblemStats
 from mcpops_solver.auto import (
     CLP_MAX_NONZEROS,
     CP_SAT_MAX_VARIABLES,
@@ -14,7 +15,6 @@ from mcpops_solver.auto import (
     choose,
 )
 from mcpops_solver.backends import check_supported
-from mcpops_solver.problem import ProblemStats
 
 
 def stats(
@@ -123,7 +123,7 @@ def test_choice_is_always_a_backend_that_accepts_the_problem(
 
 
 def test_equality_rows_are_counted() -> None:
-    from mcpops_solver.problem import Problem
+    from mcpops_common.problem import Problem
 
     p = Problem(name="t")
     x = p.add_variable("x", 0.0, 1.0, integer=True)

@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 from solverkit import instance_path, rel_close
 
+from mcpops_common.optmodel import OptimizationModel
+from mcpops_common.problem import Problem, from_model
 from mcpops_solver.backends import (
     BACKENDS,
     SolveParams,
@@ -21,8 +23,6 @@ from mcpops_solver.backends import (
     canonical_backend,
     check_supported,
 )
-from mcpops_solver.model import OptimizationModel
-from mcpops_solver.problem import Problem, from_model
 from mcpops_solver.readers import read_problem
 from mcpops_solver.runtime import solve_problem
 

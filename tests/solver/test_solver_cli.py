@@ -12,10 +12,10 @@ import yaml
 from fakeapi import serve
 from solverkit import EXAMPLE, instance_path, run_cli
 
+from mcpops_common.optmodel import ScenarioSet
+from mcpops_common.results import summarize_scenarios
+from mcpops_common.scenarios import expand_scenarios
 from mcpops_solver import cli
-from mcpops_solver.model import ScenarioSet
-from mcpops_solver.results import summarize_scenarios
-from mcpops_solver.scenarios import expand_scenarios
 
 pytestmark = pytest.mark.process
 

@@ -20,10 +20,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from solverkit import EXAMPLE, instance_path, problems, rel_close, same_problem
 
+from mcpops_common.optmodel import OptimizationModel
+from mcpops_common.problem import INF, Problem, from_model, to_model
 from mcpops_solver.backends import SolveParams, to_mathopt_proto
 from mcpops_solver.lpformat import LpSyntaxError, lp_safe_name, parse_lp, write_lp
-from mcpops_solver.model import OptimizationModel
-from mcpops_solver.problem import INF, Problem, from_model, to_model
 from mcpops_solver.readers import ReadError, detect_format, parse_problem, read_problem
 from mcpops_solver.runtime import solve_problem
 

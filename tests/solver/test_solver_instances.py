@@ -140,8 +140,8 @@ def test_auto_choices_follow_the_rules(opt_data: Path, manifest: dict[str, Any])
 
 
 def test_large_lps_go_to_highs() -> None:
+    from mcpops_common.problem import ProblemStats
     from mcpops_solver.auto import CLP_MAX_NONZEROS, choose
-    from mcpops_solver.problem import ProblemStats
 
     stats = ProblemStats(
         variables=60_000,

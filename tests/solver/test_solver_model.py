@@ -14,13 +14,13 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 from solverkit import EXAMPLE, finite, problems, same_problem
 
-from mcpops_solver.model import (
+from mcpops_common.optmodel import (
     OptimizationModel,
     ScenarioOverride,
     ScenarioSet,
     SolverSettings,
 )
-from mcpops_solver.problem import INF, Problem, ProblemError, from_model, to_model
+from mcpops_common.problem import INF, Problem, ProblemError, from_model, to_model
 
 pytestmark = pytest.mark.process
 
@@ -110,8 +110,8 @@ def test_every_field_is_described_for_kubectl_explain(model: Any) -> None:
 
 def test_model_module_does_not_import_ortools() -> None:
     code = (
-        "import sys, mcpops_solver.model, mcpops_solver.scenarios, mcpops_solver.results, "
-        "mcpops_solver.problem, mcpops_solver.auto;"
+        "import sys, mcpops_common.optmodel, mcpops_common.scenarios, mcpops_common.results, "
+        "mcpops_common.problem, mcpops_solver.auto;"
         "bad=[m for m in sys.modules if m.startswith(('ortools','kopf','kubernetes'))];"
         "print(bad); sys.exit(1 if bad else 0)"
     )

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mcpops_solver.results import (
+from mcpops_common.results import (
     MAX_CONFIGMAP_DATA_BYTES,
     MAX_TERMINATION_MESSAGE_BYTES,
     ResultSummary,

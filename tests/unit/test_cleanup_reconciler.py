@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from mcpops.cleanup.reconciler import KIND, CleanupPolicyReconciler
-from mcpops.controller import Store
-from mcpops.kube import ApiError
-from mcpops.plans import fmt_time
-from mcpops.writer import drain_events
+from mcpops.kinds.cleanuppolicy.reconciler import KIND, CleanupPolicyReconciler
+from mcpops.machinery.client import ApiError
+from mcpops.machinery.store import Store
+from mcpops.machinery.writer import drain_events
+from mcpops.objects.timestamps import fmt_time
 
 OLD = fmt_time(datetime.now(UTC) - timedelta(days=2))
 

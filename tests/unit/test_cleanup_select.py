@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mcpops.api.cleanuppolicy import LabelSelector, Rule
-from mcpops.cleanup.select import (
+from mcpops.kinds.cleanuppolicy.select import (
     Context,
     combine,
     context,
@@ -26,7 +26,7 @@ from mcpops.cleanup.select import (
     slim,
     target_of,
 )
-from mcpops.plans import fmt_time
+from mcpops.objects.timestamps import fmt_time
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 CLOCK_KEY = "example.com/expires-from"

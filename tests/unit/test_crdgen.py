@@ -9,8 +9,8 @@ import pytest
 import yaml
 from pydantic import BaseModel, Field
 
-from mcpops import crdgen
 from mcpops.api.kinds import KINDS
+from mcpops.gen import crds as crdgen
 
 REPO = Path(__file__).resolve().parents[2]
 

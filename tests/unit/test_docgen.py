@@ -10,9 +10,10 @@ import pytest
 from prometheus_client import REGISTRY
 from pydantic import Field
 
-from mcpops import crdgen, docgen
 from mcpops.api.base import ApiModel, cel, validations
 from mcpops.api.kinds import KINDS, Kind
+from mcpops.gen import crds as crdgen
+from mcpops.gen import docs as docgen
 
 REPO = Path(__file__).resolve().parents[2]
 

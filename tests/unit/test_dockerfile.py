@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from mcpops.api.mcpserver import MCPServerSpec
-from mcpops.mcpserver.desired import BRIDGE_DIR, pod_template
+from mcpops.kinds.mcpserver.desired import BRIDGE_DIR, pod_template
 
 REPO = Path(__file__).resolve().parents[2]
 DOCKERFILE = REPO / "Dockerfile"
@@ -134,7 +134,7 @@ def test_operator_image_has_no_solver_and_has_the_bridge(
     assert "--onedir" in build
     assert "--name mcpops-bridge" in build
     assert "--distpath /opt/mcpops-bridge" in build
-    assert "operator/mcpops/bridge/__main__.py" in build
+    assert "operator/mcpops/inpod/bridge/__main__.py" in build
     assert "/opt/mcpops-bridge/install" in build
     copied = args_of(stages["operator"], "COPY")
     assert "--from=build /opt/mcpops-bridge /opt/mcpops-bridge" in copied
@@ -233,7 +233,7 @@ def test_installer_refuses_what_it_cannot_do(tmp_path: Path) -> None:
 
 
 def test_bridge_entry_restores_the_library_path(monkeypatch: pytest.MonkeyPatch) -> None:
-    from mcpops.bridge import __main__ as entry
+    from mcpops.inpod.bridge import __main__ as entry
 
     monkeypatch.setenv("LD_LIBRARY_PATH", "/bundle/_internal")
     monkeypatch.setenv("LD_LIBRARY_PATH_ORIG", "/usr/lib/custom")
@@ -252,7 +252,7 @@ def test_bridge_entry_restores_the_library_path(monkeypatch: pytest.MonkeyPatch)
 
 def test_bridge_entry_runs_as_a_module() -> None:
     res = subprocess.run(
-        [sys.executable, "-m", "mcpops.bridge", "--help"],
+        [sys.executable, "-m", "mcpops.inpod.bridge", "--help"],
         capture_output=True,
         text=True,
         timeout=60,

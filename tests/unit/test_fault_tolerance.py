@@ -13,13 +13,14 @@ import pytest
 
 from mcpops.api.base import Condition
 from mcpops.api.testsuite import MAX_SUITE_BYTES, TestSuite
-from mcpops.children import stamp, up_to_date
-from mcpops.controller import RETRY_MAX, Store, WorkQueue, retry_delay, without_managed_fields
-from mcpops.informer import Informer
-from mcpops.kube import ApiError
-from mcpops.mcpserver.reconciler import MCPServerReconciler
-from mcpops.plans import merge_conditions
-from mcpops.writer import Writer, drain_events
+from mcpops.kinds.mcpserver.reconciler import MCPServerReconciler
+from mcpops.machinery.client import ApiError
+from mcpops.machinery.informer import Informer
+from mcpops.machinery.queue import RETRY_MAX, WorkQueue, retry_delay
+from mcpops.machinery.store import Store, without_managed_fields
+from mcpops.machinery.writer import Writer, drain_events
+from mcpops.objects.children import stamp, up_to_date
+from mcpops.objects.conditions import merge_conditions
 
 
 async def until(condition: Callable[[], bool], within: float = 5.0) -> None:
@@ -252,7 +253,7 @@ async def test_a_refused_child_is_reported_once_not_retried() -> None:
     client = FakeClient()
     reconciler = MCPServerReconciler(store, client)  # type: ignore[arg-type]
     # Refuse the Deployment the plan wants (its name carries the revision).
-    from mcpops.mcpserver.plan import Observed, plan
+    from mcpops.kinds.mcpserver.plan import Observed, plan
 
     wanted = plan(SERVER, Observed(), datetime.now(UTC)).apply
     client.refuse = next(m["metadata"]["name"] for m in wanted if m["kind"] == "Deployment")
@@ -271,7 +272,7 @@ async def test_a_refused_child_is_reported_once_not_retried() -> None:
 
 
 def test_test_jobs_and_pods_are_cached_without_their_specs() -> None:
-    from mcpops.mcpserver.reconciler import keep
+    from mcpops.kinds.mcpserver.reconciler import keep
 
     job = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "j"},
            "spec": {"template": {"env": "x" * 1000}}, "status": {"succeeded": 1}}  # fmt: skip

@@ -14,6 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mcpops.api.mcpserver import MCPServerSpec
+from mcpops.kinds.mcpserver import desired
+from mcpops.kinds.mcpserver.plan import ABORT_ANNOTATION, PROMOTE_ANNOTATION, RETRY_ANNOTATION
 from mcpops.kubectl import views
 from mcpops.kubectl.cli import (
     PluginError,
@@ -29,8 +31,6 @@ from mcpops.kubectl.rollback import (
     spec_from_template,
     spec_patch,
 )
-from mcpops.mcpserver import desired
-from mcpops.mcpserver.plan import ABORT_ANNOTATION, PROMOTE_ANNOTATION, RETRY_ANNOTATION
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "status"
 NOW = datetime(2026, 11, 22, 6, 0, tzinfo=UTC)

@@ -1,11 +1,11 @@
-"""Leader election decisions (mcpops.leader), as pure functions of what was observed."""
+"""Leader election decisions (mcpops.machinery.leader), as pure functions of what was observed."""
 
 from __future__ import annotations
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mcpops.leader import Action, decide, observe
+from mcpops.machinery.leader import Action, decide, observe
 
 
 def lease(holder: str, renew: str = "t1", transitions: int = 0) -> dict[str, object]:

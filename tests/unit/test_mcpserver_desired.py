@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from mcpops.api.mcpserver import MCPServerSpec
-from mcpops.mcpserver.desired import HEALTH_PORT, deployment, pod_template, revision_of
-from mcpops.mcpserver.plan import Observed, plan
+from mcpops.kinds.mcpserver.desired import HEALTH_PORT, deployment, pod_template, revision_of
+from mcpops.kinds.mcpserver.plan import Observed, plan
 
 PARENT = {
     "apiVersion": "mcpops.dev/v1alpha1",

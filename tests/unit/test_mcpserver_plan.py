@@ -10,9 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mcpops.api.mcpserver import MCPServerSpec
-from mcpops.children import HASH_ANNOTATION
-from mcpops.mcpserver.desired import REVISION_LABEL, revision_of
-from mcpops.mcpserver.plan import Observed, deployment_available, plan
+from mcpops.kinds.mcpserver.desired import REVISION_LABEL, revision_of
+from mcpops.kinds.mcpserver.plan import Observed, deployment_available, plan
+from mcpops.objects.children import HASH_ANNOTATION
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -250,7 +250,7 @@ def test_converges_then_writes_nothing(steps: list[tuple[str, int, bool, bool]])
 
 
 def test_status_merge_patch_drops_nested_keys() -> None:
-    from mcpops.plans import merge_patch, status_patch
+    from mcpops.objects.patch import merge_patch, status_patch
 
     old = {"a": 1, "rollout": {"revision": "x", "attempt": 1}, "gone": True}
     new = {"a": 1, "rollout": {"attempt": 2}, "list": [1]}

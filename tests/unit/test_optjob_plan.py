@@ -13,23 +13,23 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mcpops import crdgen
 from mcpops.api.kinds import OPTIMIZATIONJOB
 from mcpops.api.optimizationjob import OptimizationJobSpec
-from mcpops.children import HASH_ANNOTATION
-from mcpops.controller import Store
-from mcpops.optjob import desired
-from mcpops.optjob.plan import (
+from mcpops.gen import crds as crdgen
+from mcpops.kinds.optimizationjob import desired
+from mcpops.kinds.optimizationjob.plan import (
     POD_GRACE_SECONDS,
     RESULT_GRACE_SECONDS,
     Observed,
     parse_indexes,
     plan,
 )
-from mcpops.optjob.reconciler import child_key, resolve_parent, slim
-from mcpops.plans import status_patch
-from mcpops_solver.model import ScenarioSet
-from mcpops_solver.results import (
+from mcpops.kinds.optimizationjob.reconciler import child_key, resolve_parent, slim
+from mcpops.machinery.store import Store
+from mcpops.objects.children import HASH_ANNOTATION
+from mcpops.objects.patch import status_patch
+from mcpops_common.optmodel import ScenarioSet
+from mcpops_common.results import (
     SolveResult,
     build_result_configmaps,
     summarize_scenarios,

@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from mcpops import metrics
-from mcpops.controller import Store
-from mcpops.mcpserver.reconciler import MCPServerReconciler
-from mcpops.plans import fmt_time
+from mcpops.kinds.mcpserver.reconciler import MCPServerReconciler
+from mcpops.machinery.store import Store
+from mcpops.objects.timestamps import fmt_time
 
 
 def status(phase: str, started: datetime) -> dict[str, Any]:

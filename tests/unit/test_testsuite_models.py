@@ -25,15 +25,15 @@ from mcpops.api.testsuite import (
     TestSuite,
     ToolCallExpectation,
 )
-from mcpops.testrunner import (
+from mcpops.inpod.testrunner import (
     TERMINATION_MESSAGE_LIMIT,
     jsonpath,
     parse_termination_message,
     termination_message,
 )
-from mcpops.testrunner.matchers import check_tool_result, json_equal, result_value
-from mcpops.testrunner.results import TRUNCATION_MARKER
-from mcpops.testrunner.runner import percentile, schema_hash
+from mcpops.inpod.testrunner.matchers import check_tool_result, json_equal, result_value
+from mcpops.inpod.testrunner.results import TRUNCATION_MARKER
+from mcpops.inpod.testrunner.runner import percentile, schema_hash
 
 FULL_SUITE: dict[str, Any] = {
     "name": "smoke",

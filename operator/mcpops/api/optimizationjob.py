@@ -1,7 +1,7 @@
 """OptimizationJob: one optimization problem solved in a limited solver pod (or a sweep of them).
 
 The problem model and the scenario forms are the solver runtime's own pydantic
-models (`mcpops_solver.model`, which does not import OR-Tools), embedded here so
+models (`mcpops_common.optmodel`, which does not import OR-Tools), embedded here so
 that the CRD, the operator and the runtime agree on one definition.
 """
 
@@ -22,7 +22,7 @@ from mcpops.api.base import (
     keys_rule,
     validations,
 )
-from mcpops_solver.model import (
+from mcpops_common.optmodel import (
     MAX_SCENARIOS,
     OptimizationModel,
     ScenarioOverride,

@@ -5,7 +5,7 @@ candidate revision's preview Service) or `container` (a user image given the
 preview URL in MCP_SERVER_URL, passing or failing by its exit code).
 
 `SuiteResult` is what the test runner reports: the full form goes to its
-results file, a compact form (see `mcpops.testrunner.results`) to the pod's
+results file, a compact form (see `mcpops.inpod.testrunner.results`) to the pod's
 termination message, which is how results reach the operator.
 """
 

@@ -4,7 +4,7 @@ The operator has no "roll back" request: a revision is the hash of the pod templ
 it builds from spec, and "rolling back to an earlier spec reuses that revision's kept
 Deployment". So a rollback is a spec change, the one a person would make in Git. The
 kept Deployment holds the revision's pod template; this reads the spec fields back
-from it (the inverse of mcpops.mcpserver.desired.pod_template) and keeps a candidate
+from it (the inverse of mcpops.kinds.mcpserver.desired.pod_template) and keeps a candidate
 only if the operator's own code hashes it to the wanted revision.
 """
 
@@ -17,9 +17,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from mcpops.api.mcpserver import MCPServerSpec, Probe
-from mcpops.children import labels
-from mcpops.mcpserver import desired
-from mcpops.plans import merge_patch
+from mcpops.kinds.mcpserver import desired
+from mcpops.objects.children import labels
+from mcpops.objects.patch import merge_patch
 
 # Spec fields that shape the pod template (the rest, e.g. replicas, rollout, tests,
 # autoscaling, are kept as they are).

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from mcpops.plans import parse_time
+from mcpops.objects.timestamps import parse_time
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:

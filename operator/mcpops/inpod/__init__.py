@@ -1,0 +1,12 @@
+"""What runs inside the pods mcpops creates (never imports the machinery or the reconcilers).
+
+- `bridge`: serves a stdio MCP server over Streamable HTTP (`mcpops bridge`, also frozen
+  into a self-contained bundle for images without Python);
+- `health`: the MCP health sidecar (`mcpops health`): /readyz only while an MCP
+  initialize succeeds;
+- `probe`: one MCP initialize, as an exec probe (`mcpops probe`);
+- `testrunner`: the built-in test suites (`mcpops test-runner`), run in test Job pods.
+
+Compiled in-pod components live outside this Python package, in a top-level folder of
+their own (see the README's layout table); these modules are the Python ones.
+"""

@@ -1,0 +1,140 @@
+"""Cluster glue for MCPServer: read the store, run the pure plan, write the difference."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, get_args
+
+import structlog
+
+from mcpops import metrics
+from mcpops.api.mcpserver import Phase
+from mcpops.kinds.mcpserver.desired import REVISION_LABEL
+from mcpops.kinds.mcpserver.plan import ROLLOUT_PHASES, Observed, plan
+from mcpops.machinery.client import ApiError, Client
+from mcpops.machinery.store import Key, Store
+from mcpops.machinery.writer import Writer
+from mcpops.objects.timestamps import parse_time
+
+KIND = "MCPServer"
+MOVING_PHASES = frozenset({"Progressing", "Testing", "Verifying"})
+# Invalid (422), bad request (400), too large (413): the same object would be refused again.
+REFUSED = frozenset({400, 413, 422})
+log = structlog.stdlib.get_logger("mcpops.kinds.mcpserver")
+
+
+# Test Jobs and their pods are read for their labels and status only; their specs carry
+# the whole suite definition (an environment variable) and, across a fleet-wide
+# rollout, would be most of what the caches hold.
+STATUS_ONLY = frozenset({"Job", "Pod"})
+
+
+def keep(kind: str, body: dict[str, Any]) -> dict[str, Any]:
+    """What the store keeps of a child body."""
+    if kind not in STATUS_ONLY:
+        return body
+    return {k: body[k] for k in ("apiVersion", "kind", "metadata", "status") if k in body}
+
+
+def observe(store: Store, key: Key) -> Observed:
+    deployments = {}
+    for dep in store.children_of("Deployment", key).values():
+        rev = (dep["metadata"].get("labels") or {}).get(REVISION_LABEL)
+        if rev:
+            deployments[rev] = dep
+    return Observed(
+        deployments=deployments,
+        services=store.children_of("Service", key),
+        hpas=store.children_of("HorizontalPodAutoscaler", key),
+        jobs=store.children_of("Job", key),
+        pods=store.children_of("Pod", key),
+        endpoint_slices=store.children_of("EndpointSlice", key),
+    )
+
+
+class MCPServerReconciler:
+    def __init__(self, store: Store, client: Client) -> None:
+        self.store = store
+        self.write = Writer(client, store, KIND)
+        self.phases: dict[Key, str] = {}
+        self.rollouts: dict[Key, datetime] = {}  # rollouts moving on their own: since when
+        metrics.ROLLOUT_OLDEST_SECONDS.set_function(self._oldest_rollout)
+        self.phase_counts: dict[str, int] = dict.fromkeys(get_args(Phase), 0)
+
+    def _count_phase(self, key: Key, phase: str | None) -> None:
+        """Keep the per-phase gauge in step, one object at a time (no scan of the fleet)."""
+        before = self.phases.pop(key, None) if phase is None else self.phases.get(key)
+        if before == phase:
+            return
+        if before is not None:
+            self.phase_counts[before] -= 1
+            metrics.SERVERS_BY_PHASE.labels(before).set(self.phase_counts[before])
+        if phase is not None:
+            self.phases[key] = phase
+            self.phase_counts[phase] = self.phase_counts.get(phase, 0) + 1
+            metrics.SERVERS_BY_PHASE.labels(phase).set(self.phase_counts[phase])
+
+    def _oldest_rollout(self) -> float:
+        if not self.rollouts:
+            return 0.0
+        return max(0.0, (datetime.now(UTC) - min(self.rollouts.values())).total_seconds())
+
+    def _track_rollout(self, key: Key, status: dict[str, Any] | None) -> None:
+        st = status or {}
+        started = parse_time((st.get("rollout") or {}).get("startedAt")) or parse_time(
+            st.get("phaseSince")
+        )
+        if st.get("phase") in MOVING_PHASES and started is not None:
+            self.rollouts[key] = started
+        else:
+            self.rollouts.pop(key, None)
+
+    async def __call__(self, key: Key) -> float | None:
+        server = self.store.parent(KIND, key)
+        if server is None or server["metadata"].get("deletionTimestamp"):
+            self._count_phase(key, None)
+            self._track_rollout(key, None)
+            return None  # children go with their owner (garbage collection)
+        bound = log.bind(
+            namespace=key[0], name=key[1], uid=server["metadata"].get("uid"), kind=KIND
+        )
+        result = plan(server, observe(self.store, key), datetime.now(UTC))
+        metrics.WRITES_SKIPPED.labels(KIND).inc(result.skipped_writes)
+        metrics.TEST_JOBS.inc(sum(1 for m in result.apply if m["kind"] == "Job"))
+        try:
+            await self.write.apply(key, result.apply, bound)
+            await self.write.delete(key[0], result.delete, bound)
+        except ApiError as exc:
+            if exc.forbidden:
+                return await self.write.forbidden(key, server, exc, bound)
+            if exc.status not in REFUSED:
+                raise
+            # The schema let through something the API server will not take in a child
+            # (it names the field). Retrying cannot help until the spec changes: say so.
+            await self.write.refused(key, server, result.status, exc, bound)
+            self._count_phase(key, "Failed")
+            return None
+        patch = await self.write.status(key, server, result.status)
+        # Counted once the status recording them is written: a failed write replans the
+        # same step, which must not count twice.
+        for outcome in result.outcomes:
+            metrics.ROLLOUTS.labels(outcome).inc()
+        for phase, seconds in result.phase_durations:
+            if phase in ROLLOUT_PHASES:
+                metrics.ROLLOUT_PHASE_SECONDS.labels(phase).observe(seconds)
+        for outcome in result.test_results:
+            metrics.TEST_RESULTS.labels(outcome).inc()
+        if result.new_revision:
+            metrics.REVISIONS_CREATED.inc()
+        if patch is not None:
+            bound.info(
+                "status",
+                phase=result.status.get("phase"),
+                active=result.status.get("activeRevision"),
+                candidate=result.status.get("candidateRevision"),
+                changed=sorted(patch),
+            )
+        self._count_phase(key, result.status.get("phase"))
+        self._track_rollout(key, result.status)
+        await self.write.events(server, result.events)
+        return result.requeue_after

@@ -1,0 +1,530 @@
+"""The children an OptimizationJob wants, as plain manifests (no API calls here).
+
+One solve is a batch/v1 Job of one pod; a sweep is an Indexed Job with one
+index per scenario. The pod runs `mcpops-solver` (solver-runtime/), which
+writes its result ConfigMaps through the API with a ServiceAccount that may
+only create and update ConfigMaps, and reports a short JSON outcome in its
+termination message.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+import os
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from mcpops import __version__
+from mcpops.api import API_VERSION
+from mcpops.api.optimizationjob import (
+    DEADLINE_FACTOR,
+    DEADLINE_SLACK_SECONDS,
+    DEFAULT_PARALLELISM,
+    OptimizationJobSpec,
+)
+from mcpops.objects.children import (
+    digest,
+    labels,
+    owner_reference,
+    restricted_container_context,
+    restricted_pod_context,
+    stamp,
+)
+from mcpops_common.optmodel import ScenarioSet
+from mcpops_common.results import MAX_PARTS, label_value, result_configmap_name
+
+KIND = "OptimizationJob"
+OPTJOB_LABEL = "mcpops.dev/optimizationjob"
+COMPONENT = "optimizationjob"
+CONTAINER = "solver"
+DEFAULT_UID = 65532
+DEFAULT_SOLVER_IMAGE = f"ghcr.io/mcpops/mcpops-solver:{__version__}"
+DEFAULT_MEMORY_REQUEST = "512Mi"
+DEFAULT_MEMORY_LIMIT = "2Gi"
+# Exit codes of mcpops-solver that no retry can fix: usage (2), malformed input (3),
+# a problem the chosen backend does not support (4); and 137, the kernel's OOM kill.
+FATAL_EXIT_CODES = (2, 3, 4, 137)
+INPUT_DIR = "/input"
+PROBLEM_DIR = "/problem"
+# Beyond this many result ConfigMap names the Role's get/update/patch rule is not
+# restricted by resourceNames (the Role object would grow past sensible sizes).
+MAX_ROLE_RESOURCE_NAMES = 2100
+# An inline model larger than this is gzipped into the input ConfigMap (the runtime
+# recognises gzip by its magic bytes); a ConfigMap holds at most 1 MiB.
+GZIP_ABOVE_BYTES = 512 * 1024
+
+
+def solver_image() -> str:
+    """MCPOPS_SOLVER_IMAGE, else the operator image's repository + `-solver`, same tag."""
+    explicit = os.environ.get("MCPOPS_SOLVER_IMAGE", "").strip()
+    if explicit:
+        return explicit
+    base = os.environ.get("MCPOPS_IMAGE", "").strip()
+    if not base:
+        return DEFAULT_SOLVER_IMAGE
+    return derived_solver_image(base)
+
+
+def derived_solver_image(operator_image: str) -> str:
+    """ghcr.io/x/mcpops:1.2 -> ghcr.io/x/mcpops-solver:1.2 (a digest cannot carry over)."""
+    ref = operator_image
+    if "@" in ref:
+        ref = ref.split("@", 1)[0]
+        repo, _, tag = ref.rpartition(":") if _has_tag(ref) else (ref, "", "")
+        return f"{repo}-solver:{tag or __version__}"
+    if _has_tag(ref):
+        repo, _, tag = ref.rpartition(":")
+        return f"{repo}-solver:{tag}"
+    return f"{ref}-solver:{__version__}"
+
+
+def _has_tag(ref: str) -> bool:
+    return ":" in ref.rsplit("/", 1)[-1]
+
+
+def _short(name: str, limit: int) -> str:
+    if len(name) <= limit:
+        return name
+    return f"{name[: limit - 11].rstrip('-.')}-{digest(name, 10)}"
+
+
+def job_name(name: str) -> str:
+    """The Job's name: at most 52 characters, so that `<job>-<index>` pod hostnames and the
+    job-name label stay valid."""
+    return _short(name, 52)
+
+
+def child_name(name: str, suffix: str) -> str:
+    return _short(f"{name}-{suffix}", 253)
+
+
+def service_account_name(name: str) -> str:
+    return child_name(name, "solver")
+
+
+def input_configmap_name(name: str) -> str:
+    return child_name(name, "input")
+
+
+def child_labels(name: str, **extra: str) -> dict[str, str]:
+    return labels(COMPONENT, label_value(name), **{OPTJOB_LABEL: label_value(name)}, **extra)
+
+
+# ---------------------------------------------------------------- quantities
+
+
+_CPU = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(m?)$")
+_MEM = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(Ki|Mi|Gi|Ti|k|M|G|T)?$")
+_MEM_FACTOR = {
+    None: 1,
+    "k": 10**3,
+    "M": 10**6,
+    "G": 10**9,
+    "T": 10**12,
+    "Ki": 2**10,
+    "Mi": 2**20,
+    "Gi": 2**30,
+    "Ti": 2**40,
+}
+
+
+def parse_quantity(resource: str, value: str) -> Decimal:
+    """CPU in cores or memory in bytes, for the forms the API schema allows."""
+    if resource == "cpu":
+        m = _CPU.match(value)
+        if not m:
+            raise ValueError(f"not a CPU quantity: {value!r}")
+        number = Decimal(m.group(1))
+        return number / 1000 if m.group(2) else number
+    m = _MEM.match(value)
+    if not m:
+        raise ValueError(f"not a memory quantity: {value!r}")
+    return Decimal(m.group(1)) * _MEM_FACTOR[m.group(2)]
+
+
+class ResourceError(ValueError):
+    """The requests and limits given contradict each other."""
+
+
+def resources(spec: OptimizationJobSpec) -> dict[str, dict[str, str]]:
+    """Requests and limits, always both. CPU defaults to threads (else 1)."""
+    cpu = str(spec.threads or 1)
+    requests = {"cpu": cpu, "memory": DEFAULT_MEMORY_REQUEST}
+    limits = {"cpu": cpu, "memory": DEFAULT_MEMORY_LIMIT}
+    given_requests = (
+        spec.resources.requests.to_wire() if spec.resources and spec.resources.requests else {}
+    )
+    given_limits = (
+        spec.resources.limits.to_wire() if spec.resources and spec.resources.limits else {}
+    )
+    requests.update(given_requests)
+    limits.update(given_limits)
+    for res in ("cpu", "memory"):
+        if parse_quantity(res, limits[res]) >= parse_quantity(res, requests[res]):
+            continue
+        if res in given_limits:
+            raise ResourceError(
+                f"spec.resources.limits.{res} ({limits[res]}) is lower than the request "
+                f"({requests[res]}); a limit must be at least its request"
+            )
+        limits[res] = requests[res]  # a request above a defaulted limit raises the limit
+    return {"requests": requests, "limits": limits}
+
+
+# ---------------------------------------------------------------- the problem and the sweep
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where the pod finds its inputs."""
+
+    problem_path: str
+    problem_format: str | None  # None: let the runtime detect it
+    scenarios_path: str | None
+    scenario_count: int  # 0: not a sweep
+
+
+def scenario_set(spec: OptimizationJobSpec) -> ScenarioSet | None:
+    """The runtime's ScenarioSet for a sweep (validated by the runtime's own rules)."""
+    if not spec.scenarios and spec.sampling is None:
+        return None
+    return ScenarioSet.model_validate(
+        {
+            "scenarios": [
+                s.model_dump(by_alias=True, exclude_none=True) for s in spec.scenarios or []
+            ],
+            "sampling": spec.sampling.model_dump(by_alias=True, exclude_none=True)
+            if spec.sampling
+            else None,
+        }
+    )
+
+
+def layout(spec: OptimizationJobSpec, sweep: ScenarioSet | None) -> Layout:
+    scenarios_path = f"{INPUT_DIR}/scenarios.json" if sweep else None
+    count = sweep.count() if sweep else 0
+    if spec.model is not None:
+        return Layout(f"{INPUT_DIR}/model.json", "json", scenarios_path, count)
+    ref = spec.config_map_ref or spec.secret_ref
+    assert ref is not None
+    fmt = None if spec.format == "auto" else spec.format
+    return Layout(f"{PROBLEM_DIR}/{ref.key}", fmt, scenarios_path, count)
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
+def input_configmap(
+    parent: dict[str, Any], spec: OptimizationJobSpec, sweep: ScenarioSet | None
+) -> dict[str, Any] | None:
+    """The inline model and the scenario set as files for the pod; None when neither is needed."""
+    if spec.model is None and sweep is None:
+        return None
+    name = parent["metadata"]["name"]
+    data: dict[str, str] = {}
+    binary: dict[str, str] = {}
+    if spec.model is not None:
+        text = _json(spec.model.model_dump(by_alias=True, exclude_none=True, mode="json"))
+        if len(text) > GZIP_ABOVE_BYTES:
+            import base64
+
+            # The file keeps its name; the runtime sees gzip by its magic bytes.
+            binary["model.json"] = base64.b64encode(gzip.compress(text.encode(), mtime=0)).decode()
+        else:
+            data["model.json"] = text
+    if sweep is not None:
+        data["scenarios.json"] = _json(
+            sweep.model_dump(by_alias=True, exclude_none=True, mode="json")
+        )
+    manifest: dict[str, Any] = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": input_configmap_name(name),
+            "namespace": parent["metadata"]["namespace"],
+            "labels": child_labels(name, **{"mcpops.dev/role": "input"}),
+            "ownerReferences": [owner_reference(parent)],
+        },
+        "data": data,
+    }
+    if binary:
+        manifest["binaryData"] = binary
+    return stamp(manifest)
+
+
+# ---------------------------------------------------------------- RBAC for the solver pod
+
+
+def result_configmap_count(scenario_count: int) -> int:
+    """How many result ConfigMaps a job may write: each result and its parts."""
+    return max(scenario_count, 1) * (MAX_PARTS + 1)
+
+
+def result_configmap_names(name: str, scenario_count: int) -> list[str]:
+    bases = (
+        [result_configmap_name(name, i) for i in range(scenario_count)]
+        if scenario_count
+        else [result_configmap_name(name)]
+    )
+    out: list[str] = []
+    for base in bases:
+        out.append(base)
+        out.extend(f"{base}-part-{k}" for k in range(1, MAX_PARTS + 1))
+    return out
+
+
+def service_account(parent: dict[str, Any]) -> dict[str, Any]:
+    name = parent["metadata"]["name"]
+    return stamp(
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": {
+                "name": service_account_name(name),
+                "namespace": parent["metadata"]["namespace"],
+                "labels": child_labels(name),
+                "ownerReferences": [owner_reference(parent)],
+            },
+            # Only the solver pod mounts a token (it writes its result ConfigMaps).
+            "automountServiceAccountToken": False,
+        }
+    )
+
+
+def role(parent: dict[str, Any], scenario_count: int) -> dict[str, Any]:
+    """create on configmaps (RBAC cannot restrict create by name), and get/update/patch only on
+    the result ConfigMap names this job can write, when they are few enough to list."""
+    name = parent["metadata"]["name"]
+    count = result_configmap_count(scenario_count)  # a 10,000 sweep: 210,000, never listed
+    write: dict[str, Any] = {
+        "apiGroups": [""],
+        "resources": ["configmaps"],
+        "verbs": ["get", "update", "patch"],
+    }
+    annotations: dict[str, str] = {}
+    if count <= MAX_ROLE_RESOURCE_NAMES:
+        write["resourceNames"] = result_configmap_names(name, scenario_count)
+    else:
+        annotations["mcpops.dev/note"] = (
+            f"{count} result ConfigMap names are too many to list; get/update/patch is "
+            "not restricted by name"
+        )
+    meta: dict[str, Any] = {
+        "name": service_account_name(name),
+        "namespace": parent["metadata"]["namespace"],
+        "labels": child_labels(name),
+        "ownerReferences": [owner_reference(parent)],
+    }
+    if annotations:
+        meta["annotations"] = annotations
+    return stamp(
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": meta,
+            "rules": [
+                {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create"]},
+                write,
+            ],
+        }
+    )
+
+
+def role_binding(parent: dict[str, Any]) -> dict[str, Any]:
+    name = parent["metadata"]["name"]
+    sa = service_account_name(name)
+    return stamp(
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": {
+                "name": sa,
+                "namespace": parent["metadata"]["namespace"],
+                "labels": child_labels(name),
+                "ownerReferences": [owner_reference(parent)],
+            },
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": sa},
+            "subjects": [
+                {"kind": "ServiceAccount", "name": sa, "namespace": parent["metadata"]["namespace"]}
+            ],
+        }
+    )
+
+
+# ---------------------------------------------------------------- the Job
+
+
+def deadline_seconds(spec: OptimizationJobSpec, scenario_count: int) -> int:
+    """spec.activeDeadlineSeconds, else time limit x 1.2 + 60 per wave of scenarios."""
+    if spec.active_deadline_seconds is not None:
+        return spec.active_deadline_seconds
+    per_solve = math.ceil(spec.time_limit_seconds * DEADLINE_FACTOR + DEADLINE_SLACK_SECONDS)
+    if not scenario_count:
+        return per_solve
+    waves = math.ceil(scenario_count / parallelism(spec, scenario_count))
+    return per_solve * waves
+
+
+def parallelism(spec: OptimizationJobSpec, scenario_count: int) -> int:
+    return max(1, min(spec.parallelism or DEFAULT_PARALLELISM, scenario_count or 1))
+
+
+def _number(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else repr(float(x))
+
+
+def solver_args(spec: OptimizationJobSpec, where: Layout) -> list[str]:
+    args = [
+        where.problem_path,
+        "--solver",
+        spec.solver,
+        "--time-limit",
+        _number(spec.time_limit_seconds),
+    ]
+    if where.problem_format:
+        args += ["--format", where.problem_format]
+    if spec.relative_gap is not None:
+        args += ["--relative-gap", _number(spec.relative_gap)]
+    if spec.threads is not None:
+        args += ["--threads", str(spec.threads)]
+    if spec.seed is not None:
+        args += ["--seed", str(spec.seed)]
+    if where.scenarios_path:
+        args += ["--scenarios", where.scenarios_path]
+    return args
+
+
+def pod_failure_policy(indexed: bool) -> dict[str, Any]:
+    return {
+        "rules": [
+            # Evicted, preempted, node drained: try again, and it does not count.
+            {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]},
+            # Bad input, an unsupported problem, out of memory: retrying cannot help.
+            {
+                "action": "FailIndex" if indexed else "FailJob",
+                "onExitCodes": {
+                    "containerName": CONTAINER,
+                    "operator": "In",
+                    "values": list(FATAL_EXIT_CODES),
+                },
+            },
+        ]
+    }
+
+
+def job(
+    parent: dict[str, Any],
+    spec: OptimizationJobSpec,
+    where: Layout,
+    image: str,
+) -> dict[str, Any]:
+    meta = parent["metadata"]
+    name = meta["name"]
+    namespace = meta["namespace"]
+    indexed = where.scenario_count > 0
+    env: list[dict[str, Any]] = [
+        {"name": "MCPOPS_RESULT_NAME", "value": name},
+        {"name": "MCPOPS_OWNER_UID", "value": meta["uid"]},
+        {"name": "MCPOPS_OWNER_NAME", "value": name},
+        {"name": "MCPOPS_OWNER_KIND", "value": parent.get("kind", KIND)},
+        {"name": "MCPOPS_OWNER_API_VERSION", "value": parent.get("apiVersion", API_VERSION)},
+        {"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+    ]
+    mounts: list[dict[str, Any]] = [{"name": "tmp", "mountPath": "/tmp"}]
+    volumes: list[dict[str, Any]] = [{"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}}]
+    if spec.model is not None or indexed:
+        mounts.append({"name": "input", "mountPath": INPUT_DIR, "readOnly": True})
+        volumes.append({"name": "input", "configMap": {"name": input_configmap_name(name)}})
+    if spec.config_map_ref is not None:
+        ref = spec.config_map_ref
+        mounts.append({"name": "problem", "mountPath": PROBLEM_DIR, "readOnly": True})
+        volumes.append(
+            {
+                "name": "problem",
+                "configMap": {"name": ref.name, "items": [{"key": ref.key, "path": ref.key}]},
+            }
+        )
+    elif spec.secret_ref is not None:
+        ref = spec.secret_ref
+        mounts.append({"name": "problem", "mountPath": PROBLEM_DIR, "readOnly": True})
+        volumes.append(
+            {
+                "name": "problem",
+                "secret": {
+                    "secretName": ref.name,
+                    "items": [{"key": ref.key, "path": ref.key}],
+                    "defaultMode": 0o440,
+                },
+            }
+        )
+    container: dict[str, Any] = {
+        "name": CONTAINER,
+        "image": image,
+        "command": ["mcpops-solver"],
+        "args": solver_args(spec, where),
+        "env": env,
+        "resources": resources(spec),
+        "securityContext": restricted_container_context(),
+        "volumeMounts": mounts,
+        "terminationMessagePolicy": "File",
+    }
+    if spec.image_pull_policy:
+        container["imagePullPolicy"] = spec.image_pull_policy
+    pod_labels = {
+        **(spec.pod_labels or {}),
+        **child_labels(name, **{"app.kubernetes.io/component": "solver"}),
+    }
+    template_meta: dict[str, Any] = {"labels": pod_labels}
+    if spec.pod_annotations:
+        template_meta["annotations"] = dict(spec.pod_annotations)
+    pod_spec: dict[str, Any] = {
+        "restartPolicy": "Never",
+        "serviceAccountName": service_account_name(name),
+        "automountServiceAccountToken": True,
+        "enableServiceLinks": False,
+        "securityContext": restricted_pod_context(DEFAULT_UID),
+        "containers": [container],
+        "volumes": volumes,
+    }
+    if spec.node_selector:
+        pod_spec["nodeSelector"] = dict(spec.node_selector)
+    job_spec: dict[str, Any] = {
+        "activeDeadlineSeconds": deadline_seconds(spec, where.scenario_count),
+        "podFailurePolicy": pod_failure_policy(indexed),
+        "podReplacementPolicy": "Failed",
+        "template": {"metadata": template_meta, "spec": pod_spec},
+    }
+    if indexed:
+        count = where.scenario_count
+        max_failed = (
+            count if spec.max_failed_scenarios is None else min(spec.max_failed_scenarios, count)
+        )
+        job_spec.update(
+            completionMode="Indexed",
+            completions=count,
+            parallelism=parallelism(spec, count),
+            backoffLimitPerIndex=spec.backoff_limit,
+            maxFailedIndexes=max_failed,
+        )
+    else:
+        job_spec.update(completions=1, parallelism=1, backoffLimit=spec.backoff_limit)
+    if spec.ttl_seconds_after_finished is not None:
+        job_spec["ttlSecondsAfterFinished"] = spec.ttl_seconds_after_finished
+    return stamp(
+        {
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "metadata": {
+                "name": job_name(name),
+                "namespace": namespace,
+                "labels": child_labels(name),
+                "ownerReferences": [owner_reference(parent)],
+            },
+            "spec": job_spec,
+        }
+    )

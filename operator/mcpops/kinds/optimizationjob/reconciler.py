@@ -1,0 +1,141 @@
+"""Cluster glue for OptimizationJob: read the store, run the pure plan, write the difference."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+
+from mcpops import metrics
+from mcpops.kinds.optimizationjob.desired import KIND, OPTJOB_LABEL, job_name
+from mcpops.kinds.optimizationjob.plan import Observed, Outcome, plan
+from mcpops.machinery.client import ApiError, Client
+from mcpops.machinery.store import Key, Store
+from mcpops.machinery.writer import Writer
+from mcpops_common.results import label_value
+
+log = structlog.stdlib.get_logger("mcpops.kinds.optimizationjob")
+
+# Store keys of the children: distinct from MCPServer's, whose parents may share names.
+CHILD_KINDS = {
+    "Job": "OptimizationJob/Job",
+    "Pod": "OptimizationJob/Pod",
+    "ConfigMap": "OptimizationJob/ConfigMap",
+    "ServiceAccount": "OptimizationJob/ServiceAccount",
+    "Role": "OptimizationJob/Role",
+    "RoleBinding": "OptimizationJob/RoleBinding",
+}
+
+
+def child_key(namespace: str, name: str) -> Key:
+    """Children are filed under the parent's label value (the name, or its hashed short form)."""
+    return (namespace, label_value(name))
+
+
+def _owner(meta: dict[str, Any]) -> str | None:
+    for ref in meta.get("ownerReferences") or []:
+        if ref.get("kind") == KIND and ref.get("name"):
+            return str(ref["name"])
+    return None
+
+
+def resolve_parent(store: Store, body: dict[str, Any]) -> tuple[Key, Key | None]:
+    """(store key of the child, the parent's key if it can be told) for a labelled child."""
+    meta = body.get("metadata") or {}
+    namespace = meta.get("namespace") or ""
+    label = (meta.get("labels") or {}).get(OPTJOB_LABEL, "")
+    key = (namespace, label)
+    owner = _owner(meta)
+    if owner is None:
+        # A pod is owned by its Job, which names the OptimizationJob: no scan needed.
+        job_name = (meta.get("labels") or {}).get("job-name", "")
+        job = store.children.get(CHILD_KINDS["Job"], {}).get(key, {}).get(job_name)
+        owner = _owner((job or {}).get("metadata") or {})
+    if owner is not None:
+        return key, (namespace, owner)
+    parents = store.parents.get(KIND, {})
+    if (namespace, label) in parents:
+        return key, (namespace, label)
+    for ns, name in parents:
+        if ns == namespace and label_value(name) == label:
+            return key, (ns, name)
+    return key, None
+
+
+def slim(kind: str, body: dict[str, Any]) -> dict[str, Any]:
+    """What the store keeps of a child. Of ConfigMaps only summary.json: solution parts and the
+    input model can be large, and the plan needs neither (the hash annotation tells whether the
+    input is current)."""
+    if kind != "ConfigMap":
+        return body
+    out = {k: v for k, v in body.items() if k not in {"data", "binaryData"}}
+    summary = (body.get("data") or {}).get("summary.json")
+    if summary is not None:
+        out["data"] = {"summary.json": summary}
+    return out
+
+
+def observe(store: Store, key: Key) -> Observed:
+    ck = child_key(*key)
+
+    def get(kind: str) -> dict[str, dict[str, Any]]:
+        return store.children_of(CHILD_KINDS[kind], ck)
+
+    jname = job_name(key[1])
+    pods = {
+        n: p
+        for n, p in get("Pod").items()
+        if ((p.get("metadata") or {}).get("labels") or {}).get("job-name") in {jname, None}
+    }
+    return Observed(
+        jobs=get("Job"),
+        pods=pods,
+        configmaps=get("ConfigMap"),
+        service_accounts=get("ServiceAccount"),
+        roles=get("Role"),
+        role_bindings=get("RoleBinding"),
+    )
+
+
+def record(outcome: Outcome) -> None:
+    metrics.OPTJOBS_FINISHED.labels(outcome.phase, outcome.reason).inc()
+    solver = outcome.solver or "unknown"
+    for seconds in outcome.seconds:
+        metrics.SOLVE_SECONDS.labels(solver).observe(seconds)
+    for gap in outcome.gaps:
+        metrics.OBJECTIVE_GAP.labels(solver).observe(gap)
+
+
+class OptimizationJobReconciler:
+    def __init__(self, store: Store, client: Client) -> None:
+        self.store = store
+        self.write = Writer(client, store, KIND, store_kind=CHILD_KINDS.__getitem__)
+
+    async def __call__(self, key: Key) -> float | None:
+        obj = self.store.parent(KIND, key)
+        if obj is None or obj["metadata"].get("deletionTimestamp"):
+            return None  # children go with their owner (garbage collection)
+        bound = log.bind(namespace=key[0], name=key[1], uid=obj["metadata"].get("uid"), kind=KIND)
+        result = plan(obj, observe(self.store, key), datetime.now(UTC))
+        metrics.WRITES_SKIPPED.labels(KIND).inc(result.skipped_writes)
+        try:
+            await self.write.apply(child_key(*key), result.apply, bound)
+        except ApiError as exc:
+            if not exc.forbidden:
+                raise
+            return await self.write.forbidden(key, obj, exc, bound)
+        patch = await self.write.status(key, obj, result.status)
+        if patch is not None:
+            bound.info(
+                "status",
+                phase=result.status.get("phase"),
+                solver_status=result.status.get("solverStatus"),
+                objective=result.status.get("objective"),
+                message=result.status.get("message"),
+                changed=sorted(patch),
+            )
+        if result.finished is not None:
+            record(result.finished)
+        await self.write.events(obj, result.events)
+        return result.requeue_after

@@ -1,0 +1,140 @@
+"""List-then-watch of one kind with a server-side label selector, feeding the store.
+
+Kopf's event handlers filter by label in the operator: every Pod, EndpointSlice and
+ConfigMap in the cluster would be sent to us, parsed and dropped. An informer asks
+the API server for only what carries our labels, resumes from the last
+resourceVersion after a dropped connection or an API server restart, and lists
+again when that version is too old (410 Gone), reporting what vanished meanwhile
+as deletions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import structlog
+
+from mcpops.machinery.client import ApiError, Client
+
+log = structlog.stdlib.get_logger("mcpops.machinery.informer")
+
+# (kind, {"type": ..., "object": ...}): the shape of a Kopf raw event, so routes serve both.
+Route = Callable[[str, Any], None]
+BACKOFF = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0)
+
+
+class WatchExpiredError(Exception):
+    """The watch's resourceVersion is too old: list again."""
+
+
+class Informer:
+    """One kind in one scope (a namespace, or the whole cluster)."""
+
+    def __init__(
+        self,
+        client: Client,
+        api_version: str,
+        plural: str,
+        kind: str,
+        route: Route,
+        *,
+        namespace: str | None = None,
+        selector: str = "",
+    ) -> None:
+        self.client = client
+        self.api_version, self.plural, self.kind = api_version, plural, kind
+        self.route = route
+        self.namespace = namespace
+        self.selector = selector
+        self.resource_version = ""
+        # What we have reported and not yet seen deleted: enough of each to report its
+        # deletion after a re-list (namespace, name, labels).
+        self.known: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def _deliver(self, type_: str | None, obj: dict[str, Any]) -> None:
+        meta = obj.get("metadata") or {}
+        key = (meta.get("namespace") or "", meta.get("name") or "")
+        if type_ == "DELETED":
+            self.known.pop(key, None)
+        else:
+            self.known[key] = {
+                "metadata": {k: meta.get(k) for k in ("namespace", "name", "labels")}
+            }
+        obj.setdefault("apiVersion", self.api_version)
+        obj.setdefault("kind", self.kind)
+        try:
+            self.route(self.kind, {"type": type_, "object": obj})
+        except Exception:  # one bad object must not stop the stream for the others
+            log.exception("routing an event failed", kind=self.kind, name=key[1])
+
+    async def list(self) -> None:
+        """Every object now (paginated), reported as seen; what we knew and is gone, as
+        deleted. Sets the resourceVersion the watch continues from."""
+        seen: set[tuple[str, str]] = set()
+        cont: str | None = None
+        while True:
+            page = await self.client.list(
+                self.api_version,
+                self.plural,
+                self.namespace,
+                label_selector=self.selector or None,
+                continue_=cont,
+            )
+            for item in page.get("items") or []:
+                meta = item.get("metadata") or {}
+                seen.add((meta.get("namespace") or "", meta.get("name") or ""))
+                self._deliver(None, item)
+            meta = page.get("metadata") or {}
+            cont = meta.get("continue")
+            if not cont:
+                self.resource_version = str(meta.get("resourceVersion") or "")
+                break
+        for key in [k for k in self.known if k not in seen]:
+            self._deliver("DELETED", self.known[key])
+
+    async def _watch_once(self) -> None:
+        async for event in self.client.watch(
+            self.api_version,
+            self.plural,
+            self.namespace,
+            resource_version=self.resource_version,
+            label_selector=self.selector or None,
+        ):
+            type_ = event.get("type")
+            obj = event.get("object") or {}
+            if type_ == "ERROR":
+                if obj.get("code") == 410:
+                    raise WatchExpiredError(obj.get("message", ""))
+                raise ApiError(int(obj.get("code") or 500), obj, "WATCH", self.plural)
+            rv = (obj.get("metadata") or {}).get("resourceVersion")
+            if rv:
+                self.resource_version = str(rv)
+            if type_ != "BOOKMARK":
+                self._deliver(type_, obj)
+
+    async def run(self) -> None:
+        """Watch until cancelled; list() must have run first."""
+        failures = 0
+        while True:
+            try:
+                if not self.resource_version:
+                    await self.list()
+                await self._watch_once()
+                failures = 0  # the server ended a healthy watch: continue from where it was
+            except asyncio.CancelledError:
+                raise
+            except WatchExpiredError:
+                log.info("watch too old, listing again", kind=self.kind)
+                self.resource_version = ""
+            except (httpx.HTTPError, ApiError, ValueError) as exc:
+                delay = BACKOFF[min(failures, len(BACKOFF) - 1)]
+                failures += 1
+                if isinstance(exc, ApiError) and exc.status == 410:
+                    self.resource_version = ""
+                log.warning(
+                    "watch interrupted", kind=self.kind, error=str(exc)[:300], retry_in=delay
+                )
+                await asyncio.sleep(delay)

@@ -1,0 +1,86 @@
+"""The watch caches: the latest body of every parent and child, indexed by parent.
+
+Watch events (Kopf's for parents, the informers' for children) and the results of our
+own writes go in; reconciles read only from here (no extra API reads). Each kind says
+what its children's bodies are trimmed to (`trim`), so that the caches hold only what
+its decisions read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+Key = tuple[str, str]  # (namespace, name)
+
+
+def _rv(body: dict[str, Any]) -> int:
+    try:
+        return int(body.get("metadata", {}).get("resourceVersion", "0"))
+    except ValueError:
+        return 0
+
+
+def newer(incoming: dict[str, Any], current: dict[str, Any] | None) -> bool:
+    """Whether a body may replace what the store holds.
+
+    Our own write's response can overtake the watch: the watch then delivers
+    older versions afterwards. Acting on those would undo decisions (a stale
+    activeRevision), so they are dropped. resourceVersions are opaque in the
+    API contract; on etcd they are revisions, and an unparsable one is accepted.
+    """
+    if current is None:
+        return True
+    a, b = _rv(incoming), _rv(current)
+    return a == 0 or b == 0 or a >= b
+
+
+def without_managed_fields(body: dict[str, Any]) -> dict[str, Any]:
+    """The body without metadata.managedFields: no decision reads them, and at fleet scale
+    they are a large share of what the caches would hold (a copy; the caller's body stays)."""
+    meta = body.get("metadata")
+    if not meta or "managedFields" not in meta:
+        return body
+    return {**body, "metadata": {k: v for k, v in meta.items() if k != "managedFields"}}
+
+
+@dataclass
+class Store:
+    """Latest bodies from the watches, indexed the way reconciles look them up."""
+
+    parents: dict[str, dict[Key, dict[str, Any]]] = field(default_factory=dict)
+    # children[child_kind][(namespace, parent_name)][child_name] = body
+    children: dict[str, dict[Key, dict[str, dict[str, Any]]]] = field(default_factory=dict)
+    # What is kept of a child body, by child kind: one place for watch events and for the
+    # results of our own writes alike.
+    trim: Callable[[str, dict[str, Any]], dict[str, Any]] = lambda kind, body: body
+
+    def put_parent(self, kind: str, body: dict[str, Any]) -> Key:
+        key = (body["metadata"]["namespace"], body["metadata"]["name"])
+        bucket = self.parents.setdefault(kind, {})
+        if newer(body, bucket.get(key)):
+            bucket[key] = without_managed_fields(body)
+        return key
+
+    def drop_parent(self, kind: str, key: Key) -> None:
+        self.parents.get(kind, {}).pop(key, None)
+
+    def parent(self, kind: str, key: Key) -> dict[str, Any] | None:
+        return self.parents.get(kind, {}).get(key)
+
+    def put_child(self, kind: str, parent: Key, body: dict[str, Any]) -> None:
+        group = self.children.setdefault(kind, {}).setdefault(parent, {})
+        name = body["metadata"]["name"]
+        if newer(body, group.get(name)):
+            group[name] = without_managed_fields(self.trim(kind, body))
+
+    def drop_child(self, kind: str, parent: Key, name: str) -> None:
+        group = self.children.get(kind, {}).get(parent)
+        if group is not None:
+            group.pop(name, None)
+            if not group:
+                self.children[kind].pop(parent, None)
+
+    def children_of(self, kind: str, parent: Key) -> dict[str, dict[str, Any]]:
+        return dict(self.children.get(kind, {}).get(parent, {}))
