@@ -48,8 +48,7 @@ sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "tests" / "cluster"))
 from clusterkit import OperatorProcess, install_crds, local_cluster  # noqa: E402  (shared with the tests)
 
-from mcpops.api.testsuite import CheckResult, SuiteResult  # noqa: E402
-from mcpops.inpod.testrunner import termination_message  # noqa: E402
+from mcpops.api.testresult import CheckResult, SuiteResult, termination_message  # noqa: E402
 
 API = "/apis/mcpops.dev/v1alpha1"
 CLK_TCK = os.sysconf("SC_CLK_TCK")

@@ -13,8 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from mcpops.api.testsuite import CheckResult, SuiteResult
-from mcpops.inpod.testrunner import termination_message
+from mcpops.api.testresult import CheckResult, SuiteResult, termination_message
 
 NAME = "calculator"
 

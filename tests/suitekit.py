@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mcpops.api.testsuite import CheckResult, SuiteResult
-from mcpops.inpod.testrunner import termination_message
+from mcpops.api.testresult import CheckResult, SuiteResult, termination_message
 
 
 def result_message(passed: bool, suite: str = "smoke") -> str:

@@ -106,6 +106,18 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from mcpops_common.names import (
+    INSTANCE_LABEL,
+    MANAGED_BY,
+    MANAGED_BY_LABEL,
+    NAME_LABEL,
+    OPTJOB_LABEL,
+    PART_OF,
+    PART_OF_LABEL,
+    RESULT_ROLE_LABEL,
+    SCENARIO_INDEX_LABEL,
+)
+
 __all__ = [
     "FORMAT_VERSION",
     "MAX_CONFIGMAP_DATA_BYTES",
@@ -143,14 +155,6 @@ STATUSES = (
     "ERROR",
 )
 SOLVED_STATUSES = frozenset({"OPTIMAL", "FEASIBLE"})
-
-LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
-LABEL_PART_OF = "app.kubernetes.io/part-of"
-LABEL_NAME = "app.kubernetes.io/name"
-LABEL_INSTANCE = "app.kubernetes.io/instance"
-LABEL_JOB = "mcpops.dev/optimizationjob"
-LABEL_ROLE = "mcpops.dev/result-role"
-LABEL_SCENARIO = "mcpops.dev/scenario-index"
 
 
 def compute_gap(objective: float | None, bound: float | None) -> float | None:
@@ -412,15 +416,15 @@ def build_result_configmaps(
 
     def manifest(cm_name: str, role: str, data: dict[str, str]) -> dict[str, Any]:
         labels = {
-            LABEL_MANAGED_BY: "mcpops",
-            LABEL_PART_OF: "mcpops",
-            LABEL_NAME: "optimizationjob",
-            LABEL_INSTANCE: label_value(name),
-            LABEL_JOB: label_value(name),
-            LABEL_ROLE: role,
+            MANAGED_BY_LABEL: MANAGED_BY,
+            PART_OF_LABEL: PART_OF,
+            NAME_LABEL: "optimizationjob",
+            INSTANCE_LABEL: label_value(name),
+            OPTJOB_LABEL: label_value(name),
+            RESULT_ROLE_LABEL: role,
         }
         if index is not None:
-            labels[LABEL_SCENARIO] = str(index)
+            labels[SCENARIO_INDEX_LABEL] = str(index)
         meta: dict[str, Any] = {"name": cm_name, "namespace": namespace, "labels": labels}
         if owner_refs:
             meta["ownerReferences"] = [dict(r) for r in owner_refs]

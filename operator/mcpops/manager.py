@@ -1,18 +1,39 @@
-"""`mcpops run`: the operator process.
+"""`mcpops run`: the operator process, and how its parts are wired.
 
-Kopf logs in and watches; its handlers only feed the store and the work
-queues (no state annotations, no finalizers: children are garbage-collected
-through their ownerReferences). Metrics and health are served on one port.
+What watches what, and why there are two kinds of watch:
+
+- **Kopf** runs the process (signals, startup and cleanup), logs in (and logs in again
+  when the API server refuses its token), and watches the parent kinds: MCPServer,
+  OptimizationJob, CleanupPolicy. Those are few and all ours, which is what Kopf's
+  watches are for; its handlers here only file each body in the store and wake the
+  parent's queue (no state annotations, no finalizers: children are garbage-collected
+  through their ownerReferences, and decisions are made by the reconcilers, not by
+  Kopf's handler machinery).
+- **Our informers** (machinery/informer.py) watch the children: Deployments, Services,
+  Jobs, Pods, EndpointSlices, ConfigMaps... Kopf filters labels in the operator, after
+  the API server has sent every object of the kind; at fleet scale that is every Pod in
+  the cluster, parsed and dropped. The informers ask the API server for only what
+  carries our labels (a server-side selector), and resume from the last resourceVersion.
+
+Before any reconcile runs, `prime()` lists every parent and child kind once (our
+informers' list), so that no decision is made from a half-filled cache: a reconcile that
+ran before the Deployments were listed would, after a restart, not see the serving
+revision and take traffic away from it (controller-runtime waits for its caches the same
+way). Kopf's parent watches then keep the parents current.
+
+One work queue per kind runs its reconciler (kinds/*/reconciler.py); with leader
+election only the Lease holder runs them. Metrics and health are served on one port.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import kopf
@@ -23,44 +44,71 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from mcpops import metrics
 from mcpops.api import GROUP, VERSION
 from mcpops.kinds.cleanuppolicy import reconciler as cleanuppolicy
-from mcpops.kinds.mcpserver.desired import SERVER_LABEL
-from mcpops.kinds.mcpserver.reconciler import KIND as MCPSERVER
-from mcpops.kinds.mcpserver.reconciler import MCPServerReconciler
-from mcpops.kinds.mcpserver.reconciler import keep as mcpserver_keep
-from mcpops.kinds.optimizationjob import reconciler as optjob
-from mcpops.kinds.optimizationjob.desired import KIND as OPTIMIZATIONJOB
-from mcpops.kinds.optimizationjob.desired import OPTJOB_LABEL
-from mcpops.machinery.client import Client, credentials_from_kopf
-from mcpops.machinery.informer import Informer, Route
-from mcpops.machinery.leader import LeaderElector, default_namespace
-from mcpops.machinery.queue import WorkQueue
+from mcpops.kinds.mcpserver import reconciler as mcpserver
+from mcpops.kinds.optimizationjob import reconciler as optimizationjob
+from mcpops.machinery import login
+from mcpops.machinery.client import Client
+from mcpops.machinery.informer import Informer, Watch
+from mcpops.machinery.leader import LeaderElector
+from mcpops.machinery.queue import Reconcile, WorkQueue
 from mcpops.machinery.store import Key, Store
 from mcpops.machinery.writer import drain_events
-from mcpops.objects.children import MANAGED_BY, MANAGED_BY_LABEL
+from mcpops.settings import Settings
 from mcpops_common import logs
+from mcpops_common.names import FINALIZER
 
 log = structlog.stdlib.get_logger("mcpops.manager")
 
+Route = Callable[[Store, str, Any], Key | None]
 
-def _trim(kind: str, body: dict[str, Any]) -> dict[str, Any]:
+
+class Controller(NamedTuple):
+    """One reconciled kind: its parent watch (Kopf), child watches and reconciler."""
+
+    kind: str
+    plural: str
+    reconciler: Callable[[Store, Client, Settings], Reconcile]
+    children: tuple[Watch, ...] = ()
+    route: Route | None = None  # files a child event; the parent to wake
+
+
+CONTROLLERS = (
+    Controller(
+        mcpserver.KIND,
+        "mcpservers",
+        mcpserver.MCPServerReconciler,
+        mcpserver.CHILD_WATCHES,
+        mcpserver.route,
+    ),
+    Controller(
+        optimizationjob.KIND,
+        "optimizationjobs",
+        optimizationjob.OptimizationJobReconciler,
+        optimizationjob.CHILD_WATCHES,
+        optimizationjob.route,
+    ),
+    Controller(cleanuppolicy.KIND, "cleanuppolicies", cleanuppolicy.CleanupPolicyReconciler),
+)
+
+
+def trim(kind: str, body: dict[str, Any]) -> dict[str, Any]:
     """What the store keeps of a child body (store kinds: MCPServer children by their own
     kind, OptimizationJob children as "OptimizationJob/<kind>")."""
     owner, _, child = kind.rpartition("/")
-    if owner == OPTIMIZATIONJOB:
-        return optjob.slim(child, body)
-    return mcpserver_keep(kind, body)
+    if owner == optimizationjob.KIND:
+        return optimizationjob.trim(child, body)
+    return mcpserver.trim(kind, body)
 
 
 class Operator:
     """Process-wide state, created at startup."""
 
     def __init__(self) -> None:
-        self.store = Store(trim=_trim)
+        self.settings = Settings()
+        self.store = Store(trim=trim)
         self.client: Client | None = None
         self.queues: dict[str, WorkQueue] = {}
-        self.connection: Any = None
         self.ready = False
-        self.namespaces: list[str] = []
         self.tasks: list[asyncio.Task[None]] = []  # leader election, the child informers
         self.elector: LeaderElector | None = None
 
@@ -71,15 +119,12 @@ class Operator:
 
 
 OPERATOR = Operator()
-MANAGED = f"{MANAGED_BY_LABEL}={MANAGED_BY}"  # the selector of every child watch
 
 
 @kopf.on.login()
-def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
-    info: kopf.ConnectionInfo | None = kopf.login_with_service_account(
-        **kwargs
-    ) or kopf.login_with_kubeconfig(**kwargs)
-    OPERATOR.connection = info
+def kopf_login(settings: kopf.OperatorSettings, **_: Any) -> kopf.ConnectionInfo | None:
+    # Kopf calls this again when its own requests get 401: it reads the files again.
+    info: kopf.ConnectionInfo | None = login.kopf_connection(settings)
     return info
 
 
@@ -90,23 +135,21 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.watching.client_timeout = 330
     settings.watching.connect_timeout = 10
     settings.networking.request_timeout = 60
-    settings.persistence.finalizer = "mcpops.dev/finalizer"
+    settings.persistence.finalizer = FINALIZER
     # One actor at a time comes from our own Lease (leader.py), not Kopf peering:
     # peering needs its own CRDs and only pauses handlers, while our queues must stop.
     settings.peering.standalone = True
-    if OPERATOR.connection is None:
-        # Startup runs before Kopf's own login; log in the same way for our client.
-        OPERATOR.connection = kopf.login_with_service_account(
-            settings=settings
-        ) or kopf.login_with_kubeconfig(settings=settings)
-    if OPERATOR.connection is None:
-        raise kopf.PermanentError("no Kubernetes credentials (no kubeconfig, not in a pod)")
-    OPERATOR.client = Client(credentials_from_kopf(OPERATOR.connection))
-    if os.environ.get("MCPOPS_LEADER_ELECT", "").lower() in ("1", "true", "yes"):
+    try:
+        OPERATOR.client = Client(login=lambda: login.login(settings))
+    except login.LoginError as exc:
+        raise kopf.PermanentError(str(exc)) from exc
+    own = OPERATOR.settings
+    if own.leader_elect:
         elector = LeaderElector(
             OPERATOR.client,
-            namespace=default_namespace(),
-            name=os.environ.get("MCPOPS_LEASE_NAME", "mcpops-leader"),
+            namespace=own.lease_namespace,
+            name=own.lease_name,
+            identity=own.identity,
         )
         OPERATOR.elector = elector
         OPERATOR.tasks.append(asyncio.create_task(elector.run(start_reconciling, _exit_now)))
@@ -120,19 +163,16 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
 async def start_reconciling() -> None:
     """Fill the caches, then start one work queue per kind and queue every parent."""
     assert OPERATOR.client is not None
-    children = await prime(OPERATOR.client, OPERATOR.namespaces)
+    children = await prime(OPERATOR.client, OPERATOR.settings.namespaces)
     OPERATOR.tasks += [
         asyncio.create_task(informer.run(), name=f"watch-{informer.plural}")
         for informer in children
     ]
-    workers = int(os.environ.get("MCPOPS_WORKERS", "16"))
-    for kind, reconciler in (
-        (MCPSERVER, MCPServerReconciler),
-        (OPTIMIZATIONJOB, optjob.OptimizationJobReconciler),
-        (cleanuppolicy.KIND, cleanuppolicy.CleanupPolicyReconciler),
-    ):
-        queue = WorkQueue(kind, reconciler(OPERATOR.store, OPERATOR.client), workers)
-        OPERATOR.queues[kind] = queue
+    workers = OPERATOR.settings.workers
+    for c in CONTROLLERS:
+        reconcile = c.reconciler(OPERATOR.store, OPERATOR.client, OPERATOR.settings)
+        queue = WorkQueue(c.kind, reconcile, workers)
+        OPERATOR.queues[c.kind] = queue
         queue.start()
     for kind, parents in OPERATOR.store.parents.items():
         for key in parents:
@@ -169,7 +209,7 @@ async def cleanup(**_: Any) -> None:
 # and wake the parent; reconciles read the store.
 
 
-def _parent_event(kind: str, event: kopf.RawEvent) -> None:
+def parent_event(kind: str, event: Any) -> None:
     body: dict[str, Any] = dict(event["object"])
     meta = body.get("metadata") or {}
     key = (meta.get("namespace") or "", meta.get("name") or "")
@@ -181,115 +221,66 @@ def _parent_event(kind: str, event: kopf.RawEvent) -> None:
     metrics.MANAGED.labels(kind).set(len(OPERATOR.store.parents.get(kind, {})))
 
 
-def _mcpserver_child(kind: str, event: kopf.RawEvent) -> None:
-    body: dict[str, Any] = dict(event["object"])
-    meta = body.get("metadata") or {}
-    server = (meta.get("labels") or {}).get(SERVER_LABEL)
-    if not server:
-        return
-    parent = (meta.get("namespace") or "", server)
-    if event["type"] == "DELETED":
-        OPERATOR.store.drop_child(kind, parent, meta.get("name") or "")
-    else:
-        OPERATOR.store.put_child(kind, parent, body)
-    OPERATOR.enqueue(MCPSERVER, parent)
+def _child_route(c: Controller) -> Callable[[str, Any], None]:
+    assert c.route is not None
+    route = c.route
+
+    def on_event(kind: str, event: Any) -> None:
+        parent = route(OPERATOR.store, kind, event)
+        if parent is not None:
+            OPERATOR.enqueue(c.kind, parent)
+
+    return on_event
 
 
-def _optjob_child(kind: str, event: kopf.RawEvent) -> None:
-    body: dict[str, Any] = dict(event["object"])
-    child_key, parent = optjob.resolve_parent(OPERATOR.store, body)
-    if event["type"] == "DELETED":
-        OPERATOR.store.drop_child(optjob.CHILD_KINDS[kind], child_key, body["metadata"]["name"])
-    else:
-        OPERATOR.store.put_child(optjob.CHILD_KINDS[kind], child_key, body)
-    if parent is not None:
-        OPERATOR.enqueue(OPTIMIZATIONJOB, parent)
-
-
-class Watch(NamedTuple):
-    api_version: str
-    plural: str
-    kind: str
-    route: Route
-    selector: str = ""  # server-side label selector
-
-
-# Parents are watched by Kopf (and listed by prime()); children by our own informers with
-# server-side label selectors (Kopf filters labels in the operator, after the API server
-# sent it every object of the kind).
-WATCHES: list[Watch] = []
-CHILD_WATCHES: list[Watch] = []
-
-
-def _watch(plural: str, kind: str, route: Route) -> None:
+def _watch_parent(c: Controller) -> None:
     async def on_event(event: kopf.RawEvent, **_: Any) -> None:
-        route(kind, event)
+        parent_event(c.kind, event)
 
-    handler_id = f"{route.__name__.strip('_')}/{plural}"
-    kopf.on.event(GROUP, VERSION, plural, id=handler_id)(on_event)
-    WATCHES.append(Watch(f"{GROUP}/{VERSION}", plural, kind, route))
+    kopf.on.event(GROUP, VERSION, c.plural, id=f"parent/{c.plural}")(on_event)
 
 
-def _scopes(namespaces: list[str]) -> list[str | None]:
+for _c in CONTROLLERS:
+    _watch_parent(_c)
+
+
+def _scopes(namespaces: Sequence[str]) -> list[str | None]:
     return [*namespaces] or [None]
 
 
-def _informers(watches: list[Watch], client: Client, namespaces: list[str]) -> list[Informer]:
+def informers(client: Client, namespaces: Sequence[str]) -> list[Informer]:
+    """The child informers, one per child kind and scope."""
     return [
         Informer(
-            client, w.api_version, w.plural, w.kind, w.route, namespace=ns, selector=w.selector
+            client,
+            w.api_version,
+            w.plural,
+            w.kind,
+            _child_route(c),
+            namespace=ns,
+            selector=w.selector,
         )
-        for w in watches
+        for c in CONTROLLERS
+        for w in c.children
         for ns in _scopes(namespaces)
     ]
 
 
-def informers(client: Client, namespaces: list[str]) -> list[Informer]:
-    return _informers(CHILD_WATCHES, client, namespaces)
-
-
-async def prime(client: Client, namespaces: list[str]) -> list[Informer]:
-    """Fill the store with one paginated list per watch before any reconcile runs.
-
-    The watches start independently; a reconcile that ran before the Deployment
-    watch delivered its first list would, after a restart, not see the serving
-    revision and take traffic away from it. Deciding only from a filled cache
-    (as controller-runtime waits for its informers) rules that out. Returns the
-    child informers, listed, for their watches to continue from there.
-    """
+async def prime(client: Client, namespaces: Sequence[str]) -> list[Informer]:
+    """Fill the store with one paginated list per watch before any reconcile runs (see the
+    module's docstring). Returns the child informers, listed, for their watches to
+    continue from there."""
+    parents = [
+        Informer(client, f"{GROUP}/{VERSION}", c.plural, c.kind, parent_event, namespace=ns)
+        for c in CONTROLLERS
+        for ns in _scopes(namespaces)
+    ]
     # Parents first: finding a child's parent reads them.
-    await asyncio.gather(*(i.list() for i in _informers(WATCHES, client, namespaces)))
+    await asyncio.gather(*(i.list() for i in parents))
     children = informers(client, namespaces)
     await asyncio.gather(*(informer.list() for informer in children))
     log.info("caches filled", **{k: len(v) for k, v in OPERATOR.store.parents.items()})
     return children
-
-
-_watch("mcpservers", MCPSERVER, _parent_event)
-_watch("optimizationjobs", OPTIMIZATIONJOB, _parent_event)
-_watch("cleanuppolicies", cleanuppolicy.KIND, _parent_event)
-
-# MCPServer children; the EndpointSlice controller copies our Services' labels
-# onto their slices, so the same selector finds them.
-for _av, _plural, _kind, _extra in (
-    ("apps/v1", "deployments", "Deployment", ""),
-    ("v1", "services", "Service", ""),
-    ("autoscaling/v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler", ""),
-    ("batch/v1", "jobs", "Job", f",{SERVER_LABEL}"),
-    ("v1", "pods", "Pod", f",{SERVER_LABEL},job-name"),
-    ("discovery.k8s.io/v1", "endpointslices", "EndpointSlice", ""),
-):
-    CHILD_WATCHES.append(Watch(_av, _plural, _kind, _mcpserver_child, MANAGED + _extra))
-
-for _av, _plural, _kind in (
-    ("batch/v1", "jobs", "Job"),
-    ("v1", "pods", "Pod"),
-    ("v1", "configmaps", "ConfigMap"),
-    ("v1", "serviceaccounts", "ServiceAccount"),
-    ("rbac.authorization.k8s.io/v1", "roles", "Role"),
-    ("rbac.authorization.k8s.io/v1", "rolebindings", "RoleBinding"),
-):
-    CHILD_WATCHES.append(Watch(_av, _plural, _kind, _optjob_child, f"{MANAGED},{OPTJOB_LABEL}"))
 
 
 # ---------------------------------------------------------------- metrics, health
@@ -320,14 +311,13 @@ async def serve_http(host: str, port: int) -> web.AppRunner:
     return runner
 
 
-async def _main(args: argparse.Namespace) -> None:
-    http = await serve_http(args.metrics_host, args.metrics_port)
-    namespaces = [n for n in args.namespace if n]
-    OPERATOR.namespaces = namespaces
+async def _main(settings: Settings) -> None:
+    OPERATOR.settings = settings
+    http = await serve_http(settings.metrics_host, settings.metrics_port)
     try:
         await kopf.operator(
-            clusterwide=not namespaces,
-            namespaces=namespaces,
+            clusterwide=not settings.namespaces,
+            namespaces=list(settings.namespaces),
             standalone=True,
             liveness_endpoint=None,
         )
@@ -336,23 +326,29 @@ async def _main(args: argparse.Namespace) -> None:
 
 
 def main(argv: Sequence[str]) -> int:
+    env = Settings.from_env()
     parser = argparse.ArgumentParser(prog="mcpops run", description="run the operator")
     parser.add_argument(
         "--namespace",
         action="append",
-        default=[n for n in os.environ.get("MCPOPS_NAMESPACES", "").split(",") if n],
+        default=list(env.namespaces),
         help="watch only this namespace (repeatable; default: all)",
     )
-    parser.add_argument("--metrics-host", default=os.environ.get("MCPOPS_METRICS_HOST", "0.0.0.0"))  # noqa: S104
-    parser.add_argument(
-        "--metrics-port", type=int, default=int(os.environ.get("MCPOPS_METRICS_PORT", "8080"))
-    )
-    parser.add_argument("--log-level", default=os.environ.get("MCPOPS_LOG_LEVEL", "INFO"))
+    parser.add_argument("--metrics-host", default=env.metrics_host)
+    parser.add_argument("--metrics-port", type=int, default=env.metrics_port)
+    parser.add_argument("--log-level", default=env.log_level)
     args = parser.parse_args(list(argv))
-    logs.configure(args.log_level)
+    settings = dataclasses.replace(
+        env,
+        namespaces=tuple(n for n in args.namespace if n),
+        metrics_host=args.metrics_host,
+        metrics_port=args.metrics_port,
+        log_level=args.log_level,
+    )
+    logs.configure(settings.log_level)
     # Kopf's per-object loggers are noisy at INFO; keep them for warnings.
     logging.getLogger("kopf").setLevel(logging.WARNING)
     # httpx logs every request at INFO: at fleet scale that is most of the CPU spent logging.
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    asyncio.run(_main(args))
+    asyncio.run(_main(settings))
     return 0

@@ -12,6 +12,13 @@ API_REQUESTS = Counter(
     "Requests the operator made to the Kubernetes API server.",
     ["verb", "resource", "code"],
 )
+API_LOGINS = Counter(
+    "mcpops_api_logins",
+    "Times the operator logged in again after the API server refused its token (401), by "
+    "outcome: renewed (a newer token, the request was sent again), unchanged (no newer "
+    "token: the request failed), failed (the credentials could not be read).",
+    ["outcome"],
+)
 RECONCILES = Counter(
     "mcpops_reconciles",
     "Reconciles by kind and result (ok, error, gone: the object or its namespace went away).",

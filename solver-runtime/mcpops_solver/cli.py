@@ -70,6 +70,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from mcpops_common.names import API_VERSION
+
 EXIT_OK = 0
 EXIT_INTERNAL = 1
 EXIT_USAGE = 2
@@ -200,7 +202,7 @@ class Run:
         if not uid:
             return None
         return {
-            "apiVersion": self.env.get("MCPOPS_OWNER_API_VERSION", "mcpops.dev/v1alpha1"),
+            "apiVersion": self.env.get("MCPOPS_OWNER_API_VERSION", API_VERSION),
             "kind": self.env.get("MCPOPS_OWNER_KIND", "OptimizationJob"),
             "name": self.env.get("MCPOPS_OWNER_NAME", "") or (self.name or ""),
             "uid": uid,

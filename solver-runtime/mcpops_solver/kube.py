@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from mcpops_common.results import LABEL_JOB, LABEL_ROLE, LABEL_SCENARIO
+from mcpops_common.names import OPTJOB_LABEL, RESULT_ROLE_LABEL, SCENARIO_INDEX_LABEL
 from mcpops_solver.logs import get_logger
 
 __all__ = ["WriteError", "in_cluster_namespace", "write_configmap_files", "write_configmaps"]
@@ -119,11 +119,11 @@ def _delete_stale_parts(api: Any, manifests: Sequence[dict[str, Any]], namespace
     from kubernetes.client.exceptions import ApiException
 
     labels = manifests[0]["metadata"]["labels"]
-    selector = f"{LABEL_JOB}={labels[LABEL_JOB]},{LABEL_ROLE}=part"
-    if LABEL_SCENARIO in labels:
-        selector += f",{LABEL_SCENARIO}={labels[LABEL_SCENARIO]}"
+    selector = f"{OPTJOB_LABEL}={labels[OPTJOB_LABEL]},{RESULT_ROLE_LABEL}=part"
+    if SCENARIO_INDEX_LABEL in labels:
+        selector += f",{SCENARIO_INDEX_LABEL}={labels[SCENARIO_INDEX_LABEL]}"
     else:
-        selector += f",!{LABEL_SCENARIO}"
+        selector += f",!{SCENARIO_INDEX_LABEL}"
     keep = {m["metadata"]["name"] for m in manifests}
     base = manifests[0]["metadata"]["name"]
     try:

@@ -123,8 +123,13 @@ if __name__ == "__main__" and len(sys.argv) == 3 and sys.argv[1] == "serve":
 
 # --------------------------------------------------------------------------- test side
 
-from mcpops.api.testsuite import Baseline, SuiteResult, TestSuite  # noqa: E402
-from mcpops.inpod.testrunner import parse_termination_message, termination_message  # noqa: E402
+from mcpops.api.testresult import (  # noqa: E402
+    Baseline,
+    SuiteResult,
+    parse_termination_message,
+    termination_message,
+)
+from mcpops.api.testsuite import TestSuite  # noqa: E402
 from mcpops.inpod.testrunner.runner import run_suite  # noqa: E402
 
 pytestmark = pytest.mark.process

@@ -272,7 +272,7 @@ async def test_a_refused_child_is_reported_once_not_retried() -> None:
 
 
 def test_test_jobs_and_pods_are_cached_without_their_specs() -> None:
-    from mcpops.kinds.mcpserver.reconciler import keep
+    from mcpops.kinds.mcpserver.reconciler import trim as keep
 
     job = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "j"},
            "spec": {"template": {"env": "x" * 1000}}, "status": {"succeeded": 1}}  # fmt: skip

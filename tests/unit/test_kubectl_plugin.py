@@ -1,5 +1,6 @@
 """kubectl mcpops: argument parsing, the patches it sends, what it prints, and rollback's
-spec-from-template inverse (checked against the operator's own revision hash)."""
+spec from the record on a revision's Deployment (checked against the operator's own
+revision hash)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,6 @@ from hypothesis import strategies as st
 
 from mcpops.api.mcpserver import MCPServerSpec
 from mcpops.kinds.mcpserver import desired
-from mcpops.kinds.mcpserver.plan import ABORT_ANNOTATION, PROMOTE_ANNOTATION, RETRY_ANNOTATION
 from mcpops.kubectl import views
 from mcpops.kubectl.cli import (
     PluginError,
@@ -25,12 +25,9 @@ from mcpops.kubectl.cli import (
     promote_patch,
     retry_patch,
 )
-from mcpops.kubectl.rollback import (
-    RollbackError,
-    rollback_spec,
-    spec_from_template,
-    spec_patch,
-)
+from mcpops.kubectl.rollback import RollbackError, rollback_spec, spec_patch
+from mcpops.settings import DEFAULT_OPERATOR_IMAGE
+from mcpops_common.names import ABORT_ANNOTATION, PROMOTE_ANNOTATION, RETRY_ANNOTATION
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "status"
 NOW = datetime(2026, 11, 22, 6, 0, tzinfo=UTC)
@@ -205,12 +202,15 @@ def server_for(spec: dict[str, Any], name: str = "srv") -> dict[str, Any]:
     }
 
 
-def stored_deployment(spec: dict[str, Any], name: str = "srv") -> tuple[dict[str, Any], str]:
+def stored_deployment(
+    spec: dict[str, Any], name: str = "srv", image: str = DEFAULT_OPERATOR_IMAGE
+) -> tuple[dict[str, Any], str]:
     """The revision's Deployment as the API server returns it (with its defaults filled in)."""
     model = MCPServerSpec.model_validate(spec)
-    template = desired.pod_template(name, model)
+    template = desired.pod_template(name, model, image)
     rev = desired.revision_for(template)
-    dep = desired.deployment(server_for(spec, name), template, rev, 1)
+    record = desired.spec_record(model, image)
+    dep = desired.deployment(server_for(spec, name), template, rev, 1, record=record)
     stored = copy.deepcopy(dep)
     pod = stored["spec"]["template"]["spec"]
     for c in pod["containers"] + pod.get("initContainers", []):
@@ -280,7 +280,7 @@ def test_rollback_from_the_history_record_when_the_deployment_is_gone() -> None:
     _, rev = stored_deployment({"image": "img:1"})
     server = server_for({"image": "img:2"})
     server["status"] = {"revisions": [{"revision": rev, "image": "img:1"}]}
-    spec, how = rollback_spec(server, rev, None, desired.operator_image())
+    spec, how = rollback_spec(server, rev, None, DEFAULT_OPERATOR_IMAGE)
     assert spec == {"image": "img:1"} and how == "the image recorded in status.revisions"
 
 
@@ -292,18 +292,14 @@ def test_rollback_refuses_what_it_cannot_rebuild() -> None:
     _, rev = stored_deployment({"image": "img:1", "port": 9000})
     server["status"] = {"revisions": [{"revision": rev, "image": "img:1"}]}
     with pytest.raises(RollbackError, match="no spec found"):
-        rollback_spec(server, rev, None, desired.operator_image())
+        rollback_spec(server, rev, None, DEFAULT_OPERATOR_IMAGE)
 
 
-def test_rollback_uses_the_operator_image_the_revision_was_built_with(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setenv("MCPOPS_IMAGE", "registry.example/mcpops:9")
-    dep, rev = stored_deployment({"image": "img:1", "port": 9000})
-    monkeypatch.setenv("MCPOPS_IMAGE", "somewhere/else:1")  # the plugin's own env differs
+def test_rollback_uses_the_operator_image_the_revision_was_built_with() -> None:
+    image = "registry.example/mcpops:9"  # not the plugin's own default
+    dep, rev = stored_deployment({"image": "img:1", "port": 9000}, image=image)
     spec, _ = rollback_spec(server_for({"image": "img:2"}), rev, dep)
-    monkeypatch.setenv("MCPOPS_IMAGE", "registry.example/mcpops:9")
-    assert desired.revision_of("srv", MCPServerSpec.model_validate(spec)) == rev
+    assert desired.revision_of("srv", MCPServerSpec.model_validate(spec), image) == rev
 
 
 names = st.text(alphabet="abcdefghij", min_size=1, max_size=6)
@@ -320,7 +316,7 @@ names = st.text(alphabet="abcdefghij", min_size=1, max_size=6)
     timeout=st.integers(1, 60),
     uid=st.none() | st.integers(1, 70000),
 )
-def test_spec_from_template_inverts_pod_template(
+def test_spec_record_remakes_the_pod_template(
     image: str,
     transport: str,
     port: int,
@@ -343,7 +339,9 @@ def test_spec_from_template_inverts_pod_template(
     if uid:
         spec["runAsUser"] = uid
     dep, rev = stored_deployment(spec)
-    fields, _ = spec_from_template("srv", dep["spec"]["template"])
+    recorded = desired.read_spec_record(dep)
+    assert recorded is not None
+    fields, _ = recorded
     fields.pop("imagePullPolicy", None)  # defaulted by the API server, as above
     assert desired.revision_of("srv", MCPServerSpec.model_validate(fields)) == rev
 

@@ -10,9 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mcpops.api.mcpserver import MCPServerSpec
-from mcpops.kinds.mcpserver.desired import REVISION_LABEL, revision_of
+from mcpops.kinds.mcpserver.desired import revision_of
 from mcpops.kinds.mcpserver.plan import Observed, deployment_available, plan
-from mcpops.objects.children import HASH_ANNOTATION
+from mcpops_common.names import HASH_ANNOTATION, REVISION_LABEL
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from mcpops import settings as operator_settings
 from mcpops.api.kinds import OPTIMIZATIONJOB
 from mcpops.api.optimizationjob import OptimizationJobSpec
 from mcpops.gen import crds as crdgen
@@ -24,10 +25,11 @@ from mcpops.kinds.optimizationjob.plan import (
     parse_indexes,
     plan,
 )
-from mcpops.kinds.optimizationjob.reconciler import child_key, resolve_parent, slim
+from mcpops.kinds.optimizationjob.reconciler import child_key, resolve_parent
+from mcpops.kinds.optimizationjob.reconciler import trim as slim
 from mcpops.machinery.store import Store
-from mcpops.objects.children import HASH_ANNOTATION
 from mcpops.objects.patch import status_patch
+from mcpops_common.names import HASH_ANNOTATION
 from mcpops_common.optmodel import ScenarioSet
 from mcpops_common.results import (
     SolveResult,
@@ -314,16 +316,24 @@ def test_invalid_model_is_reported_once_and_creates_nothing() -> None:
     assert not again.events and status_patch(out.status, again.status) is None
 
 
+def solver_image() -> str:
+    """The solver image the operator takes from its environment."""
+    return operator_settings.Settings.from_env().solver_image
+
+
 def test_image_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MCPOPS_SOLVER_IMAGE", raising=False)
     monkeypatch.delenv("MCPOPS_IMAGE", raising=False)
-    assert desired.solver_image() == desired.DEFAULT_SOLVER_IMAGE
+    assert solver_image() == operator_settings.DEFAULT_SOLVER_IMAGE
     monkeypatch.setenv("MCPOPS_IMAGE", "registry:5000/team/mcpops:1.2.3")
-    assert desired.solver_image() == "registry:5000/team/mcpops-solver:1.2.3"
+    assert solver_image() == "registry:5000/team/mcpops-solver:1.2.3"
     monkeypatch.setenv("MCPOPS_SOLVER_IMAGE", "solver:dev")
-    assert desired.solver_image() == "solver:dev"
-    assert desired.derived_solver_image("r/mcpops") == f"r/mcpops-solver:{desired.__version__}"
-    assert desired.derived_solver_image("r/mcpops:1@sha256:ab") == "r/mcpops-solver:1"
+    assert solver_image() == "solver:dev"
+    assert (
+        operator_settings.derived_solver_image("r/mcpops")
+        == f"r/mcpops-solver:{operator_settings.__version__}"
+    )
+    assert operator_settings.derived_solver_image("r/mcpops:1@sha256:ab") == "r/mcpops-solver:1"
     job = the_job(optjob({"model": MODEL, "image": "mine:1", "imagePullPolicy": "Never"}))
     c = job["spec"]["template"]["spec"]["containers"][0]
     assert c["image"] == "mine:1" and c["imagePullPolicy"] == "Never"

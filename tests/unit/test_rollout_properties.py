@@ -17,9 +17,9 @@ from hypothesis import strategies as st
 from suitekit import result_message
 from test_mcpserver_plan import T0, FakeCluster, server
 
-from mcpops.kinds.mcpserver.desired import REVISION_LABEL
 from mcpops.kinds.mcpserver.plan import Observed, plan
 from mcpops.objects.timestamps import parse_time
+from mcpops_common.names import REVISION_LABEL
 
 SUITES = ("smoke", "tools")
 DEADLINE = 120

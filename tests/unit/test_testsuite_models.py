@@ -12,27 +12,27 @@ from hypothesis import strategies as st
 from mcp_types import CallToolResult, TextContent
 from pydantic import BaseModel, ValidationError
 
-from mcpops.api.testsuite import (
-    JSON_PATH_PATTERN,
+from mcpops.api.testresult import (
+    TERMINATION_MESSAGE_LIMIT,
+    TRUNCATION_MARKER,
     Baseline,
     CheckResult,
-    ContainerTest,
-    JsonPathAssertion,
-    LatencyCheck,
     LatencyStats,
     ServerInfo,
     SuiteResult,
-    TestSuite,
-    ToolCallExpectation,
-)
-from mcpops.inpod.testrunner import (
-    TERMINATION_MESSAGE_LIMIT,
-    jsonpath,
     parse_termination_message,
     termination_message,
 )
+from mcpops.api.testsuite import (
+    JSON_PATH_PATTERN,
+    ContainerTest,
+    JsonPathAssertion,
+    LatencyCheck,
+    TestSuite,
+    ToolCallExpectation,
+)
+from mcpops.inpod.testrunner import jsonpath
 from mcpops.inpod.testrunner.matchers import check_tool_result, json_equal, result_value
-from mcpops.inpod.testrunner.results import TRUNCATION_MARKER
 from mcpops.inpod.testrunner.runner import percentile, schema_hash
 
 FULL_SUITE: dict[str, Any] = {

@@ -5,6 +5,6 @@ CustomResourceDefinitions from them, and the operator parses what it watches
 with them.
 """
 
-GROUP = "mcpops.dev"
-VERSION = "v1alpha1"
-API_VERSION = f"{GROUP}/{VERSION}"
+from mcpops_common.names import API_VERSION, GROUP, VERSION
+
+__all__ = ["API_VERSION", "GROUP", "VERSION"]

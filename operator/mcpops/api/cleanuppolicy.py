@@ -16,9 +16,6 @@ from mcpops.api.base import ApiModel, Condition, cel, validations
 
 Mode = Literal["DryRun", "Enforce"]
 
-PROTECTED_KEY = "mcpops.dev/protected"
-ACK_ANNOTATION = "mcpops.dev/acknowledge"
-RUN_NOW_ANNOTATION = "mcpops.dev/run-now"
 
 DEFAULT_MAX_DELETIONS = 100
 DEFAULT_BREAKER = 500

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 
 from mcpops.api.base import (
     DNS_SUBDOMAIN,
@@ -349,6 +349,75 @@ class SuiteStatus(ApiModel):
     job: str | None = Field(default=None, description="The Job that ran the suite.")
 
 
+class RolloutRecord(ApiModel):
+    """The operator's record of a rollout, kept in status between reconciles.
+
+    Written by the operator only. Unknown keys (from another version of mcpops) are
+    ignored when it is read, never an error.
+    """
+
+    model_config = ApiModel.model_config | {"extra": "ignore"}
+
+    revision: str | None = Field(
+        default=None, description="The candidate revision being rolled out, if any."
+    )
+    attempt: int | None = Field(
+        default=None,
+        ge=0,
+        description="Rollouts started so far (a new candidate or a retry each add one); "
+        "names this attempt's test Jobs.",
+    )
+    started_at: str | None = Field(
+        default=None,
+        description="When this attempt started (moved later by the time it was paused: "
+        "progressDeadlineSeconds does not run while paused).",
+    )
+    paused_at: str | None = Field(default=None, description="When a person paused it.")
+    tests_passed_at: str | None = Field(
+        default=None, description="When every suite had passed against the candidate."
+    )
+    previous: str | None = Field(
+        default=None,
+        description="The revision that served before the last switch, kept up while the new "
+        "one is verified (verifySeconds) and for a fast undo (scaleDownDelaySeconds).",
+    )
+    switched_at: str | None = Field(default=None, description="When traffic last switched.")
+    baselines: dict[str, str] | None = Field(
+        default=None,
+        description="Per suite, the result of the serving revision's passing run, for the "
+        "next candidate's regression checks.",
+    )
+    retry_token: str | None = Field(
+        default=None, description="The mcpops.dev/retry value already acted on."
+    )
+    abort_token: str | None = Field(
+        default=None, description="The mcpops.dev/abort value already acted on."
+    )
+    failure_reason: str | None = Field(
+        default=None, description="Why the failed revision failed (or was rolled back)."
+    )
+    rolled_back: bool | None = Field(
+        default=None,
+        description="True when traffic returned to the previous revision after a switch.",
+    )
+
+    @classmethod
+    def load(cls, raw: Any) -> RolloutRecord:
+        """The record as stored, without what cannot be read: a field of the wrong type
+        (written by hand, or by a version that meant something else by it) is dropped,
+        not an error that would stop every reconcile of the object."""
+        data = dict(raw) if isinstance(raw, dict) else {}
+        for _ in range(len(data) + 1):
+            try:
+                return cls.model_validate(data)
+            except ValidationError as exc:
+                bad = {str(e["loc"][0]) for e in exc.errors() if e["loc"]}
+                if not bad & set(data):
+                    break
+                data = {k: v for k, v in data.items() if k not in bad}
+        return cls()
+
+
 class MCPServerStatus(ApiModel):
     """The observed state of an MCP server."""
 
@@ -388,7 +457,8 @@ class MCPServerStatus(ApiModel):
     revisions: list[RevisionRecord] | None = Field(
         default=None, description="Revision history, newest first."
     )
-    rollout: dict[str, Any] | None = Field(
+    rollout: RolloutRecord | None = Field(
         default=None,
-        description="Internal rollout bookkeeping (timestamps, the switch record).",
+        description="The rollout in progress and the last switch: what the operator "
+        "remembers between reconciles.",
     )

@@ -15,12 +15,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 from mcpops.api import GROUP, VERSION
-from mcpops.api.cleanuppolicy import ACK_ANNOTATION, RUN_NOW_ANNOTATION
 from mcpops.api.kinds import KINDS
-from mcpops.kinds.mcpserver.desired import REVISION_LABEL, SERVER_LABEL
-from mcpops.kinds.mcpserver.plan import ABORT_ANNOTATION, PROMOTE_ANNOTATION, RETRY_ANNOTATION
 from mcpops.kubectl import views
 from mcpops.kubectl.rollback import RollbackError, operator_image_of, rollback_spec, spec_patch
+from mcpops_common.names import (
+    ABORT_ANNOTATION,
+    ACK_ANNOTATION,
+    PROMOTE_ANNOTATION,
+    RETRY_ANNOTATION,
+    REVISION_LABEL,
+    RUN_NOW_ANNOTATION,
+    SERVER_LABEL,
+)
 from mcpops_common.results import merge_solution_parts
 
 PLURALS = {k.kind: k.plural for k in KINDS}

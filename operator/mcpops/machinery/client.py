@@ -1,25 +1,29 @@
-"""A small async Kubernetes API client on httpx, for the operator's own writes.
+"""A small async Kubernetes API client on httpx: the operator's lists, watches and writes.
 
-Kopf watches; this client applies children (server-side apply, one field
-manager), patches status, posts Events and deletes. Every request is counted
-in `mcpops_api_requests_total` so tests and benchmarks can assert how many
-writes a reconcile made.
+It applies children (server-side apply, one field manager), patches status, posts
+Events, deletes, lists and watches. Every request is counted in
+`mcpops_api_requests_total` so tests and benchmarks can assert how many writes a
+reconcile made. A request the API server refuses with 401 (a token rotated or expired)
+is sent once more after logging in again (login.login, the way Kopf logs in).
 """
 
 from __future__ import annotations
 
-import base64
-import contextlib
+import asyncio
 import json
 import ssl
 import tempfile
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
+import structlog
 
 from mcpops import metrics
+
+log = structlog.stdlib.get_logger("mcpops.machinery.client")
 
 FIELD_MANAGER = "mcpops"
 WRITE_VERBS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -50,12 +54,14 @@ class ApiError(Exception):
 @dataclass(frozen=True)
 class Credentials:
     server: str
-    token: str | None = None
+    token: str | None = field(default=None, repr=False)
     ca_path: str | None = None
     ca_data: bytes | None = None
     insecure: bool = False
-    cert_path: str | None = None
+    cert_path: str | None = None  # a client certificate, from a file...
+    cert_data: bytes | None = field(default=None, repr=False)  # ...or inline (PEM)
     key_path: str | None = None
+    key_data: bytes | None = field(default=None, repr=False)
 
 
 def api_prefix(api_version: str) -> str:
@@ -103,7 +109,7 @@ PLURALS: dict[str, str] = {
 }
 
 
-def manifest_path(manifest: dict[str, Any], *, named: bool = True) -> tuple[str, str]:
+def manifest_path(manifest: Mapping[str, Any], *, named: bool = True) -> tuple[str, str]:
     """(URL path, plural) of a manifest: the object itself, or its collection."""
     meta = manifest["metadata"]
     plural = PLURALS[manifest["kind"]]
@@ -111,7 +117,7 @@ def manifest_path(manifest: dict[str, Any], *, named: bool = True) -> tuple[str,
     return resource_path(manifest["apiVersion"], plural, meta.get("namespace"), name), plural
 
 
-def _ssl_context(creds: Credentials) -> ssl.SSLContext | bool:
+def ssl_context(creds: Credentials) -> ssl.SSLContext | bool:
     if creds.insecure:
         return False
     ctx = ssl.create_default_context(
@@ -120,20 +126,72 @@ def _ssl_context(creds: Credentials) -> ssl.SSLContext | bool:
     )
     if creds.cert_path and creds.key_path:
         ctx.load_cert_chain(creds.cert_path, creds.key_path)
+    elif creds.cert_data and creds.key_data:
+        # ssl loads a key only from a file: one in a private directory, gone once loaded.
+        with tempfile.TemporaryDirectory(prefix="mcpops-") as tmp:
+            cert, key = Path(tmp, "tls.crt"), Path(tmp, "tls.key")
+            cert.write_bytes(creds.cert_data)
+            key.touch(mode=0o600)
+            key.write_bytes(creds.key_data)
+            ctx.load_cert_chain(cert, key)
     return ctx
 
 
-class Client:
-    """One connection pool to the API server."""
+Login = Callable[[], Credentials]
 
-    def __init__(self, creds: Credentials, *, timeout: float = 30.0) -> None:
+
+class _BearerAuth(httpx.Auth):
+    """The current token on every request; on a 401, log in again and send it once more."""
+
+    requires_request_body = True  # a retried request needs its body again
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    async def async_auth_flow(
+        self, request: httpx.Request
+    ) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        token = self._client.token
+        if token:
+            request.headers["Authorization"] = f"Bearer {token}"
+        response = yield request
+        if response.status_code != 401:
+            return
+        fresh = await self._client.relogin(token)
+        if fresh is None:
+            return  # the same credentials: the 401 stands
+        request.headers["Authorization"] = f"Bearer {fresh}"
+        yield request
+
+
+class Client:
+    """One connection pool to the API server.
+
+    `login`, when given, is called for credentials at the start and again after a 401
+    (with a lock: one re-login however many requests were refused at once). Only the
+    bearer token is taken up again; a client certificate is loaded once.
+    """
+
+    def __init__(
+        self,
+        creds: Credentials | None = None,
+        *,
+        login: Login | None = None,
+        timeout: float = 30.0,
+    ) -> None:
+        if creds is None:
+            if login is None:
+                raise ValueError("Client needs credentials or a login function")
+            creds = login()
+        self.token = creds.token
+        self._login = login
+        self._relogin_lock = asyncio.Lock()
         headers = {"Accept": "application/json", "User-Agent": "mcpops"}
-        if creds.token:
-            headers["Authorization"] = f"Bearer {creds.token}"
         self._http = httpx.AsyncClient(
             base_url=creds.server,
             headers=headers,
-            verify=_ssl_context(creds),
+            auth=_BearerAuth(self),
+            verify=ssl_context(creds),
             timeout=timeout,
             # Keep every connection alive: a pool that closes its surplus after each burst
             # pays a TLS handshake per request (on both ends) under load. The watches
@@ -145,6 +203,29 @@ class Client:
 
     async def close(self) -> None:
         await self._http.aclose()
+
+    async def relogin(self, refused: str | None) -> str | None:
+        """After a 401 with the token `refused`: the token to try again with, or None when
+        logging in again gives nothing new (then the 401 stands)."""
+        if self._login is None:
+            return None
+        async with self._relogin_lock:
+            if self.token != refused:
+                return self.token  # another request logged in again meanwhile
+            try:
+                creds = await asyncio.to_thread(self._login)
+            except Exception as exc:  # unreadable kubeconfig, token file gone...
+                metrics.API_LOGINS.labels("failed").inc()
+                log.warning("login again failed", error=str(exc))
+                return None
+            if not creds.token or creds.token == refused:
+                metrics.API_LOGINS.labels("unchanged").inc()
+                log.warning("the API server refused the token and no newer one is available")
+                return None
+            self.token = creds.token
+            metrics.API_LOGINS.labels("renewed").inc()
+            log.info("logged in again: the API server refused the previous token")
+            return self.token
 
     async def request(
         self,
@@ -245,7 +326,7 @@ class Client:
             metrics.API_REQUESTS.labels("WATCH", plural, "error").inc()
             raise
 
-    async def apply(self, manifest: dict[str, Any], *, force: bool = True) -> dict[str, Any]:
+    async def apply(self, manifest: Mapping[str, Any], *, force: bool = True) -> dict[str, Any]:
         """Server-side apply with the operator's single field manager."""
         path, plural = manifest_path(manifest)
         params = {"fieldManager": FIELD_MANAGER}
@@ -318,44 +399,11 @@ class Client:
             raise
         return True
 
-    async def create(self, manifest: dict[str, Any]) -> dict[str, Any]:
+    async def create(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
         path, plural = manifest_path(manifest, named=False)
         return await self.request("POST", path, body=manifest, resource=plural)
 
-    async def replace(self, manifest: dict[str, Any]) -> dict[str, Any]:
+    async def replace(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
         """PUT: fails with 409 unless metadata.resourceVersion is still current."""
         path, plural = manifest_path(manifest)
         return await self.request("PUT", path, body=manifest, resource=plural)
-
-
-def credentials_from_kopf(info: Any) -> Credentials:
-    """Build credentials from the kopf.ConnectionInfo that Kopf logged in with."""
-
-    def _materialise(data: str | bytes | None, suffix: str) -> str | None:
-        if not data:
-            return None
-        raw = data if isinstance(data, bytes) else data.encode()
-        with contextlib.suppress(ValueError):
-            raw = base64.b64decode(raw, validate=True)
-        with tempfile.NamedTemporaryFile(delete=False, suffix=suffix) as handle:
-            handle.write(raw)
-            return handle.name
-
-    ca_data = info.ca_data
-    if isinstance(ca_data, str):
-        ca_data = ca_data.encode()
-    if ca_data and not ca_data.lstrip().startswith(b"-----"):
-        ca_data = base64.b64decode(ca_data)
-    return Credentials(
-        server=info.server,
-        token=info.token,
-        ca_path=str(info.ca_path) if info.ca_path else None,
-        ca_data=ca_data or None,
-        insecure=bool(info.insecure),
-        cert_path=str(info.certificate_path)
-        if info.certificate_path
-        else _materialise(info.certificate_data, ".crt"),
-        key_path=str(info.private_key_path)
-        if info.private_key_path
-        else _materialise(info.private_key_data, ".key"),
-    )

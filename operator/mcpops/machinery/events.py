@@ -11,6 +11,7 @@ import structlog
 from mcpops import metrics
 from mcpops.machinery.client import ApiError, Client
 from mcpops.objects.timestamps import fmt_time
+from mcpops_common.names import REPORTING_COMPONENT
 
 log = structlog.stdlib.get_logger("mcpops.machinery.events")
 
@@ -35,7 +36,7 @@ async def post(
         "reason": reason,
         "message": message[:1024],
         "source": {"component": "mcpops"},
-        "reportingComponent": "mcpops.dev/operator",
+        "reportingComponent": REPORTING_COMPONENT,
         "reportingInstance": "mcpops",
         "firstTimestamp": now,
         "lastTimestamp": now,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 import structlog
@@ -24,6 +24,15 @@ log = structlog.stdlib.get_logger("mcpops.machinery.informer")
 # (kind, {"type": ..., "object": ...}): the shape of a Kopf raw event, so routes serve both.
 Route = Callable[[str, Any], None]
 BACKOFF = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0)
+
+
+class Watch(NamedTuple):
+    """One kind to list and watch, with a server-side label selector."""
+
+    api_version: str
+    plural: str
+    kind: str
+    selector: str = ""
 
 
 class WatchExpiredError(Exception):

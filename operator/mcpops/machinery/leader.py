@@ -10,25 +10,21 @@ holder's timestamps with our clock), and a leader that cannot renew within
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
-from pathlib import Path
 from typing import Any
 
 import structlog
 
 from mcpops import metrics
 from mcpops.machinery.client import ApiError, Client
-from mcpops.objects.children import MANAGED_BY, MANAGED_BY_LABEL, PART_OF, PART_OF_LABEL
+from mcpops_common.names import MANAGED_BY, MANAGED_BY_LABEL, PART_OF, PART_OF_LABEL
 
 log = structlog.stdlib.get_logger("mcpops.machinery.leader")
 
 API_VERSION = "coordination.k8s.io/v1"
-SA_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 
 
 class Action(Enum):
@@ -77,18 +73,6 @@ def _micro_time() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def default_identity() -> str:
-    return os.environ.get("MCPOPS_POD_NAME") or f"{socket.gethostname()}-{os.getpid()}"
-
-
-def default_namespace() -> str:
-    if os.environ.get("MCPOPS_LEASE_NAMESPACE"):
-        return os.environ["MCPOPS_LEASE_NAMESPACE"]
-    if SA_NAMESPACE.exists():
-        return SA_NAMESPACE.read_text().strip()
-    return "default"
-
-
 class LeaderElector:
     def __init__(
         self,
@@ -96,7 +80,7 @@ class LeaderElector:
         *,
         namespace: str,
         name: str = "mcpops-leader",
-        identity: str | None = None,
+        identity: str,
         lease_duration: float = 15.0,
         renew_deadline: float = 10.0,
         retry_period: float = 2.0,
@@ -106,7 +90,7 @@ class LeaderElector:
         self.client = client
         self.namespace = namespace
         self.name = name
-        self.identity = identity or default_identity()
+        self.identity = identity
         self.lease_duration = lease_duration
         self.renew_deadline = renew_deadline
         self.retry_period = retry_period

@@ -17,7 +17,7 @@ from mcpops import metrics
 from mcpops.machinery.client import ApiError
 from mcpops.machinery.store import Key
 
-log = structlog.stdlib.get_logger("mcpops.queue")
+log = structlog.stdlib.get_logger("mcpops.machinery.queue")
 
 
 Reconcile = Callable[[Key], Awaitable[float | None]]

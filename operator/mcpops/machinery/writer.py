@@ -17,6 +17,7 @@ from mcpops.api import API_VERSION
 from mcpops.machinery import events
 from mcpops.machinery.client import PLURALS, ApiError, Client
 from mcpops.machinery.store import Key, Store
+from mcpops.objects.bodies import Manifest
 from mcpops.objects.conditions import failure_status
 from mcpops.objects.effects import Delete, EventSpec
 from mcpops.objects.patch import status_patch
@@ -44,14 +45,14 @@ class Writer:
         self._store_kind = store_kind
 
     async def apply(
-        self, child_key: Key, manifests: Iterable[dict[str, Any]], log: structlog.stdlib.BoundLogger
+        self, child_key: Key, manifests: Iterable[Manifest], log: structlog.stdlib.BoundLogger
     ) -> None:
         """Apply a plan's children concurrently (a plan never holds two writes of one
         object), so a reconcile costs one round trip instead of one per child. Scale-downs
         go last: traffic moves before anything it might have used stops. The status is
         written only after all of them landed."""
 
-        async def one(manifest: dict[str, Any]) -> None:
+        async def one(manifest: Manifest) -> None:
             applied = await self.client.apply(manifest)
             # Keep our own write's result, so a re-run before the watch catches up
             # does not apply it again.
@@ -59,8 +60,8 @@ class Writer:
             self.store.put_child(self._store_kind(kind), child_key, applied)
             log.info("applied", child=kind, child_name=manifest["metadata"]["name"])
 
-        first: list[dict[str, Any]] = []
-        last: list[dict[str, Any]] = []
+        first: list[Manifest] = []
+        last: list[Manifest] = []
         for m in manifests:
             (last if (m.get("spec") or {}).get("replicas") == 0 else first).append(m)
         await _all(one(m) for m in first)

@@ -10,24 +10,32 @@ import hashlib
 import json
 from typing import Any
 
-MANAGED_BY = "mcpops"
-PART_OF = "mcpops"
-MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
-PART_OF_LABEL = "app.kubernetes.io/part-of"
-HASH_ANNOTATION = "mcpops.dev/applied-hash"
+from mcpops.objects.bodies import Body, Manifest, ObjectMeta, OwnerReference
+from mcpops_common.names import (
+    HASH_ANNOTATION,
+    INSTANCE_LABEL,
+    MANAGED_BY,
+    MANAGED_BY_LABEL,
+    NAME_LABEL,
+    PART_OF,
+    PART_OF_LABEL,
+)
+
+# The label selector of every child watch: what mcpops made.
+MANAGED_SELECTOR = f"{MANAGED_BY_LABEL}={MANAGED_BY}"
 
 
 def labels(component: str, instance: str, **extra: str) -> dict[str, str]:
     return {
-        "app.kubernetes.io/name": component,
-        "app.kubernetes.io/instance": instance,
+        NAME_LABEL: component,
+        INSTANCE_LABEL: instance,
         MANAGED_BY_LABEL: MANAGED_BY,
         PART_OF_LABEL: PART_OF,
         **extra,
     }
 
 
-def owner_reference(parent: dict[str, Any]) -> dict[str, Any]:
+def owner_reference(parent: Body) -> OwnerReference:
     meta = parent["metadata"]
     return {
         "apiVersion": parent["apiVersion"],
@@ -39,12 +47,27 @@ def owner_reference(parent: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def child_meta(
+    parent: Body, name: str, labels: dict[str, str], annotations: dict[str, str] | None = None
+) -> ObjectMeta:
+    """The metadata of a child: in its parent's namespace, controlled by the parent."""
+    meta: ObjectMeta = {
+        "name": name,
+        "namespace": parent["metadata"]["namespace"],
+        "labels": labels,
+        "ownerReferences": [owner_reference(parent)],
+    }
+    if annotations:
+        meta["annotations"] = annotations
+    return meta
+
+
 def digest(value: Any, length: int = 10) -> str:
     canonical = json.dumps(value, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:length]
 
 
-def stamp(manifest: dict[str, Any]) -> dict[str, Any]:
+def stamp(manifest: Manifest) -> Manifest:
     """Add the content-hash annotation (computed without it) and return the manifest."""
     annotations = manifest["metadata"].setdefault("annotations", {})
     annotations.pop(HASH_ANNOTATION, None)
@@ -58,7 +81,7 @@ def stamp(manifest: dict[str, Any]) -> dict[str, Any]:
 DRIFT_FIELDS: tuple[tuple[str, ...], ...] = (("spec", "replicas"), ("spec", "selector"))
 
 
-def _at(obj: dict[str, Any] | None, path: tuple[str, ...]) -> Any:
+def _at(obj: Any, path: tuple[str, ...]) -> Any:
     for part in path:
         if not isinstance(obj, dict):
             return None
@@ -66,7 +89,7 @@ def _at(obj: dict[str, Any] | None, path: tuple[str, ...]) -> Any:
     return obj
 
 
-def up_to_date(desired: dict[str, Any], live: dict[str, Any] | None) -> bool:
+def up_to_date(desired: Manifest, live: Body | None) -> bool:
     if live is None:
         return False
     want = desired["metadata"].get("annotations", {}).get(HASH_ANNOTATION)

@@ -22,13 +22,9 @@ import structlog
 import yaml
 from pydantic import ValidationError
 
-from mcpops.api.testsuite import Baseline, SuiteResult, TestSuite
-from mcpops.inpod.testrunner.results import (
-    full_json,
-    termination_message,
-    write_atomically,
-    write_termination_log,
-)
+from mcpops.api.testresult import Baseline, SuiteResult, termination_message
+from mcpops.api.testsuite import TestSuite
+from mcpops.inpod.testrunner.results import full_json, write_atomically, write_termination_log
 from mcpops_common import logs
 
 log = structlog.stdlib.get_logger(__name__)

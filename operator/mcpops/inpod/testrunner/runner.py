@@ -25,20 +25,16 @@ from mcp import Client
 from mcp.client.sse import sse_client
 from mcp_types import CallToolResult, Implementation, Tool
 
-from mcpops.api.testsuite import (
+from mcpops.api.testresult import (
     Baseline,
-    BuiltinChecks,
     CheckResult,
     CheckStatus,
-    ConnectCheck,
-    LatencyCheck,
     LatencyStats,
     ServerInfo,
     SuiteOutcome,
     SuiteResult,
-    TestSuite,
-    ToolCallCheck,
 )
+from mcpops.api.testsuite import BuiltinChecks, ConnectCheck, LatencyCheck, TestSuite, ToolCallCheck
 from mcpops.inpod.testrunner.matchers import check_tool_result, shown
 
 log = structlog.stdlib.get_logger(__name__)

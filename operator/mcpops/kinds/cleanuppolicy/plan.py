@@ -25,17 +25,13 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from mcpops.api.base import Condition
-from mcpops.api.cleanuppolicy import (
-    ACK_ANNOTATION,
-    MAX_LISTED,
-    RUN_NOW_ANNOTATION,
-    CleanupPolicySpec,
-)
+from mcpops.api.cleanuppolicy import MAX_LISTED, CleanupPolicySpec
 from mcpops.kinds.cleanuppolicy import schedule
 from mcpops.kinds.cleanuppolicy.select import Candidate, Selection, fmt_age
 from mcpops.objects.conditions import merge_conditions, validation_message
 from mcpops.objects.effects import EventSpec
 from mcpops.objects.timestamps import fmt_time, parse_time
+from mcpops_common.names import ACK_ANNOTATION, RUN_NOW_ANNOTATION
 
 # How long a not-due reconcile sleeps at most before looking again (clock changes, restarts).
 MAX_WAIT_SECONDS = 3600.0

@@ -37,6 +37,7 @@ from mcpops.kinds.cleanuppolicy.select import (
 from mcpops.machinery.client import PLURALS, ApiError, Client, api_prefix
 from mcpops.machinery.store import Key, Store
 from mcpops.machinery.writer import Writer
+from mcpops.settings import Settings
 
 KIND = "CleanupPolicy"
 log = structlog.stdlib.get_logger("mcpops.kinds.cleanuppolicy")
@@ -63,7 +64,8 @@ def _api_problem(exc: ApiError, verb: str, what: str, namespace: str) -> Problem
 
 
 class CleanupPolicyReconciler:
-    def __init__(self, store: Store, client: Client) -> None:
+    def __init__(self, store: Store, client: Client, settings: Settings | None = None) -> None:
+        del settings  # nothing of it is needed: the same signature as every reconciler
         self.store = store
         self.client = client
         self.write = Writer(client, store, KIND)

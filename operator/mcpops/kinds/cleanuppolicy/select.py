@@ -23,16 +23,17 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from mcpops.api import API_VERSION
-from mcpops.api.cleanuppolicy import (
-    PROTECTED_KEY,
-    LabelSelector,
-    Rule,
-)
-from mcpops.kinds.mcpserver.desired import REVISION_LABEL, SERVER_LABEL
-from mcpops.kinds.mcpserver.testjobs import SUITE_LABEL
-from mcpops.objects.children import MANAGED_BY, MANAGED_BY_LABEL
+from mcpops.api.cleanuppolicy import LabelSelector, Rule
 from mcpops.objects.conditions import true_condition
 from mcpops.objects.timestamps import parse_time
+from mcpops_common.names import (
+    MANAGED_BY,
+    MANAGED_BY_LABEL,
+    PROTECTED,
+    REVISION_LABEL,
+    SERVER_LABEL,
+    SUITE_LABEL,
+)
 
 FINISHED_PHASES = frozenset({"Succeeded", "Failed"})
 _DURATION = re.compile(r"([0-9]+)(s|m|h|d)")
@@ -114,7 +115,7 @@ def selector_string(selector: LabelSelector | None) -> str:
 
 def is_protected(meta: Mapping[str, Any]) -> bool:
     for source in (meta.get("labels"), meta.get("annotations")):
-        if str((source or {}).get(PROTECTED_KEY, "")).lower() == "true":
+        if str((source or {}).get(PROTECTED, "")).lower() == "true":
             return True
     return False
 

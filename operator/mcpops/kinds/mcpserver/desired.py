@@ -1,27 +1,38 @@
-"""The children an MCPServer wants, as plain manifests (no API calls here).
+"""Every child an MCPServer wants, as plain manifests (no API calls here).
 
 A revision is a hash of the pod template: anything that changes what runs in
-the pods makes a new one; replicas do not.
+the pods makes a new one; replicas do not. Each revision runs as its own
+Deployment, behind a stable and a preview Service; test suites run as Jobs
+against the preview (their results are read in suites.py).
 """
 
 from __future__ import annotations
 
 import copy
-import os
+import json
 from typing import Any
 
 from mcpops.api.mcpserver import MCPServerSpec, Probe
+from mcpops.api.testsuite import TestSuite
+from mcpops.objects.bodies import Body, Manifest, ObjectMeta, PodTemplate, Revision
 from mcpops.objects.children import (
+    child_meta,
     digest,
     labels,
-    owner_reference,
     restricted_container_context,
     restricted_pod_context,
     stamp,
 )
+from mcpops.settings import DEFAULT_OPERATOR_IMAGE
+from mcpops_common.names import (
+    ATTEMPT_LABEL,
+    REVISION_LABEL,
+    REVISION_SPEC_ANNOTATION,
+    ROLE,
+    SERVER_LABEL,
+    SUITE_LABEL,
+)
 
-SERVER_LABEL = "mcpops.dev/server"
-REVISION_LABEL = "mcpops.dev/revision"
 COMPONENT = "mcpserver"
 
 DEFAULT_REQUESTS = {"cpu": "100m", "memory": "128Mi"}
@@ -33,11 +44,13 @@ SIDECAR_RESOURCES = {
 DEFAULT_UID = 65532
 HEALTH_PORT = 8099
 BRIDGE_DIR = "/mcpops"
-
-
-def operator_image() -> str:
-    """The image that carries mcpops itself (health sidecar, bridge, test runner)."""
-    return os.environ.get("MCPOPS_IMAGE", "ghcr.io/mcpops/mcpops:0.1.0")
+TEST_COMPONENT = "mcpserver-test"
+RUNNER_RESOURCES = {
+    "requests": {"cpu": "50m", "memory": "96Mi"},
+    "limits": {"cpu": "500m", "memory": "256Mi"},
+}
+# Spec fields that do not shape the pod template: a revision is the same whatever they are.
+NOT_IN_TEMPLATE = frozenset({"replicas", "rollout", "tests", "autoscaling"})
 
 
 def _resources(spec: MCPServerSpec) -> dict[str, Any]:
@@ -59,13 +72,14 @@ def _probe_timing(probe: Probe) -> dict[str, Any]:
     }
 
 
-def pod_template(name: str, spec: MCPServerSpec, image: str | None = None) -> dict[str, Any]:
+def pod_template(
+    name: str, spec: MCPServerSpec, image: str = DEFAULT_OPERATOR_IMAGE
+) -> PodTemplate:
     """The pod template, without the revision label (the revision is its hash).
 
-    `image` is the operator image the template carries (health sidecar, bridge installer);
-    default: this operator's own.
+    `image` is the operator image the template carries (health sidecar, bridge installer).
     """
-    own_image = image or operator_image()
+    own_image = image
     probe = spec.readiness or Probe()
     uid = spec.run_as_user or DEFAULT_UID
     env = [e.to_wire() for e in spec.env or []]
@@ -168,25 +182,64 @@ def pod_template(name: str, spec: MCPServerSpec, image: str | None = None) -> di
     if spec.node_selector:
         pod_spec["nodeSelector"] = dict(spec.node_selector)
     pod_labels = {**(spec.pod_labels or {}), **labels(COMPONENT, name, **{SERVER_LABEL: name})}
-    metadata: dict[str, Any] = {"labels": pod_labels}
+    metadata: ObjectMeta = {"labels": pod_labels}
     if spec.pod_annotations:
         metadata["annotations"] = dict(spec.pod_annotations)
     return {"metadata": metadata, "spec": pod_spec}
 
 
-def revision_for(template: dict[str, Any]) -> str:
+def revision_for(template: PodTemplate) -> Revision:
     """A revision is the hash of its pod template."""
-    return digest(template, 10)
+    return Revision(digest(template, 10))
 
 
-def revision_of(name: str, spec: MCPServerSpec, image: str | None = None) -> str:
+def revision_of(name: str, spec: MCPServerSpec, image: str = DEFAULT_OPERATOR_IMAGE) -> Revision:
     return revision_for(pod_template(name, spec, image))
 
 
+# ---------------------------------------------------------------- a revision's Deployment
+
+ROLLING = {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}}
+
+
+def spec_record(spec: MCPServerSpec, image: str) -> str:
+    """What a revision's Deployment records of the spec that made it: the fields that shape
+    the pod template (defaults left out) and the operator image. `kubectl mcpops rollback`
+    restores them from here (read_spec_record), instead of reading a pod template back."""
+    fields = spec.model_dump(
+        mode="json", by_alias=True, exclude_none=True, exclude_defaults=True,
+        exclude=set(NOT_IN_TEMPLATE),
+    )  # fmt: skip
+    record = {"spec": fields, "operatorImage": image}
+    return json.dumps(record, sort_keys=True, separators=(",", ":"))
+
+
+def read_spec_record(deployment: Body) -> tuple[dict[str, Any], str] | None:
+    """(template fields of the spec, operator image) recorded on a revision's Deployment;
+    None on one made before the record existed, or with a record that cannot be read."""
+    raw = ((deployment.get("metadata") or {}).get("annotations") or {}).get(
+        REVISION_SPEC_ANNOTATION
+    )
+    try:
+        record = json.loads(raw) if raw else None
+    except ValueError:
+        return None
+    if not isinstance(record, dict) or not isinstance(record.get("spec"), dict):
+        return None
+    fields: dict[str, Any] = record["spec"]
+    return fields, str(record.get("operatorImage") or DEFAULT_OPERATOR_IMAGE)
+
+
 def deployment(
-    parent: dict[str, Any], template: dict[str, Any], revision: str, replicas: int
-) -> dict[str, Any]:
-    """The Deployment of one revision, from its pod template (see pod_template)."""
+    parent: Body,
+    template: PodTemplate,
+    revision: Revision,
+    replicas: int,
+    *,
+    record: str | None = None,
+) -> Manifest:
+    """The Deployment of one revision, from its pod template (see pod_template) and the
+    record of the spec that made it (spec_record; the plan always gives it)."""
     name = parent["metadata"]["name"]
     template = copy.deepcopy(template)
     template["metadata"]["labels"][REVISION_LABEL] = revision
@@ -194,29 +247,85 @@ def deployment(
         {
             "apiVersion": "apps/v1",
             "kind": "Deployment",
-            "metadata": {
-                "name": f"{name}-{revision}",
-                "namespace": parent["metadata"]["namespace"],
-                "labels": labels(COMPONENT, name, **{SERVER_LABEL: name, REVISION_LABEL: revision}),
-                "ownerReferences": [owner_reference(parent)],
-            },
+            "metadata": child_meta(
+                parent,
+                f"{name}-{revision}",
+                labels(COMPONENT, name, **{SERVER_LABEL: name, REVISION_LABEL: revision}),
+                annotations={REVISION_SPEC_ANNOTATION: record} if record else {},
+            ),
             "spec": {
                 "replicas": replicas,
                 "revisionHistoryLimit": 0,
                 "selector": {"matchLabels": {SERVER_LABEL: name, REVISION_LABEL: revision}},
-                "strategy": {
-                    "type": "RollingUpdate",
-                    "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
-                },
+                "strategy": ROLLING,
                 "template": template,
             },
         }
     )
 
 
+def rescaled(live: Body, replicas: int | None) -> Manifest:
+    """An apply manifest for an existing Deployment (another revision than the spec's):
+    its own template and spec record, a new replica count (None: the HPA's to set)."""
+    meta = live["metadata"]
+    manifest: Manifest = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            "name": meta["name"],
+            "namespace": meta["namespace"],
+            "labels": dict(meta.get("labels") or {}),
+            "ownerReferences": meta.get("ownerReferences") or [],
+        },
+        "spec": {
+            "revisionHistoryLimit": 0,
+            "selector": live["spec"]["selector"],
+            "strategy": live["spec"].get("strategy") or ROLLING,
+            "template": live["spec"]["template"],
+        },
+    }
+    record = (meta.get("annotations") or {}).get(REVISION_SPEC_ANNOTATION)
+    if record:  # kept: an apply that left it out would remove it
+        manifest["metadata"]["annotations"] = {REVISION_SPEC_ANNOTATION: record}
+    if replicas is not None:
+        manifest["spec"]["replicas"] = replicas
+    return stamp(manifest)
+
+
+def hpa(parent: Body, spec: MCPServerSpec, target: str) -> Manifest:
+    """The HorizontalPodAutoscaler of the serving revision's Deployment `target`."""
+    assert spec.autoscaling is not None
+    target_cpu = spec.autoscaling.target_cpu_utilization_percent
+    name = parent["metadata"]["name"]
+    return stamp(
+        {
+            "apiVersion": "autoscaling/v2",
+            "kind": "HorizontalPodAutoscaler",
+            "metadata": child_meta(parent, name, labels(COMPONENT, name, **{SERVER_LABEL: name})),
+            "spec": {
+                "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": target},
+                "minReplicas": spec.autoscaling.min_replicas,
+                "maxReplicas": spec.autoscaling.max_replicas,
+                "metrics": [
+                    {
+                        "type": "Resource",
+                        "resource": {
+                            "name": "cpu",
+                            "target": {"type": "Utilization", "averageUtilization": target_cpu},
+                        },
+                    }
+                ],
+            },
+        }
+    )
+
+
+# ---------------------------------------------------------------- Services
+
+
 def service(
-    parent: dict[str, Any], spec: MCPServerSpec, *, name: str, revision: str | None, role: str
-) -> dict[str, Any]:
+    parent: Body, spec: MCPServerSpec, *, name: str, revision: str | None, role: str
+) -> Manifest:
     """The stable (role=active) or preview (role=preview) Service.
 
     With no revision to point at, the selector matches nothing rather than
@@ -228,13 +337,12 @@ def service(
         {
             "apiVersion": "v1",
             "kind": "Service",
-            "metadata": {
-                "name": name,
-                "namespace": parent["metadata"]["namespace"],
-                "labels": labels(COMPONENT, server, **{SERVER_LABEL: server}),
-                "annotations": {"mcpops.dev/role": role},
-                "ownerReferences": [owner_reference(parent)],
-            },
+            "metadata": child_meta(
+                parent,
+                name,
+                labels(COMPONENT, server, **{SERVER_LABEL: server}),
+                annotations={ROLE: role},
+            ),
             "spec": {
                 "type": "ClusterIP",
                 "selector": selector,
@@ -254,3 +362,113 @@ def service(
 
 def preview_name(server: str) -> str:
     return f"{server}-preview"
+
+
+# ---------------------------------------------------------------- test Jobs
+#
+# Results come from the pod's termination message (written by the runner, or by a user
+# container), never from logs (suites.py reads them). A failing test is told apart from a
+# disrupted pod by the Job's podFailurePolicy: a non-zero exit fails the Job at once; an
+# evicted or preempted pod (DisruptionTarget) is retried and never counts as a pass.
+
+
+def job_name(server: str, revision: str, suite: str, attempt: int) -> str:
+    """Deterministic, at most 63 characters (Job names become pod label values)."""
+    base = f"{server}-{revision}-{suite}-{attempt}"
+    if len(base) <= 63:
+        return base
+    return f"{base[:52]}-{digest(base, 10)}"
+
+
+def test_job(
+    parent: Body,
+    spec: MCPServerSpec,
+    suite: TestSuite,
+    *,
+    revision: str,
+    attempt: int,
+    preview_url: str,
+    baseline: str | None,
+    image: str = DEFAULT_OPERATOR_IMAGE,
+) -> Manifest:
+    """The Job that runs one suite; `image` is the operator image (the built-in runner)."""
+    name = parent["metadata"]["name"]
+    env: list[dict[str, Any]] = [{"name": "MCP_SERVER_URL", "value": preview_url}]
+    if suite.builtin is not None:
+        container: dict[str, Any] = {
+            "name": "test",
+            "image": image,
+            "args": [
+                "test-runner",
+                "--transport",
+                "sse" if spec.transport == "sse" else "streamable-http",
+            ],
+        }
+        env.append({"name": "MCPOPS_TEST_SUITE", "value": json.dumps(suite.to_wire())})
+        if baseline:
+            env.append({"name": "MCPOPS_TEST_BASELINE", "value": baseline})
+    else:
+        assert suite.container is not None
+        container = {"name": "test", "image": suite.container.image}
+        if suite.container.command:
+            container["command"] = list(suite.container.command)
+        if suite.container.args:
+            container["args"] = list(suite.container.args)
+        env += [e.to_wire() for e in suite.container.env or []]
+    container.update(
+        {
+            "env": env,
+            "resources": RUNNER_RESOURCES,
+            "securityContext": restricted_container_context(),
+            "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+            "terminationMessagePolicy": "File",
+        }
+    )
+    pod_labels = labels(
+        TEST_COMPONENT,
+        name,
+        **{SERVER_LABEL: name, REVISION_LABEL: revision, SUITE_LABEL: suite.name},
+    )
+    pod_labels[ATTEMPT_LABEL] = str(attempt)
+    return stamp(
+        {
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "metadata": child_meta(
+                parent, job_name(name, revision, suite.name, attempt), dict(pod_labels)
+            ),
+            "spec": {
+                "backoffLimit": 1,
+                "activeDeadlineSeconds": suite.timeout_seconds + 30,
+                "podFailurePolicy": {
+                    "rules": [
+                        # Evicted, preempted, node gone: try again, never a pass.
+                        {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]},
+                        # The test said no: fail the Job now, no retries.
+                        {
+                            "action": "FailJob",
+                            "onExitCodes": {
+                                "containerName": "test",
+                                "operator": "NotIn",
+                                "values": [0],
+                            },
+                        },
+                    ]
+                },
+                "template": {
+                    "metadata": {
+                        "labels": pod_labels,
+                        "annotations": dict(suite.pod_annotations or {}),
+                    },
+                    "spec": {
+                        "restartPolicy": "Never",
+                        "containers": [container],
+                        "volumes": [{"name": "tmp", "emptyDir": {}}],
+                        "securityContext": restricted_pod_context(65532),
+                        "automountServiceAccountToken": False,
+                        "enableServiceLinks": False,
+                    },
+                },
+            },
+        }
+    )

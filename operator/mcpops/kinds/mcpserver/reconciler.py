@@ -9,12 +9,15 @@ import structlog
 
 from mcpops import metrics
 from mcpops.api.mcpserver import Phase
-from mcpops.kinds.mcpserver.desired import REVISION_LABEL
 from mcpops.kinds.mcpserver.plan import ROLLOUT_PHASES, Observed, plan
 from mcpops.machinery.client import ApiError, Client
+from mcpops.machinery.informer import Watch
 from mcpops.machinery.store import Key, Store
 from mcpops.machinery.writer import Writer
+from mcpops.objects.children import MANAGED_SELECTOR
 from mcpops.objects.timestamps import parse_time
+from mcpops.settings import Settings
+from mcpops_common.names import REVISION_LABEL, SERVER_LABEL
 
 KIND = "MCPServer"
 MOVING_PHASES = frozenset({"Progressing", "Testing", "Verifying"})
@@ -29,11 +32,40 @@ log = structlog.stdlib.get_logger("mcpops.kinds.mcpserver")
 STATUS_ONLY = frozenset({"Job", "Pod"})
 
 
-def keep(kind: str, body: dict[str, Any]) -> dict[str, Any]:
+def trim(kind: str, body: dict[str, Any]) -> dict[str, Any]:
     """What the store keeps of a child body."""
     if kind not in STATUS_ONLY:
         return body
     return {k: body[k] for k in ("apiVersion", "kind", "metadata", "status") if k in body}
+
+
+# The children, found by the labels mcpops puts on them (the EndpointSlice controller copies
+# our Services' labels onto their slices, so the same selector finds those).
+CHILD_WATCHES = (
+    Watch("apps/v1", "deployments", "Deployment", MANAGED_SELECTOR),
+    Watch("v1", "services", "Service", MANAGED_SELECTOR),
+    Watch(
+        "autoscaling/v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler", MANAGED_SELECTOR
+    ),
+    Watch("batch/v1", "jobs", "Job", f"{MANAGED_SELECTOR},{SERVER_LABEL}"),
+    Watch("v1", "pods", "Pod", f"{MANAGED_SELECTOR},{SERVER_LABEL},job-name"),
+    Watch("discovery.k8s.io/v1", "endpointslices", "EndpointSlice", MANAGED_SELECTOR),
+)
+
+
+def route(store: Store, kind: str, event: dict[str, Any]) -> Key | None:
+    """File a child's watch event in the store; the MCPServer to wake, if it names one."""
+    body: dict[str, Any] = dict(event["object"])
+    meta = body.get("metadata") or {}
+    server = (meta.get("labels") or {}).get(SERVER_LABEL)
+    if not server:
+        return None
+    parent = (meta.get("namespace") or "", server)
+    if event["type"] == "DELETED":
+        store.drop_child(kind, parent, meta.get("name") or "")
+    else:
+        store.put_child(kind, parent, body)
+    return parent
 
 
 def observe(store: Store, key: Key) -> Observed:
@@ -53,8 +85,9 @@ def observe(store: Store, key: Key) -> Observed:
 
 
 class MCPServerReconciler:
-    def __init__(self, store: Store, client: Client) -> None:
+    def __init__(self, store: Store, client: Client, settings: Settings | None = None) -> None:
         self.store = store
+        self.settings = settings or Settings()
         self.write = Writer(client, store, KIND)
         self.phases: dict[Key, str] = {}
         self.rollouts: dict[Key, datetime] = {}  # rollouts moving on their own: since when
@@ -98,7 +131,12 @@ class MCPServerReconciler:
         bound = log.bind(
             namespace=key[0], name=key[1], uid=server["metadata"].get("uid"), kind=KIND
         )
-        result = plan(server, observe(self.store, key), datetime.now(UTC))
+        result = plan(
+            server,
+            observe(self.store, key),
+            datetime.now(UTC),
+            image=self.settings.operator_image,
+        )
         metrics.WRITES_SKIPPED.labels(KIND).inc(result.skipped_writes)
         metrics.TEST_JOBS.inc(sum(1 for m in result.apply if m["kind"] == "Job"))
         try:

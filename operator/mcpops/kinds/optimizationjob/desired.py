@@ -12,13 +12,11 @@ from __future__ import annotations
 import gzip
 import json
 import math
-import os
 import re
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from mcpops import __version__
 from mcpops.api import API_VERSION
 from mcpops.api.optimizationjob import (
     DEADLINE_FACTOR,
@@ -26,23 +24,23 @@ from mcpops.api.optimizationjob import (
     DEFAULT_PARALLELISM,
     OptimizationJobSpec,
 )
+from mcpops.objects.bodies import Body, Manifest, ObjectMeta
 from mcpops.objects.children import (
+    child_meta,
     digest,
     labels,
-    owner_reference,
     restricted_container_context,
     restricted_pod_context,
     stamp,
 )
+from mcpops_common.names import COMPONENT_LABEL, NOTE_ANNOTATION, OPTJOB_LABEL, ROLE
 from mcpops_common.optmodel import ScenarioSet
 from mcpops_common.results import MAX_PARTS, label_value, result_configmap_name
 
 KIND = "OptimizationJob"
-OPTJOB_LABEL = "mcpops.dev/optimizationjob"
 COMPONENT = "optimizationjob"
 CONTAINER = "solver"
 DEFAULT_UID = 65532
-DEFAULT_SOLVER_IMAGE = f"ghcr.io/mcpops/mcpops-solver:{__version__}"
 DEFAULT_MEMORY_REQUEST = "512Mi"
 DEFAULT_MEMORY_LIMIT = "2Gi"
 # Exit codes of mcpops-solver that no retry can fix: usage (2), malformed input (3),
@@ -56,34 +54,6 @@ MAX_ROLE_RESOURCE_NAMES = 2100
 # An inline model larger than this is gzipped into the input ConfigMap (the runtime
 # recognises gzip by its magic bytes); a ConfigMap holds at most 1 MiB.
 GZIP_ABOVE_BYTES = 512 * 1024
-
-
-def solver_image() -> str:
-    """MCPOPS_SOLVER_IMAGE, else the operator image's repository + `-solver`, same tag."""
-    explicit = os.environ.get("MCPOPS_SOLVER_IMAGE", "").strip()
-    if explicit:
-        return explicit
-    base = os.environ.get("MCPOPS_IMAGE", "").strip()
-    if not base:
-        return DEFAULT_SOLVER_IMAGE
-    return derived_solver_image(base)
-
-
-def derived_solver_image(operator_image: str) -> str:
-    """ghcr.io/x/mcpops:1.2 -> ghcr.io/x/mcpops-solver:1.2 (a digest cannot carry over)."""
-    ref = operator_image
-    if "@" in ref:
-        ref = ref.split("@", 1)[0]
-        repo, _, tag = ref.rpartition(":") if _has_tag(ref) else (ref, "", "")
-        return f"{repo}-solver:{tag or __version__}"
-    if _has_tag(ref):
-        repo, _, tag = ref.rpartition(":")
-        return f"{repo}-solver:{tag}"
-    return f"{ref}-solver:{__version__}"
-
-
-def _has_tag(ref: str) -> bool:
-    return ":" in ref.rsplit("/", 1)[-1]
 
 
 def _short(name: str, limit: int) -> str:
@@ -220,8 +190,8 @@ def _json(value: Any) -> str:
 
 
 def input_configmap(
-    parent: dict[str, Any], spec: OptimizationJobSpec, sweep: ScenarioSet | None
-) -> dict[str, Any] | None:
+    parent: Body, spec: OptimizationJobSpec, sweep: ScenarioSet | None
+) -> Manifest | None:
     """The inline model and the scenario set as files for the pod; None when neither is needed."""
     if spec.model is None and sweep is None:
         return None
@@ -241,15 +211,12 @@ def input_configmap(
         data["scenarios.json"] = _json(
             sweep.model_dump(by_alias=True, exclude_none=True, mode="json")
         )
-    manifest: dict[str, Any] = {
+    manifest: Manifest = {
         "apiVersion": "v1",
         "kind": "ConfigMap",
-        "metadata": {
-            "name": input_configmap_name(name),
-            "namespace": parent["metadata"]["namespace"],
-            "labels": child_labels(name, **{"mcpops.dev/role": "input"}),
-            "ownerReferences": [owner_reference(parent)],
-        },
+        "metadata": child_meta(
+            parent, input_configmap_name(name), child_labels(name, **{ROLE: "input"})
+        ),
         "data": data,
     }
     if binary:
@@ -278,25 +245,20 @@ def result_configmap_names(name: str, scenario_count: int) -> list[str]:
     return out
 
 
-def service_account(parent: dict[str, Any]) -> dict[str, Any]:
+def service_account(parent: Body) -> Manifest:
     name = parent["metadata"]["name"]
     return stamp(
         {
             "apiVersion": "v1",
             "kind": "ServiceAccount",
-            "metadata": {
-                "name": service_account_name(name),
-                "namespace": parent["metadata"]["namespace"],
-                "labels": child_labels(name),
-                "ownerReferences": [owner_reference(parent)],
-            },
+            "metadata": child_meta(parent, service_account_name(name), child_labels(name)),
             # Only the solver pod mounts a token (it writes its result ConfigMaps).
             "automountServiceAccountToken": False,
         }
     )
 
 
-def role(parent: dict[str, Any], scenario_count: int) -> dict[str, Any]:
+def role(parent: Body, scenario_count: int) -> Manifest:
     """create on configmaps (RBAC cannot restrict create by name), and get/update/patch only on
     the result ConfigMap names this job can write, when they are few enough to list."""
     name = parent["metadata"]["name"]
@@ -310,18 +272,11 @@ def role(parent: dict[str, Any], scenario_count: int) -> dict[str, Any]:
     if count <= MAX_ROLE_RESOURCE_NAMES:
         write["resourceNames"] = result_configmap_names(name, scenario_count)
     else:
-        annotations["mcpops.dev/note"] = (
+        annotations[NOTE_ANNOTATION] = (
             f"{count} result ConfigMap names are too many to list; get/update/patch is "
             "not restricted by name"
         )
-    meta: dict[str, Any] = {
-        "name": service_account_name(name),
-        "namespace": parent["metadata"]["namespace"],
-        "labels": child_labels(name),
-        "ownerReferences": [owner_reference(parent)],
-    }
-    if annotations:
-        meta["annotations"] = annotations
+    meta = child_meta(parent, service_account_name(name), child_labels(name), annotations)
     return stamp(
         {
             "apiVersion": "rbac.authorization.k8s.io/v1",
@@ -335,19 +290,14 @@ def role(parent: dict[str, Any], scenario_count: int) -> dict[str, Any]:
     )
 
 
-def role_binding(parent: dict[str, Any]) -> dict[str, Any]:
+def role_binding(parent: Body) -> Manifest:
     name = parent["metadata"]["name"]
     sa = service_account_name(name)
     return stamp(
         {
             "apiVersion": "rbac.authorization.k8s.io/v1",
             "kind": "RoleBinding",
-            "metadata": {
-                "name": sa,
-                "namespace": parent["metadata"]["namespace"],
-                "labels": child_labels(name),
-                "ownerReferences": [owner_reference(parent)],
-            },
+            "metadata": child_meta(parent, sa, child_labels(name)),
             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": sa},
             "subjects": [
                 {"kind": "ServiceAccount", "name": sa, "namespace": parent["metadata"]["namespace"]}
@@ -418,18 +368,16 @@ def pod_failure_policy(indexed: bool) -> dict[str, Any]:
 
 
 def job(
-    parent: dict[str, Any],
+    parent: Body,
     spec: OptimizationJobSpec,
     where: Layout,
     image: str,
-) -> dict[str, Any]:
-    meta = parent["metadata"]
-    name = meta["name"]
-    namespace = meta["namespace"]
+) -> Manifest:
+    name = parent["metadata"]["name"]
     indexed = where.scenario_count > 0
     env: list[dict[str, Any]] = [
         {"name": "MCPOPS_RESULT_NAME", "value": name},
-        {"name": "MCPOPS_OWNER_UID", "value": meta["uid"]},
+        {"name": "MCPOPS_OWNER_UID", "value": parent["metadata"]["uid"]},
         {"name": "MCPOPS_OWNER_NAME", "value": name},
         {"name": "MCPOPS_OWNER_KIND", "value": parent.get("kind", KIND)},
         {"name": "MCPOPS_OWNER_API_VERSION", "value": parent.get("apiVersion", API_VERSION)},
@@ -477,9 +425,9 @@ def job(
         container["imagePullPolicy"] = spec.image_pull_policy
     pod_labels = {
         **(spec.pod_labels or {}),
-        **child_labels(name, **{"app.kubernetes.io/component": "solver"}),
+        **child_labels(name, **{COMPONENT_LABEL: "solver"}),
     }
-    template_meta: dict[str, Any] = {"labels": pod_labels}
+    template_meta: ObjectMeta = {"labels": pod_labels}
     if spec.pod_annotations:
         template_meta["annotations"] = dict(spec.pod_annotations)
     pod_spec: dict[str, Any] = {
@@ -519,12 +467,7 @@ def job(
         {
             "apiVersion": "batch/v1",
             "kind": "Job",
-            "metadata": {
-                "name": job_name(name),
-                "namespace": namespace,
-                "labels": child_labels(name),
-                "ownerReferences": [owner_reference(parent)],
-            },
+            "metadata": child_meta(parent, job_name(name), child_labels(name)),
             "spec": job_spec,
         }
     )

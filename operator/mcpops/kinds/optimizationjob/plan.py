@@ -29,10 +29,12 @@ from mcpops.api.base import Condition
 from mcpops.api.optimizationjob import OptimizationJobSpec
 from mcpops.kinds.optimizationjob import desired
 from mcpops.kinds.optimizationjob.desired import CONTAINER, ResourceError
+from mcpops.objects.bodies import Body, Manifest
 from mcpops.objects.children import up_to_date
 from mcpops.objects.conditions import merge_conditions, true_condition, validation_message
 from mcpops.objects.effects import EventSpec
 from mcpops.objects.timestamps import fmt_time, parse_time
+from mcpops.settings import DEFAULT_SOLVER_IMAGE
 from mcpops_common.optmodel import ScenarioSet
 from mcpops_common.results import (
     SOLVED_STATUSES,
@@ -94,7 +96,7 @@ class Outcome:
 
 @dataclass
 class Plan:
-    apply: list[dict[str, Any]] = field(default_factory=list)
+    apply: list[Manifest] = field(default_factory=list)
     status: dict[str, Any] = field(default_factory=dict)
     events: list[EventSpec] = field(default_factory=list)
     requeue_after: float | None = None
@@ -688,8 +690,13 @@ def _refines(verdict: Verdict, old: dict[str, Any]) -> bool:
 
 
 def plan(
-    obj: dict[str, Any], observed: Observed, now: datetime, *, image: str | None = None
+    obj: dict[str, Any],
+    observed: Observed,
+    now: datetime,
+    *,
+    image: str = DEFAULT_SOLVER_IMAGE,
 ) -> Plan:
+    """`image`: the solver image, unless the spec names one."""
     meta = obj["metadata"]
     name = meta["name"]
     uid = meta.get("uid", "")
@@ -723,7 +730,7 @@ def plan(
     terminal = old_phase in TERMINAL
 
     if not terminal:
-        wanted: list[tuple[dict[str, Any], dict[str, dict[str, Any]]]] = [
+        wanted: list[tuple[Manifest, dict[str, Body]]] = [
             (desired.service_account(obj), observed.service_accounts),
             (desired.role(obj, count), observed.roles),
             (desired.role_binding(obj), observed.role_bindings),
@@ -737,7 +744,7 @@ def plan(
             else:
                 out.apply.append(manifest)
         if job is None:
-            manifest = desired.job(obj, spec, where, spec.image or image or desired.solver_image())
+            manifest = desired.job(obj, spec, where, spec.image or image)
             out.apply.append(manifest)
             res = manifest["spec"]["template"]["spec"]["containers"][0]["resources"]
             what = f"a sweep of {count} scenarios, parallelism {desired.parallelism(spec, count)}"

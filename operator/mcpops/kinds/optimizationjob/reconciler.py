@@ -8,11 +8,16 @@ from typing import Any
 import structlog
 
 from mcpops import metrics
-from mcpops.kinds.optimizationjob.desired import KIND, OPTJOB_LABEL, job_name
+from mcpops.kinds.optimizationjob.desired import KIND as KIND
+from mcpops.kinds.optimizationjob.desired import job_name
 from mcpops.kinds.optimizationjob.plan import Observed, Outcome, plan
 from mcpops.machinery.client import ApiError, Client
+from mcpops.machinery.informer import Watch
 from mcpops.machinery.store import Key, Store
 from mcpops.machinery.writer import Writer
+from mcpops.objects.children import MANAGED_SELECTOR
+from mcpops.settings import Settings
+from mcpops_common.names import OPTJOB_LABEL
 from mcpops_common.results import label_value
 
 log = structlog.stdlib.get_logger("mcpops.kinds.optimizationjob")
@@ -63,7 +68,7 @@ def resolve_parent(store: Store, body: dict[str, Any]) -> tuple[Key, Key | None]
     return key, None
 
 
-def slim(kind: str, body: dict[str, Any]) -> dict[str, Any]:
+def trim(kind: str, body: dict[str, Any]) -> dict[str, Any]:
     """What the store keeps of a child. Of ConfigMaps only summary.json: solution parts and the
     input model can be large, and the plan needs neither (the hash annotation tells whether the
     input is current)."""
@@ -74,6 +79,30 @@ def slim(kind: str, body: dict[str, Any]) -> dict[str, Any]:
     if summary is not None:
         out["data"] = {"summary.json": summary}
     return out
+
+
+CHILD_WATCHES = tuple(
+    Watch(api_version, plural, kind, f"{MANAGED_SELECTOR},{OPTJOB_LABEL}")
+    for api_version, plural, kind in (
+        ("batch/v1", "jobs", "Job"),
+        ("v1", "pods", "Pod"),
+        ("v1", "configmaps", "ConfigMap"),
+        ("v1", "serviceaccounts", "ServiceAccount"),
+        ("rbac.authorization.k8s.io/v1", "roles", "Role"),
+        ("rbac.authorization.k8s.io/v1", "rolebindings", "RoleBinding"),
+    )
+)
+
+
+def route(store: Store, kind: str, event: dict[str, Any]) -> Key | None:
+    """File a child's watch event in the store; the OptimizationJob to wake, if known."""
+    body: dict[str, Any] = dict(event["object"])
+    key, parent = resolve_parent(store, body)
+    if event["type"] == "DELETED":
+        store.drop_child(CHILD_KINDS[kind], key, body["metadata"]["name"])
+    else:
+        store.put_child(CHILD_KINDS[kind], key, body)
+    return parent
 
 
 def observe(store: Store, key: Key) -> Observed:
@@ -108,8 +137,9 @@ def record(outcome: Outcome) -> None:
 
 
 class OptimizationJobReconciler:
-    def __init__(self, store: Store, client: Client) -> None:
+    def __init__(self, store: Store, client: Client, settings: Settings | None = None) -> None:
         self.store = store
+        self.settings = settings or Settings()
         self.write = Writer(client, store, KIND, store_kind=CHILD_KINDS.__getitem__)
 
     async def __call__(self, key: Key) -> float | None:
@@ -117,7 +147,9 @@ class OptimizationJobReconciler:
         if obj is None or obj["metadata"].get("deletionTimestamp"):
             return None  # children go with their owner (garbage collection)
         bound = log.bind(namespace=key[0], name=key[1], uid=obj["metadata"].get("uid"), kind=KIND)
-        result = plan(obj, observe(self.store, key), datetime.now(UTC))
+        result = plan(
+            obj, observe(self.store, key), datetime.now(UTC), image=self.settings.solver_image
+        )
         metrics.WRITES_SKIPPED.labels(KIND).inc(result.skipped_writes)
         try:
             await self.write.apply(child_key(*key), result.apply, bound)

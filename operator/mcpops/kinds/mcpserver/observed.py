@@ -1,0 +1,109 @@
+"""What the watch caches show of one MCPServer's children, and the questions the rollout
+asks of them (is a revision available, still settling, stalled?). Pure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from mcpops.objects.bodies import Body
+from mcpops.objects.conditions import true_condition
+
+SERVICE_NAME_LABEL = "kubernetes.io/service-name"  # set by the EndpointSlice controller
+JOB_NAME_LABEL = "job-name"  # set by the Job controller on its pods
+
+
+@dataclass
+class Observed:
+    """Children of one MCPServer as the watch caches last saw them."""
+
+    deployments: dict[str, Body] = field(default_factory=dict)  # by revision
+    services: dict[str, Body] = field(default_factory=dict)  # by name
+    hpas: dict[str, Body] = field(default_factory=dict)  # by name
+    jobs: dict[str, Body] = field(default_factory=dict)  # test Jobs, by name
+    pods: dict[str, Body] = field(default_factory=dict)  # test pods, by name
+    endpoint_slices: dict[str, Body] = field(default_factory=dict)  # by name
+
+    def pods_of(self, job: str) -> list[Body]:
+        return [
+            p
+            for p in self.pods.values()
+            if (p["metadata"].get("labels") or {}).get(JOB_NAME_LABEL) == job
+        ]
+
+
+def deployment_available(dep: Body | None, replicas: int) -> bool:
+    """All wanted replicas are updated and available, as of the Deployment's latest spec."""
+    if dep is None:
+        return False
+    status = dep.get("status") or {}
+    meta = dep.get("metadata") or {}
+    if status.get("observedGeneration", 0) < meta.get("generation", 1):
+        return False
+    if (dep.get("spec") or {}).get("replicas", 1) != replicas:
+        return False  # not yet scaled to what we want
+    if replicas == 0:
+        return True
+    return bool(
+        status.get("updatedReplicas", 0) >= replicas
+        and status.get("availableReplicas", 0) >= replicas
+        and status.get("readyReplicas", 0) >= replicas
+    )
+
+
+def serving_ready(dep: Body | None, replicas: int) -> bool:
+    """Enough ready pods right now. Unlike deployment_available this ignores a
+    not-yet-observed generation (an annotation bumps it) so that it does not flap."""
+    if dep is None:
+        return False
+    status = dep.get("status") or {}
+    ready = int(status.get("readyReplicas", 0) or 0)
+    available = int(status.get("availableReplicas", 0) or 0)
+    return replicas == 0 or (ready >= replicas and available >= replicas)
+
+
+def settling(dep: Body | None, replicas: int) -> bool:
+    """The Deployment controller is still acting on the latest spec (scaling, rolling)."""
+    if dep is None:
+        return True
+    status = dep.get("status") or {}
+    meta = dep.get("metadata") or {}
+    return bool(
+        status.get("observedGeneration", 0) < meta.get("generation", 1)
+        or status.get("replicas", 0) != replicas
+        or status.get("updatedReplicas", 0) < replicas
+    )
+
+
+def deadline_exceeded(dep: Body | None) -> str | None:
+    """The Deployment controller's own verdict that progress stalled, if any."""
+    for cond in ((dep or {}).get("status") or {}).get("conditions") or []:
+        if cond.get("type") == "Progressing" and cond.get("reason") == "ProgressDeadlineExceeded":
+            return str(cond.get("message", "progress deadline exceeded"))
+        if cond.get("type") == "ReplicaFailure" and cond.get("status") == "True":
+            return str(cond.get("message", "replica failure"))
+    return None
+
+
+def ready_endpoints(slices: dict[str, Body], service: str) -> int:
+    """Ready endpoints behind a Service, over all its EndpointSlices."""
+    count = 0
+    for eps in slices.values():
+        if (eps.get("metadata", {}).get("labels") or {}).get(SERVICE_NAME_LABEL) != service:
+            continue
+        for endpoint in eps.get("endpoints") or []:
+            if (endpoint.get("conditions") or {}).get("ready"):
+                count += 1
+    return count
+
+
+def ready_replicas(dep: Body | None) -> int:
+    return int(((dep or {}).get("status") or {}).get("readyReplicas", 0) or 0)
+
+
+def replicas_of(dep: Body | None) -> int:
+    """Pods the Deployment has now (status.replicas)."""
+    return int(((dep or {}).get("status") or {}).get("replicas", 0) or 0)
+
+
+def finished(job: Body) -> bool:
+    return bool(true_condition(job, "Complete") or true_condition(job, "Failed"))

@@ -1,0 +1,371 @@
+"""The blue-green rollout of an MCPServer as an explicit state machine. Pure.
+
+A candidate revision (the spec's, when it is neither serving nor the failed one) moves
+through these phases; traffic moves only at the switch, and only to a tested revision:
+
+    Progressing --available--> Testing --all suites passed--> [Promoting] --switch-->
+    Verifying --window over--> (Healthy)
+
+    Progressing/Testing/Promoting --aborted, a suite failed, deadline--> (Degraded: failed)
+    Verifying --the new revision turned unready--> rolled back to the previous one
+    any phase --mcpops.dev/paused=true--> Paused (the deadline clock stops)
+
+The state lives in status between reconciles (state.State: the typed RolloutRecord, the
+serving and failed revisions, the history). Each reconcile runs STEPS in order; a step is
+one small function that acts only in the phase it is about and leaves the others alone.
+Adding a step (drain sessions before scale-down, analysis after the switch, scheduled
+suites) is writing one more function and putting it in its place in STEPS.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from mcpops.api.testresult import termination_message
+from mcpops.kinds.mcpserver import desired, suites
+from mcpops.kinds.mcpserver.observed import (
+    deadline_exceeded,
+    deployment_available,
+    finished,
+    ready_endpoints,
+    serving_ready,
+    settling,
+)
+from mcpops.kinds.mcpserver.state import Inputs, Plan, State
+from mcpops.objects.bodies import Body, Revision
+from mcpops.objects.effects import Delete
+from mcpops.objects.timestamps import fmt_time, parse_time
+from mcpops_common.names import (
+    ABORT_ANNOTATION,
+    PAUSE_ANNOTATION,
+    PROMOTE_ANNOTATION,
+    RETRY_ANNOTATION,
+    REVISION_LABEL,
+)
+
+Step = Callable[[State, Inputs, Plan], None]
+
+# The phases a rollout goes through; a revision's timeline records when it entered each,
+# and when it ended (Healthy or Degraded).
+ROLLOUT_PHASES = ("Progressing", "Testing", "Paused", "Promoting", "Verifying")
+
+
+# ---------------------------------------------------------------- requests from people
+
+
+def note_revision(st: State, inp: Inputs, out: Plan) -> None:
+    """The spec's revision joins the history the first time it is seen."""
+    if not st.history.known(inp.revision):
+        st.history.add(inp.revision, inp.spec.image, inp.now_s)
+        out.new_revision = True
+
+
+def requests(st: State, inp: Inputs, out: Plan) -> None:
+    """Retry, abort and pause, each request acted on once per distinct value."""
+    notes = inp.annotations
+    retry = notes.get(RETRY_ANNOTATION)
+    if retry and retry != st.record.retry_token:
+        st.record.retry_token = retry
+        if st.failed:
+            out.event("Normal", "RetryRequested", f"retrying revision {st.failed}")
+            st.failed = None
+            st.record.failure_reason = None
+            st.record.revision = None  # a fresh attempt
+    abort = notes.get(ABORT_ANNOTATION)
+    st.abort = bool(abort and abort != st.record.abort_token)
+    if abort:
+        st.record.abort_token = abort
+    st.paused = notes.get(PAUSE_ANNOTATION, "").lower() == "true"
+
+
+# ---------------------------------------------------------------- after a switch: Verifying
+
+
+def verify(st: State, inp: Inputs, out: Plan) -> None:
+    """Watch the revision that just took traffic: send traffic back if it turns unready
+    within verifySeconds; keep the previous one up until the window is over."""
+    previous = st.previous
+    if previous is None:
+        return
+    switched_at = parse_time(st.record.switched_at)
+    if switched_at is None or st.active is None:
+        st.record.previous = None
+        return
+    elapsed = (inp.now - switched_at).total_seconds()
+    if elapsed < inp.cfg.verify_seconds and _turned_unready(st.active, previous, inp):
+        _roll_back(st, out, elapsed)
+    elif elapsed >= inp.keep_window:
+        st.forget_switch()
+    else:
+        out.wakeups.append(inp.keep_window - elapsed)
+
+
+def _turned_unready(active: Revision, previous: Revision, inp: Inputs) -> bool:
+    """The new revision stopped being ready (not merely scaling), and the previous one
+    can serve: only then is going back better than staying."""
+    dep = inp.deployment(active)
+    return (
+        not serving_ready(dep, inp.want)
+        and not settling(dep, inp.want)
+        and inp.want > 0
+        and serving_ready(inp.deployment(previous), inp.want)
+    )
+
+
+def _roll_back(st: State, out: Plan, elapsed: float) -> None:
+    active, previous = st.active, st.previous
+    assert active is not None and previous is not None
+    reason = (
+        f"revision {active} stopped being ready {elapsed:.0f}s after the switch; "
+        f"traffic returned to {previous}"
+    )
+    out.event("Warning", "RolledBack", reason)
+    out.outcomes.append("rolled_back")
+    st.history.record(active, "RolledBack")
+    st.history.record(previous, "Active")
+    st.fail(active, reason)
+    st.record.rolled_back = True
+    st.active = previous
+    st.forget_switch()
+
+
+# ---------------------------------------------------------------- the candidate
+
+
+def choose_candidate(st: State, inp: Inputs, out: Plan) -> None:
+    """The spec's revision is the candidate unless it serves already or it failed; a
+    candidate other than the one being rolled out starts a new attempt."""
+    revision = inp.revision
+    if revision == st.active:
+        stale, st.record.revision = st.record.revision, None
+        if stale and stale != st.active:
+            _supersede(st, out, stale, revision)
+        return
+    if revision == st.failed:
+        st.record.revision = None  # not retried until the spec changes or a retry
+        return
+    st.candidate = revision
+    if st.record.revision != revision:
+        _start(st, inp, out)
+
+
+def _supersede(st: State, out: Plan, stale: str, by: str) -> None:
+    out.event("Normal", "Superseded", f"rollout of {stale} superseded by {by}")
+    out.outcomes.append("superseded")
+    st.history.record(stale, "Superseded")
+
+
+def _start(st: State, inp: Inputs, out: Plan) -> None:
+    candidate = inp.revision
+    if st.record.revision:
+        _supersede(st, out, st.record.revision, candidate)
+    st.record.revision = candidate
+    st.record.attempt = (st.record.attempt or 0) + 1
+    st.record.started_at = inp.now_s
+    st.record.tests_passed_at = None
+    st.record.paused_at = None
+    st.record.rolled_back = None
+    st.history.restart_timeline(candidate)
+    serving = f"; {st.active} keeps serving" if st.active else ""
+    out.event(
+        "Normal", "RolloutStarted", f"revision {candidate} ({inp.spec.image}) started{serving}"
+    )
+
+
+def pause_clock(st: State, inp: Inputs, out: Plan) -> None:
+    """The progress deadline does not run while a person holds the rollout: the start is
+    moved later by the time it was held."""
+    if st.candidate is None:
+        return
+    started = parse_time(st.record.started_at) or inp.now
+    if st.paused:
+        st.record.paused_at = st.record.paused_at or inp.now_s
+    elif st.record.paused_at:
+        held = inp.now - (parse_time(st.record.paused_at) or inp.now)
+        st.record.paused_at = None
+        started += held
+        st.record.started_at = fmt_time(started)
+    st.started = started
+
+
+def _deadline(st: State, inp: Inputs) -> datetime:
+    assert st.started is not None
+    return st.started + timedelta(seconds=inp.cfg.progress_deadline_seconds)
+
+
+# ---------------------------------------------------------------- Progressing, Testing
+
+
+def progress(st: State, inp: Inputs, out: Plan) -> None:
+    """Progressing: is the candidate available, through the preview Service too?"""
+    if st.candidate is None:
+        return
+    st.available = (
+        deployment_available(inp.deployment(st.candidate), inp.want)
+        and ready_endpoints(inp.observed.endpoint_slices, inp.preview_name) >= inp.want
+    )
+
+
+def run_tests(st: State, inp: Inputs, out: Plan) -> None:
+    """Testing: each suite runs as a Job against the preview; read what they said."""
+    candidate = st.candidate
+    if candidate is None or not st.available or st.paused:
+        return
+    attempt = st.record.attempt or 0
+    for suite in inp.spec.tests or []:
+        name = desired.job_name(inp.name, candidate, suite.name, attempt)
+        job = inp.observed.jobs.get(name)
+        st.verdicts[suite.name] = suites.verdict(suite, job, inp.observed.pods_of(name))
+        if job is None:
+            st.jobs.append(
+                desired.test_job(
+                    inp.server,
+                    inp.spec,
+                    suite,
+                    revision=candidate,
+                    attempt=attempt,
+                    preview_url=inp.preview_url,
+                    baseline=(st.record.baselines or {}).get(suite.name),
+                    image=inp.image,
+                )
+            )
+    st.tests = [
+        suites.entry(
+            s.name,
+            candidate,
+            st.verdicts[s.name],
+            desired.job_name(inp.name, candidate, s.name, attempt),
+        )
+        for s in inp.spec.tests or []
+    ]
+
+
+def _all_passed(st: State) -> bool:
+    return (
+        st.available and not st.paused and all(v.verdict == "Passed" for v in st.verdicts.values())
+    )
+
+
+def judge(st: State, inp: Inputs, out: Plan) -> None:
+    """The rollout fails when a person aborts it, a suite fails, or the deadline passes."""
+    if st.candidate is None:
+        return
+    reason = _failure(st, inp)
+    if reason:
+        _fail(st, inp, out, st.candidate, reason)
+
+
+def _failure(st: State, inp: Inputs) -> str:
+    if st.abort:
+        return "aborted by a person (annotation mcpops.dev/abort)"
+    failures = [f"suite {n}: {v.reason}" for n, v in _failed(st)]
+    if failures:
+        return "; ".join(failures)
+    if _all_passed(st) or st.paused or inp.now < _deadline(st, inp):
+        return ""
+    reason = (
+        f"not available and tested within progressDeadlineSeconds "
+        f"({inp.cfg.progress_deadline_seconds}s)"
+    )
+    stall = deadline_exceeded(inp.deployment(st.candidate))
+    return f"{reason}: {stall}" if stall else reason
+
+
+def _failed(st: State) -> list[tuple[str, suites.SuiteVerdict]]:
+    return [(n, v) for n, v in st.verdicts.items() if v.verdict == "Failed"]
+
+
+def _fail(st: State, inp: Inputs, out: Plan, candidate: Revision, reason: str) -> None:
+    st.fail(candidate, reason)
+    out.event("Warning", "RolloutFailed", f"revision {candidate}: {reason}")
+    out.outcomes.append("aborted" if st.abort else "failed")
+    st.history.record(candidate, "Failed")
+    # Cancel what still runs of this attempt; keep finished Jobs to inspect.
+    for job in inp.observed.jobs.values():
+        labels = job["metadata"].get("labels") or {}
+        if labels.get(REVISION_LABEL) == candidate and not finished(job):
+            cancel(out, job)
+    st.jobs = []
+    st.record.revision = None
+    st.candidate = None
+
+
+def cancel(out: Plan, job: Body) -> None:
+    meta = job["metadata"]
+    out.delete.append(Delete("batch/v1", "Job", meta["name"], meta["uid"]))
+    out.test_results.append("cancelled")
+
+
+# ---------------------------------------------------------------- Promoting, the switch
+
+
+def promote(st: State, inp: Inputs, out: Plan) -> None:
+    """Every suite passed: switch traffic now (autoPromote), or wait in Promoting for a
+    person to name this revision in mcpops.dev/promote."""
+    candidate = st.candidate
+    if candidate is None or not _all_passed(st):
+        return
+    if st.record.tests_passed_at is None:
+        st.record.tests_passed_at = inp.now_s
+        if inp.spec.tests:
+            count = len(inp.spec.tests)
+            out.event("Normal", "TestsPassed", f"revision {candidate}: {count} suite(s) passed")
+    if inp.cfg.auto_promote or inp.annotations.get(PROMOTE_ANNOTATION) == candidate:
+        switch(st, inp, out)
+    else:
+        st.phase = "Promoting"
+
+
+def switch(st: State, inp: Inputs, out: Plan) -> None:
+    """The stable Service moves to the candidate, in one write; the previous revision stays
+    up for the verify and scale-down window."""
+    candidate, previous = st.candidate, st.active
+    assert candidate is not None
+    st.record.baselines = {
+        n: termination_message(v.result) for n, v in st.verdicts.items() if v.result
+    }
+    st.active = candidate
+    st.record.previous = previous
+    st.record.switched_at = inp.now_s
+    st.record.revision = None
+    st.history.record(candidate, "Active", promoted_at=inp.now_s)
+    if previous:
+        st.history.record(previous, "Superseded")
+    was = f" (was {previous})" if previous else ""
+    message = f"stable Service now sends traffic to revision {candidate}{was}"
+    out.event("Normal", "TrafficSwitched", message)
+    out.outcomes.append("promoted")
+    st.candidate = None
+    st.failed = None
+    st.record.failure_reason = None
+    st.record.rolled_back = None
+    if previous and inp.keep_window > 0:
+        out.wakeups.append(float(inp.keep_window))
+    else:
+        st.forget_switch()
+
+
+def wait(st: State, inp: Inputs, out: Plan) -> None:
+    """A candidate still on its way: say where it is, and wake up by its deadline."""
+    if st.candidate is None or st.phase:
+        return
+    if st.paused:
+        st.phase = "Paused"
+        return
+    st.phase = "Testing" if st.available else "Progressing"
+    out.wakeups.append(max(0.0, (_deadline(st, inp) - inp.now).total_seconds()))
+
+
+STEPS: tuple[Step, ...] = (
+    note_revision,
+    requests,
+    verify,
+    choose_candidate,
+    pause_clock,
+    progress,
+    run_tests,
+    judge,
+    promote,
+    wait,
+)

@@ -1,0 +1,90 @@
+"""Everything the operator takes from its environment, read once, in one place.
+
+`Settings.from_env()` is called by `mcpops run` at startup; everything else receives the
+values it needs (the planners their images as arguments), so that no decision depends
+on when or where it happens to read os.environ. The chart sets these variables
+(docs/operating.md lists them).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mcpops import __version__
+
+DEFAULT_OPERATOR_IMAGE = f"ghcr.io/mcpops/mcpops:{__version__}"
+DEFAULT_SOLVER_IMAGE = f"ghcr.io/mcpops/mcpops-solver:{__version__}"
+SA_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+TRUE = frozenset({"1", "true", "yes"})
+
+
+def derived_solver_image(operator_image: str) -> str:
+    """ghcr.io/x/mcpops:1.2 -> ghcr.io/x/mcpops-solver:1.2 (a digest cannot carry over)."""
+    ref = operator_image
+    if "@" in ref:
+        ref = ref.split("@", 1)[0]
+        repo, _, tag = ref.rpartition(":") if _has_tag(ref) else (ref, "", "")
+        return f"{repo}-solver:{tag or __version__}"
+    if _has_tag(ref):
+        repo, _, tag = ref.rpartition(":")
+        return f"{repo}-solver:{tag}"
+    return f"{ref}-solver:{__version__}"
+
+
+def _has_tag(ref: str) -> bool:
+    return ":" in ref.rsplit("/", 1)[-1]
+
+
+def _default_identity() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    # The image that carries mcpops itself: put into the pods it creates (health sidecar,
+    # bridge installer, test runner). MCPOPS_IMAGE.
+    operator_image: str = DEFAULT_OPERATOR_IMAGE
+    # The solver pods' image. MCPOPS_SOLVER_IMAGE, else derived from MCPOPS_IMAGE.
+    solver_image: str = DEFAULT_SOLVER_IMAGE
+    namespaces: tuple[str, ...] = ()  # MCPOPS_NAMESPACES (comma-separated); () = all
+    workers: int = 16  # MCPOPS_WORKERS: concurrent reconciles per kind
+    leader_elect: bool = False  # MCPOPS_LEADER_ELECT
+    lease_name: str = "mcpops-leader"  # MCPOPS_LEASE_NAME
+    # MCPOPS_LEASE_NAMESPACE, else the pod's own namespace, else "default".
+    lease_namespace: str = "default"
+    identity: str = field(default_factory=_default_identity)  # MCPOPS_POD_NAME
+    metrics_host: str = "0.0.0.0"  # noqa: S104  MCPOPS_METRICS_HOST (metrics, /healthz)
+    metrics_port: int = 8080  # MCPOPS_METRICS_PORT
+    log_level: str = "INFO"  # MCPOPS_LOG_LEVEL
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+
+        def get(name: str) -> str:
+            return env.get(name, "").strip()
+
+        operator_image = get("MCPOPS_IMAGE") or DEFAULT_OPERATOR_IMAGE
+        solver_image = get("MCPOPS_SOLVER_IMAGE") or (
+            derived_solver_image(operator_image) if get("MCPOPS_IMAGE") else DEFAULT_SOLVER_IMAGE
+        )
+        lease_namespace = get("MCPOPS_LEASE_NAMESPACE")
+        if not lease_namespace and SA_NAMESPACE.exists():
+            lease_namespace = SA_NAMESPACE.read_text().strip()
+        return cls(
+            operator_image=operator_image,
+            solver_image=solver_image,
+            namespaces=tuple(n.strip() for n in get("MCPOPS_NAMESPACES").split(",") if n.strip()),
+            workers=int(get("MCPOPS_WORKERS") or cls.workers),
+            leader_elect=get("MCPOPS_LEADER_ELECT").lower() in TRUE,
+            lease_name=get("MCPOPS_LEASE_NAME") or cls.lease_name,
+            lease_namespace=lease_namespace or cls.lease_namespace,
+            identity=get("MCPOPS_POD_NAME") or _default_identity(),
+            metrics_host=get("MCPOPS_METRICS_HOST") or cls.metrics_host,
+            metrics_port=int(get("MCPOPS_METRICS_PORT") or cls.metrics_port),
+            log_level=get("MCPOPS_LOG_LEVEL") or cls.log_level,
+        )
