@@ -92,7 +92,11 @@ class Problem:
             raise ProblemError("variable arrays differ in length")
         _check_unique(self.var_names, "variable")
         _check_unique(self.con_names, "constraint")
-        for i in range(n):
+        self._validate_variables()
+        self._validate_constraints()
+
+    def _validate_variables(self) -> None:
+        for i in range(self.num_vars):
             if math.isnan(self.var_lb[i]) or math.isnan(self.var_ub[i]):
                 raise ProblemError(f"variable {self.var_names[i]!r} has a NaN bound")
             if self.var_lb[i] == INF or self.var_ub[i] == -INF:
@@ -101,6 +105,9 @@ class Problem:
                 raise ProblemError(f"objective coefficient of {self.var_names[i]!r} is not finite")
         if not math.isfinite(self.objective_offset):
             raise ProblemError("objective constant is not finite")
+
+    def _validate_constraints(self) -> None:
+        n = self.num_vars
         for r, name in enumerate(self.con_names):
             if math.isnan(self.con_lb[r]) or math.isnan(self.con_ub[r]):
                 raise ProblemError(f"constraint {name!r} has a NaN bound")

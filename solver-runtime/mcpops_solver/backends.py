@@ -331,22 +331,43 @@ def _mathopt_params(backend: str, params: SolveParams, is_mip: bool) -> tuple[An
 
 
 def _solve_mathopt(p: Problem, backend: str, params: SolveParams) -> RawSolution:
-    from ortools.math_opt import (
-        callback_pb2,
-        model_parameters_pb2,
-        parameters_pb2,
-        result_pb2,
-        solution_pb2,
-    )
-    from ortools.math_opt.core.python import solver as mo_solver
+    from ortools.math_opt import solution_pb2
 
     is_mip = any(p.var_integer)
     model = to_mathopt_proto(p)
     sp, warnings = _mathopt_params(backend, params, is_mip)
     start = time.perf_counter()
+    res = _mathopt_call(model, backend, sp)
+    seconds = time.perf_counter() - start
+    term = res.termination
+    out = RawSolution(status="ABNORMAL", seconds=seconds, detail=term.detail, warnings=warnings)
+    feasible = next(
+        (
+            sol
+            for sol in res.solutions
+            if sol.HasField("primal_solution")
+            and sol.primal_solution.feasibility_status == solution_pb2.SOLUTION_STATUS_FEASIBLE
+        ),
+        None,
+    )
+    out.status = _mathopt_status(term.reason, feasible is not None)
+    if term.reason == _mathopt_reason("IMPRECISE"):
+        out.warnings.append(
+            f"{backend} stopped with an imprecise solution (tolerances not met): {term.detail}"
+        )
+    if feasible is not None and out.status in {"OPTIMAL", "FEASIBLE"}:
+        _mathopt_solution(out, feasible, term, p, backend, is_mip)
+    return out
+
+
+def _mathopt_call(model: Any, backend: str, sp: Any) -> Any:
+    """Run MathOpt; what it refuses (an invalid model) is Unsupported, the rest a failure."""
+    from ortools.math_opt import callback_pb2, model_parameters_pb2, parameters_pb2
+    from ortools.math_opt.core.python import solver as mo_solver
+
     try:
         with stdout_to_stderr():
-            res = mo_solver.solve(
+            return mo_solver.solve(
                 model,
                 _MATHOPT_SOLVER[backend],
                 parameters_pb2.SolverInitializerProto(),
@@ -367,58 +388,58 @@ def _solve_mathopt(p: Problem, backend: str, params: SolveParams) -> RawSolution
         if "INVALID_ARGUMENT" in message or "MODEL_INVALID" in message:
             raise UnsupportedProblemError(f"{backend} refused the problem: {message}") from exc
         raise SolverError(f"{backend} failed: {message}") from exc
-    seconds = time.perf_counter() - start
-    term = res.termination
-    reason = result_pb2.TerminationReasonProto
-    detail = term.detail
-    out = RawSolution(status="ABNORMAL", seconds=seconds, detail=detail, warnings=warnings)
 
-    feasible = None
-    for sol in res.solutions:
-        if (
-            sol.HasField("primal_solution")
-            and sol.primal_solution.feasibility_status == solution_pb2.SOLUTION_STATUS_FEASIBLE
-        ):
-            feasible = sol
-            break
 
-    r = term.reason
-    if r == reason.TERMINATION_REASON_OPTIMAL:
-        out.status = "OPTIMAL"
-    elif r == reason.TERMINATION_REASON_INFEASIBLE:
-        out.status = "INFEASIBLE"
-    elif r == reason.TERMINATION_REASON_UNBOUNDED:
-        out.status = "UNBOUNDED"
-    elif r == reason.TERMINATION_REASON_INFEASIBLE_OR_UNBOUNDED:
-        out.status = "INFEASIBLE_OR_UNBOUNDED"
-    elif r == reason.TERMINATION_REASON_FEASIBLE:
-        out.status = "FEASIBLE"
-    elif r == reason.TERMINATION_REASON_NO_SOLUTION_FOUND:
-        out.status = "NOT_SOLVED"
-    elif r == reason.TERMINATION_REASON_IMPRECISE:
-        out.status = "FEASIBLE" if feasible is not None else "ABNORMAL"
-        out.warnings.append(
-            f"{backend} stopped with an imprecise solution (tolerances not met): {detail}"
-        )
-    else:
-        out.status = "ABNORMAL"
-    if out.status in {"OPTIMAL", "FEASIBLE"} and feasible is None:
-        out.status = "NOT_SOLVED" if out.status == "FEASIBLE" else "ABNORMAL"
+# MathOpt's termination reasons (TERMINATION_REASON_<name>) -> our status.
+_MATHOPT_STATUS = {
+    "OPTIMAL": "OPTIMAL",
+    "INFEASIBLE": "INFEASIBLE",
+    "UNBOUNDED": "UNBOUNDED",
+    "INFEASIBLE_OR_UNBOUNDED": "INFEASIBLE_OR_UNBOUNDED",
+    "FEASIBLE": "FEASIBLE",
+    "NO_SOLUTION_FOUND": "NOT_SOLVED",
+}
 
-    if feasible is not None and out.status in {"OPTIMAL", "FEASIBLE"}:
-        ps = feasible.primal_solution
-        out.objective = ps.objective_value
-        out.values = _dense(ps.variable_values, p.num_vars)
-        if feasible.HasField("dual_solution") and not is_mip and BACKENDS[backend].duals:
-            ds = feasible.dual_solution
-            if ds.feasibility_status == solution_pb2.SOLUTION_STATUS_FEASIBLE:
-                out.duals = _dense(ds.dual_values, p.num_constraints)
-                out.reduced_costs = _dense(ds.reduced_costs, p.num_vars)
-        bound = _finite(term.objective_bounds.dual_bound)
-        out.bound = bound
-        if out.status == "OPTIMAL" and not is_mip and bound is None:
-            out.bound = out.objective
-    return out
+
+def _mathopt_reason(name: str) -> int:
+    from ortools.math_opt import result_pb2
+
+    value: int = getattr(result_pb2.TerminationReasonProto, f"TERMINATION_REASON_{name}")
+    return value
+
+
+def _mathopt_status(reason: int, has_solution: bool) -> str:
+    """Our status for a termination reason; a solved status needs a feasible solution."""
+    status = next(
+        (ours for name, ours in _MATHOPT_STATUS.items() if reason == _mathopt_reason(name)),
+        "ABNORMAL",
+    )
+    if reason == _mathopt_reason("IMPRECISE"):
+        status = "FEASIBLE" if has_solution else "ABNORMAL"
+    if status in {"OPTIMAL", "FEASIBLE"} and not has_solution:
+        status = "NOT_SOLVED" if status == "FEASIBLE" else "ABNORMAL"
+    return status
+
+
+def _mathopt_solution(
+    out: RawSolution, feasible: Any, term: Any, p: Problem, backend: str, is_mip: bool
+) -> None:
+    """Values, the bound and, for an LP from a backend that has them, duals and reduced
+    costs."""
+    from ortools.math_opt import solution_pb2
+
+    ps = feasible.primal_solution
+    out.objective = ps.objective_value
+    out.values = _dense(ps.variable_values, p.num_vars)
+    if feasible.HasField("dual_solution") and not is_mip and BACKENDS[backend].duals:
+        ds = feasible.dual_solution
+        if ds.feasibility_status == solution_pb2.SOLUTION_STATUS_FEASIBLE:
+            out.duals = _dense(ds.dual_values, p.num_constraints)
+            out.reduced_costs = _dense(ds.reduced_costs, p.num_vars)
+    bound = _finite(term.objective_bounds.dual_bound)
+    out.bound = bound
+    if out.status == "OPTIMAL" and not is_mip and bound is None:
+        out.bound = out.objective
 
 
 def _dense(vec: Any, n: int) -> list[float]:

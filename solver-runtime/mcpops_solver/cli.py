@@ -67,6 +67,7 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -335,68 +336,102 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERNAL
 
 
+class _RunError(Exception):
+    """A run that ends before a result: the exit code, and what to report."""
+
+    def __init__(self, code: int, message: str, status: str = "ERROR") -> None:
+        super().__init__(message)
+        self.code, self.message, self.status = code, message, status
+
+
+@dataclass
+class _Progress:
+    """What a failure report can already name."""
+
+    problem_name: str = ""
+    solver_name: str = ""
+    started: float = field(default_factory=time.time)
+
+
 def _main(run: Run, log: Any) -> int:
-    from mcpops_common import scenarios
-    from mcpops_common.problem import ProblemError
+    progress = _Progress()
+    try:
+        solver = _options(run, progress)
+        problem = _read(run, progress, log)
+        result = _solve(run, progress, problem, solver, log)
+    except _RunError as stop:
+        return _fail(run, progress, stop, log)
+    return _store(run, result, log)
+
+
+def _fail(run: Run, progress: _Progress, stop: _RunError, log: Any) -> int:
     from mcpops_common.results import SolveResult
-    from mcpops_solver import backends, readers, runtime
+
+    code, message, status = stop.code, stop.message, stop.status
+    log.error("run failed", exit_code=code, error_kind=ERROR_KINDS[code], error=message)
+    result = SolveResult(
+        status=status,
+        solver=progress.solver_name,
+        error_kind=ERROR_KINDS[code],
+        message=message,
+        problem_name=progress.problem_name,
+        scenario_index=run.scenario_index,
+        scenario_name=run.scenario_name,
+        timings=run.timings,
+    )
+    if code != EXIT_USAGE:
+        try:
+            run.store(result)
+        except Exception as exc:
+            log.warning("could not store the failure summary", error=str(exc))
+    _write_termination(run, result, code, log)
+    _emit(json.dumps({"status": status, "errorKind": ERROR_KINDS[code], "message": message}))
+    return code
+
+
+def _options(run: Run, progress: _Progress) -> str:
+    """The solver asked for, and the scenario index; a usage error stops the run."""
+    from mcpops_solver import backends
 
     args = run.args
-    t0 = time.time()
-    problem_name = ""
-    solver_name = ""
-
-    def fail(code: int, message: str, *, status: str = "ERROR") -> int:
-        log.error("run failed", exit_code=code, error_kind=ERROR_KINDS[code], error=message)
-        result = SolveResult(
-            status=status,
-            solver=solver_name,
-            error_kind=ERROR_KINDS[code],
-            message=message,
-            problem_name=problem_name,
-            scenario_index=run.scenario_index,
-            scenario_name=run.scenario_name,
-            timings=run.timings,
-        )
-        if code != EXIT_USAGE:
-            try:
-                run.store(result)
-            except Exception as exc:
-                log.warning("could not store the failure summary", error=str(exc))
-        _write_termination(run, result, code, log)
-        _emit(json.dumps({"status": status, "errorKind": ERROR_KINDS[code], "message": message}))
-        return code
-
-    # ---- options and environment
     try:
         solver = args.solver
         if solver != "auto":
             solver = backends.canonical_backend(solver)
-        solver_name = "" if solver == "auto" else solver
+        progress.solver_name = "" if solver == "auto" else solver
         if args.scenarios:
-            index = args.scenario_index
-            if index is None:
-                raw_index = os.environ.get("JOB_COMPLETION_INDEX")
-                if raw_index is None:
-                    raise UsageError("--scenarios needs --scenario-index or JOB_COMPLETION_INDEX")
-                try:
-                    index = int(raw_index)
-                except ValueError:
-                    raise UsageError(
-                        f"JOB_COMPLETION_INDEX is not an integer: {raw_index!r}"
-                    ) from None
-            run.scenario_index = index
-            logs_bind(scenario=index)
+            run.scenario_index = _scenario_index(args.scenario_index)
+            logs_bind(scenario=run.scenario_index)
         elif args.scenario_index is not None:
             raise UsageError("--scenario-index needs --scenarios")
         run.check_destination()
     except (UsageError, ValueError) as exc:
-        return fail(EXIT_USAGE, str(exc))
+        raise _RunError(EXIT_USAGE, str(exc)) from None
+    return str(solver)
 
-    # ---- input
+
+def _scenario_index(given: int | None) -> int:
+    if given is not None:
+        return given
+    raw = os.environ.get("JOB_COMPLETION_INDEX")
+    if raw is None:
+        raise UsageError("--scenarios needs --scenario-index or JOB_COMPLETION_INDEX")
+    try:
+        return int(raw)
+    except ValueError:
+        raise UsageError(f"JOB_COMPLETION_INDEX is not an integer: {raw!r}") from None
+
+
+def _read(run: Run, progress: _Progress, log: Any) -> Any:
+    """The problem, with this run's scenario applied; malformed input stops the run."""
+    from mcpops_common import scenarios
+    from mcpops_common.problem import ProblemError
+    from mcpops_solver import readers
+
+    args = run.args
     try:
         problem, fmt = readers.read_problem(args.problem, args.format)
-        problem_name = problem.name
+        progress.problem_name = problem.name
         if args.scenarios:
             assert run.scenario_index is not None
             sset = scenarios.load_scenario_set(args.scenarios)
@@ -404,8 +439,8 @@ def _main(run: Run, log: Any) -> int:
             run.scenario_name = override.name
             problem = problem.apply_override(override)
     except (ProblemError, scenarios.ScenarioError) as exc:
-        return fail(EXIT_MALFORMED, str(exc))
-    run.timings["read"] = time.time() - t0
+        raise _RunError(EXIT_MALFORMED, str(exc)) from None
+    run.timings["read"] = time.time() - progress.started
     stats = problem.stats()
     log.info(
         "problem loaded",
@@ -414,8 +449,14 @@ def _main(run: Run, log: Any) -> int:
         kind=stats.kind(),
         **stats.as_counts(),
     )
+    return problem
 
-    # ---- choose and solve
+
+def _solve(run: Run, progress: _Progress, problem: Any, solver: str, log: Any) -> Any:
+    """Choose the backend and solve; what the backend refuses or fails at stops the run."""
+    from mcpops_solver import backends, runtime
+
+    args = run.args
     threads = args.threads or backends.default_threads()
     params = backends.SolveParams(
         time_limit=args.time_limit,
@@ -425,18 +466,18 @@ def _main(run: Run, log: Any) -> int:
     )
     try:
         backend, reason = runtime.choose_backend(problem, solver)
-        solver_name = backend
+        progress.solver_name = backend
         log.info("solver chosen", solver=backend, reason=reason, threads=threads)
         t1 = time.time()
-        run.timings["prepare"] = t1 - t0 - run.timings["read"]
+        run.timings["prepare"] = t1 - progress.started - run.timings["read"]
         if run.process_started is not None:
             run.timings["toSolverStart"] = t1 - run.process_started
         result = runtime.solve_problem(problem, solver, params)
         run.timings["solve"] = time.time() - t1
     except backends.UnsupportedProblemError as exc:
-        return fail(EXIT_UNSUPPORTED, str(exc))
+        raise _RunError(EXIT_UNSUPPORTED, str(exc)) from None
     except backends.SolverError as exc:
-        return fail(EXIT_SOLVER, str(exc), status="ABNORMAL")
+        raise _RunError(EXIT_SOLVER, str(exc), status="ABNORMAL") from None
     result.scenario_index = run.scenario_index
     result.scenario_name = run.scenario_name
     for w in result.warnings:
@@ -450,20 +491,22 @@ def _main(run: Run, log: Any) -> int:
         seconds=round(result.seconds, 4),
         solver=result.solver,
     )
+    return result
+
+
+def _store(run: Run, result: Any, log: Any) -> int:
+    """Write the result (ConfigMaps or files), the termination message and the summary."""
+    from mcpops_common.results import result_summary, solution_json
+    from mcpops_solver.kube import WriteError
+
     code = EXIT_SOLVER if result.status == "ABNORMAL" else EXIT_OK
     if code == EXIT_SOLVER:
         result.error_kind = ERROR_KINDS[EXIT_SOLVER]
-
-    # ---- store
     t2 = time.time()
     result.timings = run.timings
     try:
         run.store(result)
-    except Exception as exc:
-        from mcpops_solver.kube import WriteError
-
-        if not isinstance(exc, WriteError | ValueError):
-            raise
+    except (WriteError, ValueError) as exc:
         result.error_kind = ERROR_KINDS[EXIT_WRITE]
         result.message = f"{result.message}; the results could not be written: {exc}"
         log.error("results not written", error=str(exc))
@@ -474,13 +517,10 @@ def _main(run: Run, log: Any) -> int:
     if run.destination() == "none":
         log.info("results not stored: no --output-dir and no result name (local run)")
     _write_termination(run, result, code, log)
-
-    from mcpops_common.results import result_summary, solution_json
-
     summary = result_summary(result, parts=run.part_names, stored=run.solution_stored)
     summary["exitCode"] = code
     summary["configMaps"] = run.configmaps
-    if args.print_solution:
+    if run.args.print_solution:
         _emit(solution_json(result))
     _emit(json.dumps(summary))
     return code

@@ -297,9 +297,23 @@ def _bounds(s: _Stream, b: _Builder) -> None:
             p.var_lb[j] = p.var_ub[j] = val
 
 
-def parse_lp(text: str) -> Problem:
-    """Parse a CPLEX LP file into a Problem."""
-    # Strip comments, then split into sections at keyword lines.
+_OBJECTIVES = frozenset(
+    {"minimize", "minimise", "minimum", "min", "maximize", "maximise", "maximum", "max"}
+)
+_CONSTRAINTS = frozenset({"subject to", "such that", "s.t.", "st.", "st"})
+_BOUNDS = frozenset({"bound", "bounds"})
+_GENERALS = frozenset({"general", "generals", "gen", "integer", "integers"})
+_BINARIES = frozenset({"binary", "binaries", "bin"})
+_UNSUPPORTED = {
+    "semi-continuous": "semi-continuous variables",
+    "semis": "semi-continuous variables",
+    "semi": "semi-continuous variables",
+    "sos": "SOS constraints",
+}
+
+
+def _sections(text: str) -> list[tuple[str, int, list[str]]]:
+    """(keyword, line number, lines) of each section, comments stripped."""
     lines = [ln.split("\\", 1)[0] for ln in text.replace("\r\n", "\n").split("\n")]
     sections: list[tuple[str, int, list[str]]] = []
     current: tuple[str, int, list[str]] | None = None
@@ -307,8 +321,7 @@ def parse_lp(text: str) -> Problem:
         m = _SECTION.match(line)
         if m:
             kw = re.sub(r"\s+", " ", m.group("kw").lower())
-            rest = line[m.end() :]
-            current = (kw, no, [rest])
+            current = (kw, no, [line[m.end() :]])
             sections.append(current)
             if kw == "end":
                 break
@@ -319,55 +332,37 @@ def parse_lp(text: str) -> Problem:
                 )
         else:
             current[2].append(line)
-    if not sections or sections[0][0] not in {
-        "minimize",
-        "minimise",
-        "minimum",
-        "min",
-        "maximize",
-        "maximise",
-        "maximum",
-        "max",
-    }:
+    if not sections or sections[0][0] not in _OBJECTIVES:
         raise LpSyntaxError("an LP file starts with Minimize or Maximize")
+    return sections
 
+
+def parse_lp(text: str) -> Problem:
+    """Parse a CPLEX LP file into a Problem."""
     b = _Builder()
     p = b.p
     integers: list[str] = []
     binaries: list[str] = []
     seen_objective = False
-    for kw, no, body in sections:
+    for kw, no, body in _sections(text):
         toks = _Stream(_tokenize("\n".join(body), no))
-        if kw.startswith(("min", "max")):
+        if kw in _OBJECTIVES:
             if seen_objective:
                 raise LpSyntaxError(f"line {no}: only one objective is supported")
             seen_objective = True
-            p.maximize = kw.startswith("max")
-            if toks.at_label():
-                toks.next()
-                toks.next()
-            terms, const = _expression(toks, b)
-            if not toks.done():
-                raise LpSyntaxError(f"{_where(toks.peek())}: unexpected relation in objective")
-            for j, c in terms.items():
-                p.objective[j] += c
-            p.objective_offset += const
-        elif kw in {"subject to", "such that", "s.t.", "st.", "st"}:
+            _objective(kw, toks, b)
+        elif kw in _CONSTRAINTS:
             if any("->" in line for line in body):
                 raise LpSyntaxError(f"line {no}: indicator constraints are not supported")
             _constraints(toks, b)
-        elif kw in {"bound", "bounds"}:
+        elif kw in _BOUNDS:
             _bounds(toks, b)
-        elif kw in {"general", "generals", "gen", "integer", "integers"}:
+        elif kw in _GENERALS:
             integers += [_name_tok(t) for t in toks.toks]
-        elif kw in {"binary", "binaries", "bin"}:
+        elif kw in _BINARIES:
             binaries += [_name_tok(t) for t in toks.toks]
-        elif kw in {"semi-continuous", "semis", "semi"}:
-            raise LpSyntaxError(f"line {no}: semi-continuous variables are not supported")
-        elif kw == "sos":
-            raise LpSyntaxError(f"line {no}: SOS constraints are not supported")
-        elif kw == "end":
-            pass
+        elif kw in _UNSUPPORTED:
+            raise LpSyntaxError(f"line {no}: {_UNSUPPORTED[kw]} are not supported")
     for name in integers:
         p.var_integer[b.var(name)] = True
     for name in binaries:
@@ -377,6 +372,20 @@ def parse_lp(text: str) -> Problem:
     if p.num_vars == 0:
         raise LpSyntaxError("the LP file declares no variables")
     return p
+
+
+def _objective(kw: str, toks: _Stream, b: _Builder) -> None:
+    p = b.p
+    p.maximize = kw.startswith("max")
+    if toks.at_label():
+        toks.next()
+        toks.next()
+    terms, const = _expression(toks, b)
+    if not toks.done():
+        raise LpSyntaxError(f"{_where(toks.peek())}: unexpected relation in objective")
+    for j, c in terms.items():
+        p.objective[j] += c
+    p.objective_offset += const
 
 
 def _name_tok(t: _Tok) -> str:
@@ -457,6 +466,24 @@ def write_lp(p: Problem, *, split_ranges: bool = False) -> str:
     if p.num_vars == 0:
         raise ValueError("cannot write a problem without variables")
     out = ["\\ written by mcpops-solver", "Maximize" if p.maximize else "Minimize"]
+    out.append(_objective_line(p))
+    out.append("Subject To")
+    for r, name in enumerate(p.con_names):
+        out += _constraint_lines(p, r, name, split_ranges)
+    out.append("Bounds")
+    bounds, generals, binaries = _bound_lines(p)
+    out += bounds
+    if generals:
+        out.append("Generals")
+        out += [f" {n}" for n in generals]
+    if binaries:
+        out.append("Binaries")
+        out += [f" {n}" for n in binaries]
+    out.append("End")
+    return "\n".join(out) + "\n"
+
+
+def _objective_line(p: Problem) -> str:
     obj = [(p.var_names[i], c) for i, c in enumerate(p.objective) if c != 0.0]
     line = " obj:"
     if obj:
@@ -464,28 +491,32 @@ def write_lp(p: Problem, *, split_ranges: bool = False) -> str:
     if p.objective_offset != 0.0 or not obj:
         sign = "-" if p.objective_offset < 0 else "+"
         line += f" {sign} {_num(abs(p.objective_offset))}"
-    out.append(line)
-    out.append("Subject To")
-    for r, name in enumerate(p.con_names):
-        pairs = [(p.var_names[j], c) for j, c in zip(p.row_vars[r], p.row_coefs[r], strict=True)]
-        if not pairs:
-            pairs = [(p.var_names[0], 0.0)]
-        expr = _expr(pairs)
-        lo, hi = p.con_lb[r], p.con_ub[r]
-        if lo == hi:
-            out.append(f" {name}: {expr} = {_num(hi)}")
-        elif lo == -INF and hi != INF:
-            out.append(f" {name}: {expr} <= {_num(hi)}")
-        elif hi == INF and lo != -INF:
-            out.append(f" {name}: {expr} >= {_num(lo)}")
-        elif split_ranges:
-            if lo != -INF:
-                out.append(f" {name}_lo: {expr} >= {_num(lo)}")
-            if hi != INF:
-                out.append(f" {name}_hi: {expr} <= {_num(hi)}")
-        else:
-            out.append(f" {name}: {_num(lo)} <= {expr} <= {_num(hi)}")
-    out.append("Bounds")
+    return line
+
+
+def _constraint_lines(p: Problem, r: int, name: str, split_ranges: bool) -> list[str]:
+    pairs = [(p.var_names[j], c) for j, c in zip(p.row_vars[r], p.row_coefs[r], strict=True)]
+    expr = _expr(pairs or [(p.var_names[0], 0.0)])
+    lo, hi = p.con_lb[r], p.con_ub[r]
+    if lo == hi:
+        return [f" {name}: {expr} = {_num(hi)}"]
+    if lo == -INF and hi != INF:
+        return [f" {name}: {expr} <= {_num(hi)}"]
+    if hi == INF and lo != -INF:
+        return [f" {name}: {expr} >= {_num(lo)}"]
+    if not split_ranges:
+        return [f" {name}: {_num(lo)} <= {expr} <= {_num(hi)}"]
+    out = []
+    if lo != -INF:
+        out.append(f" {name}_lo: {expr} >= {_num(lo)}")
+    if hi != INF:
+        out.append(f" {name}_hi: {expr} <= {_num(hi)}")
+    return out
+
+
+def _bound_lines(p: Problem) -> tuple[list[str], list[str], list[str]]:
+    """(bound lines, general integer names, binary names)."""
+    out: list[str] = []
     generals, binaries = [], []
     used = {i for i, c in enumerate(p.objective) if c != 0.0}
     for row in p.row_vars:
@@ -507,11 +538,4 @@ def write_lp(p: Problem, *, split_ranges: bool = False) -> str:
             out.append(f" {name} = {_num(lo)}")
         else:
             out.append(f" {_num(lo)} <= {name} <= {_num(hi)}")
-    if generals:
-        out.append("Generals")
-        out += [f" {n}" for n in generals]
-    if binaries:
-        out.append("Binaries")
-        out += [f" {n}" for n in binaries]
-    out.append("End")
-    return "\n".join(out) + "\n"
+    return out, generals, binaries

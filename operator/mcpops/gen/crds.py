@@ -87,21 +87,7 @@ def _structural(node: dict[str, Any], path: str) -> dict[str, Any]:
 
     any_of = node.pop("anyOf", None)
     if any_of is not None:
-        non_null = [s for s in any_of if s.get("type") != "null"]
-        nullable = len(non_null) != len(any_of)
-        types = {s.get("type") for s in non_null}
-        if len(non_null) == 1:
-            merged = {**non_null[0], **node}
-            node = _structural(merged, path)
-        elif types == {"integer", "string"}:
-            node["x-kubernetes-int-or-string"] = True
-        elif types <= {"integer", "number"}:
-            node["type"] = "number"
-        else:
-            raise SchemaError(f"{path}: a union of {sorted(map(str, types))} is not structural")
-        if nullable:
-            node["nullable"] = True
-        return node
+        return _union(node, any_of, path)
 
     if "const" in node:
         node["enum"] = [node.pop("const")]
@@ -117,30 +103,7 @@ def _structural(node: dict[str, Any], path: str) -> dict[str, Any]:
         return node
 
     if type_ == "object":
-        props = node.get("properties")
-        if props:
-            node["properties"] = {
-                name: _structural(sub, f"{path}.{name}") for name, sub in props.items()
-            }
-            missing = [
-                name for name, sub in node["properties"].items() if not sub.get("description")
-            ]
-            if missing:
-                raise SchemaError(f"{path}: fields without a description: {missing}")
-        additional = node.get("additionalProperties")
-        if isinstance(additional, dict):
-            if additional == {} or not additional.get("type"):
-                node.pop("additionalProperties")
-                node["x-kubernetes-preserve-unknown-fields"] = True
-            else:
-                node["additionalProperties"] = _structural(additional, f"{path}[*]")
-        elif additional is True:
-            node.pop("additionalProperties")
-            node["x-kubernetes-preserve-unknown-fields"] = True
-        elif additional is False:
-            node.pop("additionalProperties")  # structural schemas prune unknown fields anyway
-        if not props and "additionalProperties" not in node:
-            node["x-kubernetes-preserve-unknown-fields"] = True
+        _object(node, path)
     elif type_ == "array":
         items = node.get("items")
         if not isinstance(items, dict):
@@ -151,6 +114,47 @@ def _structural(node: dict[str, Any], path: str) -> dict[str, Any]:
     if default is None or default == [] or default == {}:
         node.pop("default", None)
     return node
+
+
+def _union(node: dict[str, Any], any_of: list[dict[str, Any]], path: str) -> dict[str, Any]:
+    """An `anyOf`: one type or null (nullable), int-or-string, or numbers."""
+    non_null = [s for s in any_of if s.get("type") != "null"]
+    nullable = len(non_null) != len(any_of)
+    types = {s.get("type") for s in non_null}
+    if len(non_null) == 1:
+        merged = {**non_null[0], **node}
+        node = _structural(merged, path)
+    elif types == {"integer", "string"}:
+        node["x-kubernetes-int-or-string"] = True
+    elif types <= {"integer", "number"}:
+        node["type"] = "number"
+    else:
+        raise SchemaError(f"{path}: a union of {sorted(map(str, types))} is not structural")
+    if nullable:
+        node["nullable"] = True
+    return node
+
+
+def _object(node: dict[str, Any], path: str) -> None:
+    """An object's properties (each described) and its additional properties, in place."""
+    props = node.get("properties")
+    if props:
+        node["properties"] = {
+            name: _structural(sub, f"{path}.{name}") for name, sub in props.items()
+        }
+        missing = [name for name, sub in node["properties"].items() if not sub.get("description")]
+        if missing:
+            raise SchemaError(f"{path}: fields without a description: {missing}")
+    additional = node.get("additionalProperties")
+    if isinstance(additional, dict) and additional.get("type"):
+        node["additionalProperties"] = _structural(additional, f"{path}[*]")
+    elif additional is False:
+        node.pop("additionalProperties")  # structural schemas prune unknown fields anyway
+    elif additional is not None:  # True, {} or an untyped schema: any value
+        node.pop("additionalProperties")
+        node["x-kubernetes-preserve-unknown-fields"] = True
+    if not props and "additionalProperties" not in node:
+        node["x-kubernetes-preserve-unknown-fields"] = True
 
 
 def spec_schema(model: type[Any], path: str) -> dict[str, Any]:

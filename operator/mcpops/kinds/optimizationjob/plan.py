@@ -304,144 +304,190 @@ def single_verdict(
     name: str,
     uid: str,
     spec: OptimizationJobSpec,
-    job: dict[str, Any] | None,
-    pods: list[dict[str, Any]],
-    configmaps: dict[str, dict[str, Any]],
+    job: Body | None,
+    pods: list[Body],
+    configmaps: dict[str, Body],
     now: datetime,
 ) -> Verdict:
     cm_name = result_configmap_name(name)
     summary = read_summary(configmaps.get(cm_name), uid)
     finished = _finished_pods(pods)
     failed = true_condition(job, "Failed")
-    complete = true_condition(job, "Complete")
     if failed is not None:
-        reason = str(failed.get("reason") or "Failed")
-        if reason == "DeadlineExceeded":
-            return Verdict("Failed", "DeadlineExceeded", _deadline_message(spec, 0))
-        for pod, term in finished:
-            if (pod.get("status") or {}).get("phase") != "Failed":
-                continue
-            found = _failure_from_pod(spec, term)
-            if found is not None:
-                why, text, report = found
-                return Verdict("Failed", why, text, result=report)
-            break
-        if summary is not None and summary.get("status") in NO_RESULT_STATUSES:
-            kind = str(summary.get("errorKind") or "solver-failure")
-            return Verdict(
-                "Failed",
-                ERROR_REASONS.get(kind, "SolverFailed"),
-                str(summary.get("message") or kind),
-                result=summary,
-                result_configmap=cm_name,
-            )
-        failed_at = parse_time(failed.get("lastTransitionTime")) or now
-        if not finished and (now - failed_at).total_seconds() < POD_GRACE_SECONDS:
-            wait = POD_GRACE_SECONDS - (now - failed_at).total_seconds()
-            return Verdict(
-                "Running", "Finishing", "the solver Job failed; reading why", requeue_after=wait
-            )
-        message = str(failed.get("message") or reason)
-        match = _EXIT_CODE.search(message)
-        if match and int(match.group(1)) == OOM_EXIT_CODE:
-            return Verdict(
-                "Failed",
-                "OOMKilled",
-                f"the solver was killed with exit code 137, most likely out of memory (memory "
-                f"limit {_memory_limit(spec)}); raise spec.resources.limits.memory",
-            )
-        if match and int(match.group(1)) in EXIT_CODE_KINDS:
-            kind = EXIT_CODE_KINDS[int(match.group(1))]
-            return Verdict("Failed", ERROR_REASONS[kind], f"{kind}: {message}")
-        return Verdict("Failed", reason, message)
+        return _single_failed(spec, failed, finished, summary, cm_name, now)
+    complete = true_condition(job, "Complete")
     if complete is not None:
-        if summary is not None:
-            if summary.get("status") in NO_RESULT_STATUSES:
-                kind = str(summary.get("errorKind") or "solver-failure")
-                return Verdict(
-                    "Failed",
-                    ERROR_REASONS.get(kind, "SolverFailed"),
-                    str(summary.get("message") or kind),
-                    result=summary,
-                    result_configmap=cm_name,
-                )
-            return _success(summary, cm_name, list(summary.get("solutionParts") or []))
-        for pod, term in finished:
-            if (pod.get("status") or {}).get("phase") != "Succeeded":
-                continue
-            report = read_termination(term)
-            if report is not None and report.get("status") not in NO_RESULT_STATUSES:
-                names = [str(n) for n in report.get("configMaps") or []]
-                parts = names[1:] if len(names) == int(report.get("parts") or 0) + 1 else []
-                return _success(report, names[0] if names else None, parts)
-        done_at = parse_time((job or {}).get("status", {}).get("completionTime")) or parse_time(
-            complete.get("lastTransitionTime")
+        return _single_complete(job, complete, finished, summary, cm_name, now)
+    return _waiting(pods, job)
+
+
+def _runtime_failure(summary: dict[str, Any], cm_name: str) -> Verdict:
+    """The runtime recorded that it could not solve (status ERROR or ABNORMAL)."""
+    kind = str(summary.get("errorKind") or "solver-failure")
+    return Verdict(
+        "Failed",
+        ERROR_REASONS.get(kind, "SolverFailed"),
+        str(summary.get("message") or kind),
+        result=summary,
+        result_configmap=cm_name,
+    )
+
+
+def _single_failed(
+    spec: OptimizationJobSpec,
+    failed: dict[str, Any],
+    finished: list[tuple[Body, dict[str, Any]]],
+    summary: dict[str, Any] | None,
+    cm_name: str,
+    now: datetime,
+) -> Verdict:
+    """The Job failed: why, most trusted source first."""
+    reason = str(failed.get("reason") or "Failed")
+    if reason == "DeadlineExceeded":
+        return Verdict("Failed", "DeadlineExceeded", _deadline_message(spec, 0))
+    last_failed = next(
+        (t for p, t in finished if (p.get("status") or {}).get("phase") == "Failed"), None
+    )
+    found = _failure_from_pod(spec, last_failed) if last_failed is not None else None
+    if found is not None:
+        why, text, report = found
+        return Verdict("Failed", why, text, result=report)
+    if summary is not None and summary.get("status") in NO_RESULT_STATUSES:
+        return _runtime_failure(summary, cm_name)
+    failed_at = parse_time(failed.get("lastTransitionTime")) or now
+    if not finished and (now - failed_at).total_seconds() < POD_GRACE_SECONDS:
+        wait = POD_GRACE_SECONDS - (now - failed_at).total_seconds()
+        return Verdict(
+            "Running", "Finishing", "the solver Job failed; reading why", requeue_after=wait
         )
-        waited = (now - (done_at or now)).total_seconds()
-        if waited < RESULT_GRACE_SECONDS:
-            return Verdict(
-                "Running",
-                "Finishing",
-                f"the solver Job completed; waiting for its result ConfigMap {cm_name}",
-                requeue_after=RESULT_GRACE_SECONDS - waited,
-            )
+    return _failure_from_job_message(spec, reason, str(failed.get("message") or reason))
+
+
+def _failure_from_job_message(spec: OptimizationJobSpec, reason: str, message: str) -> Verdict:
+    """All that is left is the Job's own message (it may name the exit code)."""
+    match = _EXIT_CODE.search(message)
+    code = int(match.group(1)) if match else None
+    if code == OOM_EXIT_CODE:
         return Verdict(
             "Failed",
-            "NoResult",
-            f"the solver Job completed but left no result: no ConfigMap {cm_name} and no "
-            "result in the pod's termination message. Does the image run mcpops-solver?",
+            "OOMKilled",
+            f"the solver was killed with exit code 137, most likely out of memory (memory "
+            f"limit {_memory_limit(spec)}); raise spec.resources.limits.memory",
         )
-    return _waiting(pods, job)
+    if code in EXIT_CODE_KINDS:
+        kind = EXIT_CODE_KINDS[code]
+        return Verdict("Failed", ERROR_REASONS[kind], f"{kind}: {message}")
+    return Verdict("Failed", reason, message)
+
+
+def _single_complete(
+    job: Body | None,
+    complete: dict[str, Any],
+    finished: list[tuple[Body, dict[str, Any]]],
+    summary: dict[str, Any] | None,
+    cm_name: str,
+    now: datetime,
+) -> Verdict:
+    """The Job completed: the result, from the ConfigMap or else the termination message;
+    a Job that left neither, after a grace period, failed."""
+    if summary is not None:
+        if summary.get("status") in NO_RESULT_STATUSES:
+            return _runtime_failure(summary, cm_name)
+        return _success(summary, cm_name, list(summary.get("solutionParts") or []))
+    for pod, term in finished:
+        if (pod.get("status") or {}).get("phase") != "Succeeded":
+            continue
+        report = read_termination(term)
+        if report is not None and report.get("status") not in NO_RESULT_STATUSES:
+            names = [str(n) for n in report.get("configMaps") or []]
+            parts = names[1:] if len(names) == int(report.get("parts") or 0) + 1 else []
+            return _success(report, names[0] if names else None, parts)
+    done_at = parse_time((job or {}).get("status", {}).get("completionTime")) or parse_time(
+        complete.get("lastTransitionTime")
+    )
+    waited = (now - (done_at or now)).total_seconds()
+    if waited < RESULT_GRACE_SECONDS:
+        return Verdict(
+            "Running",
+            "Finishing",
+            f"the solver Job completed; waiting for its result ConfigMap {cm_name}",
+            requeue_after=RESULT_GRACE_SECONDS - waited,
+        )
+    return Verdict(
+        "Failed",
+        "NoResult",
+        f"the solver Job completed but left no result: no ConfigMap {cm_name} and no "
+        "result in the pod's termination message. Does the image run mcpops-solver?",
+    )
 
 
 # ---------------------------------------------------------------- a sweep
 
 
-def sweep_verdict(
+@dataclass
+class Scenarios:
+    """What a sweep's children say of its scenarios so far, by scenario index."""
+
+    reports: dict[int, dict[str, Any]] = field(default_factory=dict)  # runtime reports
+    sources: dict[int, str] = field(default_factory=dict)  # the result ConfigMap of each
+    pod_failures: dict[int, tuple[str, str]] = field(default_factory=dict)  # reason, message
+
+
+def _read_scenarios(
     name: str,
     uid: str,
     spec: OptimizationJobSpec,
     count: int,
-    job: dict[str, Any] | None,
-    pods: list[dict[str, Any]],
-    configmaps: dict[str, dict[str, Any]],
-    now: datetime,
-) -> Verdict:
-    reports: dict[int, dict[str, Any]] = {}
-    sources: dict[int, str] = {}
+    pods: list[Body],
+    configmaps: dict[str, Body],
+) -> Scenarios:
+    """Each scenario's outcome: its result ConfigMap, else its pod's termination message."""
+    found = Scenarios()
     for i in range(count):
         cm = result_configmap_name(name, i)
         summary = read_summary(configmaps.get(cm), uid)
         if summary is not None:
-            reports[i] = {**summary, "scenarioIndex": i}
-            sources[i] = cm
-    pod_failures: dict[int, tuple[str, str]] = {}
+            found.reports[i] = {**summary, "scenarioIndex": i}
+            found.sources[i] = cm
     for pod, term in _finished_pods(pods):
         index = _pod_index(pod)
-        if index is None or index >= count or index in reports or index in pod_failures:
+        if index is None or index >= count or index in found.reports:
             continue
-        phase = (pod.get("status") or {}).get("phase")
-        report = read_termination(term)
-        if phase == "Succeeded" and report is not None:
-            # The runtime's termination message names the sense; for one from an older
-            # runtime without it, the inline model tells it.
-            sense = spec.model.sense if spec.model is not None else "minimize"
-            reports[index] = {"sense": sense, **report, "scenarioIndex": index}
-            names = report.get("configMaps") or []
-            sources[index] = str(names[0]) if names else result_configmap_name(name, index)
-        elif phase == "Failed":
-            found = _failure_from_pod(spec, term)
-            if found is not None:
-                pod_failures[index] = (found[0], found[1])
-                if found[2] is not None:
-                    reports[index] = {**found[2], "scenarioIndex": index}
-    job_status = (job or {}).get("status") or {}
-    failed_indexes = parse_indexes(job_status.get("failedIndexes"))
-    completed = parse_indexes(job_status.get("completedIndexes"))
-    failed = true_condition(job, "Failed")
-    complete = true_condition(job, "Complete")
-    done = failed is not None or complete is not None
+        if index not in found.pod_failures:
+            _read_scenario_pod(found, name, spec, index, pod, term)
+    return found
 
+
+def _read_scenario_pod(
+    found: Scenarios,
+    name: str,
+    spec: OptimizationJobSpec,
+    index: int,
+    pod: Body,
+    term: dict[str, Any],
+) -> None:
+    phase = (pod.get("status") or {}).get("phase")
+    report = read_termination(term)
+    if phase == "Succeeded" and report is not None:
+        # The runtime's termination message names the sense; for one from an older
+        # runtime without it, the inline model tells it.
+        sense = spec.model.sense if spec.model is not None else "minimize"
+        found.reports[index] = {"sense": sense, **report, "scenarioIndex": index}
+        names = report.get("configMaps") or []
+        found.sources[index] = str(names[0]) if names else result_configmap_name(name, index)
+    elif phase == "Failed":
+        failure = _failure_from_pod(spec, term)
+        if failure is not None:
+            found.pod_failures[index] = (failure[0], failure[1])
+            if failure[2] is not None:
+                found.reports[index] = {**failure[2], "scenarioIndex": index}
+
+
+def _aggregate(
+    found: Scenarios, count: int, failed_indexes: set[int], done: bool
+) -> dict[str, Any]:
+    """The sweep's summary (status.scenarios): counts, best, median, worst."""
+    reports = found.reports
     # Indexes known to have failed count as failed even before the sweep ends.
     known: list[dict[str, Any] | None] = [reports[i] for i in sorted(reports)]
     known += [None for i in sorted(failed_indexes) if i not in reports]
@@ -449,32 +495,51 @@ def sweep_verdict(
         missing = [i for i in range(count) if i not in reports and i not in failed_indexes]
         known += [None for _ in missing]
     agg = summarize_scenarios(known)
-    agg.update(
-        total=count,
-        reported=len(reports),
-        pending=0 if done else max(0, count - len(reports) - len(failed_indexes - set(reports))),
-    )
-    if failed_indexes:
-        agg["failedIndexes"] = job_status.get("failedIndexes")
-    recorded = [i for i, r in reports.items() if r.get("status") not in NO_RESULT_STATUSES]
-    seconds = tuple(float(reports[i].get("seconds") or 0.0) for i in sorted(reports))
-    gaps = tuple(
-        float(g) for i in sorted(reports) if isinstance(g := reports[i].get("gap"), int | float)
-    )
-    best = agg.get("bestIndex")
-    best_report = reports.get(best) if isinstance(best, int) else None
-    if best_report is None and recorded:
-        best_report = reports[min(recorded)]
-    summary_text = (
+    pending = max(0, count - len(reports) - len(failed_indexes - set(reports)))
+    agg.update(total=count, reported=len(reports), pending=0 if done else pending)
+    return agg
+
+
+def _summary_text(agg: dict[str, Any], count: int) -> str:
+    text = (
         f"{agg['solved']}/{count} scenarios solved ({agg['optimal']} optimal, "
         f"{agg['feasible']} feasible, {agg['infeasible']} infeasible, "
         f"{agg['unbounded']} unbounded, {agg['notSolved']} not solved, {agg['failed']} failed)"
     )
     if agg.get("best") is not None:
-        summary_text += (
+        text += (
             f"; best {agg['best']:g} (scenario {agg['bestIndex']}), median {agg['p50']:g}, "
             f"worst {agg['worst']:g}"
         )
+    return text
+
+
+def sweep_verdict(
+    name: str,
+    uid: str,
+    spec: OptimizationJobSpec,
+    count: int,
+    job: Body | None,
+    pods: list[Body],
+    configmaps: dict[str, Body],
+    now: datetime,
+) -> Verdict:
+    found = _read_scenarios(name, uid, spec, count, pods, configmaps)
+    reports = found.reports
+    job_status = (job or {}).get("status") or {}
+    failed_indexes = parse_indexes(job_status.get("failedIndexes"))
+    failed = true_condition(job, "Failed")
+    complete = true_condition(job, "Complete")
+    done = failed is not None or complete is not None
+    agg = _aggregate(found, count, failed_indexes, done)
+    if failed_indexes:
+        agg["failedIndexes"] = job_status.get("failedIndexes")
+    recorded = [i for i, r in reports.items() if r.get("status") not in NO_RESULT_STATUSES]
+    best = agg.get("bestIndex")
+    best_report = reports.get(best) if isinstance(best, int) else None
+    if best_report is None and recorded:
+        best_report = reports[min(recorded)]
+    summary_text = _summary_text(agg, count)
 
     def verdict(phase: str, reason: str, message: str, **extra: Any) -> Verdict:
         index = best_report.get("scenarioIndex") if best_report else None
@@ -483,11 +548,15 @@ def sweep_verdict(
             reason,
             message,
             result=best_report,
-            result_configmap=sources.get(index) if isinstance(index, int) else None,
+            result_configmap=found.sources.get(index) if isinstance(index, int) else None,
             parts=list((best_report or {}).get("solutionParts") or []),
             scenarios=agg,
-            seconds=seconds,
-            gaps=gaps,
+            seconds=tuple(float(reports[i].get("seconds") or 0.0) for i in sorted(reports)),
+            gaps=tuple(
+                float(g)
+                for i in sorted(reports)
+                if isinstance(g := reports[i].get("gap"), int | float)
+            ),
             **extra,
         )
 
@@ -501,7 +570,7 @@ def sweep_verdict(
             "Failed", "DeadlineExceeded", f"{_deadline_message(spec, count)}; {summary_text}"
         )
     # Finished: give the watch a moment to deliver results of completed scenarios.
-    unseen = [i for i in completed if i not in reports]
+    unseen = [i for i in parse_indexes(job_status.get("completedIndexes")) if i not in reports]
     cond = failed or complete or {}
     done_at = parse_time(job_status.get("completionTime")) or parse_time(
         cond.get("lastTransitionTime")
@@ -522,8 +591,9 @@ def sweep_verdict(
             f"stopped: {summary_text}",
         )
     if not recorded:
-        reasons = sorted({why for why, _ in pod_failures.values()})
-        detail = "; ".join(sorted({text for _, text in pod_failures.values()})[:3])
+        failures = found.pod_failures.values()
+        reasons = sorted({why for why, _ in failures})
+        detail = "; ".join(sorted({text for _, text in failures})[:3])
         return verdict(
             "Failed",
             reasons[0] if len(reasons) == 1 else "AllScenariosFailed",
