@@ -132,9 +132,10 @@ manifests: helm ## regenerate deploy/mcpops.yaml (plain manifests) from the Helm
 manifests-check: helm ## fail if deploy/mcpops.yaml drifted from the chart
 	$(PYTHON) hack/manifests.py --check
 
-lint: venv ## ruff lint and format check
+lint: venv ## ruff lint (complexity at most 15) and format check, import layers (import-linter)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 fmt: venv
 	$(VENV)/bin/ruff check --fix .

@@ -14,10 +14,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mcpops import __version__
+from mcpops import OPERATOR_IMAGE, SOLVER_IMAGE, __version__
 
-DEFAULT_OPERATOR_IMAGE = f"ghcr.io/mcpops/mcpops:{__version__}"
-DEFAULT_SOLVER_IMAGE = f"ghcr.io/mcpops/mcpops-solver:{__version__}"
+DEFAULT_OPERATOR_IMAGE = OPERATOR_IMAGE
+DEFAULT_SOLVER_IMAGE = SOLVER_IMAGE
 SA_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 TRUE = frozenset({"1", "true", "yes"})
 

@@ -12,6 +12,7 @@ import copy
 import json
 from typing import Any
 
+from mcpops import OPERATOR_IMAGE as DEFAULT_OPERATOR_IMAGE
 from mcpops.api.mcpserver import MCPServerSpec, Probe
 from mcpops.api.testsuite import TestSuite
 from mcpops.objects.bodies import Body, Manifest, ObjectMeta, PodTemplate, Revision
@@ -23,7 +24,6 @@ from mcpops.objects.children import (
     restricted_pod_context,
     stamp,
 )
-from mcpops.settings import DEFAULT_OPERATOR_IMAGE
 from mcpops_common.names import (
     ATTEMPT_LABEL,
     REVISION_LABEL,

@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from mcpops import OPERATOR_IMAGE as DEFAULT_OPERATOR_IMAGE
 from mcpops.api.mcpserver import MCPServerSpec, RolloutRecord
 from mcpops.kinds.mcpserver import children, desired, rollout
 from mcpops.kinds.mcpserver import status as status_
@@ -24,7 +25,6 @@ from mcpops.kinds.mcpserver.state import History, Inputs, Plan, State
 from mcpops.objects.bodies import Body, Revision
 from mcpops.objects.conditions import failure_status, validation_message
 from mcpops.objects.timestamps import fmt_time
-from mcpops.settings import DEFAULT_OPERATOR_IMAGE
 
 STEPS = (*rollout.STEPS, *children.STEPS)
 

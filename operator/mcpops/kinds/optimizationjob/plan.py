@@ -25,6 +25,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from mcpops import SOLVER_IMAGE as DEFAULT_SOLVER_IMAGE
 from mcpops.api.base import Condition
 from mcpops.api.optimizationjob import OptimizationJobSpec
 from mcpops.kinds.optimizationjob import desired
@@ -34,7 +35,6 @@ from mcpops.objects.children import up_to_date
 from mcpops.objects.conditions import merge_conditions, true_condition, validation_message
 from mcpops.objects.effects import EventSpec
 from mcpops.objects.timestamps import fmt_time, parse_time
-from mcpops.settings import DEFAULT_SOLVER_IMAGE
 from mcpops_common.optmodel import ScenarioSet
 from mcpops_common.results import (
     SOLVED_STATUSES,
