@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from mcpops.api.cleanuppolicy import CleanupPolicySpec
 from mcpops.kinds.cleanuppolicy import plan, schedule
+from mcpops.kinds.cleanuppolicy import status as policy_status
 from mcpops.kinds.cleanuppolicy.plan import Problem, RunResult, Trigger
 from mcpops.kinds.cleanuppolicy.select import Candidate, Record, Selection
 from mcpops.objects.timestamps import fmt_time
@@ -93,14 +94,14 @@ def test_invalid_schedule_names_the_field() -> None:
     invalid = plan.parse(obj)
     assert isinstance(invalid, plan.Invalid)
     assert invalid.reason == "InvalidSchedule" and invalid.message.startswith("spec.schedule:")
-    status, events = plan.invalid_status(obj, invalid, T0)
+    status, events = policy_status.invalid_status(obj, invalid, T0)
     (ready,) = [c for c in status["conditions"] if c["type"] == "Ready"]
     assert ready["status"] == "False" and ready["reason"] == "InvalidSchedule"
     assert "nextRunTime" not in status
     assert [e.reason for e in events] == ["InvalidSchedule"]
     # Once reported for this generation, not again.
     obj["status"] = status
-    assert plan.invalid_status(obj, invalid, T0)[1] == []
+    assert policy_status.invalid_status(obj, invalid, T0)[1] == []
 
 
 @pytest.mark.parametrize(
@@ -339,7 +340,7 @@ def conds(status: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def test_dry_run_status_lists_candidates_bounded() -> None:
     obj = policy()
-    status, events = plan.run_status(obj, result(obj, 80), T0)
+    status, events = policy_status.run_status(obj, result(obj, 80), T0)
     assert status["lastRun"]["candidates"] == 80 and status["lastRun"]["deleted"] == 0
     assert len(status["candidates"]) == 50
     assert status["candidates"][0] == {
@@ -361,13 +362,13 @@ def test_no_matches_is_visible() -> None:
     obj = policy()
     res = result(obj, 0)
     res.selection = Selection()
-    status, _ = plan.run_status(obj, res, T0)
+    status, _ = policy_status.run_status(obj, res, T0)
     assert conds(status)["Ready"]["reason"] == "NoMatches"
 
 
 def test_blocked_status_names_the_token_and_warns() -> None:
     obj = enforce()
-    status, events = plan.run_status(obj, result(obj, 30), T0)
+    status, events = policy_status.run_status(obj, result(obj, 30), T0)
     blocked = conds(status)["Blocked"]
     token = status["breaker"]["token"]
     assert blocked["status"] == "True" and blocked["reason"] == "CircuitBreakerTripped"
@@ -382,7 +383,7 @@ def test_deletions_are_recorded_newest_first_with_an_event_each() -> None:
     )
     res = result(obj, 3)
     res.deleted = [(c, T0 + timedelta(seconds=i)) for i, c in enumerate(res.selection.candidates)]
-    status, events = plan.run_status(obj, res, T0)
+    status, events = policy_status.run_status(obj, res, T0)
     assert [d["name"] for d in status["deletions"]] == ["cm-2", "cm-1", "cm-0", "before"]
     assert [e.reason for e in events] == ["Deleted"] * 3
     assert "rule old, age 2h" in events[0].message
@@ -392,7 +393,7 @@ def test_deletions_are_recorded_newest_first_with_an_event_each() -> None:
 def test_forbidden_is_degraded_naming_kind_and_verb() -> None:
     obj = enforce()
     problem = Problem("Forbidden", "cannot list widgets.example.com in namespace ns: ...")
-    status, events = plan.run_status(obj, result(obj, 1, problems=[problem]), T0)
+    status, events = policy_status.run_status(obj, result(obj, 1, problems=[problem]), T0)
     c = conds(status)
     assert c["Degraded"]["status"] == "True" and c["Degraded"]["reason"] == "Forbidden"
     assert "list widgets.example.com" in c["Degraded"]["message"]
@@ -422,6 +423,6 @@ def test_a_claimed_run_does_not_run_again_if_its_report_is_lost(trigger_kind: st
     assert trig.reason == trigger_kind
     g = plan.gate(obj, parsed(obj), 50 if trigger_kind == "acknowledge" else 3, 100, T0)
     assert g.allowed
-    claimed = {**obj, "status": plan.claim_status(obj, trig, g, T0)}
+    claimed = {**obj, "status": policy_status.claim_status(obj, trig, g, T0)}
     assert claimed["status"]["runStarted"] == fmt_time(T0)
     assert plan.trigger(claimed, parsed(claimed), T0 + timedelta(seconds=1)).reason is None

@@ -15,12 +15,13 @@ import structlog
 
 from mcpops.api import API_VERSION
 from mcpops.machinery import events
-from mcpops.machinery.client import PLURALS, ApiError, Client
+from mcpops.machinery.client import ApiError, Client
 from mcpops.machinery.store import Key, Store
 from mcpops.objects.bodies import Manifest
 from mcpops.objects.conditions import failure_status
 from mcpops.objects.effects import Delete, EventSpec
 from mcpops.objects.patch import status_patch
+from mcpops.objects.paths import PLURALS
 from mcpops.objects.timestamps import fmt_time
 
 # How soon to try again after RBAC refused a write: a person has to act first.

@@ -6,5 +6,6 @@
 - `conditions`: status conditions (merging, failure conditions, spec errors);
 - `effects`: what a plan asks for besides manifests (deletes, Events);
 - `patch`: JSON merge patches (the status write);
+- `paths`: where an object lives in the API (URL paths, the plurals of our kinds);
 - `timestamps`: the RFC 3339 form the API uses.
 """

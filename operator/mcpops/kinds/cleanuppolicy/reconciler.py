@@ -21,6 +21,7 @@ from mcpops import metrics
 from mcpops.api import API_VERSION
 from mcpops.api.cleanuppolicy import CleanupPolicySpec, Rule
 from mcpops.kinds.cleanuppolicy import plan
+from mcpops.kinds.cleanuppolicy import status as policy_status
 from mcpops.kinds.cleanuppolicy.plan import Problem, RunResult, Trigger
 from mcpops.kinds.cleanuppolicy.select import (
     Candidate,
@@ -34,9 +35,10 @@ from mcpops.kinds.cleanuppolicy.select import (
     slim,
     target_of,
 )
-from mcpops.machinery.client import PLURALS, ApiError, Client, api_prefix
+from mcpops.machinery.client import ApiError, Client
 from mcpops.machinery.store import Key, Store
 from mcpops.machinery.writer import Writer
+from mcpops.objects.paths import PLURALS, api_prefix
 from mcpops.settings import Settings
 
 KIND = "CleanupPolicy"
@@ -82,18 +84,18 @@ class CleanupPolicyReconciler:
         now = datetime.now(UTC)
         spec = plan.parse(obj)
         if isinstance(spec, plan.Invalid):
-            status, events = plan.invalid_status(obj, spec, now)
+            status, events = policy_status.invalid_status(obj, spec, now)
             if await self.write.status(key, obj, status) is not None:
                 bound.warning("invalid policy", reason=spec.reason, message=spec.message)
             await self.write.events(obj, events)
             return None
         trig = plan.trigger(obj, spec, now)
         if trig.reason is None:
-            await self.write.status(key, obj, plan.idle_status(obj, trig, now))
+            await self.write.status(key, obj, policy_status.idle_status(obj, trig, now))
             return plan.wait_seconds(trig, now)
         result = await self.run(key, obj, spec, trig, bound)
         done = datetime.now(UTC)
-        status, events = plan.run_status(obj, result, done)
+        status, events = policy_status.run_status(obj, result, done)
         await self.write.status(key, obj, status)
         await self.write.events(obj, events)
         self._record(key, result)
@@ -152,7 +154,7 @@ class CleanupPolicyReconciler:
         if spec.mode == "Enforce" and gate.allowed:
             now_delete, result.deferred = plan.cap(spec, selection.candidates, matched)
             if now_delete:
-                claim = plan.claim_status(obj, trig, gate, datetime.now(UTC))
+                claim = policy_status.claim_status(obj, trig, gate, datetime.now(UTC))
                 await self.write.status(key, obj, claim)
             await self._delete(namespace, now_delete, spec.deletes_per_second, result, bound)
         result.duration = time.perf_counter() - started
