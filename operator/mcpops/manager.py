@@ -53,6 +53,7 @@ from mcpops.machinery.leader import LeaderElector
 from mcpops.machinery.queue import Reconcile, WorkQueue
 from mcpops.machinery.store import Key, Store
 from mcpops.machinery.writer import drain_events
+from mcpops.objects.bodies import Body
 from mcpops.settings import Settings
 from mcpops_common import logs
 from mcpops_common.names import FINALIZER
@@ -91,7 +92,7 @@ CONTROLLERS = (
 )
 
 
-def trim(kind: str, body: dict[str, Any]) -> dict[str, Any]:
+def trim(kind: str, body: Body) -> Body:
     """What the store keeps of a child body (store kinds: MCPServer children by their own
     kind, OptimizationJob children as "OptimizationJob/<kind>")."""
     owner, _, child = kind.rpartition("/")
@@ -136,7 +137,7 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.watching.connect_timeout = 10
     settings.networking.request_timeout = 60
     settings.persistence.finalizer = FINALIZER
-    # One actor at a time comes from our own Lease (leader.py), not Kopf peering:
+    # One actor at a time comes from our own Lease (machinery/leader.py), not Kopf peering:
     # peering needs its own CRDs and only pauses handlers, while our queues must stop.
     settings.peering.standalone = True
     try:
@@ -210,7 +211,7 @@ async def cleanup(**_: Any) -> None:
 
 
 def parent_event(kind: str, event: Any) -> None:
-    body: dict[str, Any] = dict(event["object"])
+    body: Body = dict(event["object"])
     meta = body.get("metadata") or {}
     key = (meta.get("namespace") or "", meta.get("name") or "")
     if event["type"] == "DELETED":

@@ -525,8 +525,17 @@ class ApiProxy:
         self._thread.join(timeout=10)
 
     async def _shutdown(self) -> None:
+        import asyncio
+
         await self._runner.cleanup()
         await self._session.close()
+        # What is still running (a handler streaming a watch whose client is gone, the
+        # upstream connections' tasks) would otherwise be destroyed pending when the
+        # interpreter exits, each with a warning after the test summary.
+        rest = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in rest:
+            task.cancel()
+        await asyncio.gather(*rest, return_exceptions=True)
 
     # -- the server, on its own event loop
     def _take_trip(self, write: Write) -> Trip | None:
@@ -616,4 +625,9 @@ class ApiProxy:
         loop = asyncio.new_event_loop()
         self._loop = loop
         loop.run_until_complete(main())
-        loop.run_forever()
+        try:
+            loop.run_forever()
+        finally:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.run_until_complete(loop.shutdown_default_executor())
+            loop.close()

@@ -1,6 +1,6 @@
 """Generate the reference docs: one page per kind from its CRD, one for the metrics.
 
-The kind pages are rendered from the CRDs `mcpops crds` generates (crdgen.crd), not
+The kind pages are rendered from the CRDs `mcpops crds` generates (gen/crds.py: crd), not
 from the models directly, so that what the docs say about a field (type, default,
 validation, description) is exactly what the API server enforces and `kubectl
 explain` shows. Every kind in api.kinds.KINDS gets a page; a new kind needs no

@@ -18,6 +18,7 @@ from mcpops.api import GROUP, VERSION
 from mcpops.api.kinds import KINDS
 from mcpops.kubectl import views
 from mcpops.kubectl.rollback import RollbackError, operator_image_of, rollback_spec, spec_patch
+from mcpops.objects.bodies import Body
 from mcpops_common.names import (
     ABORT_ANNOTATION,
     ACK_ANNOTATION,
@@ -61,37 +62,37 @@ class Kube:
         self.apps = client.AppsV1Api(self.api)
         self.errors: tuple[type[Exception], ...] = (client.ApiException,)
 
-    def _dict(self, obj: Any) -> dict[str, Any]:
-        data: dict[str, Any] = self.api.sanitize_for_serialization(obj)
+    def _dict(self, obj: Any) -> Body:
+        data: Body = self.api.sanitize_for_serialization(obj)
         return data
 
-    def list_kind(self, kind: str, namespace: str | None) -> list[dict[str, Any]]:
-        res: dict[str, Any]
+    def list_kind(self, kind: str, namespace: str | None) -> list[Body]:
+        res: Body
         if namespace is None:
             res = self.custom.list_cluster_custom_object(GROUP, VERSION, PLURALS[kind])
         else:
             res = self.custom.list_namespaced_custom_object(
                 GROUP, VERSION, namespace, PLURALS[kind]
             )
-        items: list[dict[str, Any]] = res.get("items") or []
+        items: list[Body] = res.get("items") or []
         return sorted(items, key=lambda o: (o["metadata"]["namespace"], o["metadata"]["name"]))
 
-    def get(self, kind: str, namespace: str, name: str) -> dict[str, Any]:
-        obj: dict[str, Any] = self.custom.get_namespaced_custom_object(
+    def get(self, kind: str, namespace: str, name: str) -> Body:
+        obj: Body = self.custom.get_namespaced_custom_object(
             GROUP, VERSION, namespace, PLURALS[kind], name
         )
         return obj
 
-    def patch(self, kind: str, namespace: str, name: str, body: dict[str, Any]) -> None:
+    def patch(self, kind: str, namespace: str, name: str, body: Body) -> None:
         self.custom.patch_namespaced_custom_object(
             GROUP, VERSION, namespace, PLURALS[kind], name, body
         )
 
-    def deployments(self, namespace: str, selector: str) -> list[dict[str, Any]]:
+    def deployments(self, namespace: str, selector: str) -> list[Body]:
         res = self.apps.list_namespaced_deployment(namespace, label_selector=selector)
         return [self._dict(d) for d in res.items]
 
-    def configmap(self, namespace: str, name: str) -> dict[str, Any]:
+    def configmap(self, namespace: str, name: str) -> Body:
         return self._dict(self.core.read_namespaced_config_map(name, namespace))
 
 
@@ -100,7 +101,7 @@ def token() -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
 
 
-def annotate(key: str, value: str) -> dict[str, Any]:
+def annotate(key: str, value: str) -> Body:
     return {"metadata": {"annotations": {key: value}}}
 
 
@@ -147,7 +148,7 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def write(kube: Kube, kind: str, ns: str, name: str, body: dict[str, Any], dry_run: bool) -> str:
+def write(kube: Kube, kind: str, ns: str, name: str, body: Body, dry_run: bool) -> str:
     """Send one merge patch (or show it); returns the equivalent kubectl command."""
     text = json.dumps(body, separators=(",", ":"))
     shown = f"kubectl patch {kind.lower()} {name} -n {ns} --type=merge -p '{text}'"
@@ -160,7 +161,7 @@ def cmd_status(kube: Kube, ns: str | None) -> str:
     servers = kube.list_kind("MCPServer", ns)
     jobs = kube.list_kind("OptimizationJob", ns)
     try:
-        policies: list[dict[str, Any]] | None = kube.list_kind("CleanupPolicy", ns)
+        policies: list[Body] | None = kube.list_kind("CleanupPolicy", ns)
     except kube.errors as exc:
         if getattr(exc, "status", None) != 404:
             raise
@@ -168,7 +169,7 @@ def cmd_status(kube: Kube, ns: str | None) -> str:
     return views.fleet(servers, jobs, policies, all_namespaces=ns is None)
 
 
-def promote_patch(server: dict[str, Any], revision: str | None) -> tuple[dict[str, Any], str]:
+def promote_patch(server: Body, revision: str | None) -> tuple[Body, str]:
     """(patch, note) to promote; the operator switches when that revision's tests passed."""
     st = server.get("status") or {}
     rev = revision or st.get("candidateRevision")
@@ -186,7 +187,7 @@ def promote_patch(server: dict[str, Any], revision: str | None) -> tuple[dict[st
     return annotate(PROMOTE_ANNOTATION, rev), f"promote {rev}: {note}"
 
 
-def _status_revision(server: dict[str, Any], field: str, missing: str) -> str:
+def _status_revision(server: Body, field: str, missing: str) -> str:
     """status.<field> of the server, or a PluginError saying it has no `missing`."""
     st = server.get("status") or {}
     rev = st.get(field)
@@ -196,7 +197,7 @@ def _status_revision(server: dict[str, Any], field: str, missing: str) -> str:
     return str(rev)
 
 
-def abort_patch(server: dict[str, Any], value: str) -> tuple[dict[str, Any], str]:
+def abort_patch(server: Body, value: str) -> tuple[Body, str]:
     cand = _status_revision(server, "candidateRevision", "rollout to abort")
     active = (server.get("status") or {}).get("activeRevision") or "nothing"
     return annotate(
@@ -204,12 +205,12 @@ def abort_patch(server: dict[str, Any], value: str) -> tuple[dict[str, Any], str
     ), f"abort the rollout of {cand}; traffic stays on {active}"
 
 
-def retry_patch(server: dict[str, Any], value: str) -> tuple[dict[str, Any], str]:
+def retry_patch(server: Body, value: str) -> tuple[Body, str]:
     failed = _status_revision(server, "failedRevision", "failed revision to retry")
     return annotate(RETRY_ANNOTATION, value), f"retry revision {failed}"
 
 
-def acknowledge_patch(policy: dict[str, Any]) -> tuple[dict[str, Any], str]:
+def acknowledge_patch(policy: Body) -> tuple[Body, str]:
     """Acknowledge exactly the block the policy reports (its token names time and size)."""
     st = policy.get("status") or {}
     name = policy["metadata"]["name"]

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from mcpops.objects.bodies import Body
 from mcpops.objects.timestamps import parse_time
 
 
@@ -20,7 +21,7 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return "\n".join(line.rstrip() for line in lines)
 
 
-def condition(obj: dict[str, Any], type_: str) -> dict[str, Any]:
+def condition(obj: Body, type_: str) -> Body:
     for c in (obj.get("status") or {}).get("conditions") or []:
         if c.get("type") == type_:
             return dict(c)
@@ -39,12 +40,12 @@ def age(timestamp: str | None, now: datetime) -> str:
     return f"{seconds}s"
 
 
-def _where(obj: dict[str, Any], all_namespaces: bool) -> list[str]:
+def _where(obj: Body, all_namespaces: bool) -> list[str]:
     meta = obj["metadata"]
     return [meta.get("namespace", ""), meta["name"]] if all_namespaces else [meta["name"]]
 
 
-def tests_summary(status: dict[str, Any]) -> str:
+def tests_summary(status: Body) -> str:
     """ "2/2 passed", "1/2 failed", or "" when no suite ran."""
     suites = status.get("tests") or []
     if not suites:
@@ -58,7 +59,7 @@ def tests_summary(status: dict[str, Any]) -> str:
     return f"{passed}/{len(results)} passed, {len(results) - passed} running"
 
 
-def attention(server: dict[str, Any]) -> str | None:
+def attention(server: Body) -> str | None:
     """One line for a server that waits for a person or failed, else None."""
     st = server.get("status") or {}
     name = server["metadata"]["name"]
@@ -74,7 +75,7 @@ def attention(server: dict[str, Any]) -> str | None:
     return None
 
 
-def mcpservers(items: list[dict[str, Any]], now: datetime, all_namespaces: bool) -> str:
+def mcpservers(items: list[Body], now: datetime, all_namespaces: bool) -> str:
     rows = []
     for obj in items:
         st = obj.get("status") or {}
@@ -99,7 +100,7 @@ def _num(value: Any) -> str:
     return f"{value:g}" if isinstance(value, int | float) else ""
 
 
-def optimizationjobs(items: list[dict[str, Any]], now: datetime, all_namespaces: bool) -> str:
+def optimizationjobs(items: list[Body], now: datetime, all_namespaces: bool) -> str:
     rows = []
     for obj in items:
         st = obj.get("status") or {}
@@ -119,7 +120,7 @@ def optimizationjobs(items: list[dict[str, Any]], now: datetime, all_namespaces:
     return table((["namespace"] if all_namespaces else []) + ["name", *headers], rows)
 
 
-def cleanuppolicies(items: list[dict[str, Any]], now: datetime, all_namespaces: bool) -> str:
+def cleanuppolicies(items: list[Body], now: datetime, all_namespaces: bool) -> str:
     rows = []
     for obj in items:
         st = obj.get("status") or {}
@@ -141,9 +142,9 @@ def cleanuppolicies(items: list[dict[str, Any]], now: datetime, all_namespaces: 
 
 
 def fleet(
-    servers: list[dict[str, Any]],
-    jobs: list[dict[str, Any]],
-    policies: list[dict[str, Any]] | None,
+    servers: list[Body],
+    jobs: list[Body],
+    policies: list[Body] | None,
     now: datetime | None = None,
     all_namespaces: bool = False,
 ) -> str:
@@ -167,7 +168,7 @@ def fleet(
     return "\n\n".join(parts) + "\n"
 
 
-def tests(server: dict[str, Any]) -> str:
+def tests(server: Body) -> str:
     """The `tests` view: the last result of each suite, and its failure messages."""
     st = server.get("status") or {}
     suites = st.get("tests") or []
@@ -198,7 +199,7 @@ def tests(server: dict[str, Any]) -> str:
     return "\n".join(out) + "\n"
 
 
-def result(job: dict[str, Any], solution: dict[str, Any] | None) -> str:
+def result(job: Body, solution: Body | None) -> str:
     """The `result` view of an OptimizationJob: the outcome, then the solution's values."""
     st = job.get("status") or {}
     name = job["metadata"]["name"]

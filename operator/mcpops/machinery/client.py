@@ -22,6 +22,7 @@ import httpx
 import structlog
 
 from mcpops import metrics
+from mcpops.objects.bodies import Body
 from mcpops.objects.paths import manifest_path, resource_path
 
 log = structlog.stdlib.get_logger("mcpops.machinery.client")
@@ -31,7 +32,7 @@ WRITE_VERBS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, body: dict[str, Any] | str, method: str, url: str) -> None:
+    def __init__(self, status: int, body: Body | str, method: str, url: str) -> None:
         self.status = status
         self.body = body
         # The API server's Status message; `detail` is it or, for a body that is not a
@@ -184,7 +185,7 @@ class Client:
         params: dict[str, str] | None = None,
         content_type: str = "application/json",
         resource: str = "",
-    ) -> dict[str, Any]:
+    ) -> Body:
         content = None if body is None else json.dumps(body).encode()
         headers = {"Content-Type": content_type} if content is not None else {}
         try:
@@ -197,18 +198,18 @@ class Client:
         metrics.API_REQUESTS.labels(method, resource, str(resp.status_code)).inc()
         if resp.status_code >= 400:
             try:
-                err: dict[str, Any] | str = resp.json()
+                err: Body | str = resp.json()
             except ValueError:
                 err = resp.text
             raise ApiError(resp.status_code, err, method, path)
         if not resp.content:
             return {}
-        data: dict[str, Any] = resp.json()
+        data: Body = resp.json()
         return data
 
     async def get(
         self, api_version: str, plural: str, namespace: str | None, name: str
-    ) -> dict[str, Any] | None:
+    ) -> Body | None:
         try:
             return await self.request(
                 "GET", resource_path(api_version, plural, namespace, name), resource=plural
@@ -227,7 +228,7 @@ class Client:
         label_selector: str | None = None,
         limit: int = 500,
         continue_: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> Body:
         params = {"limit": str(limit)}
         if label_selector:
             params["labelSelector"] = label_selector
@@ -246,7 +247,7 @@ class Client:
         resource_version: str,
         label_selector: str | None = None,
         timeout_seconds: int = 300,
-    ) -> AsyncIterator[dict[str, Any]]:
+    ) -> AsyncIterator[Body]:
         """One watch request: its events (ADDED, MODIFIED, DELETED, BOOKMARK, ERROR) until
         the server ends it (after timeout_seconds) or the connection drops (httpx error)."""
         params = {
@@ -268,13 +269,13 @@ class Client:
                     raise ApiError(resp.status_code, body, "WATCH", path)
                 async for line in resp.aiter_lines():
                     if line:
-                        event: dict[str, Any] = json.loads(line)
+                        event: Body = json.loads(line)
                         yield event
         except httpx.HTTPError:
             metrics.API_REQUESTS.labels("WATCH", plural, "error").inc()
             raise
 
-    async def apply(self, manifest: Mapping[str, Any], *, force: bool = True) -> dict[str, Any]:
+    async def apply(self, manifest: Mapping[str, Any], *, force: bool = True) -> Body:
         """Server-side apply with the operator's single field manager."""
         path, plural = manifest_path(manifest)
         params = {"fieldManager": FIELD_MANAGER}
@@ -290,8 +291,8 @@ class Client:
         )
 
     async def patch_status(
-        self, api_version: str, plural: str, namespace: str, name: str, status: dict[str, Any]
-    ) -> dict[str, Any]:
+        self, api_version: str, plural: str, namespace: str, name: str, status: Body
+    ) -> Body:
         return await self.request(
             "PATCH",
             resource_path(api_version, plural, namespace, name, "status"),
@@ -306,8 +307,8 @@ class Client:
         plural: str,
         namespace: str,
         name: str,
-        patch: dict[str, Any],
-    ) -> dict[str, Any]:
+        patch: Body,
+    ) -> Body:
         return await self.request(
             "PATCH",
             resource_path(api_version, plural, namespace, name),
@@ -327,7 +328,7 @@ class Client:
         propagation: str = "Background",
     ) -> bool:
         """Delete; False if it was already gone. A UID precondition protects re-creations."""
-        body: dict[str, Any] = {
+        body: Body = {
             "apiVersion": "v1",
             "kind": "DeleteOptions",
             "propagationPolicy": propagation,
@@ -347,11 +348,11 @@ class Client:
             raise
         return True
 
-    async def create(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
+    async def create(self, manifest: Mapping[str, Any]) -> Body:
         path, plural = manifest_path(manifest, named=False)
         return await self.request("POST", path, body=manifest, resource=plural)
 
-    async def replace(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
+    async def replace(self, manifest: Mapping[str, Any]) -> Body:
         """PUT: fails with 409 unless metadata.resourceVersion is still current."""
         path, plural = manifest_path(manifest)
         return await self.request("PUT", path, body=manifest, resource=plural)

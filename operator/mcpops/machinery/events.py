@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 import httpx
 import structlog
 
 from mcpops import metrics
 from mcpops.machinery.client import ApiError, Client
+from mcpops.objects.bodies import Body
 from mcpops.objects.timestamps import fmt_time
 from mcpops_common.names import REPORTING_COMPONENT
 
 log = structlog.stdlib.get_logger("mcpops.machinery.events")
 
 
-async def post(
-    client: Client, parent: dict[str, Any], type_: str, reason: str, message: str
-) -> None:
+async def post(client: Client, parent: Body, type_: str, reason: str, message: str) -> None:
     meta = parent["metadata"]
     now = fmt_time(datetime.now(UTC))
     event = {

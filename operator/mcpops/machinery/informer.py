@@ -18,6 +18,7 @@ import httpx
 import structlog
 
 from mcpops.machinery.client import ApiError, Client
+from mcpops.objects.bodies import Body
 
 log = structlog.stdlib.get_logger("mcpops.machinery.informer")
 
@@ -61,9 +62,9 @@ class Informer:
         self.resource_version = ""
         # What we have reported and not yet seen deleted: enough of each to report its
         # deletion after a re-list (namespace, name, labels).
-        self.known: dict[tuple[str, str], dict[str, Any]] = {}
+        self.known: dict[tuple[str, str], Body] = {}
 
-    def _deliver(self, type_: str | None, obj: dict[str, Any]) -> None:
+    def _deliver(self, type_: str | None, obj: Body) -> None:
         meta = obj.get("metadata") or {}
         key = (meta.get("namespace") or "", meta.get("name") or "")
         if type_ == "DELETED":

@@ -20,6 +20,7 @@ import structlog
 
 from mcpops import metrics
 from mcpops.machinery.client import ApiError, Client
+from mcpops.objects.bodies import Body
 from mcpops_common.names import MANAGED_BY, MANAGED_BY_LABEL, PART_OF, PART_OF_LABEL
 
 log = structlog.stdlib.get_logger("mcpops.machinery.leader")
@@ -55,7 +56,7 @@ def decide(observed: Observed | None, identity: str, now: float, lease_duration:
     return Action.WAIT
 
 
-def observe(lease: dict[str, Any], previous: Observed | None, now: float) -> Observed:
+def observe(lease: Body, previous: Observed | None, now: float) -> Observed:
     """Keep the first time we saw this exact record: the holder is alive while it changes."""
     spec = lease.get("spec") or {}
     record = (
@@ -97,7 +98,7 @@ class LeaderElector:
         self.observed: Observed | None = None
         self.leading = False
 
-    def _lease(self, current: dict[str, Any] | None, acquire: bool) -> dict[str, Any]:
+    def _lease(self, current: Body | None, acquire: bool) -> Body:
         spec = dict((current or {}).get("spec") or {})
         now = _micro_time()
         if acquire:
@@ -111,7 +112,7 @@ class LeaderElector:
             leaseDurationSeconds=int(self.lease_duration),
             renewTime=now,
         )
-        meta: dict[str, Any] = {
+        meta: Body = {
             "name": self.name,
             "namespace": self.namespace,
             "labels": {MANAGED_BY_LABEL: MANAGED_BY, PART_OF_LABEL: PART_OF},

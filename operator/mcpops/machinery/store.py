@@ -10,19 +10,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+
+from mcpops.objects.bodies import Body
 
 Key = tuple[str, str]  # (namespace, name)
 
 
-def _rv(body: dict[str, Any]) -> int:
+def _rv(body: Body) -> int:
     try:
         return int(body.get("metadata", {}).get("resourceVersion", "0"))
     except ValueError:
         return 0
 
 
-def newer(incoming: dict[str, Any], current: dict[str, Any] | None) -> bool:
+def newer(incoming: Body, current: Body | None) -> bool:
     """Whether a body may replace what the store holds.
 
     Our own write's response can overtake the watch: the watch then delivers
@@ -36,7 +37,7 @@ def newer(incoming: dict[str, Any], current: dict[str, Any] | None) -> bool:
     return a == 0 or b == 0 or a >= b
 
 
-def without_managed_fields(body: dict[str, Any]) -> dict[str, Any]:
+def without_managed_fields(body: Body) -> Body:
     """The body without metadata.managedFields: no decision reads them, and at fleet scale
     they are a large share of what the caches would hold (a copy; the caller's body stays)."""
     meta = body.get("metadata")
@@ -49,14 +50,14 @@ def without_managed_fields(body: dict[str, Any]) -> dict[str, Any]:
 class Store:
     """Latest bodies from the watches, indexed the way reconciles look them up."""
 
-    parents: dict[str, dict[Key, dict[str, Any]]] = field(default_factory=dict)
+    parents: dict[str, dict[Key, Body]] = field(default_factory=dict)
     # children[child_kind][(namespace, parent_name)][child_name] = body
-    children: dict[str, dict[Key, dict[str, dict[str, Any]]]] = field(default_factory=dict)
+    children: dict[str, dict[Key, dict[str, Body]]] = field(default_factory=dict)
     # What is kept of a child body, by child kind: one place for watch events and for the
     # results of our own writes alike.
-    trim: Callable[[str, dict[str, Any]], dict[str, Any]] = lambda kind, body: body
+    trim: Callable[[str, Body], Body] = lambda kind, body: body
 
-    def put_parent(self, kind: str, body: dict[str, Any]) -> Key:
+    def put_parent(self, kind: str, body: Body) -> Key:
         key = (body["metadata"]["namespace"], body["metadata"]["name"])
         bucket = self.parents.setdefault(kind, {})
         if newer(body, bucket.get(key)):
@@ -66,10 +67,10 @@ class Store:
     def drop_parent(self, kind: str, key: Key) -> None:
         self.parents.get(kind, {}).pop(key, None)
 
-    def parent(self, kind: str, key: Key) -> dict[str, Any] | None:
+    def parent(self, kind: str, key: Key) -> Body | None:
         return self.parents.get(kind, {}).get(key)
 
-    def put_child(self, kind: str, parent: Key, body: dict[str, Any]) -> None:
+    def put_child(self, kind: str, parent: Key, body: Body) -> None:
         group = self.children.setdefault(kind, {}).setdefault(parent, {})
         name = body["metadata"]["name"]
         if newer(body, group.get(name)):
@@ -82,5 +83,5 @@ class Store:
             if not group:
                 self.children[kind].pop(parent, None)
 
-    def children_of(self, kind: str, parent: Key) -> dict[str, dict[str, Any]]:
+    def children_of(self, kind: str, parent: Key) -> dict[str, Body]:
         return dict(self.children.get(kind, {}).get(parent, {}))

@@ -17,7 +17,7 @@ from mcpops.api import API_VERSION
 from mcpops.machinery import events
 from mcpops.machinery.client import ApiError, Client
 from mcpops.machinery.store import Key, Store
-from mcpops.objects.bodies import Manifest
+from mcpops.objects.bodies import Body, Manifest
 from mcpops.objects.conditions import failure_status
 from mcpops.objects.effects import Delete, EventSpec
 from mcpops.objects.patch import status_patch
@@ -77,9 +77,7 @@ class Writer:
             )
             log.info("deleted", child=gone.kind, child_name=gone.name)
 
-    async def status(
-        self, key: Key, obj: dict[str, Any], new: dict[str, Any]
-    ) -> dict[str, Any] | None:
+    async def status(self, key: Key, obj: Body, new: Body) -> Body | None:
         """Patch the status subresource if it differs; the patch sent, or None."""
         patch = status_patch(obj.get("status") or {}, new)
         if patch is None:
@@ -90,7 +88,7 @@ class Writer:
         self.store.put_parent(self.kind, updated)
         return patch
 
-    async def events(self, obj: dict[str, Any], specs: Iterable[EventSpec]) -> None:
+    async def events(self, obj: Body, specs: Iterable[EventSpec]) -> None:
         """Post in the background: the decision is already in status, an Event that cannot
         be posted never fails the reconcile, and the worker is free one round trip sooner."""
         specs = list(specs)
@@ -102,10 +100,8 @@ class Writer:
         _POSTING.add(task)
         task.add_done_callback(_POSTING.discard)
 
-    async def failed(
-        self, key: Key, obj: dict[str, Any], status: dict[str, Any], reason: str, message: str
-    ) -> bool:
-        """Write a failure status (plans.failure_status) and, when it is news, its one
+    async def failed(self, key: Key, obj: Body, status: Body, reason: str, message: str) -> bool:
+        """Write a failure status (conditions.failure_status) and, when it is news, its one
         Warning Event. True if the status changed."""
         if await self.status(key, obj, status) is None:
             return False
@@ -113,7 +109,7 @@ class Writer:
         return True
 
     async def forbidden(
-        self, key: Key, obj: dict[str, Any], exc: ApiError, log: structlog.stdlib.BoundLogger
+        self, key: Key, obj: Body, exc: ApiError, log: structlog.stdlib.BoundLogger
     ) -> float:
         """RBAC refused a write: say so in status and an Event (once), not only in a log."""
         message = (
@@ -138,8 +134,8 @@ class Writer:
     async def refused(
         self,
         key: Key,
-        obj: dict[str, Any],
-        planned: dict[str, Any],
+        obj: Body,
+        planned: Body,
         exc: ApiError,
         log: structlog.stdlib.BoundLogger,
     ) -> None:

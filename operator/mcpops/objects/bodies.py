@@ -70,3 +70,14 @@ class ConditionBody(TypedDict, total=False):
     message: str
     lastTransitionTime: str
     observedGeneration: int
+
+
+class ContainerTerminated(TypedDict, total=False):
+    """A container's state.terminated: how it ended (a test or solver pod's verdict)."""
+
+    exitCode: int
+    signal: int
+    reason: str
+    message: str
+    startedAt: str
+    finishedAt: str

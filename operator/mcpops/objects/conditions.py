@@ -3,36 +3,38 @@ kind sets, reading a child's conditions, and the message for a spec that failed 
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, cast
 
 from pydantic import ValidationError
 
 from mcpops.api.base import Condition
+from mcpops.objects.bodies import Body, ConditionBody
 
 
-def true_condition(obj: dict[str, Any] | None, type_: str) -> dict[str, Any] | None:
+def true_condition(obj: Body | None, type_: str) -> ConditionBody | None:
     """The condition of this type when its status is True (Job Complete/Failed and the like)."""
     for cond in ((obj or {}).get("status") or {}).get("conditions") or []:
         if cond.get("type") == type_ and cond.get("status") == "True":
-            return dict(cond)
+            return cast(ConditionBody, dict(cond))
     return None
 
 
 def merge_conditions(
-    old: list[dict[str, Any]],
+    old: Sequence[Any],
     new: list[Condition],
     now: str,
     owned: frozenset[str] | None = None,
-) -> list[dict[str, Any]]:
+) -> list[ConditionBody]:
     """Keep lastTransitionTime when a condition's status did not change.
 
     With `owned` (the condition types this operator writes), conditions of other types
     that someone else added are kept, after ours: they are not ours to remove.
     """
     previous = {c.get("type"): c for c in old or []}
-    out = []
+    out: list[ConditionBody] = []
     for cond in new:
-        wire = cond.to_wire()
+        wire = cast(ConditionBody, cond.to_wire())
         prior = previous.get(cond.type)
         if prior and prior.get("status") == cond.status and prior.get("lastTransitionTime"):
             wire["lastTransitionTime"] = prior["lastTransitionTime"]
@@ -41,7 +43,7 @@ def merge_conditions(
         out.append(wire)
     if owned is not None:
         ours = owned | {c.type for c in new}
-        out += [dict(c) for c in old or [] if c.get("type") not in ours]
+        out += [cast(ConditionBody, dict(c)) for c in old or [] if c.get("type") not in ours]
     return out
 
 
@@ -50,7 +52,7 @@ FAILURE_CONDITIONS = frozenset({"Ready", "Degraded"})
 
 
 def failure_status(
-    base: dict[str, Any],
+    base: Body,
     reason: str,
     message: str,
     now: str,

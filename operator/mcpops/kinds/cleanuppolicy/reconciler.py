@@ -38,6 +38,7 @@ from mcpops.kinds.cleanuppolicy.select import (
 from mcpops.machinery.client import ApiError, Client
 from mcpops.machinery.store import Key, Store
 from mcpops.machinery.writer import Writer
+from mcpops.objects.bodies import Body
 from mcpops.objects.paths import PLURALS, api_prefix
 from mcpops.settings import Settings
 
@@ -122,7 +123,7 @@ class CleanupPolicyReconciler:
     async def run(
         self,
         key: Key,
-        obj: dict[str, Any],
+        obj: Body,
         spec: CleanupPolicySpec,
         trig: Trigger,
         bound: structlog.stdlib.BoundLogger,
@@ -188,7 +189,7 @@ class CleanupPolicyReconciler:
         plural: str,
         namespace: str,
         selector: str,
-        reduce: Callable[[dict[str, Any]], Any],
+        reduce: Callable[[Body], Any],
     ) -> list[Any]:
         """Every page, each reduced to what is kept (None: dropped) before the next is read."""
         kept: list[Any] = []

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, get_args
+from typing import get_args
 
 import structlog
 
@@ -14,6 +14,7 @@ from mcpops.machinery.client import ApiError, Client
 from mcpops.machinery.informer import Watch
 from mcpops.machinery.store import Key, Store
 from mcpops.machinery.writer import Writer
+from mcpops.objects.bodies import Body
 from mcpops.objects.children import MANAGED_SELECTOR
 from mcpops.objects.timestamps import parse_time
 from mcpops.settings import Settings
@@ -32,7 +33,7 @@ log = structlog.stdlib.get_logger("mcpops.kinds.mcpserver")
 STATUS_ONLY = frozenset({"Job", "Pod"})
 
 
-def trim(kind: str, body: dict[str, Any]) -> dict[str, Any]:
+def trim(kind: str, body: Body) -> Body:
     """What the store keeps of a child body."""
     if kind not in STATUS_ONLY:
         return body
@@ -53,9 +54,9 @@ CHILD_WATCHES = (
 )
 
 
-def route(store: Store, kind: str, event: dict[str, Any]) -> Key | None:
+def route(store: Store, kind: str, event: Body) -> Key | None:
     """File a child's watch event in the store; the MCPServer to wake, if it names one."""
-    body: dict[str, Any] = dict(event["object"])
+    body: Body = dict(event["object"])
     meta = body.get("metadata") or {}
     server = (meta.get("labels") or {}).get(SERVER_LABEL)
     if not server:
@@ -112,7 +113,7 @@ class MCPServerReconciler:
             return 0.0
         return max(0.0, (datetime.now(UTC) - min(self.rollouts.values())).total_seconds())
 
-    def _track_rollout(self, key: Key, status: dict[str, Any] | None) -> None:
+    def _track_rollout(self, key: Key, status: Body | None) -> None:
         st = status or {}
         started = parse_time((st.get("rollout") or {}).get("startedAt")) or parse_time(
             st.get("phaseSince")

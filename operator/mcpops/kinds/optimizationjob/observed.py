@@ -6,54 +6,77 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TypedDict, cast
 
 from mcpops.kinds.optimizationjob.desired import CONTAINER
+from mcpops.objects.bodies import Body, ContainerTerminated
 from mcpops_common.results import STATUSES
 
 INDEX_LABEL = "batch.kubernetes.io/job-completion-index"
 NO_RESULT_STATUSES = frozenset({"ERROR", "ABNORMAL"})
 
 
+class Report(TypedDict, total=False):
+    """What a solver pod reports, in summary.json or its termination message, as far as the
+    operator reads it (the whole contract: mcpops_common.results)."""
+
+    status: str  # one of mcpops_common.results.STATUSES
+    message: str
+    errorKind: str
+    solver: str
+    solverReason: str
+    sense: str
+    objective: float
+    bound: float
+    gap: float
+    seconds: float
+    configMaps: list[str]  # termination message: the ConfigMaps written, summary first
+    parts: int
+    solutionParts: list[str]
+    solutionStored: bool
+    solutionRefusedReason: str
+    scenarioIndex: int
+
+
 @dataclass
 class Observed:
     """Children of one OptimizationJob as the watch caches last saw them."""
 
-    jobs: dict[str, dict[str, Any]] = field(default_factory=dict)  # by name
-    pods: dict[str, dict[str, Any]] = field(default_factory=dict)  # by name
-    configmaps: dict[str, dict[str, Any]] = field(default_factory=dict)  # input and results
-    service_accounts: dict[str, dict[str, Any]] = field(default_factory=dict)
-    roles: dict[str, dict[str, Any]] = field(default_factory=dict)
-    role_bindings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    jobs: dict[str, Body] = field(default_factory=dict)  # by name
+    pods: dict[str, Body] = field(default_factory=dict)  # by name
+    configmaps: dict[str, Body] = field(default_factory=dict)  # input and results
+    service_accounts: dict[str, Body] = field(default_factory=dict)
+    roles: dict[str, Body] = field(default_factory=dict)
+    role_bindings: dict[str, Body] = field(default_factory=dict)
 
 
-def _owned_by(obj: dict[str, Any], uid: str) -> bool:
+def _owned_by(obj: Body, uid: str) -> bool:
     """Not left by an earlier OptimizationJob of the same name."""
     owners = (obj.get("metadata") or {}).get("ownerReferences") or []
     return not owners or any(o.get("uid") == uid for o in owners)
 
 
-def read_summary(cm: dict[str, Any] | None, uid: str) -> dict[str, Any] | None:
+def read_summary(cm: Body | None, uid: str) -> Report | None:
     """summary.json of a result ConfigMap, when it is one of this job's and well formed."""
     if cm is None or not _owned_by(cm, uid):
         return None
     return _status_doc((cm.get("data") or {}).get("summary.json"))
 
 
-def terminated(pod: dict[str, Any]) -> dict[str, Any] | None:
+def terminated(pod: Body) -> ContainerTerminated | None:
     for cs in (pod.get("status") or {}).get("containerStatuses") or []:
         if cs.get("name") == CONTAINER:
             term = (cs.get("state") or {}).get("terminated")
-            return dict(term) if term else None
+            return cast(ContainerTerminated, dict(term)) if term else None
     return None
 
 
-def read_termination(term: dict[str, Any] | None) -> dict[str, Any] | None:
+def read_termination(term: ContainerTerminated | None) -> Report | None:
     """The runtime's termination message (a JSON object with a known status), if any."""
     return _status_doc((term or {}).get("message"))
 
 
-def _status_doc(raw: str | None) -> dict[str, Any] | None:
+def _status_doc(raw: str | None) -> Report | None:
     """A JSON object from the runtime with a status it knows (summary or termination)."""
     if not raw:
         return None
@@ -63,14 +86,14 @@ def _status_doc(raw: str | None) -> dict[str, Any] | None:
         return None
     if not isinstance(doc, dict) or doc.get("status") not in STATUSES:
         return None
-    return doc
+    return cast(Report, doc)
 
 
-def created(pod: dict[str, Any]) -> str:
+def created(pod: Body) -> str:
     return str((pod.get("metadata") or {}).get("creationTimestamp") or "")
 
 
-def finished_pods(pods: list[dict[str, Any]]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+def finished_pods(pods: list[Body]) -> list[tuple[Body, ContainerTerminated]]:
     """(pod, terminated state) of finished pods, newest first."""
     out = []
     for pod in sorted(pods, key=created, reverse=True):
@@ -80,7 +103,7 @@ def finished_pods(pods: list[dict[str, Any]]) -> list[tuple[dict[str, Any], dict
     return out
 
 
-def pod_index(pod: dict[str, Any]) -> int | None:
+def pod_index(pod: Body) -> int | None:
     meta = pod.get("metadata") or {}
     raw = (meta.get("labels") or {}).get(INDEX_LABEL) or (meta.get("annotations") or {}).get(
         INDEX_LABEL

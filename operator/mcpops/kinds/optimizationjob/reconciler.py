@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 import structlog
 
@@ -15,6 +14,7 @@ from mcpops.machinery.client import ApiError, Client
 from mcpops.machinery.informer import Watch
 from mcpops.machinery.store import Key, Store
 from mcpops.machinery.writer import Writer
+from mcpops.objects.bodies import Body
 from mcpops.objects.children import MANAGED_SELECTOR
 from mcpops.settings import Settings
 from mcpops_common.names import OPTJOB_LABEL
@@ -38,14 +38,14 @@ def child_key(namespace: str, name: str) -> Key:
     return (namespace, label_value(name))
 
 
-def _owner(meta: dict[str, Any]) -> str | None:
+def _owner(meta: Body) -> str | None:
     for ref in meta.get("ownerReferences") or []:
         if ref.get("kind") == KIND and ref.get("name"):
             return str(ref["name"])
     return None
 
 
-def resolve_parent(store: Store, body: dict[str, Any]) -> tuple[Key, Key | None]:
+def resolve_parent(store: Store, body: Body) -> tuple[Key, Key | None]:
     """(store key of the child, the parent's key if it can be told) for a labelled child."""
     meta = body.get("metadata") or {}
     namespace = meta.get("namespace") or ""
@@ -68,7 +68,7 @@ def resolve_parent(store: Store, body: dict[str, Any]) -> tuple[Key, Key | None]
     return key, None
 
 
-def trim(kind: str, body: dict[str, Any]) -> dict[str, Any]:
+def trim(kind: str, body: Body) -> Body:
     """What the store keeps of a child. Of ConfigMaps only summary.json: solution parts and the
     input model can be large, and the plan needs neither (the hash annotation tells whether the
     input is current)."""
@@ -94,9 +94,9 @@ CHILD_WATCHES = tuple(
 )
 
 
-def route(store: Store, kind: str, event: dict[str, Any]) -> Key | None:
+def route(store: Store, kind: str, event: Body) -> Key | None:
     """File a child's watch event in the store; the OptimizationJob to wake, if known."""
-    body: dict[str, Any] = dict(event["object"])
+    body: Body = dict(event["object"])
     key, parent = resolve_parent(store, body)
     if event["type"] == "DELETED":
         store.drop_child(CHILD_KINDS[kind], key, body["metadata"]["name"])
@@ -108,7 +108,7 @@ def route(store: Store, kind: str, event: dict[str, Any]) -> Key | None:
 def observe(store: Store, key: Key) -> Observed:
     ck = child_key(*key)
 
-    def get(kind: str) -> dict[str, dict[str, Any]]:
+    def get(kind: str) -> dict[str, Body]:
         return store.children_of(CHILD_KINDS[kind], ck)
 
     jname = job_name(key[1])

@@ -10,6 +10,7 @@ from typing import Any
 from mcpops.api.optimizationjob import OptimizationJobSpec
 from mcpops.kinds.optimizationjob.observed import (
     NO_RESULT_STATUSES,
+    Report,
     finished_pods,
     parse_indexes,
     pod_index,
@@ -23,7 +24,7 @@ from mcpops.kinds.optimizationjob.verdict import (
     failure_from_pod,
     waiting,
 )
-from mcpops.objects.bodies import Body
+from mcpops.objects.bodies import Body, ContainerTerminated
 from mcpops.objects.conditions import true_condition
 from mcpops.objects.timestamps import parse_time
 from mcpops_common.results import result_configmap_name, summarize_scenarios
@@ -33,7 +34,7 @@ from mcpops_common.results import result_configmap_name, summarize_scenarios
 class Scenarios:
     """What a sweep's children say of its scenarios so far, by scenario index."""
 
-    reports: dict[int, dict[str, Any]] = field(default_factory=dict)  # runtime reports
+    reports: dict[int, Report] = field(default_factory=dict)  # runtime reports
     sources: dict[int, str] = field(default_factory=dict)  # the result ConfigMap of each
     pod_failures: dict[int, tuple[str, str]] = field(default_factory=dict)  # reason, message
 
@@ -69,7 +70,7 @@ def _read_scenario_pod(
     spec: OptimizationJobSpec,
     index: int,
     pod: Body,
-    term: dict[str, Any],
+    term: ContainerTerminated,
 ) -> None:
     phase = (pod.get("status") or {}).get("phase")
     report = read_termination(term)
@@ -94,7 +95,7 @@ def _aggregate(
     """The sweep's summary (status.scenarios): counts, best, median, worst."""
     reports = found.reports
     # Indexes known to have failed count as failed even before the sweep ends.
-    known: list[dict[str, Any] | None] = [reports[i] for i in sorted(reports)]
+    known: list[Report | None] = [reports[i] for i in sorted(reports)]
     known += [None for i in sorted(failed_indexes) if i not in reports]
     if done:
         missing = [i for i in range(count) if i not in reports and i not in failed_indexes]

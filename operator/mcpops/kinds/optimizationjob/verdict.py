@@ -19,12 +19,13 @@ from mcpops.kinds.optimizationjob import desired
 from mcpops.kinds.optimizationjob.desired import ResourceError
 from mcpops.kinds.optimizationjob.observed import (
     NO_RESULT_STATUSES,
+    Report,
     created,
     finished_pods,
     read_summary,
     read_termination,
 )
-from mcpops.objects.bodies import Body
+from mcpops.objects.bodies import Body, ConditionBody, ContainerTerminated
 from mcpops.objects.conditions import true_condition
 from mcpops.objects.timestamps import parse_time
 from mcpops_common.results import result_configmap_name
@@ -61,7 +62,7 @@ class Verdict:
     phase: str
     reason: str
     message: str
-    result: dict[str, Any] | None = None  # summary.json-like: status, objective, solver...
+    result: Report | None = None  # what the runtime reported (of the best scenario)
     result_configmap: str | None = None
     parts: list[str] = field(default_factory=list)
     scenarios: dict[str, Any] | None = None
@@ -88,8 +89,8 @@ def _memory_limit(spec: OptimizationJobSpec) -> str:
 
 
 def failure_from_pod(
-    spec: OptimizationJobSpec, term: dict[str, Any]
-) -> tuple[str, str, dict[str, Any] | None] | None:
+    spec: OptimizationJobSpec, term: ContainerTerminated
+) -> tuple[str, str, Report | None] | None:
     """(reason, message, runtime report) for a failed solver container, if it says why."""
     code = term.get("exitCode")
     if term.get("reason") == "OOMKilled":
@@ -121,7 +122,7 @@ def deadline_message(spec: OptimizationJobSpec, scenario_count: int) -> str:
     )
 
 
-def _success(result: dict[str, Any], cm: str | None, parts: list[str]) -> Verdict:
+def _success(result: Report, cm: str | None, parts: list[str]) -> Verdict:
     status = str(result["status"])
     message = str(result.get("message") or status)
     if result.get("solutionStored") is False:
@@ -189,7 +190,7 @@ def single_verdict(
     return waiting(pods, job)
 
 
-def _runtime_failure(summary: dict[str, Any], cm_name: str) -> Verdict:
+def _runtime_failure(summary: Report, cm_name: str) -> Verdict:
     """The runtime recorded that it could not solve (status ERROR or ABNORMAL)."""
     kind = str(summary.get("errorKind") or "solver-failure")
     return Verdict(
@@ -203,9 +204,9 @@ def _runtime_failure(summary: dict[str, Any], cm_name: str) -> Verdict:
 
 def _single_failed(
     spec: OptimizationJobSpec,
-    failed: dict[str, Any],
-    finished: list[tuple[Body, dict[str, Any]]],
-    summary: dict[str, Any] | None,
+    failed: ConditionBody,
+    finished: list[tuple[Body, ContainerTerminated]],
+    summary: Report | None,
     cm_name: str,
     now: datetime,
 ) -> Verdict:
@@ -250,9 +251,9 @@ def _failure_from_job_message(spec: OptimizationJobSpec, reason: str, message: s
 
 def _single_complete(
     job: Body | None,
-    complete: dict[str, Any],
-    finished: list[tuple[Body, dict[str, Any]]],
-    summary: dict[str, Any] | None,
+    complete: ConditionBody,
+    finished: list[tuple[Body, ContainerTerminated]],
+    summary: Report | None,
     cm_name: str,
     now: datetime,
 ) -> Verdict:
