@@ -15,10 +15,19 @@ from mcpops.api.base import (
     KeySelector,
     LabelValue,
     LocalObjectReference,
-    Resources,
     cel,
     keys_rule,
     validations,
+)
+from mcpops.api.podspec import (
+    Affinity,
+    PodTemplateOverlay,
+    ResourceRequirements,
+    Toleration,
+    TopologySpreadConstraint,
+    Volume,
+    VolumeMount,
+    by_name,
 )
 from mcpops.api.testsuite import TestSuite
 
@@ -213,6 +222,18 @@ class MCPServerSpec(ApiModel):
                 "replicas must be at least autoscaling.minReplicas",
                 field_path=".replicas",
             ),
+            cel(
+                "!has(self.volumeMounts) || self.volumeMounts.all(m, has(self.volumes) && "
+                "self.volumes.exists(v, v.name == m.name))",
+                "every volumeMounts[].name must be the name of a volume in spec.volumes",
+                field_path=".volumeMounts",
+            ),
+            cel(
+                "!has(self.volumeMounts) || self.volumeMounts.all(m, "
+                "self.volumeMounts.exists_one(n, n.mountPath == m.mountPath))",
+                "two volumeMounts share a mountPath",
+                field_path=".volumeMounts",
+            ),
         )
     }
 
@@ -261,10 +282,11 @@ class MCPServerSpec(ApiModel):
         max_length=256,
     )
     replicas: int = Field(default=1, ge=0, le=1000, description="Pods per serving revision.")
-    resources: Resources | None = Field(
+    resources: ResourceRequirements | None = Field(
         default=None,
         description=(
-            "Requests and limits of the server container. Defaults: requests cpu 100m, "
+            "Requests and limits of the server container, by resource name (extended "
+            "resources such as nvidia.com/gpu included). Defaults: requests cpu 100m, "
             "memory 128Mi; limits cpu 500m, memory 512Mi."
         ),
     )
@@ -295,6 +317,53 @@ class MCPServerSpec(ApiModel):
         description="Schedule the pods only on nodes with these labels.",
         max_length=MAX_MAP_ENTRIES,
         json_schema_extra=keys_rule("nodeSelector"),
+    )
+    volumes: list[Volume] | None = by_name(
+        "Volumes the server container can mount (spec.volumeMounts): configMap, secret, "
+        "emptyDir, persistentVolumeClaim, projected. The content of referenced ConfigMaps and "
+        "Secrets is part of the revision: a change rolls out like an image change."
+    )
+    volume_mounts: list[VolumeMount] | None = Field(
+        default=None,
+        description="Where the volumes appear in the server container.",
+        max_length=32,
+    )
+    tolerations: list[Toleration] | None = Field(
+        default=None, description="Taints the pods tolerate.", max_length=32
+    )
+    affinity: Affinity | None = Field(
+        default=None, description="Node affinity, pod affinity and anti-affinity of the pods."
+    )
+    topology_spread_constraints: list[TopologySpreadConstraint] | None = Field(
+        default=None,
+        description="How the pods spread over zones or nodes. A constraint without "
+        "labelSelector counts this MCPServer's pods of the same revision.",
+        max_length=8,
+    )
+    priority_class_name: str | None = Field(
+        default=None,
+        description="PriorityClass of the pods.",
+        max_length=253,
+        pattern=DNS_SUBDOMAIN,
+    )
+    image_pull_secrets: list[LocalObjectReference] | None = by_name(
+        "Secrets with registry credentials for pulling spec.image.", 16
+    )
+    termination_grace_period_seconds: int | None = Field(
+        default=None,
+        ge=0,
+        le=3600,
+        description="How long a pod gets to finish in-flight requests after SIGTERM (default 30).",
+    )
+    pod_template: PodTemplateOverlay | None = Field(
+        default=None,
+        description=(
+            "Escape hatch: a strategic-merge patch over the pod template mcpops builds, for "
+            "pod fields not named above (e.g. dnsConfig, a sidecar, a csi volume). It may add "
+            "and change, never remove, and may not touch the security context, host "
+            "namespaces, hostPath volumes, or the image, command, ports and probes of "
+            "mcpops' containers."
+        ),
     )
     run_as_user: int | None = Field(
         default=None,

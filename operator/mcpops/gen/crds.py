@@ -84,6 +84,10 @@ def _structural(node: dict[str, Any], path: str) -> dict[str, Any]:
     node = dict(node)
     node.pop("title", None)
     node.pop("$defs", None)
+    if isinstance(node.get("description"), str):
+        # A docstring's line breaks are wrapping, not meaning: one paragraph per line.
+        paragraphs = node["description"].split("\n\n")
+        node["description"] = "\n\n".join(" ".join(p.split()) for p in paragraphs)
 
     any_of = node.pop("anyOf", None)
     if any_of is not None:

@@ -24,6 +24,7 @@ from mcpops.objects.children import (
     restricted_pod_context,
     stamp,
 )
+from mcpops.objects.patch import strategic_merge
 from mcpops_common.names import (
     ATTEMPT_LABEL,
     REVISION_LABEL,
@@ -57,10 +58,53 @@ def _resources(spec: MCPServerSpec) -> dict[str, Any]:
     requests = dict(DEFAULT_REQUESTS)
     limits = dict(DEFAULT_LIMITS)
     if spec.resources and spec.resources.requests:
-        requests.update(spec.resources.requests.to_wire())
+        requests.update(spec.resources.requests)
     if spec.resources and spec.resources.limits:
-        limits.update(spec.resources.limits.to_wire())
+        limits.update(spec.resources.limits)
     return {"requests": requests, "limits": limits}
+
+
+def _scheduling(pod_spec: dict[str, Any], name: str, spec: MCPServerSpec) -> None:
+    """Where and how the pods are scheduled, and what they pull with, in place."""
+    if spec.service_account_name:
+        pod_spec["serviceAccountName"] = spec.service_account_name
+    if spec.node_selector:
+        pod_spec["nodeSelector"] = dict(spec.node_selector)
+    if spec.tolerations:
+        pod_spec["tolerations"] = [t.to_wire() for t in spec.tolerations]
+    if spec.affinity:
+        pod_spec["affinity"] = spec.affinity.to_wire()
+    if spec.topology_spread_constraints:
+        pod_spec["topologySpreadConstraints"] = [
+            _spread(c.to_wire(), name) for c in spec.topology_spread_constraints
+        ]
+    if spec.priority_class_name:
+        pod_spec["priorityClassName"] = spec.priority_class_name
+    if spec.image_pull_secrets:
+        pod_spec["imagePullSecrets"] = [s.to_wire() for s in spec.image_pull_secrets]
+    if spec.termination_grace_period_seconds is not None:
+        pod_spec["terminationGracePeriodSeconds"] = spec.termination_grace_period_seconds
+
+
+def _spread(constraint: dict[str, Any], name: str) -> dict[str, Any]:
+    """A spread constraint without a selector counts this server's pods of one revision
+    (the revision label's value is taken from each incoming pod)."""
+    if "labelSelector" not in constraint:
+        constraint["labelSelector"] = {"matchLabels": {SERVER_LABEL: name}}
+        constraint.setdefault("matchLabelKeys", [REVISION_LABEL])
+    return constraint
+
+
+def _overlay(template: PodTemplate, spec: MCPServerSpec) -> PodTemplate:
+    """spec.podTemplate merged over the template; every container, the overlay's sidecars
+    too, keeps the restricted security context (the overlay's model refuses setting one)."""
+    if spec.pod_template is None:
+        return template
+    merged: PodTemplate = strategic_merge(template, spec.pod_template.to_wire())
+    for kind in ("containers", "initContainers"):
+        for container in merged["spec"].get(kind) or []:
+            container["securityContext"] = restricted_container_context()
+    return merged
 
 
 def _probe_timing(probe: Probe) -> dict[str, Any]:
@@ -91,12 +135,18 @@ def pod_template(
         "envFrom": [e.to_wire() for e in spec.env_from or []],
         "resources": _resources(spec),
         "securityContext": restricted_container_context(),
-        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+        "volumeMounts": [
+            {"name": "tmp", "mountPath": "/tmp"},
+            *(m.to_wire() for m in spec.volume_mounts or []),
+        ],
         "terminationMessagePolicy": "FallbackToLogsOnError",
     }
     if spec.image_pull_policy:
         server["imagePullPolicy"] = spec.image_pull_policy
-    volumes: list[dict[str, Any]] = [{"name": "tmp", "emptyDir": {}}]
+    volumes: list[dict[str, Any]] = [
+        {"name": "tmp", "emptyDir": {}},
+        *(v.to_wire() for v in spec.volumes or []),
+    ]
     containers = [server]
     init_containers: list[dict[str, Any]] = []
 
@@ -177,15 +227,15 @@ def pod_template(
     }
     if init_containers:
         pod_spec["initContainers"] = init_containers
-    if spec.service_account_name:
-        pod_spec["serviceAccountName"] = spec.service_account_name
-    if spec.node_selector:
-        pod_spec["nodeSelector"] = dict(spec.node_selector)
+    _scheduling(pod_spec, name, spec)
     pod_labels = {**(spec.pod_labels or {}), **labels(COMPONENT, name, **{SERVER_LABEL: name})}
     metadata: ObjectMeta = {"labels": pod_labels}
     if spec.pod_annotations:
         metadata["annotations"] = dict(spec.pod_annotations)
-    return {"metadata": metadata, "spec": pod_spec}
+    template = _overlay({"metadata": metadata, "spec": pod_spec}, spec)
+    # The overlay's labels never replace mcpops' own (the Services select by them).
+    template["metadata"]["labels"].update(labels(COMPONENT, name, **{SERVER_LABEL: name}))
+    return template
 
 
 def revision_for(template: PodTemplate) -> Revision:
