@@ -263,11 +263,12 @@ def main() -> int:
             print(kubectl(kc, kubectl_bin, "get", "deploy,svc,jobs,configmaps", "-n", NAMESPACE))
             show_cleanup(kc, kubectl_bin)
             print(
-                f"Try: {kubectl_bin} --kubeconfig {kc} describe mcps -n {NAMESPACE}\n"
+                f"Try: {kubectl_bin} --kubeconfig {kc} describe mosrv -n {NAMESPACE}\n"
                 f"     {kubectl_bin} --kubeconfig {kc} describe optjob -n {NAMESPACE}\n"
                 f"     {kubectl_bin} --kubeconfig {kc} get cm production-plan-result "
                 f"-n {NAMESPACE} -o jsonpath='{{.data.solution\\.json}}'\n"
-                f"     {kubectl_bin} --kubeconfig {kc} describe cpol housekeeping -n {NAMESPACE}\n"
+                f"     {kubectl_bin} --kubeconfig {kc} describe moclean housekeeping "
+                f"-n {NAMESPACE}\n"
                 f"     {kubectl_bin} --kubeconfig {kc} explain mcpservers.spec"
             )
             return demo_rollout.run(

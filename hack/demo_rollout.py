@@ -64,7 +64,7 @@ def _server(image: str, passed: bool) -> dict[str, Any]:
 
 def run(kubectl: Callable[..., str], namespace: str, say: Callable[[str], None]) -> int:
     def status() -> dict[str, Any]:
-        obj = json.loads(kubectl("get", "mcps", NAME, "-n", namespace, "-o", "json"))
+        obj = json.loads(kubectl("get", "mosrv", NAME, "-n", namespace, "-o", "json"))
         return dict(obj.get("status") or {})
 
     def follow(until: Callable[[dict[str, Any]], bool], timeout: float = 120) -> dict[str, Any]:
@@ -103,8 +103,8 @@ def run(kubectl: Callable[..., str], namespace: str, say: Callable[[str], None])
         f"  rolled back: {bad['failedRevision']} failed, {bad['activeRevision']} keeps serving\n"
         f"  why: {bad.get('rollout', {}).get('failureReason', '')}"
     )
-    say(f"kubectl describe mcps {NAME} (conditions and Events)")
-    described = kubectl("describe", "mcps", NAME, "-n", namespace)
+    say(f"kubectl describe mosrv {NAME} (conditions and Events)")
+    described = kubectl("describe", "mosrv", NAME, "-n", namespace)
     keep = False
     for line in described.splitlines():
         if line.startswith(("Status:", "Events:")):

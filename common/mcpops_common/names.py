@@ -40,6 +40,9 @@ NOTE_ANNOTATION: Final = "mcpops.dev/note"  # a sentence for people reading the 
 # On a revision's Deployment: the spec fields that made its pod template (JSON), so that a
 # rollback can restore them without inverting the template.
 REVISION_SPEC_ANNOTATION: Final = "mcpops.dev/revision-spec"
+# On a pod template: a hash of the content of the ConfigMaps and Secrets the pods read, so
+# that a change to them is a new revision (a hash of hashes: no value can be read back).
+CONFIG_HASH_ANNOTATION: Final = "mcpops.dev/config-hash"
 
 # ---------------------------------------------------------------- requests from people
 # Annotations on the parent; each is acted on once per distinct value.

@@ -60,7 +60,8 @@ from mcpops_common.names import FINALIZER
 
 log = structlog.stdlib.get_logger("mcpops.manager")
 
-Route = Callable[[Store, str, Any], Key | None]
+# Files a child event; the parent (or parents) to wake.
+Route = Callable[[Store, str, Any], Key | list[Key] | None]
 
 
 class Controller(NamedTuple):
@@ -228,8 +229,8 @@ def _child_route(c: Controller) -> Callable[[str, Any], None]:
 
     def on_event(kind: str, event: Any) -> None:
         parent = route(OPERATOR.store, kind, event)
-        if parent is not None:
-            OPERATOR.enqueue(c.kind, parent)
+        for key in parent if isinstance(parent, list) else [parent] if parent else []:
+            OPERATOR.enqueue(c.kind, key)
 
     return on_event
 

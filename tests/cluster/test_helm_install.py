@@ -87,12 +87,17 @@ OPERATOR_RIGHTS = {
     ("create", "events.events.k8s.io"): True,
     ("list", "endpointslices.discovery.k8s.io"): True,
     ("delete", "pods"): True,
-    # Never: spec and lifetime of the parents belong to Git; no secrets; no pod creation.
+    # Secrets: listed and watched for a hash of what MCPServer pods read; never read one by
+    # one, never written.
+    ("list", "secrets"): True,
+    ("watch", "secrets"): True,
+    # Never: spec and lifetime of the parents belong to Git; no secret writes; no pods made.
     ("delete", "mcpservers.mcpops.dev"): False,
     ("update", "mcpservers.mcpops.dev"): False,
     ("create", "mcpservers.mcpops.dev"): False,
     ("get", "secrets"): False,
-    ("list", "secrets"): False,
+    ("create", "secrets"): False,
+    ("patch", "secrets"): False,
     ("create", "pods"): False,
     ("create", "pods/exec"): False,
     ("create", "pods/eviction"): False,

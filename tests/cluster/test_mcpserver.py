@@ -306,5 +306,17 @@ def test_kubectl_explain_and_get_read_well(crds: Cluster) -> None:
     assert "stdio is wrapped by the mcpops bridge" in out
     out = crds.kubectl("explain", "mcpservers.spec.rollout.scaleDownDelaySeconds").stdout
     assert "previous revision stays up" in out
-    res = crds.kubectl("get", "mcps", "-A")
+    res = crds.kubectl("get", "mosrv", "-A")
     assert res.returncode == 0
+    # The new pod fields explain themselves too, down to the nested Kubernetes types.
+    out = crds.kubectl("explain", "mosrv.spec.volumes.hostPath").stdout
+    assert "Refused" in out
+    out = crds.kubectl("explain", "mosrv.spec.podTemplate").stdout
+    assert "strategic-merge" in out
+    out = crds.kubectl(
+        "explain", "mosrv.spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution"
+    ).stdout
+    assert "nodeSelectorTerms" in out
+    # One category for every kind: `kubectl get mcpops` asks for all three.
+    res = crds.kubectl("get", "mcpops", "-A", check=False)
+    assert res.returncode == 0, res.stderr

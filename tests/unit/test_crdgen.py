@@ -45,10 +45,33 @@ def test_schema_is_structural_and_described(kind: Any) -> None:
             assert isinstance(node.get(key, True), bool), f"{path}: numeric {key}"
 
 
+# Short names other operators a platform team may run already use: kubectl picks one of two
+# kinds sharing a short name, so `kubectl get <short>` would show the other's objects.
+TAKEN_SHORT_NAMES = {
+    "mcps",  # kagent / kmcp MCPServer
+    "mcpserver",  # ToolHive MCPServer
+    "vmcp",  # ToolHive VirtualMCPServer
+    "cpol",  # Kyverno ClusterPolicy
+    "pol",  # Kyverno Policy
+    "cleanpol",  # Kyverno CleanupPolicy
+    "ccleanpol",  # Kyverno ClusterCleanupPolicy
+    "tj",  # Kubeflow Trainer TrainJob
+    "trainjob",
+}
+
+
+def test_short_names_are_ours_and_one_category_lists_every_kind() -> None:
+    for kind in KINDS:
+        names = crdgen.crd(kind)["spec"]["names"]
+        assert not set(names["shortNames"]) & TAKEN_SHORT_NAMES, kind.kind
+        assert names["shortNames"], kind.kind
+        assert names["categories"] == ["mcpops"], kind.kind
+
+
 def test_mcpserver_has_cel_rules_columns_and_names() -> None:
     crd = crdgen.crd(next(k for k in KINDS if k.kind == "MCPServer"))
     version = crd["spec"]["versions"][0]
-    assert crd["spec"]["names"]["shortNames"] == ["mcps"]
+    assert crd["spec"]["names"]["shortNames"] == ["mosrv"]
     assert "mcpops" in crd["spec"]["names"]["categories"]
     assert version["subresources"] == {"status": {}}
     columns = {c["name"] for c in version["additionalPrinterColumns"]}

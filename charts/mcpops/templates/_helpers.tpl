@@ -88,6 +88,12 @@ No wildcards; each rule says why it exists.
 - apiGroups: [""]
   resources: ["configmaps"]
   verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
+# What MCPServer pods read (env valueFrom, envFrom, volumes): watched so that a changed
+# Secret rolls out as a new, tested revision. List and watch only (no get, no writes); the
+# operator keeps a hash of each Secret's data in memory, never the values.
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["list", "watch"]
 # Test-suite Jobs and solver (Indexed) Jobs.
 - apiGroups: ["batch"]
   resources: ["jobs"]

@@ -487,6 +487,16 @@ class RolloutRecord(ApiModel):
         return cls()
 
 
+class ConfigReference(ApiModel):
+    """A ConfigMap or Secret whose content is part of the spec's revision."""
+
+    kind: Literal["ConfigMap", "Secret"] = Field(description="ConfigMap or Secret.")
+    name: str = Field(description="Its name, in the MCPServer's namespace.")
+    resource_version: str = Field(
+        default="", description="The resourceVersion whose content the revision was made from."
+    )
+
+
 class MCPServerStatus(ApiModel):
     """The observed state of an MCP server."""
 
@@ -530,4 +540,10 @@ class MCPServerStatus(ApiModel):
         default=None,
         description="The rollout in progress and the last switch: what the operator "
         "remembers between reconciles.",
+    )
+    references: list[ConfigReference] | None = Field(
+        default=None,
+        description="The ConfigMaps and Secrets the pods read (env, envFrom, volumes), whose "
+        "content is part of the spec's revision: a change to them rolls out like a new image. "
+        "Names and resourceVersions only, never values.",
     )

@@ -27,6 +27,7 @@ from mcpops.objects.children import (
 from mcpops.objects.patch import strategic_merge
 from mcpops_common.names import (
     ATTEMPT_LABEL,
+    CONFIG_HASH_ANNOTATION,
     REVISION_LABEL,
     REVISION_SPEC_ANNOTATION,
     ROLE,
@@ -117,11 +118,16 @@ def _probe_timing(probe: Probe) -> dict[str, Any]:
 
 
 def pod_template(
-    name: str, spec: MCPServerSpec, image: str = DEFAULT_OPERATOR_IMAGE
+    name: str,
+    spec: MCPServerSpec,
+    image: str = DEFAULT_OPERATOR_IMAGE,
+    config_hash: str | None = None,
 ) -> PodTemplate:
     """The pod template, without the revision label (the revision is its hash).
 
-    `image` is the operator image the template carries (health sidecar, bridge installer).
+    `image` is the operator image the template carries (health sidecar, bridge installer);
+    `config_hash` the hash of what the pods read from ConfigMaps and Secrets
+    (references.resolve), None when they read none.
     """
     own_image = image
     probe = spec.readiness or Probe()
@@ -235,6 +241,8 @@ def pod_template(
     template = _overlay({"metadata": metadata, "spec": pod_spec}, spec)
     # The overlay's labels never replace mcpops' own (the Services select by them).
     template["metadata"]["labels"].update(labels(COMPONENT, name, **{SERVER_LABEL: name}))
+    if config_hash:
+        template["metadata"].setdefault("annotations", {})[CONFIG_HASH_ANNOTATION] = config_hash
     return template
 
 

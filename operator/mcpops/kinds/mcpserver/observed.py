@@ -22,6 +22,8 @@ class Observed:
     jobs: dict[str, Body] = field(default_factory=dict)  # test Jobs, by name
     pods: dict[str, Body] = field(default_factory=dict)  # test pods, by name
     endpoint_slices: dict[str, Body] = field(default_factory=dict)  # by name
+    # ConfigMaps and Secrets of the namespace, by (kind, name): identity and a data hash.
+    configs: dict[tuple[str, str], Body] = field(default_factory=dict)
 
     def pods_of(self, job: str) -> list[Body]:
         return [

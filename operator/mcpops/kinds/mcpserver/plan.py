@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from mcpops import OPERATOR_IMAGE as DEFAULT_OPERATOR_IMAGE
 from mcpops.api.mcpserver import MCPServerSpec, RolloutRecord
-from mcpops.kinds.mcpserver import children, desired, rollout
+from mcpops.kinds.mcpserver import children, desired, references, rollout
 from mcpops.kinds.mcpserver import status as status_
 from mcpops.kinds.mcpserver.observed import Observed, deployment_available
 from mcpops.kinds.mcpserver.rollout import ROLLOUT_PHASES
@@ -37,8 +37,10 @@ def plan(
         spec = MCPServerSpec.model_validate(server.get("spec") or {})
     except ValidationError as exc:
         return invalid(server, exc, now)
-    template = desired.pod_template(server["metadata"]["name"], spec, image)
-    inp = Inputs(server, spec, observed, now, image, template, desired.revision_for(template))
+    refs = references.resolve(references.references(spec.to_wire()), observed.configs)
+    template = desired.pod_template(server["metadata"]["name"], spec, image, refs.hash)
+    revision = desired.revision_for(template)
+    inp = Inputs(server, spec, observed, now, image, template, revision, refs)
     st = load(inp)
     out = Plan()
     for step in STEPS:

@@ -9,6 +9,7 @@ import structlog
 
 from mcpops import metrics
 from mcpops.api.mcpserver import Phase
+from mcpops.kinds.mcpserver import references
 from mcpops.kinds.mcpserver.plan import ROLLOUT_PHASES, Observed, plan
 from mcpops.machinery.client import ApiError, Client
 from mcpops.machinery.informer import Watch
@@ -34,7 +35,10 @@ STATUS_ONLY = frozenset({"Job", "Pod"})
 
 
 def trim(kind: str, body: Body) -> Body:
-    """What the store keeps of a child body."""
+    """What the store keeps of a child body (of a ConfigMap or Secret: a hash of its data,
+    never the values)."""
+    if kind in references.CONFIG_KINDS:
+        return references.trim(kind, body)
     if kind not in STATUS_ONLY:
         return body
     return {k: body[k] for k in ("apiVersion", "kind", "metadata", "status") if k in body}
@@ -51,13 +55,19 @@ CHILD_WATCHES = (
     Watch("batch/v1", "jobs", "Job", f"{MANAGED_SELECTOR},{SERVER_LABEL}"),
     Watch("v1", "pods", "Pod", f"{MANAGED_SELECTOR},{SERVER_LABEL},job-name"),
     Watch("discovery.k8s.io/v1", "endpointslices", "EndpointSlice", MANAGED_SELECTOR),
+    # What the pods read: not ours, so unlabelled; kept as a hash of their data (trim).
+    Watch("v1", "configmaps", "ConfigMap"),
+    Watch("v1", "secrets", "Secret"),
 )
 
 
-def route(store: Store, kind: str, event: Body) -> Key | None:
-    """File a child's watch event in the store; the MCPServer to wake, if it names one."""
+def route(store: Store, kind: str, event: Body) -> Key | list[Key] | None:
+    """File a child's watch event in the store; the MCPServer to wake, if it names one
+    (for a ConfigMap or Secret: every MCPServer of its namespace that reads it)."""
     body: Body = dict(event["object"])
     meta = body.get("metadata") or {}
+    if kind in references.CONFIG_KINDS:
+        return _route_config(store, kind, event["type"], body)
     server = (meta.get("labels") or {}).get(SERVER_LABEL)
     if not server:
         return None
@@ -67,6 +77,20 @@ def route(store: Store, kind: str, event: Body) -> Key | None:
     else:
         store.put_child(kind, parent, body)
     return parent
+
+
+def _route_config(store: Store, kind: str, type_: str | None, body: Body) -> list[Key]:
+    meta = body.get("metadata") or {}
+    namespace, name = meta.get("namespace") or "", meta.get("name") or ""
+    if type_ == "DELETED":
+        store.drop_child(kind, (namespace, ""), name)
+    else:
+        store.put_child(kind, (namespace, ""), body)
+    return [
+        key
+        for key, server in store.parents.get(KIND, {}).items()
+        if key[0] == namespace and (kind, name) in references.names(server.get("spec") or {})
+    ]
 
 
 def observe(store: Store, key: Key) -> Observed:
@@ -82,6 +106,11 @@ def observe(store: Store, key: Key) -> Observed:
         jobs=store.children_of("Job", key),
         pods=store.children_of("Pod", key),
         endpoint_slices=store.children_of("EndpointSlice", key),
+        configs={
+            (kind, name): body
+            for kind in references.CONFIG_KINDS
+            for name, body in store.children_of(kind, (key[0], "")).items()
+        },
     )
 
 

@@ -55,10 +55,22 @@ ROLLOUT_PHASES = ("Progressing", "Testing", "Paused", "Promoting", "Verifying")
 
 
 def note_revision(st: State, inp: Inputs, out: Plan) -> None:
-    """The spec's revision joins the history the first time it is seen."""
+    """The spec's revision joins the history the first time it is seen (not while a
+    ConfigMap or Secret it reads is missing: there is no such revision yet)."""
+    if inp.waiting:
+        _report_missing(inp, out)
+        return
     if not st.history.known(inp.revision):
         st.history.add(inp.revision, inp.spec.image, inp.now_s)
         out.new_revision = True
+
+
+def _report_missing(inp: Inputs, out: Plan) -> None:
+    """One Event when a reference goes missing (not one per reconcile while it is)."""
+    for cond in (inp.server.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == "ReferencesResolved" and cond.get("message") == inp.waiting:
+            return
+    out.event("Warning", "MissingReference", f"{inp.waiting}; the new revision waits for it")
 
 
 def requests(st: State, inp: Inputs, out: Plan) -> None:
@@ -137,6 +149,11 @@ def choose_candidate(st: State, inp: Inputs, out: Plan) -> None:
     """The spec's revision is the candidate unless it serves already or it failed; a
     candidate other than the one being rolled out starts a new attempt."""
     revision = inp.revision
+    if inp.waiting:  # no candidate until what it reads exists; what serves keeps serving
+        stale, st.record.revision = st.record.revision, None
+        if stale and stale != st.active:
+            _supersede(st, out, stale, "a spec that reads a missing ConfigMap or Secret")
+        return
     if revision == st.active:
         stale, st.record.revision = st.record.revision, None
         if stale and stale != st.active:

@@ -10,6 +10,7 @@ from typing import Any, NotRequired, TypedDict
 from mcpops.api.mcpserver import MCPServerSpec, Rollout, RolloutRecord
 from mcpops.kinds.mcpserver import desired
 from mcpops.kinds.mcpserver.observed import Observed
+from mcpops.kinds.mcpserver.references import Resolution
 from mcpops.kinds.mcpserver.suites import SuiteEntry, SuiteVerdict
 from mcpops.objects.bodies import Body, Manifest, PodTemplate, Revision
 from mcpops.objects.effects import Delete, EventSpec
@@ -27,6 +28,13 @@ class Inputs:
     image: str  # the operator image the pods carry (health sidecar, bridge, test runner)
     template: PodTemplate  # the spec's pod template...
     revision: Revision  # ...and its hash
+    # The ConfigMaps and Secrets the pods read: found (part of the revision) or missing.
+    refs: Resolution = field(default_factory=lambda: Resolution([], [], None))
+
+    @property
+    def waiting(self) -> str:
+        """Why the spec's revision cannot be made yet: a reference that does not exist."""
+        return self.refs.waiting
 
     @property
     def name(self) -> str:

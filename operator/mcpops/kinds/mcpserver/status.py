@@ -16,7 +16,9 @@ from mcpops.objects.conditions import merge_conditions
 from mcpops.objects.timestamps import fmt_time, parse_time
 
 # The condition types this operator writes on an MCPServer; others belong to someone else.
-CONDITIONS = frozenset({"Ready", "Progressing", "Degraded", "TestsPassed", "RolledBack"})
+CONDITIONS = frozenset(
+    {"Ready", "Progressing", "Degraded", "TestsPassed", "RolledBack", "ReferencesResolved"}
+)
 
 PROGRESSING_REASONS = {"Paused": "Paused", "Promoting": "AwaitingPromotion"}
 
@@ -49,7 +51,7 @@ def ready(st: State, inp: Inputs, s: Serving) -> Condition:
         message = (
             f"no revision serves traffic yet; {inp.revision} is being rolled out"
             if st.candidate
-            else f"no revision serves traffic: {st.failure}"
+            else f"no revision serves traffic: {inp.waiting or st.failure}"
         )
         return Condition(type="Ready", status="False", reason="NoActiveRevision", message=message)
     return Condition(
@@ -61,6 +63,13 @@ def ready(st: State, inp: Inputs, s: Serving) -> Condition:
 
 
 def progressing(st: State, inp: Inputs) -> Condition:
+    if inp.waiting:
+        return Condition(
+            type="Progressing",
+            status="False",
+            reason="MissingReference",
+            message=f"the spec's revision waits: {inp.waiting}",
+        )
     if not st.candidate:
         return Condition(
             type="Progressing",
@@ -122,11 +131,31 @@ def tests_passed(st: State, inp: Inputs) -> Condition | None:
     return Condition(type="TestsPassed", status="Unknown", reason="Running")
 
 
+def references_resolved(inp: Inputs) -> Condition | None:
+    """Whether every ConfigMap and Secret the pods read exists (when they read any)."""
+    if inp.waiting:
+        return Condition(
+            type="ReferencesResolved",
+            status="False",
+            reason="MissingReference",
+            message=inp.waiting,
+        )
+    if inp.refs.hash is None:
+        return None
+    found = ", ".join(f"{k} {n}" for k, n, _ in inp.refs.found) or "optional ones only"
+    return Condition(
+        type="ReferencesResolved",
+        status="True",
+        reason="Resolved",
+        message=f"revision {inp.revision} reads {found}",
+    )
+
+
 def conditions(st: State, inp: Inputs, s: Serving) -> list[Condition]:
     out = [ready(st, inp, s), progressing(st, inp), degraded(st, inp, s)]
-    tp = tests_passed(st, inp)
-    if tp is not None:
-        out.append(tp)
+    for extra in (tests_passed(st, inp), references_resolved(inp)):
+        if extra is not None:
+            out.append(extra)
     if st.record.rolled_back:
         out.append(
             Condition(
@@ -175,6 +204,7 @@ def status(st: State, inp: Inputs, out: Plan) -> dict[str, Any]:
         ("candidateRevision", st.candidate),
         ("failedRevision", st.failed),
         ("tests", st.tests),
+        ("references", inp.refs.status()),
     ):
         if value:
             new[key] = value
