@@ -23,9 +23,11 @@ def role(namespace: str, deployments: list[str]) -> dict[str, Any]:
         {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": deployments},
         {"apiGroups": [""], "resources": ["services"], "verbs": [*WATCH, "create", "patch"]},
         {"apiGroups": [""], "resources": ["pods", "configmaps", "serviceaccounts"], "verbs": WATCH},
+        {"apiGroups": [""], "resources": ["secrets"], "verbs": ["list", "watch"]},
         {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": WATCH},
         {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": WATCH},
         {"apiGroups": ["autoscaling"], "resources": ["horizontalpodautoscalers"], "verbs": WATCH},
+        {"apiGroups": ["policy"], "resources": ["poddisruptionbudgets"], "verbs": WATCH},
         {
             "apiGroups": ["rbac.authorization.k8s.io"],
             "resources": ["roles", "rolebindings"],

@@ -35,6 +35,8 @@ class FakeCluster:
     def __init__(self) -> None:
         self.deployments: dict[str, dict[str, Any]] = {}
         self.services: dict[str, dict[str, Any]] = {}
+        self.budgets: dict[str, dict[str, Any]] = {}
+        self.hpas: dict[str, dict[str, Any]] = {}
         self.uid = 0
 
     def observed(self) -> Observed:
@@ -50,12 +52,20 @@ class FakeCluster:
                 "endpoints": [{"conditions": {"ready": True}} for _ in range(ready)],
             }
         return Observed(
-            deployments=deployments, services=dict(self.services), endpoint_slices=slices
+            deployments=deployments,
+            services=dict(self.services),
+            endpoint_slices=slices,
+            budgets=dict(self.budgets),
+            hpas=dict(self.hpas),
         )
 
     def apply(self, manifest: dict[str, Any]) -> None:
         name = manifest["metadata"]["name"]
-        store = self.deployments if manifest["kind"] == "Deployment" else self.services
+        store = {
+            "Deployment": self.deployments,
+            "PodDisruptionBudget": self.budgets,
+            "HorizontalPodAutoscaler": self.hpas,
+        }.get(manifest["kind"], self.services)
         live = store.get(name)
         body = copy.deepcopy(manifest)
         if live is None:
@@ -83,7 +93,8 @@ class FakeCluster:
         }
 
     def delete(self, kind: str, name: str) -> None:
-        self.deployments.pop(name, None)
+        stores = {"PodDisruptionBudget": self.budgets, "HorizontalPodAutoscaler": self.hpas}
+        stores.get(kind, self.deployments).pop(name, None)
 
     def commit(self, srv: dict[str, Any], result: Any) -> Any:
         """Apply a plan's writes, as the reconciler would."""
@@ -126,7 +137,8 @@ def test_idempotent_when_nothing_changed() -> None:
     result = cluster.run(srv, T0 + timedelta(minutes=5))
     assert result.apply == [] and result.delete == [] and result.events == []
     assert result.status == status_before
-    assert result.skipped_writes == 3  # deployment, stable and preview Service
+    # Deployment, stable and preview Service, PodDisruptionBudget (two replicas).
+    assert result.skipped_writes == 4
 
 
 def test_replicas_change_keeps_revision() -> None:

@@ -107,6 +107,10 @@ No wildcards; each rule says why it exists.
 - apiGroups: ["discovery.k8s.io"]
   resources: ["endpointslices"]
   verbs: ["get", "list", "watch"]
+# The serving revision's PodDisruptionBudget.
+- apiGroups: ["policy"]
+  resources: ["poddisruptionbudgets"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
 # Optional autoscaling of an MCPServer revision.
 - apiGroups: ["autoscaling"]
   resources: ["horizontalpodautoscalers"]

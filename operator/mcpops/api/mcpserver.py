@@ -150,6 +150,20 @@ class Autoscaling(ApiModel):
     )
 
 
+class DisruptionBudget(ApiModel):
+    """A PodDisruptionBudget for the serving revision: voluntary disruptions (a node drain,
+    a cluster upgrade) evict at most maxUnavailable of its pods at a time."""
+
+    enabled: bool | None = Field(
+        default=None,
+        description="Whether to keep one. Default: when the serving revision may run more than "
+        "one pod (replicas > 1, or autoscaling.maxReplicas > 1).",
+    )
+    max_unavailable: int = Field(
+        default=1, ge=0, le=1000, description="Pods that may be evicted at once (0: none)."
+    )
+
+
 class Probe(ApiModel):
     """How readiness is checked. The check is an MCP initialize, not an open port."""
 
@@ -204,6 +218,14 @@ class Rollout(ApiModel):
         ge=0,
         le=50,
         description="Inactive revisions kept, scaled to zero, for rollback.",
+    )
+    preview_replicas: int | None = Field(
+        default=None,
+        ge=1,
+        le=1000,
+        description="Run the candidate with this many pods while it is tested (fewer than the "
+        "serving revision, to save capacity); it is scaled to full size, and must be available "
+        "at it, before traffic switches. Default: full size from the start.",
     )
 
 
@@ -281,7 +303,13 @@ class MCPServerSpec(ApiModel):
         pattern=r"^/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$",
         max_length=256,
     )
-    replicas: int = Field(default=1, ge=0, le=1000, description="Pods per serving revision.")
+    replicas: int = Field(
+        default=1,
+        ge=0,
+        le=1000,
+        description="Pods per serving revision. Under autoscaling, a new revision starts at the "
+        "serving revision's current scale when the autoscaler has scaled it beyond this.",
+    )
     resources: ResourceRequirements | None = Field(
         default=None,
         description=(
@@ -294,6 +322,11 @@ class MCPServerSpec(ApiModel):
         default=None, description="Scale the serving revision on CPU (a HorizontalPodAutoscaler)."
     )
     readiness: Probe | None = Field(default=None, description="Tuning of the MCP readiness check.")
+    disruption_budget: DisruptionBudget | None = Field(
+        default=None,
+        description="A PodDisruptionBudget for the serving revision (on by default when it may "
+        "run more than one pod); it moves with the switch.",
+    )
     service_account_name: str | None = Field(
         default=None,
         description="ServiceAccount the pods run as (default: the namespace's default).",

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from mcpops.kinds.mcpserver import desired
 from mcpops.kinds.mcpserver.observed import finished
-from mcpops.kinds.mcpserver.rollout import cancel
+from mcpops.kinds.mcpserver.rollout import cancel, candidate_size
 from mcpops.kinds.mcpserver.state import Inputs, Plan, State
 from mcpops.objects.bodies import Body, Manifest, Revision
 from mcpops.objects.children import stamp, up_to_date
@@ -38,7 +38,8 @@ def run(st: State, inp: Inputs, out: Plan) -> None:
     for rev in _running(st):
         live = inp.deployment(rev)
         if rev == inp.revision:
-            manifest = desired.deployment(inp.server, inp.template, rev, inp.want, record=record)
+            size = candidate_size(st, inp) if rev == st.candidate else inp.want
+            manifest = desired.deployment(inp.server, inp.template, rev, size, record=record)
         elif live is not None:
             # Another revision keeps its own pod template: rebuilt from the live object. The
             # previous one keeps its size (the HPA may have set it).
@@ -110,8 +111,19 @@ def autoscaler(st: State, inp: Inputs, out: Plan) -> None:
         out.event("Normal", "AutoscalingRemoved", "autoscaling turned off")
 
 
+def disruption_budget(st: State, inp: Inputs, out: Plan) -> None:
+    """The budget follows the serving revision; it goes when turned off or nothing serves."""
+    name = inp.name
+    if st.active and desired.wants_budget(inp.spec):
+        budget = desired.disruption_budget(inp.server, inp.spec, st.active)
+        apply(out, budget, inp.observed.budgets.get(name))
+    elif name in inp.observed.budgets:
+        uid = inp.observed.budgets[name]["metadata"]["uid"]
+        out.delete.append(Delete("policy/v1", "PodDisruptionBudget", name, uid))
+
+
 def _replicas(live: Body, default: int) -> int:
     return int((live.get("spec") or {}).get("replicas", default))
 
 
-STEPS: tuple[Step, ...] = (run, scale_down, test_jobs, services, autoscaler)
+STEPS: tuple[Step, ...] = (run, scale_down, test_jobs, services, autoscaler, disruption_budget)

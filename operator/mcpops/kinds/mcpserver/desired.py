@@ -51,8 +51,11 @@ RUNNER_RESOURCES = {
     "requests": {"cpu": "50m", "memory": "96Mi"},
     "limits": {"cpu": "500m", "memory": "256Mi"},
 }
-# Spec fields that do not shape the pod template: a revision is the same whatever they are.
-NOT_IN_TEMPLATE = frozenset({"replicas", "rollout", "tests", "autoscaling"})
+# Spec fields that do not shape the pod template: a revision is the same whatever they are
+# (by field and by wire name where they differ).
+NOT_IN_TEMPLATE = frozenset(
+    {"replicas", "rollout", "tests", "autoscaling", "disruptionBudget", "disruption_budget"}
+)
 
 
 def _resources(spec: MCPServerSpec) -> dict[str, Any]:
@@ -376,6 +379,34 @@ def hpa(parent: Body, spec: MCPServerSpec, target: str) -> Manifest:
             },
         }
     )
+
+
+def disruption_budget(parent: Body, spec: MCPServerSpec, revision: str) -> Manifest:
+    """The PodDisruptionBudget of the serving revision `revision` (its selector moves with
+    the switch, so a revision that no longer serves has none)."""
+    name = parent["metadata"]["name"]
+    budget = spec.disruption_budget
+    max_unavailable = budget.max_unavailable if budget else 1
+    return stamp(
+        {
+            "apiVersion": "policy/v1",
+            "kind": "PodDisruptionBudget",
+            "metadata": child_meta(parent, name, labels(COMPONENT, name, **{SERVER_LABEL: name})),
+            "spec": {
+                "maxUnavailable": max_unavailable,
+                "selector": {"matchLabels": {SERVER_LABEL: name, REVISION_LABEL: revision}},
+            },
+        }
+    )
+
+
+def wants_budget(spec: MCPServerSpec) -> bool:
+    """A budget unless turned off; by default when the serving revision may run more than
+    one pod (with one, a budget would only block node drains)."""
+    if spec.disruption_budget and spec.disruption_budget.enabled is not None:
+        return spec.disruption_budget.enabled
+    most = spec.autoscaling.max_replicas if spec.autoscaling else spec.replicas
+    return max(most, spec.replicas) > 1
 
 
 # ---------------------------------------------------------------- Services

@@ -19,6 +19,7 @@ class Observed:
     deployments: dict[str, Body] = field(default_factory=dict)  # by revision
     services: dict[str, Body] = field(default_factory=dict)  # by name
     hpas: dict[str, Body] = field(default_factory=dict)  # by name
+    budgets: dict[str, Body] = field(default_factory=dict)  # PodDisruptionBudgets, by name
     jobs: dict[str, Body] = field(default_factory=dict)  # test Jobs, by name
     pods: dict[str, Body] = field(default_factory=dict)  # test pods, by name
     endpoint_slices: dict[str, Body] = field(default_factory=dict)  # by name

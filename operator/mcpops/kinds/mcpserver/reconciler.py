@@ -52,6 +52,7 @@ CHILD_WATCHES = (
     Watch(
         "autoscaling/v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler", MANAGED_SELECTOR
     ),
+    Watch("policy/v1", "poddisruptionbudgets", "PodDisruptionBudget", MANAGED_SELECTOR),
     Watch("batch/v1", "jobs", "Job", f"{MANAGED_SELECTOR},{SERVER_LABEL}"),
     Watch("v1", "pods", "Pod", f"{MANAGED_SELECTOR},{SERVER_LABEL},job-name"),
     Watch("discovery.k8s.io/v1", "endpointslices", "EndpointSlice", MANAGED_SELECTOR),
@@ -103,6 +104,7 @@ def observe(store: Store, key: Key) -> Observed:
         deployments=deployments,
         services=store.children_of("Service", key),
         hpas=store.children_of("HorizontalPodAutoscaler", key),
+        budgets=store.children_of("PodDisruptionBudget", key),
         jobs=store.children_of("Job", key),
         pods=store.children_of("Pod", key),
         endpoint_slices=store.children_of("EndpointSlice", key),

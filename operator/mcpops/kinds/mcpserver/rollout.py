@@ -214,13 +214,36 @@ def _deadline(st: State, inp: Inputs) -> datetime:
 # ---------------------------------------------------------------- Progressing, Testing
 
 
+def full_size(st: State, inp: Inputs) -> int:
+    """The candidate's size when it takes traffic: spec.replicas or, when an autoscaler has
+    scaled the serving revision beyond that, its current scale (within maxReplicas), so that
+    a switch never shrinks what serves."""
+    want = inp.want
+    scaling = inp.spec.autoscaling
+    serving = inp.deployment(st.active)
+    if scaling is None or serving is None:
+        return want
+    scaled = int((serving.get("spec") or {}).get("replicas", want) or 0)
+    return max(want, min(scaled, scaling.max_replicas))
+
+
+def candidate_size(st: State, inp: Inputs) -> int:
+    """rollout.previewReplicas while it is tested, full size once the tests passed."""
+    full = full_size(st, inp)
+    preview = inp.cfg.preview_replicas
+    if preview is None or st.record.tests_passed_at or preview >= full:
+        return full
+    return preview
+
+
 def progress(st: State, inp: Inputs, out: Plan) -> None:
-    """Progressing: is the candidate available, through the preview Service too?"""
+    """Progressing: is the candidate available at its size, through the preview too?"""
     if st.candidate is None:
         return
+    size = candidate_size(st, inp)
     st.available = (
-        deployment_available(inp.deployment(st.candidate), inp.want)
-        and ready_endpoints(inp.observed.endpoint_slices, inp.preview_name) >= inp.want
+        deployment_available(inp.deployment(st.candidate), size)
+        and ready_endpoints(inp.observed.endpoint_slices, inp.preview_name) >= size
     )
 
 
@@ -328,6 +351,12 @@ def promote(st: State, inp: Inputs, out: Plan) -> None:
         if inp.spec.tests:
             count = len(inp.spec.tests)
             out.event("Normal", "TestsPassed", f"revision {candidate}: {count} suite(s) passed")
+    full = full_size(st, inp)
+    if not deployment_available(inp.deployment(candidate), full):
+        # Tested at previewReplicas: first to full size (children.run), then the switch.
+        out.event("Normal", "ScalingUp", f"revision {candidate} to {full} replicas for the switch")
+        st.available = False  # at its new size it is not, yet: Progressing until it is
+        return
     if inp.cfg.auto_promote or inp.annotations.get(PROMOTE_ANNOTATION) == candidate:
         switch(st, inp, out)
     else:

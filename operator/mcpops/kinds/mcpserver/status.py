@@ -77,8 +77,9 @@ def progressing(st: State, inp: Inputs) -> Condition:
             reason="RolloutFailed" if _failed_now(st, inp) else "Complete",
             message=f"revision {st.active} serves traffic" if st.active else "nothing serves",
         )
+    scaling = "tests passed; scaling up for the switch" if st.record.tests_passed_at else ""
     what = {
-        "Progressing": "waiting for it to become available",
+        "Progressing": scaling or "waiting for it to become available",
         "Testing": "running test suites against the preview Service",
         "Promoting": f"tests passed; annotate mcpops.dev/promote={st.candidate} to switch traffic",
         "Paused": "paused (annotation mcpops.dev/paused=true)",

@@ -1,0 +1,103 @@
+"""Availability across a rollout: the disruption budget follows the serving revision, a
+candidate starts at the autoscaled scale of what serves, and previewReplicas tests with
+fewer pods but switches only at full size."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from test_mcpserver_plan import T0, FakeCluster, server
+
+from mcpops_common.names import REVISION_LABEL
+
+
+def settle_all(cluster: FakeCluster) -> None:
+    for name in cluster.deployments:
+        cluster.settle(name, ready=True)
+
+
+def healthy(cluster: FakeCluster, spec: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    srv = server(spec)
+    cluster.run(srv, T0)
+    settle_all(cluster)
+    result = cluster.run(srv, T0 + timedelta(seconds=1))
+    assert result.status["phase"] == "Healthy"
+    return srv, str(result.status["activeRevision"])
+
+
+def new_spec(srv: dict[str, Any], **changes: Any) -> None:
+    srv["spec"] = {**srv["spec"], **changes}
+    srv["metadata"]["generation"] += 1
+
+
+def test_the_budget_follows_the_serving_revision_and_goes_when_off() -> None:
+    cluster = FakeCluster()
+    srv, first = healthy(cluster, {"image": "img:1", "replicas": 3})
+    budget = cluster.budgets["s"]
+    assert budget["spec"]["selector"]["matchLabels"][REVISION_LABEL] == first
+    assert budget["spec"]["maxUnavailable"] == 1
+    assert budget["metadata"]["ownerReferences"][0]["uid"] == "u-1"
+    new_spec(srv, image="img:2")
+    result = cluster.run(srv, T0 + timedelta(seconds=2))
+    second = result.status["candidateRevision"]
+    # The candidate is not covered while it is tested: draining it must not wait.
+    assert cluster.budgets["s"]["spec"]["selector"]["matchLabels"][REVISION_LABEL] == first
+    settle_all(cluster)
+    cluster.run(srv, T0 + timedelta(seconds=3))
+    assert cluster.budgets["s"]["spec"]["selector"]["matchLabels"][REVISION_LABEL] == second
+    new_spec(srv, disruptionBudget={"enabled": False})
+    cluster.run(srv, T0 + timedelta(seconds=4))
+    assert "s" not in cluster.budgets
+
+
+def test_no_budget_by_default_for_one_replica() -> None:
+    cluster = FakeCluster()
+    healthy(cluster, {"image": "img:1"})
+    assert cluster.budgets == {}
+    cluster = FakeCluster()
+    healthy(cluster, {"image": "img:1", "disruptionBudget": {"enabled": True}})
+    assert "s" in cluster.budgets
+
+
+def test_a_candidate_starts_at_the_autoscaled_scale_of_what_serves() -> None:
+    cluster = FakeCluster()
+    spec = {"image": "img:1", "replicas": 2, "autoscaling": {"minReplicas": 2, "maxReplicas": 6}}
+    srv, first = healthy(cluster, spec)
+    # The HPA scaled the serving revision out to 5.
+    cluster.deployments[f"s-{first}"]["spec"]["replicas"] = 5
+    cluster.settle(f"s-{first}", ready=True)
+    new_spec(srv, image="img:2")
+    second = cluster.run(srv, T0 + timedelta(seconds=2)).status["candidateRevision"]
+    assert cluster.deployments[f"s-{second}"]["spec"]["replicas"] == 5
+    settle_all(cluster)
+    result = cluster.run(srv, T0 + timedelta(seconds=3))
+    assert result.status["activeRevision"] == second
+    # Serving now, the HPA owns its size: the operator no longer sets it.
+    assert "replicas" not in cluster.deployments[f"s-{second}"]["spec"]
+
+
+def test_preview_replicas_test_small_and_switch_at_full_size() -> None:
+    cluster = FakeCluster()
+    srv, first = healthy(cluster, {"image": "img:1", "replicas": 4})
+    new_spec(srv, image="img:2", rollout={"previewReplicas": 1})
+    result = cluster.run(srv, T0 + timedelta(seconds=2))
+    second = result.status["candidateRevision"]
+    assert cluster.deployments[f"s-{second}"]["spec"]["replicas"] == 1
+    settle_all(cluster)
+    # Available at one pod, no suites: tested; scaled to four, traffic still on the first.
+    result = cluster.run(srv, T0 + timedelta(seconds=3))
+    assert result.status["activeRevision"] == first
+    assert cluster.deployments[f"s-{second}"]["spec"]["replicas"] == 4
+    assert "ScalingUp" in [e.reason for e in result.events]
+    # Not ready at four yet: no switch.
+    result = cluster.run(srv, T0 + timedelta(seconds=4))
+    assert result.status["activeRevision"] == first
+    assert (
+        "tests passed; scaling up"
+        in {c["type"]: c for c in result.status["conditions"]}["Progressing"]["message"]
+    )
+    settle_all(cluster)
+    result = cluster.run(srv, T0 + timedelta(seconds=5))
+    assert result.status["activeRevision"] == second
+    assert cluster.deployments[f"s-{second}"]["spec"]["replicas"] == 4
