@@ -101,3 +101,39 @@ def test_preview_replicas_test_small_and_switch_at_full_size() -> None:
     result = cluster.run(srv, T0 + timedelta(seconds=5))
     assert result.status["activeRevision"] == second
     assert cluster.deployments[f"s-{second}"]["spec"]["replicas"] == 4
+
+
+def test_auto_promote_seconds_holds_the_switch_for_a_while() -> None:
+    cluster = FakeCluster()
+    srv, first = healthy(cluster, {"image": "img:1"})
+    new_spec(srv, image="img:2", rollout={"autoPromoteSeconds": 60})
+    second = cluster.run(srv, T0 + timedelta(seconds=2)).status["candidateRevision"]
+    settle_all(cluster)
+    result = cluster.run(srv, T0 + timedelta(seconds=3))
+    assert result.status["phase"] == "Promoting" and result.status["activeRevision"] == first
+    assert result.requeue_after is not None and 59 <= result.requeue_after <= 60
+    progressing = {c["type"]: c for c in result.status["conditions"]}["Progressing"]
+    assert "autoPromoteSeconds (60s)" in progressing["message"]
+    result = cluster.run(srv, T0 + timedelta(seconds=30))
+    assert result.status["activeRevision"] == first
+    result = cluster.run(srv, T0 + timedelta(seconds=64))
+    assert result.status["activeRevision"] == second
+
+
+def test_abort_scale_down_delay_keeps_the_failed_revision_up_to_inspect() -> None:
+    cluster = FakeCluster()
+    srv, first = healthy(cluster, {"image": "img:1", "replicas": 2})
+    new_spec(srv, image="img:2", rollout={"abortScaleDownDelaySeconds": 120})
+    second = cluster.run(srv, T0 + timedelta(seconds=2)).status["candidateRevision"]
+    srv["metadata"]["annotations"] = {"mcpops.dev/abort": "1"}
+    result = cluster.run(srv, T0 + timedelta(seconds=3))
+    assert result.status["failedRevision"] == second
+    assert cluster.deployments[f"s-{second}"]["spec"]["replicas"] == 2  # kept up
+    assert result.requeue_after is not None and result.requeue_after <= 120
+    # Out of traffic all along; scaled to zero once the window is over.
+    assert cluster.services["s"]["spec"]["selector"][REVISION_LABEL] == first
+    assert cluster.services["s-preview"]["spec"]["selector"][REVISION_LABEL] == first
+    cluster.run(srv, T0 + timedelta(seconds=60))
+    assert cluster.deployments[f"s-{second}"]["spec"]["replicas"] == 2
+    cluster.run(srv, T0 + timedelta(seconds=124))
+    assert cluster.deployments[f"s-{second}"]["spec"]["replicas"] == 0

@@ -190,6 +190,21 @@ class Rollout(ApiModel):
             "candidate revision."
         ),
     )
+    auto_promote_seconds: int | None = Field(
+        default=None,
+        ge=0,
+        le=86400,
+        description="With autoPromote, wait this long after every suite passed before switching "
+        "(a window to look at the candidate, or pause it with mcpops.dev/paused=true). "
+        "Default: switch at once.",
+    )
+    abort_scale_down_delay_seconds: int = Field(
+        default=0,
+        ge=0,
+        le=86400,
+        description="How long a failed or aborted candidate stays up (out of traffic) before it "
+        "is scaled to zero, to inspect it.",
+    )
     scale_down_delay_seconds: int = Field(
         default=30,
         ge=0,
@@ -497,6 +512,9 @@ class RolloutRecord(ApiModel):
     )
     failure_reason: str | None = Field(
         default=None, description="Why the failed revision failed (or was rolled back)."
+    )
+    failed_at: str | None = Field(
+        default=None, description="When it failed (abortScaleDownDelaySeconds runs from here)."
     )
     rolled_back: bool | None = Field(
         default=None,

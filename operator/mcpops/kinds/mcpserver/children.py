@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from mcpops.kinds.mcpserver import desired
 from mcpops.kinds.mcpserver.observed import finished
-from mcpops.kinds.mcpserver.rollout import cancel, candidate_size
+from mcpops.kinds.mcpserver.rollout import abort_window, cancel, candidate_size
 from mcpops.kinds.mcpserver.state import Inputs, Plan, State
 from mcpops.objects.bodies import Body, Manifest, Revision
 from mcpops.objects.children import stamp, up_to_date
@@ -27,23 +27,29 @@ def apply(out: Plan, manifest: Manifest, live: Body | None) -> None:
     out.apply.append(manifest)
 
 
-def _running(st: State) -> list[Revision]:
-    """The serving revision, the candidate and the previous one (in its window)."""
-    return list(dict.fromkeys(r for r in (st.active, st.candidate, st.previous) if r))
+def _running(st: State, inp: Inputs) -> list[Revision]:
+    """The serving revision, the candidate, the previous one (in its window) and a failed
+    one within rollout.abortScaleDownDelaySeconds."""
+    failed = st.failed if abort_window(st, inp) > 0 else None
+    return list(dict.fromkeys(r for r in (st.active, st.candidate, st.previous, failed) if r))
 
 
 def run(st: State, inp: Inputs, out: Plan) -> None:
     """Deployments of the running revisions, at the wanted size."""
     record = desired.spec_record(inp.spec, inp.image)
-    for rev in _running(st):
+    window = abort_window(st, inp)
+    if window > 0:
+        out.wakeups.append(window)
+    for rev in _running(st, inp):
         live = inp.deployment(rev)
         if rev == inp.revision:
             size = candidate_size(st, inp) if rev == st.candidate else inp.want
             manifest = desired.deployment(inp.server, inp.template, rev, size, record=record)
         elif live is not None:
             # Another revision keeps its own pod template: rebuilt from the live object. The
-            # previous one keeps its size (the HPA may have set it).
-            size = _replicas(live, inp.want) if rev == st.previous else inp.want
+            # previous one keeps its size (the HPA may have set it), as does a failed one
+            # kept up to inspect.
+            size = _replicas(live, inp.want) if rev in (st.previous, st.failed) else inp.want
             manifest = desired.rescaled(live, size)
         else:
             continue
@@ -56,7 +62,7 @@ def run(st: State, inp: Inputs, out: Plan) -> None:
 def scale_down(st: State, inp: Inputs, out: Plan) -> None:
     """Revisions no longer running: kept at zero up to revisionHistoryLimit (and the failed
     one, to inspect), deleted beyond it; the history keeps what is kept."""
-    running = _running(st)
+    running = _running(st, inp)
     inactive = [r for r in st.history.revisions() if r not in running]
     kept = set(inactive[: inp.cfg.revision_history_limit])
     for rev, dep in inp.observed.deployments.items():

@@ -106,7 +106,7 @@ def verify(st: State, inp: Inputs, out: Plan) -> None:
         return
     elapsed = (inp.now - switched_at).total_seconds()
     if elapsed < inp.cfg.verify_seconds and _turned_unready(st.active, previous, inp):
-        _roll_back(st, out, elapsed)
+        _roll_back(st, inp, out, elapsed)
     elif elapsed >= inp.keep_window:
         st.forget_switch()
     else:
@@ -125,7 +125,7 @@ def _turned_unready(active: Revision, previous: Revision, inp: Inputs) -> bool:
     )
 
 
-def _roll_back(st: State, out: Plan, elapsed: float) -> None:
+def _roll_back(st: State, inp: Inputs, out: Plan, elapsed: float) -> None:
     active, previous = st.active, st.previous
     assert active is not None and previous is not None
     reason = (
@@ -137,6 +137,7 @@ def _roll_back(st: State, out: Plan, elapsed: float) -> None:
     st.history.record(active, "RolledBack")
     st.history.record(previous, "Active")
     st.fail(active, reason)
+    st.record.failed_at = inp.now_s
     st.record.rolled_back = True
     st.active = previous
     st.forget_switch()
@@ -318,6 +319,7 @@ def _failed(st: State) -> list[tuple[str, suites.SuiteVerdict]]:
 
 def _fail(st: State, inp: Inputs, out: Plan, candidate: Revision, reason: str) -> None:
     st.fail(candidate, reason)
+    st.record.failed_at = inp.now_s
     out.event("Warning", "RolloutFailed", f"revision {candidate}: {reason}")
     out.outcomes.append("aborted" if st.abort else "failed")
     st.history.record(candidate, "Failed")
@@ -357,10 +359,29 @@ def promote(st: State, inp: Inputs, out: Plan) -> None:
         out.event("Normal", "ScalingUp", f"revision {candidate} to {full} replicas for the switch")
         st.available = False  # at its new size it is not, yet: Progressing until it is
         return
-    if inp.cfg.auto_promote or inp.annotations.get(PROMOTE_ANNOTATION) == candidate:
+    by_person = inp.annotations.get(PROMOTE_ANNOTATION) == candidate
+    if by_person or (inp.cfg.auto_promote and _promote_delay(st, inp) <= 0):
         switch(st, inp, out)
     else:
         st.phase = "Promoting"
+        if inp.cfg.auto_promote:
+            out.wakeups.append(_promote_delay(st, inp))
+
+
+def _promote_delay(st: State, inp: Inputs) -> float:
+    """Seconds left of rollout.autoPromoteSeconds after the tests passed (0: due)."""
+    delay = inp.cfg.auto_promote_seconds or 0
+    passed = parse_time(st.record.tests_passed_at) or inp.now
+    return max(0.0, delay - (inp.now - passed).total_seconds())
+
+
+def abort_window(st: State, inp: Inputs) -> float:
+    """Seconds the failed revision still stays up (rollout.abortScaleDownDelaySeconds)."""
+    failed_at = parse_time(st.record.failed_at)
+    if st.failed is None or failed_at is None:
+        return 0.0
+    delay = inp.cfg.abort_scale_down_delay_seconds
+    return max(0.0, delay - (inp.now - failed_at).total_seconds())
 
 
 def switch(st: State, inp: Inputs, out: Plan) -> None:

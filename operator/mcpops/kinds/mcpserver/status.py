@@ -81,7 +81,12 @@ def progressing(st: State, inp: Inputs) -> Condition:
     what = {
         "Progressing": scaling or "waiting for it to become available",
         "Testing": "running test suites against the preview Service",
-        "Promoting": f"tests passed; annotate mcpops.dev/promote={st.candidate} to switch traffic",
+        "Promoting": (
+            f"tests passed; traffic switches after rollout.autoPromoteSeconds "
+            f"({inp.cfg.auto_promote_seconds}s), or now with mcpops.dev/promote={st.candidate}"
+            if inp.cfg.auto_promote
+            else f"tests passed; annotate mcpops.dev/promote={st.candidate} to switch traffic"
+        ),
         "Paused": "paused (annotation mcpops.dev/paused=true)",
     }.get(st.phase, st.phase)
     return Condition(
