@@ -530,7 +530,27 @@ def test_secret_values_never_leave_the_secret(
         timeout=90,
         what="the failed rollout",
     )
+    # A rotation: the Secret's content is part of the revision, so a new one is tried (and
+    # fails the same suite); its value must stay as secret as the first.
+    failed = status(cluster, "secretive", namespace)["failedRevision"]
+    rotated = f"canary-{uuid.uuid4().hex}"
+    cluster.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "creds"},
+            "stringData": {"API_TOKEN": rotated, "other": f"x{rotated}x"},
+        },
+        namespace,
+    )
+    wait_until(
+        lambda: status(cluster, "secretive", namespace).get("failedRevision") not in (None, failed),
+        timeout=90,
+        what="the rotated Secret's revision tried",
+    )
+    assert {r["name"] for r in status(cluster, "secretive", namespace)["references"]} == {"creds"}
     needles = [canary, base64.b64encode(canary.encode()).decode()]
+    needles += [rotated, base64.b64encode(rotated.encode()).decode()]
     kinds = "mcpservers,deployments,replicasets,services,jobs,pods,events,configmaps"
     everything = cluster.kubectl("get", kinds, "-n", namespace, "-o", "json").stdout
     assert "secretive" in everything and "creds" in everything  # the scan saw the objects
