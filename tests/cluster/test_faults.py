@@ -483,16 +483,16 @@ def test_secret_values_never_leave_the_secret(
     import base64
     import uuid
 
-    canary = f"canary-{uuid.uuid4().hex}"
-    cluster.apply(
-        {
+    def creds(value: str) -> dict[str, Any]:
+        return {
             "apiVersion": "v1",
             "kind": "Secret",
             "metadata": {"name": "creds"},
-            "stringData": {"API_TOKEN": canary, "other": f"x{canary}x"},
-        },
-        namespace,
-    )
+            "stringData": {"API_TOKEN": value, "other": f"x{value}x"},
+        }
+
+    canary = f"canary-{uuid.uuid4().hex}"
+    cluster.apply(creds(canary), namespace)
     container_suite = {
         "name": "contract",
         "container": {
@@ -534,15 +534,7 @@ def test_secret_values_never_leave_the_secret(
     # fails the same suite); its value must stay as secret as the first.
     failed = status(cluster, "secretive", namespace)["failedRevision"]
     rotated = f"canary-{uuid.uuid4().hex}"
-    cluster.apply(
-        {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {"name": "creds"},
-            "stringData": {"API_TOKEN": rotated, "other": f"x{rotated}x"},
-        },
-        namespace,
-    )
+    cluster.apply(creds(rotated), namespace)
     wait_until(
         lambda: status(cluster, "secretive", namespace).get("failedRevision") not in (None, failed),
         timeout=90,

@@ -335,26 +335,26 @@ class KeyToPath(ApiModel):
     mode: int | None = Field(default=None, ge=0, le=0o777, description="File mode, e.g. 0440.")
 
 
-class ConfigMapVolumeSource(ApiModel):
+class KeyFiles(ApiModel):
+    """Keys of a ConfigMap or Secret as files (which, with what mode, whether required)."""
+
+    items: list[KeyToPath] | None = Field(
+        default=None, description="Only these keys, at these paths.", max_length=MAX_ITEMS
+    )
+    default_mode: int | None = Field(default=None, ge=0, le=0o777, description="File mode.")
+    optional: bool | None = Field(default=None, description="Whether it may be missing.")
+
+
+class ConfigMapVolumeSource(KeyFiles):
     """A ConfigMap's keys as files."""
 
     name: str = Field(description="ConfigMap name.", max_length=253, pattern=DNS_SUBDOMAIN)
-    items: list[KeyToPath] | None = Field(
-        default=None, description="Only these keys, at these paths.", max_length=MAX_ITEMS
-    )
-    default_mode: int | None = Field(default=None, ge=0, le=0o777, description="File mode.")
-    optional: bool | None = Field(default=None, description="Whether it may be missing.")
 
 
-class SecretVolumeSource(ApiModel):
+class SecretVolumeSource(KeyFiles):
     """A Secret's keys as files."""
 
     secret_name: str = Field(description="Secret name.", max_length=253, pattern=DNS_SUBDOMAIN)
-    items: list[KeyToPath] | None = Field(
-        default=None, description="Only these keys, at these paths.", max_length=MAX_ITEMS
-    )
-    default_mode: int | None = Field(default=None, ge=0, le=0o777, description="File mode.")
-    optional: bool | None = Field(default=None, description="Whether it may be missing.")
 
 
 class EmptyDirVolumeSource(ApiModel):
