@@ -37,6 +37,9 @@ def _no_dotdot(path: str) -> str:
 
 QUANTITY = r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$"
 MAX_ITEMS = 32
+# Lists nested in lists: smaller, since the API server bounds a CRD's CEL cost by the most
+# items each rule could be run on (the product of the enclosing maxItems).
+MAX_NESTED = 16
 
 QualifiedName = Annotated[str, Field(max_length=317, pattern=QUALIFIED)]
 RelativePath = Annotated[
@@ -339,7 +342,7 @@ class KeyFiles(ApiModel):
     """Keys of a ConfigMap or Secret as files (which, with what mode, whether required)."""
 
     items: list[KeyToPath] | None = Field(
-        default=None, description="Only these keys, at these paths.", max_length=MAX_ITEMS
+        default=None, description="Only these keys, at these paths.", max_length=MAX_NESTED
     )
     default_mode: int | None = Field(default=None, ge=0, le=0o777, description="File mode.")
     optional: bool | None = Field(default=None, description="Whether it may be missing.")
@@ -378,7 +381,7 @@ class ProjectedConfigMap(ApiModel):
 
     name: str = Field(description="ConfigMap name.", max_length=253, pattern=DNS_SUBDOMAIN)
     items: list[KeyToPath] | None = Field(
-        default=None, description="Only these keys, at these paths.", max_length=MAX_ITEMS
+        default=None, description="Only these keys, at these paths.", max_length=MAX_NESTED
     )
     optional: bool | None = Field(default=None, description="Whether it may be missing.")
 
@@ -405,7 +408,7 @@ class DownwardAPIFile(ApiModel):
 class DownwardAPIProjection(ApiModel):
     """Pod fields as files."""
 
-    items: list[DownwardAPIFile] = Field(description="The files.", max_length=MAX_ITEMS)
+    items: list[DownwardAPIFile] = Field(description="The files.", max_length=MAX_NESTED)
 
 
 class ServiceAccountTokenProjection(ApiModel):
@@ -445,7 +448,7 @@ class ProjectedVolumeSource(ApiModel):
     """Several sources in one directory."""
 
     sources: list[VolumeProjection] = Field(
-        description="The sources.", min_length=1, max_length=MAX_ITEMS
+        description="The sources.", min_length=1, max_length=8
     )
     default_mode: int | None = Field(default=None, ge=0, le=0o777, description="File mode.")
 
