@@ -41,7 +41,13 @@ SERVERS_BY_PHASE = Gauge(
     "mcpops_mcpservers", "MCPServers by phase (as last reconciled).", ["phase"]
 )
 REVISIONS_CREATED = Counter(
-    "mcpops_revisions_created", "New MCPServer revisions (a changed pod template)."
+    "mcpops_revisions_created",
+    "New MCPServer revisions (a changed pod template, or changed content of a ConfigMap or "
+    "Secret the pods read).",
+)
+WAITING_FOR_REFERENCES = Gauge(
+    "mcpops_mcpservers_waiting_for_references",
+    "MCPServers whose new revision waits for a ConfigMap or Secret that does not exist.",
 )
 EVENTS_POSTED = Counter(
     "mcpops_events_posted", "Kubernetes Events posted, by reason.", ["kind", "reason"]

@@ -270,6 +270,8 @@ def test_a_missing_secret_holds_the_rollout_until_it_exists(
     )
     assert st["phase"] == "Pending" and not deployments(cluster, "early", namespace)
     assert "MissingReference" in [e["reason"] for e in cluster.events(namespace, "early")]
+    waiting = ("mcpops_mcpservers_waiting_for_references", frozenset())
+    assert operator.metrics()[waiting] >= 1
     cluster.apply(secret("later", k="v"), namespace)
     st = wait_ready(cluster, "early", namespace, timeout=90)
     assert cond(st, "ReferencesResolved")["status"] == "True"

@@ -123,6 +123,7 @@ class MCPServerReconciler:
         self.write = Writer(client, store, KIND)
         self.phases: dict[Key, str] = {}
         self.rollouts: dict[Key, datetime] = {}  # rollouts moving on their own: since when
+        self.waiting: set[Key] = set()  # servers whose revision waits for a missing reference
         metrics.ROLLOUT_OLDEST_SECONDS.set_function(self._oldest_rollout)
         self.phase_counts: dict[str, int] = dict.fromkeys(get_args(Phase), 0)
 
@@ -154,11 +155,20 @@ class MCPServerReconciler:
         else:
             self.rollouts.pop(key, None)
 
+    def _track_waiting(self, key: Key, status: Body | None) -> None:
+        waits = any(
+            c.get("type") == "ReferencesResolved" and c.get("status") == "False"
+            for c in (status or {}).get("conditions") or []
+        )
+        (self.waiting.add if waits else self.waiting.discard)(key)
+        metrics.WAITING_FOR_REFERENCES.set(len(self.waiting))
+
     async def __call__(self, key: Key) -> float | None:
         server = self.store.parent(KIND, key)
         if server is None or server["metadata"].get("deletionTimestamp"):
             self._count_phase(key, None)
             self._track_rollout(key, None)
+            self._track_waiting(key, None)
             return None  # children go with their owner (garbage collection)
         bound = log.bind(
             namespace=key[0], name=key[1], uid=server["metadata"].get("uid"), kind=KIND
@@ -206,5 +216,6 @@ class MCPServerReconciler:
             )
         self._count_phase(key, result.status.get("phase"))
         self._track_rollout(key, result.status)
+        self._track_waiting(key, result.status)
         await self.write.events(server, result.events)
         return result.requeue_after
