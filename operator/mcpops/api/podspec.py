@@ -447,9 +447,7 @@ class VolumeProjection(ApiModel):
 class ProjectedVolumeSource(ApiModel):
     """Several sources in one directory."""
 
-    sources: list[VolumeProjection] = Field(
-        description="The sources.", min_length=1, max_length=8
-    )
+    sources: list[VolumeProjection] = Field(description="The sources.", min_length=1, max_length=8)
     default_mode: int | None = Field(default=None, ge=0, le=0o777, description="File mode.")
 
 
