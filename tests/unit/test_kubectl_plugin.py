@@ -138,6 +138,17 @@ def test_fleet_view_of_captured_objects() -> None:
     assert "CleanupPolicies" not in out  # CRD absent: no section
 
 
+def test_a_server_waiting_for_a_secret_needs_attention() -> None:
+    server = fixture("mcpserver-healthy.json")
+    message = "Secret creds (spec.envFrom[0].secretRef) does not exist"
+    server["status"]["conditions"].append(
+        {"type": "ReferencesResolved", "status": "False", "reason": "MissingReference",
+         "message": message}
+    )  # fmt: skip
+    line = views.attention(server)
+    assert line is not None and message in line and "waits" in line
+
+
 def test_fleet_view_all_namespaces_and_cleanup_policies() -> None:
     policy = {
         "metadata": {"name": "old", "namespace": "ops"},

@@ -69,6 +69,9 @@ def attention(server: Body) -> str | None:
         return f"{name}: revision {rev} passed its tests; `kubectl mcpops promote {name}`"
     if phase == "Paused":
         return f"{name}: rollout paused (annotation mcpops.dev/paused=true)"
+    refs = condition(server, "ReferencesResolved")
+    if refs.get("status") == "False":
+        return f"{name}: new revision waits: {refs.get('message')}"
     degraded = condition(server, "Degraded")
     if degraded.get("status") == "True" or phase in {"Degraded", "Failed"}:
         return f"{name}: {degraded.get('message') or phase}"
