@@ -9,6 +9,8 @@ from typing import Any
 
 from test_mcpserver_plan import T0, FakeCluster, server
 
+from mcpops.kinds.mcpserver.plan import plan
+from mcpops.objects.paths import PLURALS
 from mcpops_common.names import REVISION_LABEL
 
 
@@ -49,6 +51,14 @@ def test_the_budget_follows_the_serving_revision_and_goes_when_off() -> None:
     new_spec(srv, disruptionBudget={"enabled": False})
     cluster.run(srv, T0 + timedelta(seconds=4))
     assert "s" not in cluster.budgets
+
+
+def test_the_writer_knows_where_every_child_kind_lives() -> None:
+    cluster = FakeCluster()
+    srv, _ = healthy(cluster, {"image": "img:1", "replicas": 3, "autoscaling": {"maxReplicas": 5}})
+    result = plan(srv, cluster.observed(), T0 + timedelta(seconds=5))
+    kinds = {m["kind"] for m in result.apply} | {"PodDisruptionBudget", "HorizontalPodAutoscaler"}
+    assert kinds <= set(PLURALS)
 
 
 def test_no_budget_by_default_for_one_replica() -> None:

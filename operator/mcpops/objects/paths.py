@@ -43,6 +43,7 @@ PLURALS: dict[str, str] = {
     "Role": "roles",
     "RoleBinding": "rolebindings",
     "HorizontalPodAutoscaler": "horizontalpodautoscalers",
+    "PodDisruptionBudget": "poddisruptionbudgets",
     "Pod": "pods",
     "Event": "events",
     "MCPServer": "mcpservers",
