@@ -43,6 +43,8 @@ REVISION_SPEC_ANNOTATION: Final = "mcpops.dev/revision-spec"
 # On a pod template: a hash of the content of the ConfigMaps and Secrets the pods read, so
 # that a change to them is a new revision (a hash of hashes: no value can be read back).
 CONFIG_HASH_ANNOTATION: Final = "mcpops.dev/config-hash"
+# On a Deployment whose replicas the HorizontalPodAutoscaler owns (handed over once).
+SCALED_BY_ANNOTATION: Final = "mcpops.dev/scaled-by"
 
 # ---------------------------------------------------------------- requests from people
 # Annotations on the parent; each is acted on once per distinct value.

@@ -167,9 +167,12 @@ def test_every_pod_field_reaches_running_pods(
     assert pod["dnsConfig"] == {"options": [{"name": "ndots", "value": "2"}]}
     audit = next(c for c in pod["containers"] if c["name"] == "audit")
     assert audit["securityContext"]["allowPrivilegeEscalation"] is False  # admitted: restricted
-    assert pod["topologySpreadConstraints"][0]["labelSelector"] == {
-        "matchLabels": {"mcpops.dev/server": "wide"}
-    }
+    # The API server turns matchLabelKeys into a selector on this pod's own revision.
+    spread = pod["topologySpreadConstraints"][0]["labelSelector"]
+    assert spread["matchLabels"] == {"mcpops.dev/server": "wide"}
+    assert spread["matchExpressions"] == [
+        {"key": "mcpops.dev/revision", "operator": "In", "values": [st["activeRevision"]]}
+    ]
     # Every ConfigMap and Secret read is listed; none of their values is anywhere in status.
     refs = {(r["kind"], r["name"]) for r in st["references"]}
     assert refs == {("Secret", "token"), ("ConfigMap", "settings")}

@@ -83,8 +83,12 @@ def test_a_candidate_starts_at_the_autoscaled_scale_of_what_serves() -> None:
     settle_all(cluster)
     result = cluster.run(srv, T0 + timedelta(seconds=3))
     assert result.status["activeRevision"] == second
-    # Serving now, the HPA owns its size: the operator no longer sets it.
+    # Serving now, the HPA owns its size: the operator no longer sets it, after handing it
+    # over once at its current value (else the API server would reset it to 1).
     assert "replicas" not in cluster.deployments[f"s-{second}"]["spec"]
+    (handover,) = result.handover
+    assert handover["metadata"]["name"] == f"s-{second}" and handover["spec"] == {"replicas": 5}
+    assert cluster.run(srv, T0 + timedelta(seconds=4)).handover == []  # once
 
 
 def test_preview_replicas_test_small_and_switch_at_full_size() -> None:

@@ -28,6 +28,10 @@ from mcpops.objects.paths import manifest_path, resource_path
 log = structlog.stdlib.get_logger("mcpops.machinery.client")
 
 FIELD_MANAGER = "mcpops"
+# Takes ownership of a Deployment's replicas for one write when an autoscaler takes them
+# over: the operator's own manager can then leave them out without the API server
+# resetting them to 1 (server-side apply's "transferring ownership").
+HANDOVER_MANAGER = "mcpops-handover"
 WRITE_VERBS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
@@ -275,10 +279,12 @@ class Client:
             metrics.API_REQUESTS.labels("WATCH", plural, "error").inc()
             raise
 
-    async def apply(self, manifest: Mapping[str, Any], *, force: bool = True) -> Body:
-        """Server-side apply with the operator's single field manager."""
+    async def apply(
+        self, manifest: Mapping[str, Any], *, force: bool = True, manager: str = FIELD_MANAGER
+    ) -> Body:
+        """Server-side apply with the operator's field manager (or the handover one)."""
         path, plural = manifest_path(manifest)
-        params = {"fieldManager": FIELD_MANAGER}
+        params = {"fieldManager": manager}
         if force:
             params["force"] = "true"
         return await self.request(

@@ -15,7 +15,7 @@ import structlog
 
 from mcpops.api import API_VERSION
 from mcpops.machinery import events
-from mcpops.machinery.client import ApiError, Client
+from mcpops.machinery.client import FIELD_MANAGER, ApiError, Client
 from mcpops.machinery.store import Key, Store
 from mcpops.objects.bodies import Body, Manifest
 from mcpops.objects.conditions import failure_status
@@ -46,7 +46,12 @@ class Writer:
         self._store_kind = store_kind
 
     async def apply(
-        self, child_key: Key, manifests: Iterable[Manifest], log: structlog.stdlib.BoundLogger
+        self,
+        child_key: Key,
+        manifests: Iterable[Manifest],
+        log: structlog.stdlib.BoundLogger,
+        *,
+        manager: str = FIELD_MANAGER,
     ) -> None:
         """Apply a plan's children concurrently (a plan never holds two writes of one
         object), so a reconcile costs one round trip instead of one per child. Scale-downs
@@ -54,7 +59,7 @@ class Writer:
         written only after all of them landed."""
 
         async def one(manifest: Manifest) -> None:
-            applied = await self.client.apply(manifest)
+            applied = await self.client.apply(manifest, manager=manager)
             # Keep our own write's result, so a re-run before the watch catches up
             # does not apply it again.
             kind = manifest["kind"]

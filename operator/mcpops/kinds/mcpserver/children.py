@@ -15,7 +15,7 @@ from mcpops.kinds.mcpserver.state import Inputs, Plan, State
 from mcpops.objects.bodies import Body, Manifest, Revision
 from mcpops.objects.children import stamp, up_to_date
 from mcpops.objects.effects import Delete
-from mcpops_common.names import REVISION_LABEL
+from mcpops_common.names import REVISION_LABEL, SCALED_BY_ANNOTATION
 
 Step = Callable[[State, Inputs, Plan], None]
 
@@ -54,9 +54,28 @@ def run(st: State, inp: Inputs, out: Plan) -> None:
         else:
             continue
         if rev == st.active and inp.spec.autoscaling:
-            manifest["spec"].pop("replicas", None)  # the HPA owns it
-            stamp(manifest)
+            _hand_over(out, manifest, live)
         apply(out, manifest, live)
+
+
+def _hand_over(out: Plan, manifest: Manifest, live: Body | None) -> None:
+    """The HPA owns the serving revision's replicas: left out of the manifest. The first
+    time, another field manager takes them at their current value, else leaving them out
+    would reset them to 1 (a scaled-out revision would shrink at the switch)."""
+    replicas = manifest["spec"].pop("replicas", None)
+    manifest["metadata"].setdefault("annotations", {})[SCALED_BY_ANNOTATION] = "autoscaler"
+    live_notes = ((live or {}).get("metadata") or {}).get("annotations") or {}
+    if live is not None and SCALED_BY_ANNOTATION not in live_notes:
+        meta = manifest["metadata"]
+        out.handover.append(
+            {
+                "apiVersion": manifest["apiVersion"],
+                "kind": manifest["kind"],
+                "metadata": {"name": meta["name"], "namespace": meta["namespace"]},
+                "spec": {"replicas": int((live.get("spec") or {}).get("replicas", replicas or 1))},
+            }
+        )
+    stamp(manifest)
 
 
 def scale_down(st: State, inp: Inputs, out: Plan) -> None:

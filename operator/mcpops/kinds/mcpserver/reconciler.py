@@ -11,7 +11,7 @@ from mcpops import metrics
 from mcpops.api.mcpserver import Phase
 from mcpops.kinds.mcpserver import references
 from mcpops.kinds.mcpserver.plan import ROLLOUT_PHASES, Observed, plan
-from mcpops.machinery.client import ApiError, Client
+from mcpops.machinery.client import HANDOVER_MANAGER, ApiError, Client
 from mcpops.machinery.informer import Watch
 from mcpops.machinery.store import Key, Store
 from mcpops.machinery.writer import Writer
@@ -182,6 +182,7 @@ class MCPServerReconciler:
         metrics.WRITES_SKIPPED.labels(KIND).inc(result.skipped_writes)
         metrics.TEST_JOBS.inc(sum(1 for m in result.apply if m["kind"] == "Job"))
         try:
+            await self.write.apply(key, result.handover, bound, manager=HANDOVER_MANAGER)
             await self.write.apply(key, result.apply, bound)
             await self.write.delete(key[0], result.delete, bound)
         except ApiError as exc:

@@ -171,6 +171,8 @@ class Plan:
     """What a reconcile hands the writer, and what the metrics learn from it."""
 
     apply: list[Manifest] = field(default_factory=list)
+    # Written first, by the handover field manager: replicas an autoscaler takes over.
+    handover: list[Manifest] = field(default_factory=list)
     delete: list[Delete] = field(default_factory=list)
     status: dict[str, Any] = field(default_factory=dict)
     events: list[EventSpec] = field(default_factory=list)
