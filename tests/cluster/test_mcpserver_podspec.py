@@ -31,6 +31,33 @@ def pod_spec_of(cluster: Cluster, name: str, ns: str, revision: str) -> dict[str
     return spec
 
 
+def new_revision(cluster: Cluster, name: str, ns: str, old: str) -> str:
+    """The revision whose Deployment appeared beside `old` (it may already serve)."""
+    found: str = wait_until(
+        lambda: next((r for r in deployments(cluster, name, ns) if r != old), None),
+        timeout=30,
+        what="the new revision's Deployment",
+    )
+    return found
+
+
+def started_at(cluster: Cluster, deployment: str, ns: str) -> int:
+    """The size a Deployment first scaled up to, from the Deployment controller's Event."""
+    message: str = wait_until(
+        lambda: next(
+            (
+                e["message"]
+                for e in cluster.events(ns, deployment, reason="ScalingReplicaSet")
+                if " from 0 to " in e["message"]
+            ),
+            None,
+        ),
+        timeout=30,
+        what=f"{deployment} scaled up from zero",
+    )
+    return int(message.rsplit(" ", 1)[-1])
+
+
 @pytest.fixture
 def gpu_node(cluster: Cluster) -> Any:
     """One kwok node that advertises two GPUs and carries a GPU taint, as a GPU pool would."""
@@ -288,23 +315,26 @@ def test_a_scaled_out_revision_is_replaced_at_the_same_scale(
         mcpserver("elastic", replicas=2, autoscaling=autoscaling, rollout=FAST), namespace
     )
     first = wait_ready(cluster, "elastic", namespace, timeout=90)["activeRevision"]
-    # What the HorizontalPodAutoscaler does when load rises: scale the serving revision.
-    cluster.kubectl("scale", "deployment", f"elastic-{first}", "-n", namespace, "--replicas=4")
+    # The HorizontalPodAutoscaler scales the serving revision out. (No metrics server here:
+    # a higher floor makes the HPA controller itself scale, as load would.)
+    cluster.kubectl(
+        "patch", "hpa", "elastic", "-n", namespace, "--type=merge",
+        "-p", json.dumps({"spec": {"minReplicas": 4}}),
+    )  # fmt: skip
     wait_until(
         lambda: status(cluster, "elastic", namespace).get("readyReplicas") == 4,
-        timeout=60,
-        what="the serving revision at four ready replicas",
+        timeout=90,
+        what="the HPA scaling the serving revision to four ready replicas",
     )
     patch_spec(cluster, "elastic", namespace, {"image": "example.invalid/mcp:2"})
-    second = wait_until(
-        lambda: status(cluster, "elastic", namespace).get("candidateRevision"),
-        timeout=30,
-        what="the candidate",
-    )
-    dep = deployments(cluster, "elastic", namespace)[second]
-    assert dep["spec"]["replicas"] == 4  # not spec.replicas (2)
+    second = new_revision(cluster, "elastic", namespace, first)
+    # The candidate started at four, not at spec.replicas (2).
+    assert started_at(cluster, f"elastic-{second}", namespace) == 4
     st = wait_ready(cluster, "elastic", namespace, timeout=120)
     assert st["activeRevision"] == second and st["readyReplicas"] == 4
+    # Serving, under the HPA: still four (handed over, not reset to 1 by the operator).
+    for _ in range(3):
+        assert deployments(cluster, "elastic", namespace)[second]["spec"]["replicas"] == 4
     hpa = cluster.get("horizontalpodautoscaler", "elastic", namespace)
     assert hpa is not None and hpa["spec"]["scaleTargetRef"]["name"] == f"elastic-{second}"
 
@@ -324,12 +354,8 @@ def test_preview_replicas_test_small_then_switch_at_full_size(
             "tests": [suite()],
         },
     )
-    second = wait_until(
-        lambda: status(cluster, "lean", namespace).get("candidateRevision"),
-        timeout=30,
-        what="the candidate",
-    )
-    assert deployments(cluster, "lean", namespace)[second]["spec"]["replicas"] == 1
+    second = new_revision(cluster, "lean", namespace, first)
+    assert started_at(cluster, f"lean-{second}", namespace) == 1
     st = wait_ready(cluster, "lean", namespace, timeout=120)
     assert st["activeRevision"] == second != first and st["readyReplicas"] == 3
     reasons = {e["reason"] for e in cluster.events(namespace, "lean")}
