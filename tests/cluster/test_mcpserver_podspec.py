@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -360,3 +361,13 @@ def test_preview_replicas_test_small_then_switch_at_full_size(
     assert st["activeRevision"] == second != first and st["readyReplicas"] == 3
     reasons = {e["reason"] for e in cluster.events(namespace, "lean")}
     assert {"ScalingUp", "TrafficSwitched"} <= reasons
+
+
+def test_the_example_manifests_are_accepted(crds: Cluster, namespace: str) -> None:
+    examples = Path(__file__).resolve().parents[2] / "examples"
+    for path in sorted(examples.glob("mcpserver-*.yaml")):
+        res = crds.kubectl(
+            "apply", "--server-side", "--dry-run=server", "-n", namespace, "-f", str(path),
+            check=False,
+        )  # fmt: skip
+        assert res.returncode == 0, f"{path.name}: {res.stderr}"

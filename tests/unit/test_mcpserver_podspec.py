@@ -3,6 +3,7 @@ the podTemplate overlay): where they land, and what is refused."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -237,3 +238,18 @@ def test_strategic_merge_of_keyed_and_plain_lists() -> None:
     assert merged["containers"][0]["args"] == ["2"]  # plain lists are replaced
     assert merged["tolerations"] == [{"key": "u"}]  # no merge key in Kubernetes either
     assert base["containers"][0]["args"] == ["1"]  # the inputs are left alone
+
+
+def test_every_example_mcpserver_is_a_valid_spec() -> None:
+    import yaml
+
+    examples = Path(__file__).resolve().parents[2] / "examples"
+    specs = [
+        doc["spec"]
+        for path in sorted(examples.glob("*.yaml"))
+        for doc in yaml.safe_load_all(path.read_text())
+        if doc and doc.get("kind") == "MCPServer"
+    ]
+    assert len(specs) >= 3
+    for raw in specs:
+        MCPServerSpec.model_validate(raw)
