@@ -588,6 +588,8 @@ class ContainerOverlay(ApiModel):
         # The same rules as the CRD's, for an object that reached us without them.
         if self.security_context is not None:
             raise ValueError("securityContext is set by mcpops")
+        if any(isinstance(p, dict) and "hostPort" in p for p in self.ports or []):
+            raise ValueError("hostPort is refused (restricted Pod Security Standard)")
         if self.name in OWN_CONTAINERS:
             owned = [f for f in OWNED_CONTAINER_FIELDS if getattr(self, _snake(f)) is not None]
             if owned:
