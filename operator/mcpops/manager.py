@@ -261,6 +261,7 @@ def informers(client: Client, namespaces: Sequence[str]) -> list[Informer]:
             _child_route(c),
             namespace=ns,
             selector=w.selector,
+            page=w.page,
         )
         for c in CONTROLLERS
         for w in c.children

@@ -180,3 +180,12 @@ def test_a_config_event_wakes_only_the_servers_that_read_it() -> None:
     assert observe(store, ("ns", "s")).configs == {}
     unrelated = {**secret, "metadata": {**secret["metadata"], "name": "helm-release"}}
     assert route(store, "Secret", {"type": "ADDED", "object": unrelated}) == []
+
+
+def test_a_malformed_spec_routes_nothing_instead_of_failing() -> None:
+    odd: dict[str, Any] = {
+        "env": [{"name": "A", "valueFrom": {"secretKeyRef": {"key": "no-name"}}}, "x"],
+        "envFrom": "not a list",
+        "volumes": [{"name": "v", "secret": {"secretName": 7}}, {"projected": {"sources": 1}}],
+    }
+    assert references.references(odd) == []

@@ -34,6 +34,7 @@ class Watch(NamedTuple):
     plural: str
     kind: str
     selector: str = ""
+    page: int = 500  # objects per list page (smaller for kinds whose objects can be large)
 
 
 class WatchExpiredError(Exception):
@@ -53,12 +54,14 @@ class Informer:
         *,
         namespace: str | None = None,
         selector: str = "",
+        page: int = 500,
     ) -> None:
         self.client = client
         self.api_version, self.plural, self.kind = api_version, plural, kind
         self.route = route
         self.namespace = namespace
         self.selector = selector
+        self.page = page
         self.resource_version = ""
         # What we have reported and not yet seen deleted: enough of each to report its
         # deletion after a re-list (namespace, name, labels).
@@ -91,6 +94,7 @@ class Informer:
                 self.plural,
                 self.namespace,
                 label_selector=self.selector or None,
+                limit=self.page,
                 continue_=cont,
             )
             for item in page.get("items") or []:

@@ -57,8 +57,9 @@ CHILD_WATCHES = (
     Watch("v1", "pods", "Pod", f"{MANAGED_SELECTOR},{SERVER_LABEL},job-name"),
     Watch("discovery.k8s.io/v1", "endpointslices", "EndpointSlice", MANAGED_SELECTOR),
     # What the pods read: not ours, so unlabelled; kept as a hash of their data (trim).
-    Watch("v1", "configmaps", "ConfigMap"),
-    Watch("v1", "secrets", "Secret"),
+    # Listed in small pages: a Helm release Secret alone can hold a megabyte.
+    Watch("v1", "configmaps", "ConfigMap", page=100),
+    Watch("v1", "secrets", "Secret", page=100),
 )
 
 

@@ -33,40 +33,42 @@ class Ref:
     optional: bool
 
 
+def _ref(kind: str, ref: Any, field: str, name_key: str = "name") -> Iterator[Ref]:
+    """The reference at `field`, if it is one (the raw spec of a routed event may be
+    anything a person wrote: what is not a reference is skipped, never an error)."""
+    if isinstance(ref, dict) and isinstance(ref.get(name_key), str):
+        yield Ref(kind, ref[name_key], field, bool(ref.get("optional")))
+
+
+def _items(node: Any, key: str) -> list[Any]:
+    value = node.get(key) if isinstance(node, dict) else None
+    return value if isinstance(value, list) else []
+
+
 def _env(spec: dict[str, Any]) -> Iterator[Ref]:
-    for i, var in enumerate(spec.get("env") or []):
-        source = var.get("valueFrom") or {}
+    for i, var in enumerate(_items(spec, "env")):
+        source = var.get("valueFrom") if isinstance(var, dict) else None
         for key, kind in (("secretKeyRef", "Secret"), ("configMapKeyRef", "ConfigMap")):
-            ref = source.get(key)
-            if ref:
-                field = f"spec.env[{i}].valueFrom.{key}"
-                yield Ref(kind, ref["name"], field, bool(ref.get("optional")))
-    for i, source in enumerate(spec.get("envFrom") or []):
+            if isinstance(source, dict):
+                yield from _ref(kind, source.get(key), f"spec.env[{i}].valueFrom.{key}")
+    for i, source in enumerate(_items(spec, "envFrom")):
         for key, kind in (("secretRef", "Secret"), ("configMapRef", "ConfigMap")):
-            ref = source.get(key)
-            if ref:
-                field = f"spec.envFrom[{i}].{key}"
-                yield Ref(kind, ref["name"], field, bool(ref.get("optional")))
+            if isinstance(source, dict):
+                yield from _ref(kind, source.get(key), f"spec.envFrom[{i}].{key}")
 
 
 def _volumes(spec: dict[str, Any]) -> Iterator[Ref]:
-    for i, volume in enumerate(spec.get("volumes") or []):
-        if volume.get("configMap"):
-            cm = volume["configMap"]
-            yield Ref(
-                "ConfigMap", cm["name"], f"spec.volumes[{i}].configMap", bool(cm.get("optional"))
-            )
-        if volume.get("secret"):
-            sec = volume["secret"]
-            yield Ref(
-                "Secret", sec["secretName"], f"spec.volumes[{i}].secret", bool(sec.get("optional"))
-            )
-        for j, source in enumerate((volume.get("projected") or {}).get("sources") or []):
+    for i, volume in enumerate(_items(spec, "volumes")):
+        if not isinstance(volume, dict):
+            continue
+        where = f"spec.volumes[{i}]"
+        yield from _ref("ConfigMap", volume.get("configMap"), f"{where}.configMap")
+        yield from _ref("Secret", volume.get("secret"), f"{where}.secret", "secretName")
+        for j, source in enumerate(_items(volume.get("projected"), "sources")):
             for key, kind in (("secret", "Secret"), ("configMap", "ConfigMap")):
-                ref = source.get(key)
-                if ref:
-                    field = f"spec.volumes[{i}].projected.sources[{j}].{key}"
-                    yield Ref(kind, ref["name"], field, bool(ref.get("optional")))
+                if isinstance(source, dict):
+                    field = f"{where}.projected.sources[{j}].{key}"
+                    yield from _ref(kind, source.get(key), field)
 
 
 def references(spec: dict[str, Any]) -> list[Ref]:
