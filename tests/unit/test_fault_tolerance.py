@@ -208,7 +208,7 @@ class FakeClient:
         self.refuse = refuse
         self.status: dict[str, Any] | None = None
 
-    async def apply(self, manifest: dict[str, Any]) -> dict[str, Any]:
+    async def apply(self, manifest: dict[str, Any], *, manager: str = "mcpops") -> dict[str, Any]:
         name = manifest["metadata"]["name"]
         self.calls.append(("apply", name))
         if name == self.refuse:
