@@ -8,8 +8,11 @@ here. Supported: one linear objective (with a constant), linear constraints
 and Binary sections, and ``\`` comments. Refused with a clear message:
 quadratic terms, semi-continuous variables, SOS sets, indicator constraints.
 
-As in CPLEX, a variable's default bounds are [0, +inf), and a Binary
-declaration sets bounds [0, 1].
+As in CPLEX, a variable's default bounds are [0, +inf). A Binary
+declaration makes a variable integer with upper bound 1 unless the Bounds
+section gives one (HiGHS's reading; it is checked against highspy). One
+deliberate difference: a constant on the left of a constraint (``c: x + 2 >=
+5``) is moved to the right (``x >= 3``); HiGHS 1.16 drops it.
 """
 
 from __future__ import annotations
@@ -358,17 +361,20 @@ def parse_lp(text: str) -> Problem:
         elif kw in _BOUNDS:
             _bounds(toks, b)
         elif kw in _GENERALS:
-            integers += [_name_tok(t) for t in toks.toks]
+            integers += [_name_tok(t, b) for t in toks.toks]
         elif kw in _BINARIES:
-            binaries += [_name_tok(t) for t in toks.toks]
+            binaries += [_name_tok(t, b) for t in toks.toks]
         elif kw in _UNSUPPORTED:
             raise LpSyntaxError(f"line {no}: {_UNSUPPORTED[kw]} are not supported")
     for name in integers:
         p.var_integer[b.var(name)] = True
     for name in binaries:
+        # As HiGHS reads it: bounds given in Bounds stand (whatever the order of the
+        # sections); a missing upper bound becomes 1, the default lower bound is 0.
         j = b.var(name)
         p.var_integer[j] = True
-        p.var_lb[j], p.var_ub[j] = 0.0, 1.0
+        if p.var_ub[j] == INF:
+            p.var_ub[j] = 1.0
     if p.num_vars == 0:
         raise LpSyntaxError("the LP file declares no variables")
     return p
@@ -388,9 +394,11 @@ def _objective(kw: str, toks: _Stream, b: _Builder) -> None:
     p.objective_offset += const
 
 
-def _name_tok(t: _Tok) -> str:
+def _name_tok(t: _Tok, b: _Builder) -> str:
+    """A name in General/Binary: declared here if new, so columns keep the file's order."""
     if t.kind != "name":
         raise LpSyntaxError(f"line {t.line}: expected a variable name, found {t.text!r}")
+    b.var(t.text)
     return t.text
 
 
