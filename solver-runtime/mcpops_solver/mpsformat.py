@@ -429,8 +429,9 @@ class _Reader:
         rest = tokens[1:]
         if self.fixed or len(rest) == 3:
             rest = rest[1:]  # drop the bound (set) name
-        elif len(rest) == 2 and kind in _NO_VALUE:
-            # "BND x" or "x 1": MI/PL/FR/BV take no value, but some writers add one.
+        elif len(rest) == 2:
+            # "BND x" or "x 1": MI/PL/FR/BV take no value (some writers add one); for
+            # the others, "BND x" is a bound without its value.
             known = rest[0] in self.cols.index and rest[1] not in self.cols.index
             rest = rest if known else rest[1:]
         if not rest or not rest[0] or len(rest) > 2:
