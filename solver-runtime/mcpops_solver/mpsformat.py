@@ -126,9 +126,7 @@ def _number(word: str, no: int, what: str, *names: str) -> float:
         try:
             value = float(word.replace("D", "E").replace("d", "e"))
         except ValueError:
-            raise MpsError(
-                f"line {no}: {what.format(*names)} {word!r} is not a number"
-            ) from None
+            raise MpsError(f"line {no}: {what.format(*names)} {word!r} is not a number") from None
     if math.isnan(value):
         raise MpsError(f"line {no}: {what.format(*names)} is NaN")
     return value
@@ -435,7 +433,9 @@ class _Reader:
             known = rest[0] in self.cols.index and rest[1] not in self.cols.index
             rest = rest if known else rest[1:]
         if not rest or not rest[0] or len(rest) > 2:
-            raise _ShapeError(f"line {no}: a BOUNDS line is a type, a bound name, a column, a value")
+            raise _ShapeError(
+                f"line {no}: a BOUNDS line is a type, a bound name, a column, a value"
+            )
         value = rest[1] if len(rest) > 1 else ""
         if kind in _NEEDS_VALUE and not value:
             raise MpsError(f"line {no}: bound {kind} of column {rest[0]!r} has no value")

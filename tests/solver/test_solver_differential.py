@@ -48,9 +48,9 @@ def _case_names() -> list[str]:
 def generated(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("cases")
     files: dict[str, Path] = {}
-    for name, text in MPS_CASES.items():
+    for name in MPS_CASES:
         files[f"mps/{name}"] = root / f"{name}.mps"
-    for name, text in LP_CASES.items():
+    for name in LP_CASES:
         files[f"lp/{name}"] = root / f"{name}.lp"
     for k in range(RANDOM_MPS):
         files[f"random/{k}"] = root / f"random{k}.mps"
