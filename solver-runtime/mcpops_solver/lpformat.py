@@ -211,8 +211,7 @@ def _rhs(s: _Stream) -> float:
 
 def _constraints(s: _Stream, b: _Builder) -> None:
     p = b.p
-    auto = 0
-    used = set(p.con_names)
+    unnamed: list[int] = []
     while not s.done():
         name = None
         if s.at_label():
@@ -244,14 +243,21 @@ def _constraints(s: _Stream, b: _Builder) -> None:
         else:
             lo = hi = rhs
         if name is None:
-            auto += 1
-            name = f"R{auto}"
-            while name in used:
-                auto += 1
-                name = f"R{auto}"
-        used.add(name)
+            unnamed.append(p.num_constraints)
         items = [(j, c) for j, c in terms.items() if c != 0.0]
-        p.add_constraint(name, lo, hi, [j for j, _ in items], [c for _, c in items])
+        p.add_constraint(name or "", lo, hi, [j for j, _ in items], [c for _, c in items])
+    _name_rows(p, unnamed)
+
+
+def _name_rows(p: Problem, unnamed: list[int]) -> None:
+    """Name unnamed rows R1, R2... once every row is read, skipping names the file uses."""
+    used = set(p.con_names)
+    auto = 0
+    for r in unnamed:
+        auto += 1
+        while f"R{auto}" in used:
+            auto += 1
+        p.con_names[r] = f"R{auto}"
 
 
 def _bounds(s: _Stream, b: _Builder) -> None:
