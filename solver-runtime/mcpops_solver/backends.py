@@ -504,21 +504,10 @@ def to_mpmodel_proto(p: Problem) -> Any:
     return mp
 
 
-def _solve_mpsolver(p: Problem, backend: str, params: SolveParams) -> RawSolution:
-    linear_solver_pb2 = ortools_module("ortools.linear_solver.linear_solver_pb2")
-    pywraplp = ortools_module("ortools.linear_solver.pywraplp")
-
-    is_mip = any(p.var_integer)
-    warnings: list[str] = []
-    model = to_mpmodel_proto(p)
-    # Timed from here, like MathOpt's solve which also loads the model into the solver.
-    start = time.perf_counter()
-    solver = pywraplp.Solver.CreateSolver(_MPSOLVER_NAME[backend])
-    if solver is None:
-        raise SolverError(f"{backend} is not available in this OR-Tools build")
-    err = solver.LoadModelFromProto(model)
-    if err:
-        raise UnsupportedProblemError(f"{backend} refused the problem: {err}")
+def _mpsolver_params(
+    solver: Any, pywraplp: Any, backend: str, params: SolveParams, is_mip: bool, warnings: list[str]
+) -> Any:
+    """Apply the limits and seed to `solver`; the MPSolverParameters to solve with."""
     if params.time_limit is not None:
         solver.SetTimeLimit(max(1, round(params.time_limit * 1000)))
     if params.threads is not None and params.threads > 1:
@@ -539,6 +528,25 @@ def _solve_mpsolver(p: Problem, backend: str, params: SolveParams) -> RawSolutio
     if is_mip:
         gap = DEFAULT_RELATIVE_GAP if params.relative_gap is None else params.relative_gap
         mpp.SetDoubleParam(mpp.RELATIVE_MIP_GAP, gap)
+    return mpp
+
+
+def _solve_mpsolver(p: Problem, backend: str, params: SolveParams) -> RawSolution:
+    linear_solver_pb2 = ortools_module("ortools.linear_solver.linear_solver_pb2")
+    pywraplp = ortools_module("ortools.linear_solver.pywraplp")
+
+    is_mip = any(p.var_integer)
+    warnings: list[str] = []
+    model = to_mpmodel_proto(p)
+    # Timed from here, like MathOpt's solve which also loads the model into the solver.
+    start = time.perf_counter()
+    solver = pywraplp.Solver.CreateSolver(_MPSOLVER_NAME[backend])
+    if solver is None:
+        raise SolverError(f"{backend} is not available in this OR-Tools build")
+    err = solver.LoadModelFromProto(model)
+    if err:
+        raise UnsupportedProblemError(f"{backend} refused the problem: {err}")
+    mpp = _mpsolver_params(solver, pywraplp, backend, params, is_mip, warnings)
     with stdout_to_stderr():
         code = solver.Solve(mpp)
     seconds = time.perf_counter() - start
