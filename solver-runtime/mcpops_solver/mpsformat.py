@@ -88,6 +88,7 @@ _UNSUPPORTED = {
 # Keywords that may carry text on their own line; the others only start a
 # section when alone (a column may be called RHS).
 _WITH_ARGS = frozenset({"NAME", "OBJSENSE", "OBJSENCE", "QSECTION", "QCMATRIX", "CSECTION"})
+_WITH_ARGS_FIRST = frozenset("".join(w[0] + w[0].lower() for w in _WITH_ARGS))
 _NEEDS_VALUE = frozenset({"UP", "LO", "FX", "LI", "UI", "SC", "SI"})
 _NO_VALUE = frozenset({"MI", "PL", "FR", "BV"})
 _OBJECTIVE = -1
@@ -110,7 +111,7 @@ def _data_lines(text: str) -> list[tuple[int, str]]:
     out = []
     for no, raw in enumerate(text.splitlines(), start=1):
         line = raw.rstrip()
-        if line.strip() and not line.startswith("*"):
+        if line and line[0] != "*":  # rstrip leaves a blank line empty
             out.append((no, line))
     return out
 
@@ -242,7 +243,8 @@ class _Reader:
             # Only a lone word, or NAME/OBJSENSE... with text, can start a section.
             keyword = (
                 self._keyword(words, line, no)
-                if len(words) == 1 or words[0].upper() in _WITH_ARGS
+                if len(words) == 1
+                or (words[0][0] in _WITH_ARGS_FIRST and words[0].upper() in _WITH_ARGS)
                 else ""
             )
             if keyword == "ENDATA":
@@ -363,8 +365,17 @@ class _Reader:
             self._entry(j, tokens[3], tokens[4], no)
 
     def _entry(self, j: int, row: str, word: str, no: int) -> None:
-        r = self._row_index(row, no, "COLUMNS")
-        value = _number(word, no, "coefficient of {!r} in row {!r}", self.cols.names[j], row)
+        # The hot path of a large file: lookups inlined, _number only off the fast path.
+        r = self.rows.get(row)
+        if r is None:
+            self._row_index(row, no, "COLUMNS")  # raises, naming the row
+            return
+        try:
+            value = float(word)
+        except ValueError:
+            value = _number(word, no, "coefficient of {!r} in row {!r}", self.cols.names[j], row)
+        if value != value:  # NaN
+            _number(word, no, "coefficient of {!r} in row {!r}", self.cols.names[j], row)
         if value == 0.0 or r == _FREE_ROW:
             return  # HiGHS stores no zeros, and drops the extra N rows
         cols = self.cols

@@ -25,48 +25,6 @@ QUADOBJ
  x x 1
 this is not MPS at all
 """,
-    "objsense_next_line": """NAME SENSE1
-OBJSENSE
-    MAX
-ROWS
- N obj
- L c1
-COLUMNS
- x obj 2 c1 1
-RHS
- RHS c1 3
-ENDATA
-""",
-    "objsense_same_line": """NAME SENSE2
-OBJSENSE MAX
-ROWS
- N obj
- L c1
-COLUMNS
- x obj 2 c1 1
-RHS
- RHS c1 3
-ENDATA
-""",
-    "objsense_maximize_word": """NAME SENSE3
-OBJSENSE
-    MAXIMIZE
-ROWS
- N obj
- L c1
-COLUMNS
- x obj 2 c1 1
-ENDATA
-""",
-    "objsense_min": """NAME SENSE4
-OBJSENSE
-    MIN
-ROWS
- N obj
-COLUMNS
- x obj 2
-ENDATA
-""",
     # RANGES on every row type: L [rhs-|R|, rhs], G [rhs, rhs+|R|], E by sign of R, N ignored.
     "ranges_all_rows": """NAME RANGES
 ROWS
@@ -297,6 +255,17 @@ BOUNDS
 ENDATA
 """,
 }
+
+
+# The objective sense, written each way a file may write it (same model otherwise).
+_SENSE_BODY = "ROWS\n N obj\n L c1\nCOLUMNS\n x obj 2 c1 1\nRHS\n RHS c1 3\nENDATA\n"
+for _name, _sense in {
+    "objsense_next_line": "OBJSENSE\n    MAX",
+    "objsense_same_line": "OBJSENSE MAX",
+    "objsense_maximize_word": "OBJSENSE\n    MAXIMIZE",
+    "objsense_min": "OBJSENSE\n    MIN",
+}.items():
+    MPS_CASES[_name] = f"NAME {_name.upper()}\n{_sense}\n{_SENSE_BODY}"
 
 
 def fixed_line(*fields: str, starts: tuple[int, ...] = (2, 5, 15, 25, 40, 50)) -> str:
