@@ -483,6 +483,9 @@ class _Reader:
             cols.lb[j], cols.has_lower[j] = lower, True
         if sets_upper:
             cols.ub[j], cols.has_upper[j] = upper, True
+        # HiGHS 1.16 (its free-format reader) leaves the default lower bound 0 under a
+        # negative UP, integer column or not; CPLEX's old convention made it -inf. Read as
+        # HiGHS reads it, and say so, since the column then has no feasible value.
         if kind in {"UP", "UI"} and value < 0 and not cols.has_lower[j]:
             self.warnings.append(
                 f"line {no}: column {name!r} has upper bound {value:g} below its default "
