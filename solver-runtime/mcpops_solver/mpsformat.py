@@ -150,8 +150,8 @@ def _fixed_tokens(section: str, line: str) -> list[str]:
     """The fields of a fixed-format line (columns 2-3, 5-12, 15-22, 25-36, 40-47, 50-61)."""
     if section == "ROWS":
         return [_fixed_slice(line, 1, 3), _fixed_slice(line, 4, 12)]
-    if section == "COLUMNS" and "'MARKER'" in line:
-        return line.split()
+    if (section == "COLUMNS" and "'MARKER'" in line) or section.startswith("OBJ"):
+        return line.split()  # OBJSENSE/OBJNAME and markers hold one word where they like
     if section == "BOUNDS":
         fields = [
             _fixed_slice(line, 1, 3),

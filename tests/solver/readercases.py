@@ -280,6 +280,8 @@ def fixed_format_with_spaces() -> str:
     """Fixed MPS whose row and column names hold spaces: HiGHS switches to its fixed reader."""
     lines = [
         "NAME          FIXED",
+        "OBJSENSE",
+        "  MAX",
         "ROWS",
         fixed_line("N", "COST"),
         fixed_line("L", "LIM 1"),

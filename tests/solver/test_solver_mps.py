@@ -176,6 +176,7 @@ def test_fixed_format_with_spaces_in_names() -> None:
     result = _read("fixed_names_with_spaces")
     p = result.problem
     assert result.fixed_format
+    assert p.maximize
     assert p.var_names == ["X ONE", "Y TWO", "Z"]
     assert p.con_names == ["LIM 1", "LIM 2", "MY EQ"]
     assert p.var_integer == [False, True, False]
