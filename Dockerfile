@@ -31,20 +31,26 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /src
-COPY pyproject.toml README.md ./
+# Dependencies first, from pyproject.toml alone: a code change reuses these layers.
+COPY pyproject.toml docker/requirements.py ./
+RUN python3 requirements.py > /tmp/requirements.txt \
+    && python3 -m venv /opt/venv \
+    && /opt/venv/bin/pip install -r /tmp/requirements.txt \
+    && python3 -m venv /opt/pyinstaller \
+    && /opt/pyinstaller/bin/pip install "pyinstaller>=6.10,<7" -r /tmp/requirements.txt
+
+COPY README.md ./
 COPY operator/ operator/
 COPY solver-runtime/ solver-runtime/
 COPY common/ common/
 COPY docker/bridge_install.py docker/bridge_install.py
 
 # The operator's runtime: the project without the `solver` extra (no OR-Tools).
-RUN python3 -m venv /opt/venv \
-    && /opt/venv/bin/pip install .
+RUN /opt/venv/bin/pip install --no-deps .
 
 # The stdio bridge as a onedir bundle, plus its installer (a Python script run by the
 # operator image's own interpreter in the init container).
-RUN python3 -m venv /opt/pyinstaller \
-    && /opt/pyinstaller/bin/pip install "pyinstaller>=6.10,<7" . \
+RUN /opt/pyinstaller/bin/pip install --no-deps . \
     && /opt/pyinstaller/bin/pyinstaller \
         --noconfirm --clean --onedir \
         --name mcpops-bridge \
@@ -65,12 +71,16 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
 
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml docker/requirements.py ./
+RUN python3 requirements.py solver > /tmp/requirements.txt \
+    && python3 -m venv /opt/venv \
+    && /opt/venv/bin/pip install -r /tmp/requirements.txt
+
+COPY README.md ./
 COPY operator/ operator/
 COPY solver-runtime/ solver-runtime/
 COPY common/ common/
-RUN python3 -m venv /opt/venv \
-    && /opt/venv/bin/pip install ".[solver]"
+RUN /opt/venv/bin/pip install --no-deps ".[solver]"
 
 # ---------------------------------------------------------------- solver image
 FROM ${BASE_IMAGE} AS solver

@@ -38,8 +38,8 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -150,6 +150,7 @@ PROJECT_INPUTS = (
     "solver-runtime",
     "common",
     "docker/bridge_install.py",
+    "docker/requirements.py",
 )
 IMAGES: tuple[Image, ...] = (
     Image(
@@ -396,7 +397,9 @@ def parse_ctr_images(listing: str) -> dict[str, dict[str, str]]:
     return out
 
 
-def to_load(resolved: Iterable[Resolved], present: Mapping[str, Mapping[str, str]]) -> list[Resolved]:
+def to_load(
+    resolved: Iterable[Resolved], present: Mapping[str, Mapping[str, str]]
+) -> list[Resolved]:
     """Images a containerd lacks, or holds under the same name with other content."""
     return [r for r in resolved if present.get(r.ref, {}).get(KEY_LABEL) != r.key]
 
@@ -437,11 +440,14 @@ def prepare_store(store: Store) -> None:
     import resource
 
     store.root.mkdir(parents=True, exist_ok=True)
+
     def hard(limit: int) -> int:
         value = resource.getrlimit(limit)[1]
         return 1 << 20 if value == resource.RLIM_INFINITY else value
 
-    store.conf.write_text(containers_conf(hard(resource.RLIMIT_NOFILE), hard(resource.RLIMIT_NPROC)))
+    store.conf.write_text(
+        containers_conf(hard(resource.RLIMIT_NOFILE), hard(resource.RLIMIT_NPROC))
+    )
 
 
 def image_exists(store: Store, ref: str) -> bool:
@@ -508,7 +514,7 @@ def fetch_npm_tarball(tarball: NpmTarball, downloads: Path) -> None:
     if path.exists() and integrity_ok(path.read_bytes(), tarball.integrity):
         return
     log(f"downloading {tarball.url}")
-    with urllib.request.urlopen(tarball.url, timeout=300) as response:  # noqa: S310
+    with urllib.request.urlopen(tarball.url, timeout=300) as response:
         data = response.read()
     if not integrity_ok(data, tarball.integrity):
         raise SystemExit(f"{tarball.url}: integrity mismatch (expected {tarball.integrity})")
@@ -554,20 +560,23 @@ def image_size_mb(store: Store, ref: str) -> float:
 
 def archives(resolved: Iterable[Resolved], base_key: str, images_dir: Path) -> dict[str, Path]:
     """Image name -> the archive of its current content."""
-    return {"base": images_dir / f"base-{base_key}.tar", **{r.image.name: r.archive for r in resolved}}
+    return {
+        "base": images_dir / f"base-{base_key}.tar",
+        **{r.image.name: r.archive for r in resolved},
+    }
 
 
 def stale_archives(existing: Iterable[Path], current: Mapping[str, Path]) -> list[Path]:
     """Archives of an image's older content (same name, another key)."""
     keep = set(current.values())
     return [
-        path
-        for path in existing
-        if path not in keep and path.name.rsplit("-", 1)[0] in current
+        path for path in existing if path not in keep and path.name.rsplit("-", 1)[0] in current
     ]
 
 
-def prune(store: Store, images_dir: Path, keep_refs: Iterable[str], keep: Mapping[str, Path]) -> None:
+def prune(
+    store: Store, images_dir: Path, keep_refs: Iterable[str], keep: Mapping[str, Path]
+) -> None:
     """Drop what the current inputs no longer name: older tags, their archives, dangling layers."""
     listing = output(store.podman("images", "--format", "{{.Repository}}:{{.Tag}}"), store.env())
     wanted = set(keep_refs)
@@ -644,7 +653,9 @@ def print_timings(timings: Iterable[Timing]) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     build = sub.add_parser("build", help="build every image that is missing (cached)")
     build.add_argument("images", nargs="*", help="only these (default: all)")
@@ -665,7 +676,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif args.command == "load":
         load(args.address, args.namespace, ROOT, IMAGES_DIR)
     elif args.command == "check":
-        from images_check import check_all  # noqa: PLC0415 (only this command needs it)
+        from images_check import check_all
 
         check_all(ROOT, IMAGES_DIR, force=args.force)
     return 0

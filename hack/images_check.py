@@ -38,6 +38,7 @@ from images import (
 SOLVER_INSTANCE = "adlittle"  # a small Netlib LP: solves in well under a second
 CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 PROTOCOL_VERSION = "2025-06-18"
+INSTALLER = "/opt/mcpops-bridge/install"  # what the init container of a stdio server runs
 
 
 def pem_blocks(text: str) -> set[str]:
@@ -113,7 +114,10 @@ def stdio_tools(cmd: Sequence[str], env: Mapping[str, str], timeout: float = 60)
 
 
 def opt_data() -> Path | None:
-    candidates = [os.environ.get("MCPOPS_OPT_DATA", ""), str(ROOT.parent / "shared/data/optimization")]
+    candidates = [
+        os.environ.get("MCPOPS_OPT_DATA", ""),
+        str(ROOT.parent / "shared/data/optimization"),
+    ]
     candidates.append("/work/shared/data/optimization")
     return next((Path(c) for c in candidates if c and (Path(c) / "manifest.json").exists()), None)
 
@@ -129,7 +133,13 @@ def check_solver(store: Store, ref: str) -> str:
     manifest = json.loads((data / "manifest.json").read_text())
     (entry,) = [i for i in manifest["instances"] if i["name"] == SOLVER_INSTANCE]
     run = store.podman(
-        "run", "--rm", "--network=none", "--volume", f"{data}:/data:ro", ref, f"/data/{entry['file']}"
+        "run",
+        "--rm",
+        "--network=none",
+        "--volume",
+        f"{data}:/data:ro",
+        ref,
+        f"/data/{entry['file']}",
     )
     summary = json.loads(output(run, store.env()).strip().splitlines()[-1])
     objective = float(summary["objective"])
@@ -143,27 +153,18 @@ def check_bridge(store: Store, operator: str, python: str) -> str:
     with tempfile.TemporaryDirectory(prefix="mcpops-bridge-") as tmp:
         os.chmod(tmp, 0o777)  # the image's user (65532) writes the bundle here
         mount = f"{tmp}:/mcpops"
-        install = store.podman(
-            "run", "--rm", "--network=none", "--volume", mount,
-            "--entrypoint", "/opt/mcpops-bridge/install", operator, "/mcpops/bridge",
-        )  # fmt: skip
-        output(install, store.env())
-        help_text = output(
-            store.podman(
-                "run", "--rm", "--network=none", "--volume", mount, python,
-                "/mcpops/bridge/mcpops-bridge", "--help",
-            ),  # fmt: skip
-            store.env(),
+        podman_output(
+            store, "--volume", mount, "--entrypoint", INSTALLER, operator, "/mcpops/bridge"
         )
+        bridge = "/mcpops/bridge/mcpops-bridge"
+        help_text = podman_output(store, "--volume", mount, python, bridge, "--help")
     if "--port" not in help_text:
         raise SystemExit(f"bridge --help in {python}: {help_text[:200]}")
     return f"installed by {operator.split('/')[1]} and run in {python.split('/')[1]}"
 
 
 def check_tools(store: Store, ref: str, cmd: Sequence[str], expected: str) -> str:
-    tools = stdio_tools(
-        store.podman("run", "--rm", "-i", "--network=none", ref, *cmd), store.env()
-    )
+    tools = stdio_tools(store.podman("run", "--rm", "-i", "--network=none", ref, *cmd), store.env())
     if expected not in tools:
         raise SystemExit(f"{ref}: tool {expected!r} missing from {tools}")
     return f"{' '.join(cmd)} lists {len(tools)} tools over stdio, {expected} among them"
@@ -171,10 +172,7 @@ def check_tools(store: Store, ref: str, cmd: Sequence[str], expected: str) -> st
 
 def check_ca(store: Store, refs: Mapping[str, str]) -> str:
     def bundle(ref: str) -> str:
-        return output(
-            store.podman("run", "--rm", "--network=none", "--entrypoint", "cat", ref, CA_BUNDLE),
-            store.env(),
-        )
+        return podman_output(store, "--entrypoint", "cat", ref, CA_BUNDLE)
 
     base = bundle(refs["base"])
     host_only = pem_blocks(HOST_CA_BUNDLE.read_text()) - pem_blocks(base)
@@ -190,17 +188,22 @@ def check_ca(store: Store, refs: Mapping[str, str]) -> str:
     )
 
 
+def podman_output(store: Store, *args: str) -> str:
+    return output(store.podman("run", "--rm", "--network=none", *args), store.env())
+
+
 def checks(store: Store, refs: Mapping[str, str]) -> list[tuple[str, str]]:
-    operator, python = refs["mcpops"], refs["mcp-python"]
+    operator, python, node = refs["mcpops"], refs["mcp-python"], refs["mcp-node"]
+    help_text = podman_output(store, operator, "--help")
     return [
-        ("pause", output(store.podman("run", "--rm", "--network=none", refs["pause"], "-v"), store.env()).strip()),
-        ("mcpops", f"mcpops --help: {len(output(store.podman('run', '--rm', '--network=none', operator, '--help'), store.env()))} bytes"),
+        ("pause", podman_output(store, refs["pause"], "-v").strip()),
+        ("mcpops", f"mcpops --help: {help_text.splitlines()[0][:60]}"),
         ("bridge", check_bridge(store, operator, python)),
         ("mcpops-solver", check_solver(store, refs["mcpops-solver"])),
         ("mcp-python", check_tools(store, python, ["mcp-server-time"], "get_current_time")),
-        ("mcp-node", check_tools(store, refs["mcp-node"], ["mcp-server-everything", "stdio"], "echo")),
+        ("mcp-node", check_tools(store, node, ["mcp-server-everything", "stdio"], "echo")),
         ("ca", check_ca(store, refs)),
-    ]  # fmt: skip
+    ]
 
 
 def check_all(root: Path, images_dir: Path, force: bool = False) -> None:
@@ -209,7 +212,10 @@ def check_all(root: Path, images_dir: Path, force: bool = False) -> None:
     if missing:
         raise SystemExit(f"not built yet (run `make images`): {', '.join(missing)}")
     refs = tags(resolved, BASE.key())
-    stamp = images_dir / f"checked-{digest(json.dumps(refs, sort_keys=True) + ''.join(r.key for r in resolved))}"
+    stamp = (
+        images_dir
+        / f"checked-{digest(json.dumps(refs, sort_keys=True) + ''.join(r.key for r in resolved))}"
+    )
     if stamp.exists() and not force:
         log(f"images checked already for this content ({stamp.name}): {stamp.read_text().strip()}")
         return

@@ -100,7 +100,9 @@ def test_bases_are_one_build_argument_pinned_by_default(
     ]
     _, _, tag = default.partition(":")
     assert default.startswith(BASE) and "slim" in tag and "latest" not in tag, default
-    assert text.index("ARG BASE_IMAGE=") < text.index("FROM "), "a global ARG, before every FROM"
+    assert text.index("\nARG BASE_IMAGE=") < text.index("\nFROM "), (
+        "a global ARG, before every FROM"
+    )
     assert "latest" not in text
 
 
