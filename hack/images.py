@@ -136,7 +136,10 @@ class Image:
     inputs: tuple[str, ...]  # files and directories (relative to ROOT) the build reads
     target: str | None = None
     build_args: tuple[tuple[str, str], ...] = ()
-    fixed_tag: str | None = None
+    # A second, stable tag for what names the image by hand (containerd's sandbox_image, the
+    # README and examples/): bumped by hand when what the image offers changes. `load` moves it
+    # to new content by the key label.
+    stable_tag: str | None = None
     go_program: str | None = None  # built static into the (temporary) build context
     downloads: tuple[NpmTarball, ...] = ()  # mounted read-only at /downloads
     uses_base: bool = True
@@ -157,7 +160,7 @@ IMAGES: tuple[Image, ...] = (
         "pause",
         "hack/containerfiles/pause.Containerfile",
         ("hack/pause/main.go", "hack/pause/go.mod"),
-        fixed_tag=PAUSE_IMAGE.rsplit(":", 1)[1],
+        stable_tag=PAUSE_IMAGE.rsplit(":", 1)[1],
         go_program="hack/pause",
         uses_base=False,
     ),
@@ -168,6 +171,7 @@ IMAGES: tuple[Image, ...] = (
         "hack/containerfiles/mcp-python.Containerfile",
         (),
         build_args=(("MCP_SERVER_TIME_VERSION", MCP_SERVER_TIME_VERSION),),
+        stable_tag="1",
     ),
     Image(
         "mcp-node",
@@ -179,6 +183,7 @@ IMAGES: tuple[Image, ...] = (
             ("SERVER_EVERYTHING_VERSION", SERVER_EVERYTHING_VERSION),
         ),
         downloads=(NODE, NPM),
+        stable_tag="1",
     ),
 )
 
@@ -216,13 +221,16 @@ def tree_digest(root: Path, inputs: Iterable[str]) -> str:
 
 
 def image_key(image: Image, root: Path, base_key: str) -> str:
+    """The content key: the operator and the solver (two targets of one Dockerfile) share it,
+    so the solver image the operator derives from its own (mcpops:K -> mcpops-solver:K) is the
+    one built from the same sources."""
     parts = {
         "containerfile": hashlib.sha256((root / image.containerfile).read_bytes()).hexdigest(),
         "inputs": tree_digest(root, image.inputs),
-        "target": image.target,
         "args": list(image.build_args),
         "downloads": [t.integrity for t in image.downloads],
         "base": base_key if image.uses_base else None,
+        "stable_tag": image.stable_tag,  # the archive names it
     }
     return digest(json.dumps(parts, sort_keys=True))
 
@@ -240,6 +248,12 @@ class Resolved:
     ref: str
     archive: Path
 
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Every reference of the image: by content key, and its stable tag if any."""
+        stable = self.image.stable_tag
+        return (self.ref,) if stable is None else (self.ref, reference(self.image.name, stable))
+
 
 def base_ref(base_key: str) -> str:
     return reference("base", base_key)
@@ -249,7 +263,7 @@ def resolve(root: Path, images_dir: Path, base_key: str) -> list[Resolved]:
     out = []
     for image in IMAGES:
         key = image_key(image, root, base_key)
-        ref = reference(image.name, image.fixed_tag or key)
+        ref = reference(image.name, key)
         out.append(Resolved(image, key, ref, images_dir / f"{image.name}-{key}.tar"))
     return out
 
@@ -342,8 +356,7 @@ def build_command(
         "--layers",
         "--file",
         str(root / image.containerfile),
-        "--tag",
-        r.ref,
+        *(arg for name in r.names for arg in ("--tag", name)),
         "--label",
         f"{KEY_LABEL}={r.key}",
     )
@@ -377,8 +390,9 @@ def import_command(store: Store, ref: str) -> list[str]:
     )
 
 
-def save_command(store: Store, ref: str, archive: Path) -> list[str]:
-    return store.podman("save", "--format", "docker-archive", "--output", str(archive), ref)
+def save_command(store: Store, names: Sequence[str], archive: Path) -> list[str]:
+    """A docker archive (what `ctr images import` reads) naming the image by every tag."""
+    return store.podman("save", "--format", "docker-archive", "--output", str(archive), *names)
 
 
 def ctr(address: str, namespace: str, *args: str) -> list[str]:
@@ -401,7 +415,7 @@ def to_load(
     resolved: Iterable[Resolved], present: Mapping[str, Mapping[str, str]]
 ) -> list[Resolved]:
     """Images a containerd lacks, or holds under the same name with other content."""
-    return [r for r in resolved if present.get(r.ref, {}).get(KEY_LABEL) != r.key]
+    return [r for r in resolved if any(present.get(n, {}).get(KEY_LABEL) != r.key for n in r.names)]
 
 
 def missing_packages(tools: Mapping[str, str], which: Callable[[str], str | None]) -> list[str]:
@@ -455,10 +469,10 @@ def image_exists(store: Store, ref: str) -> bool:
     return probe.returncode == 0
 
 
-def save(store: Store, ref: str, archive: Path) -> None:
+def save(store: Store, names: Sequence[str], archive: Path) -> None:
     partial = archive.with_suffix(".partial")
     partial.unlink(missing_ok=True)
-    run(save_command(store, ref, partial), env=store.env())
+    run(save_command(store, names, partial), env=store.env())
     partial.rename(archive)
 
 
@@ -505,7 +519,7 @@ def ensure_base(store: Store, images_dir: Path, recipe: BaseRecipe) -> bool:
         run(import_command(store, ref), env=store.env(), stdin=tar.stdout)
         if tar.wait() != 0:
             raise SystemExit("tar of the base root filesystem failed")
-    save(store, ref, archive)
+    save(store, [ref], archive)
     return True
 
 
@@ -550,7 +564,7 @@ def build_one(store: Store, r: Resolved, base: str, paths: BuildPaths, root: Pat
     with tempfile.TemporaryDirectory(prefix=f"mcpops-{r.image.name}-") as tmp:
         context = build_context(r.image, root, Path(tmp))
         run(build_command(store, r, base, context, paths, root), env=store.env())
-    save(store, r.ref, r.archive)
+    save(store, r.names, r.archive)
 
 
 def image_size_mb(store: Store, ref: str) -> float:
@@ -617,7 +631,8 @@ def build_all(root: Path, images_dir: Path, only: Sequence[str] = ()) -> list[Ti
     current = tags(resolved, BASE.key())
     paths_now = archives(resolved, BASE.key(), images_dir)
     if not only:
-        prune(store, images_dir, current.values(), paths_now)
+        keep = [current["base"], *(name for r in resolved for name in r.names)]
+        prune(store, images_dir, keep, paths_now)
     current_file(images_dir).write_text(json.dumps(current, indent=2, sort_keys=True) + "\n")
     for t in timings:
         if image_exists(store, current[t.name]):
@@ -637,7 +652,9 @@ def load(address: str, namespace: str, root: Path, images_dir: Path) -> list[str
     for r in to_load(resolved, present):
         log(f"importing {r.ref} into {address} ({namespace})")
         run(ctr(address, namespace, "images", "import", str(r.archive)))
-        run(ctr(address, namespace, "images", "label", r.ref, f"{KEY_LABEL}={r.key}"))
+        for name in r.names:
+            label = ctr(address, namespace, "images", "label", name, f"{KEY_LABEL}={r.key}")
+            output(label)
         loaded.append(r.ref)
     return loaded
 

@@ -1,3 +1,3 @@
 module mcpops.dev/pause
 
-go 1.22
+go 1.19

@@ -88,7 +88,6 @@ def test_key_changes_with_each_input_and_only_with_them(tree: Path) -> None:
     assert images.image_key(image(uses_base=False), tree, "base2") == images.image_key(
         image(uses_base=False), tree, "base3"
     ), "an image FROM scratch does not depend on the base"
-    assert images.image_key(image(target="solver"), tree, "base1") != current
     assert images.image_key(image(build_args=(("V", "2"),)), tree, "base1") != current
 
 
@@ -112,16 +111,21 @@ def test_every_image_but_pause_is_tagged_by_its_key(tmp_path: Path) -> None:
     assert names == ["pause", "mcpops", "mcpops-solver", "mcp-python", "mcp-node"]
     for r in resolved:
         assert r.archive == tmp_path / f"{r.image.name}-{r.key}.tar"
-        if r.image.name == "pause":
-            assert r.ref == images.PAUSE_IMAGE == "mcpops.local/pause:1"
-        else:
-            assert r.ref == f"mcpops.local/{r.image.name}:{r.key}"
+        assert r.ref == f"mcpops.local/{r.image.name}:{r.key}"
+        assert r.names[0] == r.ref
+    by_name = {r.image.name: r for r in resolved}
+    # Named by hand elsewhere: containerd's sandbox_image, the README and examples/.
+    assert by_name["pause"].names[1] == images.PAUSE_IMAGE == "mcpops.local/pause:1"
+    assert by_name["mcp-python"].names[1] == "mcpops.local/mcp-python:1"
+    assert by_name["mcp-node"].names[1] == "mcpops.local/mcp-node:1"
+    assert by_name["mcpops"].names == (by_name["mcpops"].ref,)
     current = images.tags(resolved, "b" * 12)
     assert current["base"] == "mcpops.local/base:" + "b" * 12
     assert set(current) == {"base", *names}
-    # The operator and the solver read the same sources, but they are different images.
-    by_name = {r.image.name: r for r in resolved}
-    assert by_name["mcpops"].key != by_name["mcpops-solver"].key
+    # One Dockerfile, two targets, one key: the operator derives its solver image from its own
+    # reference (mcpops:K -> mcpops-solver:K, settings.derived_solver_image).
+    assert by_name["mcpops"].key == by_name["mcpops-solver"].key
+    assert by_name["mcpops"].archive != by_name["mcpops-solver"].archive
 
 
 def test_the_project_images_hash_what_the_dockerfile_copies() -> None:
@@ -157,7 +161,7 @@ def test_build_command(tmp_path: Path) -> None:
     assert "--network=host" in cmd
     assert "--target solver" in joined
     assert "--build-arg BASE_IMAGE=mcpops.local/base:b" in joined
-    assert f"--tag {r.ref}" in joined
+    assert f"--tag {r.ref}" in joined and joined.count("--tag") == 1
     assert f"--label {images.KEY_LABEL}={r.key}" in joined
     # The host's CA bundle: read-only, over the image's, for the build only (a volume).
     assert (
@@ -245,11 +249,18 @@ def test_load_imports_what_is_missing_or_has_other_content() -> None:
 
     same_pause = resolved("pause", "k1", "mcpops.local/pause:1")
     new_pause = resolved("pause", "k9", "mcpops.local/pause:1")
+    stable_missing = images.Resolved(
+        images.Image("mcp-node", "C", (), stable_tag="1"),
+        "k2",
+        "mcpops.local/mcp-node:k2",
+        Path("/a"),
+    )
     unlabelled = resolved("mcp-node", "k2", "mcpops.local/mcp-node:k2")
     absent = resolved("mcpops", "k3", "mcpops.local/mcpops:k3")
     wanted = [same_pause, unlabelled, absent]
     assert images.to_load(wanted, present) == [unlabelled, absent]
     assert images.to_load([new_pause], present) == [new_pause], "same tag, new content"
+    assert images.to_load([stable_missing], present) == [stable_missing], "its stable tag is absent"
     assert images.ctr("/s.sock", "k8s.io", "images", "ls") == [
         "ctr", "--address", "/s.sock", "--namespace", "k8s.io", "images", "ls",
     ]  # fmt: skip
@@ -312,3 +323,29 @@ def test_stdio_tools_against_a_real_mcp_server() -> None:
 def test_relative_error() -> None:
     assert check.relative_error(225494.963, 225494.96316) < 1e-6
     assert check.relative_error(0.5, 0.0) == 0.5
+
+
+def test_the_operator_derives_the_solver_image_built_beside_it(tmp_path: Path) -> None:
+    from mcpops.settings import derived_solver_image
+
+    by_name = {r.image.name: r for r in images.resolve(REPO, tmp_path, "b" * 12)}
+    assert derived_solver_image(by_name["mcpops"].ref) == by_name["mcpops-solver"].ref
+
+
+def test_docs_and_examples_name_only_images_that_exist() -> None:
+    """README and examples/ name images `make images` builds (by their stable tags)."""
+    stable = {name for r in images.resolve(REPO, Path("/x"), "b" * 12) for name in r.names[1:]}
+    texts = [REPO / "README.md", *sorted((REPO / "examples").glob("*.yaml"))]
+    named = set()
+    for path in texts:
+        for line in path.read_text().splitlines():
+            key, _, value = line.strip().partition("image: ")
+            if key == "" and value:
+                named.add((path.name, value.split()[0]))
+    assert named, "the README and examples name images"
+    unknown = {
+        (f, ref) for f, ref in named if ref.startswith("mcpops.local/") and ref not in stable
+    }
+    assert not unknown, f"not built by `make images`: {unknown}"
+    elsewhere = {(f, ref) for f, ref in named if not ref.startswith("mcpops.local/")}
+    assert not elsewhere, f"images from a registry (say which exist, or build them): {elsewhere}"
