@@ -143,6 +143,8 @@ class Image:
     go_program: str | None = None  # built static into the (temporary) build context
     downloads: tuple[NpmTarball, ...] = ()  # mounted read-only at /downloads
     uses_base: bool = True
+    # Build stages whose layers are worth keeping (dependencies): tagged, so never dangling.
+    cache_stages: tuple[str, ...] = ()
 
 
 # What ./Dockerfile copies (see .dockerignore).
@@ -164,14 +166,21 @@ IMAGES: tuple[Image, ...] = (
         go_program="hack/pause",
         uses_base=False,
     ),
-    Image("mcpops", "Dockerfile", PROJECT_INPUTS, target="operator"),
-    Image("mcpops-solver", "Dockerfile", PROJECT_INPUTS, target="solver"),
+    Image("mcpops", "Dockerfile", PROJECT_INPUTS, target="operator", cache_stages=("build",)),
+    Image(
+        "mcpops-solver",
+        "Dockerfile",
+        PROJECT_INPUTS,
+        target="solver",
+        cache_stages=("solver-build",),
+    ),
     Image(
         "mcp-python",
         "hack/containerfiles/mcp-python.Containerfile",
         (),
         build_args=(("MCP_SERVER_TIME_VERSION", MCP_SERVER_TIME_VERSION),),
         stable_tag="1",
+        cache_stages=("build",),
     ),
     Image(
         "mcp-node",
@@ -184,6 +193,7 @@ IMAGES: tuple[Image, ...] = (
         ),
         downloads=(NODE, NPM),
         stable_tag="1",
+        cache_stages=("build",),
     ),
 )
 
@@ -346,22 +356,35 @@ class BuildPaths:
     downloads: Path
 
 
+def anchor_ref(image: Image, stage: str) -> str:
+    """A tag on a build stage's last layer: pruning dangling images keeps its layer cache."""
+    return reference(f"cache-{image.name}", stage)
+
+
 def build_command(
-    store: Store, r: Resolved, base: str, context: Path, paths: BuildPaths, root: Path
+    store: Store,
+    r: Resolved,
+    base: str,
+    context: Path,
+    paths: BuildPaths,
+    root: Path,
+    stage: str | None = None,
 ) -> list[str]:
+    """`podman build` of the image, or (stage) of one of its build stages, tagged as an anchor."""
     image = r.image
+    tags = [anchor_ref(image, stage)] if stage else [*r.names]
     cmd = store.podman(
         "build",
         "--network=host",
         "--layers",
         "--file",
         str(root / image.containerfile),
-        *(arg for name in r.names for arg in ("--tag", name)),
-        "--label",
-        f"{KEY_LABEL}={r.key}",
+        *(arg for name in tags for arg in ("--tag", name)),
     )
-    if image.target:
-        cmd += ["--target", image.target]
+    if not stage:
+        cmd += ["--label", f"{KEY_LABEL}={r.key}"]
+    if stage or image.target:
+        cmd += ["--target", stage or str(image.target)]
     if image.uses_base:
         cmd += ["--build-arg", f"BASE_IMAGE={base}"]
     for name, value in image.build_args:
@@ -563,6 +586,8 @@ def build_one(store: Store, r: Resolved, base: str, paths: BuildPaths, root: Pat
         fetch_npm_tarball(tarball, paths.downloads)
     with tempfile.TemporaryDirectory(prefix=f"mcpops-{r.image.name}-") as tmp:
         context = build_context(r.image, root, Path(tmp))
+        for stage in r.image.cache_stages:
+            run(build_command(store, r, base, context, paths, root, stage), env=store.env())
         run(build_command(store, r, base, context, paths, root), env=store.env())
     save(store, r.names, r.archive)
 
@@ -632,6 +657,7 @@ def build_all(root: Path, images_dir: Path, only: Sequence[str] = ()) -> list[Ti
     paths_now = archives(resolved, BASE.key(), images_dir)
     if not only:
         keep = [current["base"], *(name for r in resolved for name in r.names)]
+        keep += [anchor_ref(r.image, stage) for r in resolved for stage in r.image.cache_stages]
         prune(store, images_dir, keep, paths_now)
     current_file(images_dir).write_text(json.dumps(current, indent=2, sort_keys=True) + "\n")
     for t in timings:

@@ -171,6 +171,13 @@ def test_build_command(tmp_path: Path) -> None:
     assert f"--volume {tmp_path / 'pip'}:/root/.cache/pip" in joined
     assert "/downloads" not in joined, "only images with downloads mount them"
     assert store.env()["CONTAINERS_CONF"] == str(tmp_path / "containers.conf")
+    # A build stage, tagged so that pruning dangling images keeps its layers.
+    stage = images.build_command(store, r, "mcpops.local/base:b", REPO, paths, REPO, "solver-build")
+    joined = " ".join(stage)
+    assert "--target solver-build" in joined and "--target solver " not in joined
+    assert "--tag mcpops.local/cache-mcpops-solver:solver-build" in joined
+    assert joined.count("--tag") == 1 and images.KEY_LABEL not in joined
+    assert "--build-arg BASE_IMAGE=mcpops.local/base:b" in joined
 
 
 def test_build_command_mounts_downloads_and_skips_the_base_for_scratch(tmp_path: Path) -> None:
