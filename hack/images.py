@@ -605,30 +605,58 @@ def archives(resolved: Iterable[Resolved], base_key: str, images_dir: Path) -> d
     }
 
 
-def stale_archives(existing: Iterable[Path], current: Mapping[str, Path]) -> list[Path]:
-    """Archives of an image's older content (same name, another key)."""
+# Another checkout of the project (a git worktree) shares this cache with other content: what
+# the current inputs do not name is removed only once no build has used it for this long.
+UNUSED_DAYS = 2.0
+
+
+def archive_name(ref: str) -> str:
+    """mcpops.local/mcpops-solver:K -> mcpops-solver-K.tar"""
+    name, _, tag = ref.removeprefix(f"{REGISTRY}/").rpartition(":")
+    return f"{name}-{tag}.tar"
+
+
+def stale_archives(
+    existing: Iterable[tuple[Path, float]], current: Mapping[str, Path], now: float
+) -> list[Path]:
+    """Archives (path, mtime) of an image's other content, unused for UNUSED_DAYS."""
     keep = set(current.values())
     return [
-        path for path in existing if path not in keep and path.name.rsplit("-", 1)[0] in current
+        path
+        for path, mtime in existing
+        if path not in keep
+        and path.name.rsplit("-", 1)[0] in current
+        and now - mtime > UNUSED_DAYS * 86400
+    ]
+
+
+def stale_refs(refs: Iterable[str], keep: Iterable[str], archives: Iterable[str]) -> list[str]:
+    """mcpops' tags in the store that neither the current inputs nor a kept archive name."""
+    wanted, kept = set(keep), set(archives)
+    return [
+        ref
+        for ref in refs
+        if ref.startswith(f"{REGISTRY}/") and ref not in wanted and archive_name(ref) not in kept
     ]
 
 
 def prune(
     store: Store, images_dir: Path, keep_refs: Iterable[str], keep: Mapping[str, Path]
 ) -> None:
-    """Drop what the current inputs no longer name: older tags, their archives, dangling layers."""
+    """Drop what is no longer used: other content's archives and tags, dangling layers."""
+    now = time.time()
+    for path in keep.values():
+        if path.exists():
+            os.utime(path)  # in use by this checkout
+    archives = [(p, p.stat().st_mtime) for p in images_dir.glob("*.tar")]
+    for path in stale_archives(archives, keep, now):
+        path.unlink()
     listing = output(store.podman("images", "--format", "{{.Repository}}:{{.Tag}}"), store.env())
-    wanted = set(keep_refs)
-    stale = [ref for ref in listing.split() if ref.startswith(f"{REGISTRY}/") and ref not in wanted]
+    left = [p.name for p in images_dir.glob("*.tar")]
+    stale = stale_refs(listing.split(), keep_refs, left)
     if stale:
         run(store.podman("rmi", "--force", *stale), env=store.env())
     run(store.podman("image", "prune", "--force"), env=store.env(), stdout=subprocess.DEVNULL)
-    for path in stale_archives(images_dir.glob("*.tar"), keep):
-        path.unlink()
-
-
-def current_file(images_dir: Path) -> Path:
-    return images_dir / "current.json"
 
 
 def build_all(root: Path, images_dir: Path, only: Sequence[str] = ()) -> list[Timing]:
@@ -659,7 +687,6 @@ def build_all(root: Path, images_dir: Path, only: Sequence[str] = ()) -> list[Ti
         keep = [current["base"], *(name for r in resolved for name in r.names)]
         keep += [anchor_ref(r.image, stage) for r in resolved for stage in r.image.cache_stages]
         prune(store, images_dir, keep, paths_now)
-    current_file(images_dir).write_text(json.dumps(current, indent=2, sort_keys=True) + "\n")
     for t in timings:
         if image_exists(store, current[t.name]):
             t.image_mb = image_size_mb(store, current[t.name])

@@ -216,22 +216,39 @@ def test_containers_conf_lowers_limits_and_never_raises_them() -> None:
     assert '"nofile=1024:1024", "nproc=512:512"' in images.containers_conf(1024, 512)
 
 
-def test_stale_archives_are_older_content_of_known_images(tmp_path: Path) -> None:
+def test_stale_archives_are_other_content_unused_for_days(tmp_path: Path) -> None:
     current = {
         "mcpops": tmp_path / "mcpops-new.tar",
         "mcpops-solver": tmp_path / "mcpops-solver-new.tar",
     }
+    now = 1_000_000_000.0
+    old, recent = now - (images.UNUSED_DAYS + 1) * 86400, now - 3600
     existing = [
-        tmp_path / "mcpops-new.tar",
-        tmp_path / "mcpops-old.tar",
-        tmp_path / "mcpops-solver-new.tar",
-        tmp_path / "mcpops-solver-old.tar",
-        tmp_path / "something-else-old.tar",
+        (tmp_path / "mcpops-new.tar", old),  # current: kept however old
+        (tmp_path / "mcpops-old.tar", old),
+        (tmp_path / "mcpops-other-worktree.tar", recent),  # another checkout uses it
+        (tmp_path / "mcpops-solver-new.tar", old),
+        (tmp_path / "mcpops-solver-old.tar", old),
+        (tmp_path / "something-else-old.tar", old),  # not one of ours
     ]
-    assert images.stale_archives(existing, current) == [
+    assert images.stale_archives(existing, current, now) == [
         tmp_path / "mcpops-old.tar",
         tmp_path / "mcpops-solver-old.tar",
     ]
+
+
+def test_stale_refs_are_tags_nothing_names() -> None:
+    assert images.archive_name("mcpops.local/mcpops-solver:abc") == "mcpops-solver-abc.tar"
+    refs = [
+        "mcpops.local/mcpops:new",
+        "mcpops.local/mcpops:old",
+        "mcpops.local/mcpops:other",  # another checkout's, its archive is kept
+        "mcpops.local/cache-mcpops:build",
+        "localhost/someone-else:1",
+    ]
+    keep = ["mcpops.local/mcpops:new", "mcpops.local/cache-mcpops:build"]
+    archives = ["mcpops-new.tar", "mcpops-other.tar"]
+    assert images.stale_refs(refs, keep, archives) == ["mcpops.local/mcpops:old"]
 
 
 LABELS = "dev.mcpops.image-key=k1,io.cri-containerd.image=managed"
