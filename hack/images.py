@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -38,7 +40,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -493,7 +495,7 @@ def image_exists(store: Store, ref: str) -> bool:
 
 
 def save(store: Store, names: Sequence[str], archive: Path) -> None:
-    partial = archive.with_suffix(".partial")
+    partial = archive.with_name(f".{archive.name}.{os.getpid()}.partial")
     partial.unlink(missing_ok=True)
     run(save_command(store, names, partial), env=store.env())
     partial.rename(archive)
@@ -556,8 +558,9 @@ def fetch_npm_tarball(tarball: NpmTarball, downloads: Path) -> None:
     if not integrity_ok(data, tarball.integrity):
         raise SystemExit(f"{tarball.url}: integrity mismatch (expected {tarball.integrity})")
     downloads.mkdir(parents=True, exist_ok=True)
-    path.with_suffix(".partial").write_bytes(data)
-    path.with_suffix(".partial").rename(path)
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    partial.write_bytes(data)
+    partial.rename(path)
 
 
 @dataclass
@@ -659,8 +662,22 @@ def prune(
     run(store.podman("image", "prune", "--force"), env=store.env(), stdout=subprocess.DEVNULL)
 
 
+@contextlib.contextmanager
+def build_lock(images_dir: Path) -> Iterator[None]:
+    """One build at a time per cache: checkouts that share it wait for each other."""
+    images_dir.mkdir(parents=True, exist_ok=True)
+    with (images_dir / "build.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 def build_all(root: Path, images_dir: Path, only: Sequence[str] = ()) -> list[Timing]:
     ensure_host_tools()
+    with build_lock(images_dir):
+        return build_locked(root, images_dir, only)
+
+
+def build_locked(root: Path, images_dir: Path, only: Sequence[str]) -> list[Timing]:
     store = default_store(images_dir)
     prepare_store(store)
     paths = BuildPaths(HOST_CA_BUNDLE, CACHE / "pip", CACHE / "npm", CACHE / "downloads")
