@@ -34,6 +34,7 @@ import fcntl
 import hashlib
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -464,7 +465,10 @@ def run(cmd: Sequence[str], env: Mapping[str, str] | None = None, **kw: object) 
 
 
 def output(cmd: Sequence[str], env: Mapping[str, str] | None = None) -> str:
-    return subprocess.run(list(cmd), check=True, env=env, capture_output=True, text=True).stdout
+    done = subprocess.run(list(cmd), env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"{shlex.join(cmd)}: exit {done.returncode}\n{done.stderr.strip()}")
+    return done.stdout
 
 
 def ensure_host_tools() -> None:
@@ -697,6 +701,9 @@ def build_locked(root: Path, images_dir: Path, only: Sequence[str]) -> list[Timi
         if built:
             log(f"building {r.ref}")
             build_one(store, r, base, paths, root)
+        elif not all(image_exists(store, name) for name in r.names):
+            # The archive is the cache; the store may have lost the image (pruned elsewhere).
+            run(store.podman("load", "--input", str(r.archive)), env=store.env())
         timings.append(Timing(r.image.name, time.monotonic() - start, built))
     current = tags(resolved, BASE.key())
     paths_now = archives(resolved, BASE.key(), images_dir)

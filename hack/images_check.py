@@ -18,7 +18,7 @@ import os
 import subprocess
 import tempfile
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -192,17 +192,16 @@ def podman_output(store: Store, *args: str) -> str:
     return output(store.podman("run", "--rm", "--network=none", *args), store.env())
 
 
-def checks(store: Store, refs: Mapping[str, str]) -> list[tuple[str, str]]:
+def checks(store: Store, refs: Mapping[str, str]) -> list[tuple[str, Callable[[], str]]]:
     operator, python, node = refs["mcpops"], refs["mcp-python"], refs["mcp-node"]
-    help_text = podman_output(store, operator, "--help")
     return [
-        ("pause", podman_output(store, refs["pause"], "-v").strip()),
-        ("mcpops", f"mcpops --help: {help_text.splitlines()[0][:60]}"),
-        ("bridge", check_bridge(store, operator, python)),
-        ("mcpops-solver", check_solver(store, refs["mcpops-solver"])),
-        ("mcp-python", check_tools(store, python, ["mcp-server-time"], "get_current_time")),
-        ("mcp-node", check_tools(store, node, ["mcp-server-everything", "stdio"], "echo")),
-        ("ca", check_ca(store, refs)),
+        ("pause", lambda: podman_output(store, refs["pause"], "-v").strip()),
+        ("mcpops", lambda: podman_output(store, operator, "--help").splitlines()[0][:70]),
+        ("bridge", lambda: check_bridge(store, operator, python)),
+        ("mcpops-solver", lambda: check_solver(store, refs["mcpops-solver"])),
+        ("mcp-python", lambda: check_tools(store, python, ["mcp-server-time"], "get_current_time")),
+        ("mcp-node", lambda: check_tools(store, node, ["mcp-server-everything", "stdio"], "echo")),
+        ("ca", lambda: check_ca(store, refs)),
     ]
 
 
@@ -221,8 +220,8 @@ def check_all(root: Path, images_dir: Path, force: bool = False) -> None:
         return
     store = default_store(images_dir)
     results = checks(store, refs)
-    for name, result in results:
-        print(f"ok  {name:<14} {result}", flush=True)
+    for name, check in results:
+        print(f"ok  {name:<14} {check()}", flush=True)
     for old in images_dir.glob("checked-*"):
         old.unlink()
     stamp.write_text(f"{len(results)} checks passed\n")
