@@ -93,7 +93,12 @@ def read_response(stream: Any, request_id: int) -> dict[str, Any]:
 def stdio_tools(cmd: Sequence[str], env: Mapping[str, str], timeout: float = 60) -> list[str]:
     """Initialise an MCP server over stdio, list its tools, return their names."""
     proc = subprocess.Popen(
-        list(cmd), env=dict(env), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        list(cmd),
+        env=dict(env),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,  # servers log there; the exchange is what is checked
+        text=True,
     )
     watchdog = threading.Timer(timeout, proc.kill)  # a hung server fails the check, not the run
     watchdog.start()
