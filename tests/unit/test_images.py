@@ -373,3 +373,17 @@ def test_docs_and_examples_name_only_images_that_exist() -> None:
     assert not unknown, f"not built by `make images`: {unknown}"
     elsewhere = {(f, ref) for f, ref in named if not ref.startswith("mcpops.local/")}
     assert not elsewhere, f"images from a registry (say which exist, or build them): {elsewhere}"
+
+
+def test_tags_command_prints_what_resolve_computes() -> None:
+    """What the node, the chart and the e2e tests read: `hack/images.py tags --json`."""
+    import subprocess
+
+    done = subprocess.run(
+        [sys.executable, str(HACK / "images.py"), "tags", "--json"],
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    printed = json.loads(done.stdout)
+    key = images.BASE.key()
+    assert printed == images.tags(images.resolve(REPO, images.IMAGES_DIR, key), key)
+    assert printed["mcpops-solver"] == printed["mcpops"].replace("/mcpops:", "/mcpops-solver:")
