@@ -56,6 +56,8 @@ IMAGES_DIR = CACHE / "images"
 HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 DEBIAN_MIRROR = os.environ.get("MCPOPS_DEBIAN_MIRROR", "http://deb.debian.org/debian")
 # What `build` needs on the host, as Debian packages (installed when missing).
+# debootstrap checks bookworm's signatures with Debian's keyring (not on Ubuntu by default).
+HOST_FILES = {"/usr/share/keyrings/debian-archive-keyring.gpg": "debian-archive-keyring"}
 HOST_TOOLS = {"podman": "podman", "runc": "runc", "debootstrap": "debootstrap", "go": "golang-go"}
 
 # Pinned versions of what the MCP server images pre-install (pods have no network).
@@ -444,8 +446,16 @@ def to_load(
     return [r for r in resolved if any(present.get(n, {}).get(KEY_LABEL) != r.key for n in r.names)]
 
 
-def missing_packages(tools: Mapping[str, str], which: Callable[[str], str | None]) -> list[str]:
-    return sorted({pkg for tool, pkg in tools.items() if which(tool) is None})
+def missing_packages(
+    tools: Mapping[str, str],
+    which: Callable[[str], str | None],
+    files: Mapping[str, str] | None = None,
+    exists: Callable[[str], bool] = os.path.exists,
+) -> list[str]:
+    """Debian packages to install: those of commands not on PATH and of files not present."""
+    needed = {pkg for tool, pkg in tools.items() if which(tool) is None}
+    needed |= {pkg for path, pkg in (files or {}).items() if not exists(path)}
+    return sorted(needed)
 
 
 def integrity_ok(data: bytes, integrity: str) -> bool:
@@ -472,7 +482,7 @@ def output(cmd: Sequence[str], env: Mapping[str, str] | None = None) -> str:
 
 
 def ensure_host_tools() -> None:
-    missing = missing_packages(HOST_TOOLS, shutil.which)
+    missing = missing_packages(HOST_TOOLS, shutil.which, HOST_FILES)
     if missing:
         log(f"installing {' '.join(missing)} (apt)")
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}

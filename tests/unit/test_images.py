@@ -296,6 +296,11 @@ def test_missing_packages_names_debian_packages() -> None:
         {"runc", "debootstrap", "golang-go"}
     )
     assert images.missing_packages({"podman": "podman"}, found.get) == []
+    keyring = images.HOST_FILES
+    assert images.missing_packages({}, found.get, keyring, lambda p: False) == [
+        "debian-archive-keyring"
+    ]
+    assert images.missing_packages({}, found.get, keyring, lambda p: True) == []
 
 
 def test_integrity() -> None:
