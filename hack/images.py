@@ -13,11 +13,13 @@ Images (all `mcpops.local/<name>:<tag>`, never pushed anywhere):
 - mcpops (operator, default target of ./Dockerfile), mcpops-solver (`--target solver`).
 - mcp-python: MCP servers from PyPI, pre-installed (`mcp-server-time`).
 - mcp-node: Node.js 22 and MCP servers from npm, pre-installed (`mcp-server-everything`).
-- pause: the pod sandbox image of the local node (PAUSE_IMAGE, a fixed name and tag).
+- pause: the pod sandbox image of the local node (static Go, hack/pause/).
 
-Every tag but pause's is a hash of the image's inputs (its Containerfile, build arguments,
-the files it copies, its base's key), so a changed input gives a new tag and an unchanged one
-is never rebuilt. Each image is exported as a docker archive under ~/.cache/mcpops/images/,
+Each image is tagged by a hash of its inputs (its Containerfile, build arguments, the files it
+copies, its base's key), so a changed input gives a new tag and an unchanged one is never
+rebuilt. pause, mcp-python and mcp-node also carry a stable tag (`:1`) for what names them by
+hand: containerd's sandbox_image (PAUSE_IMAGE), the README and examples/.
+Each image is exported as a docker archive under ~/.cache/mcpops/images/,
 which `ctr -n k8s.io images import` reads. Builds use host networking and see the host's CA
 bundle read-only (a build volume, never a layer): package downloads here go through a
 TLS-intercepting egress the host trusts.
