@@ -773,6 +773,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     checker = sub.add_parser("check", help="run each image once, with no network")
     checker.add_argument("--force", action="store_true", help="even if this content passed")
     args = parser.parse_args(argv)
+    if args.command in ("build", "check") and os.geteuid() != 0:
+        raise SystemExit(
+            f"hack/images.py {args.command}: needs root (apt-get, debootstrap, podman's store "
+            "in the cache); run it as root or with sudo"
+        )
     if args.command == "build":
         print_timings(build_all(ROOT, IMAGES_DIR, args.images))
     elif args.command == "tags":
