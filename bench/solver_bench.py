@@ -198,14 +198,20 @@ def highspy_worker(path: str, time_limit: float, threads: int, gap: float) -> No
 
 def supported_backends(
     root: Path, instances: list[dict[str, Any]], solvers: list[str]
-) -> dict[tuple[str, str], str]:
-    """(instance, backend) pairs the runtime refuses, with its message."""
+) -> tuple[dict[tuple[str, str], str], dict[str, str]]:
+    """(instance, backend) pairs the runtime refuses, with its message; and the
+    instances it cannot read at all, with the reason (recorded, then skipped)."""
     from mcpops_solver.backends import UnsupportedProblemError, check_supported
-    from mcpops_solver.readers import read_problem
+    from mcpops_solver.readers import ReadError, read_problem
 
     refused: dict[tuple[str, str], str] = {}
+    unreadable: dict[str, str] = {}
     for inst in instances:
-        stats = read_problem(str(root / inst["file"]))[0].stats()
+        try:
+            stats = read_problem(str(root / inst["file"]))[0].stats()
+        except ReadError as exc:
+            unreadable[inst["name"]] = str(exc)
+            continue
         for s in solvers:
             if s in {"auto", "highspy"}:
                 continue
@@ -213,7 +219,7 @@ def supported_backends(
                 check_supported(s, stats)
             except UnsupportedProblemError as exc:
                 refused[(inst["name"], s)] = str(exc)
-    return refused
+    return refused, unreadable
 
 
 # --------------------------------------------------------------------------- aggregate
@@ -376,6 +382,17 @@ def render_markdown(report: dict[str, Any]) -> str:
         lines += ["## What `auto` chose", ""]
         lines += [f"- {k}: {v} instances" for k, v in sorted(choices.items())]
         lines.append("")
+    if report.get("unreadable"):
+        lines += [
+            "## Unreadable instances (not run, not in the aggregates)",
+            "",
+            "| instance | why |",
+            "|---|---|",
+        ]
+        lines += [
+            f"| {u['instance']} | {u['reason'].replace('|', '/')} |" for u in report["unreadable"]
+        ]
+        lines.append("")
     lines += ["## Per instance (seconds; - = not solved; n/a = refused as unsupported)", ""]
     solvers = report["solvers"]
     lines.append("| instance | " + " | ".join(solvers) + " |")
@@ -440,7 +457,10 @@ def main(argv: list[str] | None = None) -> int:
         runs_path.unlink()
 
     started = time.time()
-    support = supported_backends(root, instances, solvers)
+    support, unreadable = supported_backends(root, instances, solvers)
+    for name, reason in unreadable.items():
+        print(f"!!  {name:<10} unreadable: {reason}", flush=True)
+    instances = [i for i in instances if i["name"] not in unreadable]
     runs: list[dict[str, Any]] = []
     with runs_path.open("a") as log:
         for inst in instances:
@@ -501,6 +521,7 @@ def main(argv: list[str] | None = None) -> int:
         "wallSeconds": sum(float(r.get("wall") or 0.0) for r in runs),
         "sessionSeconds": time.time() - started,
         "instances": [i["name"] for i in instances],
+        "unreadable": [{"instance": n, "reason": r} for n, r in unreadable.items()],
         "solvers": solvers,
         "aggregate": (agg := aggregate(runs, instances, solvers, args.time_limit)),
         "targets": targets(agg),

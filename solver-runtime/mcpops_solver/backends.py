@@ -142,8 +142,17 @@ def canonical_backend(name: str) -> str:
 class SolveParams:
     time_limit: float | None = None
     relative_gap: float | None = None
+    # Stop a MIP once |objective - bound| <= absolute_gap too (whichever gap is met first).
+    absolute_gap: float | None = None
     threads: int | None = None
     seed: int | None = None
+    # Same problem, settings and seed give the same result: the seed defaults to 0,
+    # CP-SAT searches interleaved, PDLP runs on one thread. The others are deterministic
+    # as they run here (single-threaded, or HiGHS, deterministic at any thread count).
+    deterministic: bool = False
+
+    def effective_seed(self) -> int | None:
+        return 0 if self.seed is None and self.deterministic else self.seed
 
 
 @dataclass
@@ -308,21 +317,28 @@ def _mathopt_params(backend: str, params: SolveParams, is_mip: bool) -> tuple[An
     if is_mip:
         gap = DEFAULT_RELATIVE_GAP if params.relative_gap is None else params.relative_gap
         sp.relative_gap_tolerance = gap
-        # An absolute gap of 0 so that the relative gap alone decides (some solvers
-        # default to an absolute gap that stops early on small objectives).
-        sp.absolute_gap_tolerance = 0.0
+        # An absolute gap of 0 unless asked for, so that the relative gap alone decides
+        # (some solvers default to an absolute gap that stops early on small objectives).
+        sp.absolute_gap_tolerance = params.absolute_gap or 0.0
     threads = params.threads
+    if params.deterministic and backend == "PDLP" and (threads or 1) > 1:
+        # PDLP's multi-threaded sums may add in a different order from run to run.
+        warnings.append(f"deterministic mode: PDLP runs on 1 thread, not {threads}")
+        threads = 1
+    if params.deterministic and backend == "CP-SAT":
+        sp.cp_sat.interleave_search = True
     if threads is not None:
         if backend == "HIGHS":
             # MathOpt refuses its generic threads parameter for HiGHS.
             sp.highs.int_options["threads"] = threads
         else:
             sp.threads = threads
-    if params.seed is not None:
+    seed = params.effective_seed()
+    if seed is not None:
         if backend == "PDLP":
             warnings.append("PDLP has no random seed; the seed is ignored")
         else:
-            sp.random_seed = params.seed
+            sp.random_seed = seed
     if backend == "PDLP":
         crit = sp.pdlp.termination_criteria.simple_optimality_criteria
         crit.eps_optimal_relative = PDLP_TOLERANCE
@@ -488,6 +504,33 @@ def to_mpmodel_proto(p: Problem) -> Any:
     return mp
 
 
+def _mpsolver_params(
+    solver: Any, pywraplp: Any, backend: str, params: SolveParams, is_mip: bool, warnings: list[str]
+) -> Any:
+    """Apply the limits and seed to `solver`; the MPSolverParameters to solve with."""
+    if params.time_limit is not None:
+        solver.SetTimeLimit(max(1, round(params.time_limit * 1000)))
+    if params.threads is not None and params.threads > 1:
+        # CBC in the OR-Tools wheel is built without threads (it answers "No match for
+        # threads"); CLP and BOP are single-threaded.
+        warnings.append(f"{backend} runs single-threaded here; threads={params.threads} ignored")
+    seed = params.effective_seed()
+    if seed is not None:
+        if backend == "BOP":
+            solver.SetSolverSpecificParametersAsString(f"random_seed: {seed}")
+        elif params.seed is not None:
+            warnings.append(f"{backend} takes no random seed through OR-Tools; seed ignored")
+    if is_mip and params.absolute_gap:
+        warnings.append(
+            f"{backend} takes no absolute gap through OR-Tools; the relative gap alone stops it"
+        )
+    mpp = pywraplp.MPSolverParameters()
+    if is_mip:
+        gap = DEFAULT_RELATIVE_GAP if params.relative_gap is None else params.relative_gap
+        mpp.SetDoubleParam(mpp.RELATIVE_MIP_GAP, gap)
+    return mpp
+
+
 def _solve_mpsolver(p: Problem, backend: str, params: SolveParams) -> RawSolution:
     linear_solver_pb2 = ortools_module("ortools.linear_solver.linear_solver_pb2")
     pywraplp = ortools_module("ortools.linear_solver.pywraplp")
@@ -503,21 +546,7 @@ def _solve_mpsolver(p: Problem, backend: str, params: SolveParams) -> RawSolutio
     err = solver.LoadModelFromProto(model)
     if err:
         raise UnsupportedProblemError(f"{backend} refused the problem: {err}")
-    if params.time_limit is not None:
-        solver.SetTimeLimit(max(1, round(params.time_limit * 1000)))
-    if params.threads is not None and params.threads > 1:
-        # CBC in the OR-Tools wheel is built without threads (it answers "No match for
-        # threads"); CLP and BOP are single-threaded.
-        warnings.append(f"{backend} runs single-threaded here; threads={params.threads} ignored")
-    if params.seed is not None:
-        if backend == "BOP":
-            solver.SetSolverSpecificParametersAsString(f"random_seed: {params.seed}")
-        else:
-            warnings.append(f"{backend} takes no random seed through OR-Tools; seed ignored")
-    mpp = pywraplp.MPSolverParameters()
-    if is_mip:
-        gap = DEFAULT_RELATIVE_GAP if params.relative_gap is None else params.relative_gap
-        mpp.SetDoubleParam(mpp.RELATIVE_MIP_GAP, gap)
+    mpp = _mpsolver_params(solver, pywraplp, backend, params, is_mip, warnings)
     with stdout_to_stderr():
         code = solver.Solve(mpp)
     seconds = time.perf_counter() - start
@@ -573,8 +602,10 @@ def _disambiguate(p: Problem, backend: str, params: SolveParams, out: RawSolutio
     sub = SolveParams(
         time_limit=None if params.time_limit is None else max(1.0, params.time_limit / 4),
         relative_gap=params.relative_gap,
+        absolute_gap=params.absolute_gap,
         threads=params.threads,
         seed=params.seed,
+        deterministic=params.deterministic,
     )
     info = BACKENDS[backend]
     try:

@@ -11,8 +11,11 @@ MPS or LP, plain or gzipped. Options:
   --solver NAME         auto (default), GLOP, PDLP, CLP, CBC, SCIP, HIGHS, CP-SAT, BOP
   --time-limit S        wall-clock limit of the solve in seconds
   --relative-gap G      MIP relative gap (default 1e-4)
+  --absolute-gap A      MIP absolute gap: also stop once |objective - bound| <= A (default 0)
   --threads N           solver threads (default: the pod's CPU limit, else its CPUs)
   --seed N              solver random seed
+  --deterministic       reproducible run: the seed (default 0) and each solver's
+                        deterministic mode; only a time limit can still make runs differ
   --scenarios FILE      sweep: solve scenario --scenario-index / $JOB_COMPLETION_INDEX
   --scenario-index I    which scenario (overrides $JOB_COMPLETION_INDEX)
   --name NAME           result name: ConfigMaps <name>-result[-<i>] ($MCPOPS_RESULT_NAME)
@@ -112,6 +115,16 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _nonneg_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0: {text!r}")
+    return value
+
+
 def _gap(text: str) -> float:
     try:
         value = float(text)
@@ -153,8 +166,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--solver", default="auto", help="auto or a backend name (default auto)")
     p.add_argument("--time-limit", type=_positive_float, metavar="S")
     p.add_argument("--relative-gap", type=_gap, metavar="G")
+    p.add_argument("--absolute-gap", type=_nonneg_float, metavar="A")
     p.add_argument("--threads", type=_positive_int, metavar="N")
     p.add_argument("--seed", type=_nonneg_int, metavar="N")
+    p.add_argument("--deterministic", action="store_true")
     p.add_argument("--scenarios", metavar="FILE", help="scenario set (JSON/YAML)")
     p.add_argument("--scenario-index", type=_nonneg_int, metavar="I")
     p.add_argument("--name", help="result name (default $MCPOPS_RESULT_NAME)")
@@ -461,8 +476,10 @@ def _solve(run: Run, progress: _Progress, problem: Any, solver: str, log: Any) -
     params = backends.SolveParams(
         time_limit=args.time_limit,
         relative_gap=args.relative_gap,
+        absolute_gap=args.absolute_gap,
         threads=threads,
         seed=args.seed,
+        deterministic=args.deterministic,
     )
     try:
         backend, reason = runtime.choose_backend(problem, solver)

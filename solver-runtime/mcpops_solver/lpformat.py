@@ -8,8 +8,11 @@ here. Supported: one linear objective (with a constant), linear constraints
 and Binary sections, and ``\`` comments. Refused with a clear message:
 quadratic terms, semi-continuous variables, SOS sets, indicator constraints.
 
-As in CPLEX, a variable's default bounds are [0, +inf), and a Binary
-declaration sets bounds [0, 1].
+As in CPLEX, a variable's default bounds are [0, +inf). A Binary
+declaration makes a variable integer with upper bound 1 unless the Bounds
+section gives one (HiGHS's reading; it is checked against highspy). One
+deliberate difference: a constant on the left of a constraint (``c: x + 2 >=
+5``) is moved to the right (``x >= 3``); HiGHS 1.16 drops it.
 """
 
 from __future__ import annotations
@@ -208,8 +211,7 @@ def _rhs(s: _Stream) -> float:
 
 def _constraints(s: _Stream, b: _Builder) -> None:
     p = b.p
-    auto = 0
-    used = set(p.con_names)
+    unnamed: list[int] = []
     while not s.done():
         name = None
         if s.at_label():
@@ -241,14 +243,21 @@ def _constraints(s: _Stream, b: _Builder) -> None:
         else:
             lo = hi = rhs
         if name is None:
-            auto += 1
-            name = f"R{auto}"
-            while name in used:
-                auto += 1
-                name = f"R{auto}"
-        used.add(name)
+            unnamed.append(p.num_constraints)
         items = [(j, c) for j, c in terms.items() if c != 0.0]
-        p.add_constraint(name, lo, hi, [j for j, _ in items], [c for _, c in items])
+        p.add_constraint(name or "", lo, hi, [j for j, _ in items], [c for _, c in items])
+    _name_rows(p, unnamed)
+
+
+def _name_rows(p: Problem, unnamed: list[int]) -> None:
+    """Name unnamed rows R1, R2... once every row is read, skipping names the file uses."""
+    used = set(p.con_names)
+    auto = 0
+    for r in unnamed:
+        auto += 1
+        while f"R{auto}" in used:
+            auto += 1
+        p.con_names[r] = f"R{auto}"
 
 
 def _bounds(s: _Stream, b: _Builder) -> None:
@@ -358,17 +367,20 @@ def parse_lp(text: str) -> Problem:
         elif kw in _BOUNDS:
             _bounds(toks, b)
         elif kw in _GENERALS:
-            integers += [_name_tok(t) for t in toks.toks]
+            integers += [_name_tok(t, b) for t in toks.toks]
         elif kw in _BINARIES:
-            binaries += [_name_tok(t) for t in toks.toks]
+            binaries += [_name_tok(t, b) for t in toks.toks]
         elif kw in _UNSUPPORTED:
             raise LpSyntaxError(f"line {no}: {_UNSUPPORTED[kw]} are not supported")
     for name in integers:
         p.var_integer[b.var(name)] = True
     for name in binaries:
+        # As HiGHS reads it: bounds given in Bounds stand (whatever the order of the
+        # sections); a missing upper bound becomes 1, the default lower bound is 0.
         j = b.var(name)
         p.var_integer[j] = True
-        p.var_lb[j], p.var_ub[j] = 0.0, 1.0
+        if p.var_ub[j] == INF:
+            p.var_ub[j] = 1.0
     if p.num_vars == 0:
         raise LpSyntaxError("the LP file declares no variables")
     return p
@@ -388,9 +400,11 @@ def _objective(kw: str, toks: _Stream, b: _Builder) -> None:
     p.objective_offset += const
 
 
-def _name_tok(t: _Tok) -> str:
+def _name_tok(t: _Tok, b: _Builder) -> str:
+    """A name in General/Binary: declared here if new, so columns keep the file's order."""
     if t.kind != "name":
         raise LpSyntaxError(f"line {t.line}: expected a variable name, found {t.text!r}")
+    b.var(t.text)
     return t.text
 
 

@@ -5,7 +5,7 @@ Formats
 ``json`` / ``yaml``
     The project's model form (:class:`mcpops_common.optmodel.OptimizationModel`).
 ``mps``
-    Fixed or free MPS, read by OR-Tools' MPS reader.
+    Free or fixed MPS, read by :mod:`mcpops_solver.mpsformat` as HiGHS reads it.
 ``lp``
     CPLEX LP format, the one written by CPLEX, Gurobi, HiGHS, SCIP, PuLP,
     Pyomo and OR-Tools' own exporter, read by :mod:`mcpops_solver.lpformat`.
@@ -158,51 +158,17 @@ def _pydantic_message(exc: ValidationError, limit: int = 5) -> str:
 
 
 def _parse_mps(text: str, source: str) -> Problem:
-    from ortools.math_opt.io.python import mps_converter
+    from mcpops_solver.logs import get_logger
+    from mcpops_solver.mpsformat import MpsError, parse_mps
 
     try:
-        mp = mps_converter.mps_to_model_proto(text)
-    except Exception as exc:  # the converter raises RuntimeError with the status text
-        msg = str(exc).replace("INVALID_ARGUMENT: ", "")
-        raise ReadError(f"{source}: not a valid MPS file: {msg}") from exc
-    return from_mathopt_proto(mp)
-
-
-def from_mathopt_proto(mp: object) -> Problem:
-    """Build a Problem from a MathOpt ModelProto (dense ids 0..n-1 as the MPS reader makes)."""
-    v = mp.variables  # type: ignore[attr-defined]
-    n = len(v.ids)
-    ids = list(v.ids)
-    if ids != list(range(n)):
-        raise ReadError("unexpected variable ids in the converted model")
-    p = Problem(name=mp.name)  # type: ignore[attr-defined]
-    names = list(v.names) if len(v.names) == n else [f"x{i}" for i in range(n)]
-    p.var_names = names
-    p.var_lb = list(v.lower_bounds)
-    p.var_ub = list(v.upper_bounds)
-    p.var_integer = list(v.integers)
-    p.objective = [0.0] * n
-    obj = mp.objective  # type: ignore[attr-defined]
-    p.maximize = obj.maximize
-    p.objective_offset = obj.offset
-    if len(obj.quadratic_coefficients.row_ids):
-        raise ReadError("quadratic objectives are not supported")
-    for i, c in zip(obj.linear_coefficients.ids, obj.linear_coefficients.values, strict=True):
-        p.objective[i] = c
-    lc = mp.linear_constraints  # type: ignore[attr-defined]
-    m = len(lc.ids)
-    if list(lc.ids) != list(range(m)):
-        raise ReadError("unexpected constraint ids in the converted model")
-    p.con_names = list(lc.names) if len(lc.names) == m else [f"c{r}" for r in range(m)]
-    p.con_lb = list(lc.lower_bounds)
-    p.con_ub = list(lc.upper_bounds)
-    p.row_vars = [[] for _ in range(m)]
-    p.row_coefs = [[] for _ in range(m)]
-    mat = mp.linear_constraint_matrix  # type: ignore[attr-defined]
-    for r, j, c in zip(mat.row_ids, mat.column_ids, mat.coefficients, strict=True):
-        p.row_vars[r].append(j)
-        p.row_coefs[r].append(c)
-    return p
+        result = parse_mps(text)
+    except MpsError as exc:
+        raise ReadError(f"{source}: not a valid MPS file: {exc}") from exc
+    log = get_logger("mcpops_solver.readers")
+    for warning in result.warnings:
+        log.warning("mps file read with a warning", source=source, warning=warning)
+    return result.problem
 
 
 def _parse_lpsolve(text: str, source: str) -> Problem:

@@ -198,6 +198,19 @@ def test_single_job_shape_limits_deadline_policy_and_security() -> None:
     assert [e.reason for e in out.events] == ["JobCreated"]
 
 
+def test_gaps_and_deterministic_mode_reach_the_solver_flags() -> None:
+    obj = optjob({"model": MODEL, "relativeGap": 0.01, "absoluteGap": 2.5, "deterministic": True})
+    (c,) = plan(obj, Observed(), T0).apply[-1]["spec"]["template"]["spec"]["containers"]
+    args = c["args"]
+    assert args[args.index("--relative-gap") + 1] == "0.01"
+    assert args[args.index("--absolute-gap") + 1] == "2.5"
+    assert "--deterministic" in args
+    (c,) = plan(optjob({"model": MODEL}), Observed(), T0).apply[-1]["spec"]["template"]["spec"][
+        "containers"
+    ]
+    assert "--absolute-gap" not in c["args"] and "--deterministic" not in c["args"]
+
+
 def test_role_may_only_write_configmaps_of_its_own_results() -> None:
     out = plan(optjob(), Observed(), T0)
     role = next(m for m in out.apply if m["kind"] == "Role")

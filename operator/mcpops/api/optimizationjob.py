@@ -189,6 +189,16 @@ class OptimizationJobSpec(ApiModel):
             "(the runtime's default is 1e-4). Ignored by LP solvers."
         ),
     )
+    absolute_gap: float | None = Field(
+        default=None,
+        ge=0,
+        le=1e15,
+        description=(
+            "Also stop a mixed-integer solve once |objective - bound| is at most this, in the "
+            "objective's units (default 0: the relative gap alone decides). Taken by SCIP, "
+            "HiGHS and CP-SAT; CBC and BOP ignore it with a warning. Ignored by LP solvers."
+        ),
+    )
     threads: int | None = Field(
         default=None,
         ge=1,
@@ -203,6 +213,15 @@ class OptimizationJobSpec(ApiModel):
         ge=0,
         le=2**31 - 1,
         description="Random seed passed to the solver, for reproducible runs.",
+    )
+    deterministic: bool = Field(
+        default=False,
+        description=(
+            "Reproducible runs: the same problem, settings and seed give the same result. The "
+            "seed defaults to 0, CP-SAT uses its interleaved (deterministic) parallel search "
+            "and PDLP one thread; the other solvers are deterministic as the runtime runs "
+            "them. A solve stopped by timeLimitSeconds can still differ between runs."
+        ),
     )
 
     # ---- the pod

@@ -340,10 +340,14 @@ def solver_args(spec: OptimizationJobSpec, where: Layout) -> list[str]:
         args += ["--format", where.problem_format]
     if spec.relative_gap is not None:
         args += ["--relative-gap", _number(spec.relative_gap)]
+    if spec.absolute_gap is not None:
+        args += ["--absolute-gap", _number(spec.absolute_gap)]
     if spec.threads is not None:
         args += ["--threads", str(spec.threads)]
     if spec.seed is not None:
         args += ["--seed", str(spec.seed)]
+    if spec.deterministic:
+        args.append("--deterministic")
     if where.scenarios_path:
         args += ["--scenarios", where.scenarios_path]
     return args
