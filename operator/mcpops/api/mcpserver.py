@@ -21,6 +21,7 @@ from mcpops.api.base import (
     validations,
 )
 from mcpops.api.testsuite import TestSuite
+from mcpops.api.updates import Updates, UpdatesStatus
 
 Transport = Literal["streamable-http", "sse", "stdio"]
 Phase = Literal[
@@ -313,6 +314,11 @@ class MCPServerSpec(ApiModel):
         ),
         max_length=16,
     )
+    updates: Updates | None = Field(
+        default=None,
+        description="Find new versions of the server and roll them out, tested (see "
+        "status.updates). spec itself is never written: what runs is pinned in status.",
+    )
 
 
 class RevisionRecord(ApiModel):
@@ -461,4 +467,7 @@ class MCPServerStatus(ApiModel):
         default=None,
         description="The rollout in progress and the last switch: what the operator "
         "remembers between reconciles.",
+    )
+    updates: UpdatesStatus | None = Field(
+        default=None, description="What the update manager found, runs, and why."
     )

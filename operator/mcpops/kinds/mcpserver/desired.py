@@ -50,7 +50,7 @@ RUNNER_RESOURCES = {
     "limits": {"cpu": "500m", "memory": "256Mi"},
 }
 # Spec fields that do not shape the pod template: a revision is the same whatever they are.
-NOT_IN_TEMPLATE = frozenset({"replicas", "rollout", "tests", "autoscaling"})
+NOT_IN_TEMPLATE = frozenset({"replicas", "rollout", "tests", "autoscaling", "updates"})
 
 
 def _resources(spec: MCPServerSpec) -> dict[str, Any]:
