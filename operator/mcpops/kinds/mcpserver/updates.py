@@ -14,7 +14,14 @@ from datetime import datetime, timedelta
 from typing import Literal, cast
 
 from mcpops.api.mcpserver import MCPServerSpec
-from mcpops.api.updates import Updates, UpdatesStatus, UpdateWindow
+from mcpops.api.updates import (
+    HOLD_ANNOTATION,
+    PIN_ANNOTATION,
+    Updates,
+    UpdatesStatus,
+    UpdateWindow,
+)
+from mcpops.kinds.mcpserver.state import Plan
 from mcpops.objects import schedule
 from mcpops.objects.timestamps import fmt_time
 
@@ -467,3 +474,128 @@ def after_rollout(
         new.reason = "Refused"
         new.message = f"{_short(refused)} failed its rollout; it stays refused"
     return new
+
+
+# ------------------------------------------------------------------ one reconcile
+
+# The Event posted when status.updates.reason becomes this value.
+EVENTS = {
+    "Rolling": ("Normal", "UpdateStarted"),
+    "Refused": ("Warning", "UpdateRefused"),
+    "Held": ("Normal", "UpdateHeld"),
+    "OutsideWindow": ("Normal", "UpdateWaiting"),
+    "Pinned": ("Normal", "UpdatePinned"),
+    "InvalidPolicy": ("Warning", "UpdateInvalid"),
+    "NoVersion": ("Warning", "UpdateNotFound"),
+}
+
+
+@dataclass(frozen=True)
+class Step:
+    """spec.updates in one reconcile: the policy, the status before, the decision."""
+
+    policy: Updates
+    old: UpdatesStatus
+    decision: Decision
+    found: Found | None
+
+
+def load_status(raw: object) -> UpdatesStatus:
+    """status.updates as stored; what cannot be read is started afresh, never an error."""
+    try:
+        return UpdatesStatus.model_validate(raw if isinstance(raw, dict) else {})
+    except ValueError:
+        return UpdatesStatus()
+
+
+def _flag(value: str | None) -> bool:
+    return value is not None and value.strip().lower() not in {"", "false", "0", "no"}
+
+
+def prepare(
+    server: dict[str, object], spec: MCPServerSpec, found: Found | None, now: datetime
+) -> tuple[MCPServerSpec, Step | None]:
+    """The spec with the decided version pinned (what the pod template is made from)."""
+    policy = spec.updates
+    if policy is None:
+        return spec, None
+    status = server.get("status")
+    old = load_status(status.get("updates") if isinstance(status, dict) else None)
+    meta = server.get("metadata")
+    ann: dict[str, str] = (meta.get("annotations") or {}) if isinstance(meta, dict) else {}
+    why = check(policy)
+    if why is not None:
+        keep = Decision(old.current, old.current_digest, None, None, "InvalidPolicy", why)
+    elif found is None:  # not looked up yet: stay where we are
+        keep = Decision(
+            old.current,
+            old.current_digest,
+            old.latest_seen,
+            old.latest_digest,
+            old.reason or "NotChecked",
+            old.message or "the source was not asked yet",
+        )
+    else:
+        keep = decide(
+            policy,
+            old,
+            found,
+            now,
+            held=_flag(ann.get(HOLD_ANNOTATION)),
+            pinned=(ann.get(PIN_ANNOTATION) or "").strip() or None,
+        )
+    step = Step(policy, old, keep, found)
+    if keep.target is None:
+        return spec, step
+    return pin(spec, policy, keep.target, keep.digest), step
+
+
+def record(
+    step: Step, status: dict[str, object], revision: str, now: datetime
+) -> tuple[UpdatesStatus, list[tuple[str, str, str]], float | None]:
+    """status.updates after this reconcile's rollout steps, the Events to post, and when to
+    look again (the next check, or the window's opening)."""
+    d = step.decision
+    active = status.get("activeRevision") == revision
+    failed = status.get("failedRevision") == revision and not active
+    new = after_rollout(step.old, d, promoted=active, failed=failed)
+    if step.found is not None:
+        if step.found.checked_at is not None:
+            new.last_check = fmt_time(step.found.checked_at)
+        new.last_error = step.found.error
+    events: list[tuple[str, str, str]] = []
+    if (
+        new.latest_seen
+        and new.latest_seen != step.old.latest_seen
+        and (new.latest_seen not in {new.current, new.current_digest})
+    ):
+        events.append(("Normal", "UpdateFound", f"{_short(new.latest_seen)} is available"))
+    if new.reason != step.old.reason or new.current != step.old.current:
+        if new.reason == "UpToDate" and new.current != step.old.current:
+            events.append(("Normal", "UpdatePromoted", f"{new.current} serves ({new.message})"))
+        elif new.reason in EVENTS:
+            type_, reason = EVENTS[new.reason]
+            events.append((type_, reason, new.message or ""))
+    return new, events, _next_look(step, now)
+
+
+def _next_look(step: Step, now: datetime) -> float | None:
+    waits: list[float] = []
+    if step.found is not None and step.found.checked_at is not None:
+        due = step.found.checked_at + timedelta(seconds=step.policy.check_interval_seconds)
+        waits.append(max(1.0, (due - now).total_seconds()))
+    if step.decision.reason == "OutsideWindow" and step.policy.window is not None:
+        _, opens = window_open(step.policy.window, now)
+        waits.append(max(1.0, (opens - now).total_seconds()))
+    return min(waits) if waits else None
+
+
+def finish(step: Step, out: Plan, revision: str, now: datetime) -> None:
+    """Write status.updates into the plan's status, with its Events and wake-up."""
+    new, events, wake = record(step, out.status, revision, now)
+    out.status["updates"] = new.to_wire()
+    for type_, reason, message in events:
+        out.event(type_, reason, message)
+    if wake is not None:
+        out.wakeups.append(wake)
+        out.requeue_after = max(1.0, min(out.wakeups))
