@@ -98,8 +98,8 @@ class Updates(ApiModel):
     )
     registry: str | None = Field(
         default=None,
-        description="Base URL of the package index for pypi/npm (default https://pypi.org, "
-        "https://registry.npmjs.org).",
+        description="Base URL of the package index for pypi (where <project>/json answers; "
+        "default https://pypi.org/pypi) or npm (default https://registry.npmjs.org).",
         max_length=512,
         pattern=r"^https?://[^\s]+$",
     )
