@@ -86,7 +86,7 @@ class Updates(ApiModel):
     )
     check_interval_seconds: int = Field(
         default=3600,
-        ge=60,
+        ge=10,
         le=604800,
         description="How often the source is asked. One lookup per repository or package "
         "per interval serves every MCPServer that uses it.",

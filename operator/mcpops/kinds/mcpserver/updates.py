@@ -521,8 +521,7 @@ def prepare(
         return spec, None
     status = server.get("status")
     old = load_status(status.get("updates") if isinstance(status, dict) else None)
-    meta = server.get("metadata")
-    ann: dict[str, str] = (meta.get("annotations") or {}) if isinstance(meta, dict) else {}
+    held, pinned = person(server)
     why = check(policy)
     if why is not None:
         keep = Decision(old.current, old.current_digest, None, None, "InvalidPolicy", why)
@@ -541,8 +540,8 @@ def prepare(
             old,
             found,
             now,
-            held=_flag(ann.get(HOLD_ANNOTATION)),
-            pinned=(ann.get(PIN_ANNOTATION) or "").strip() or None,
+            held=held,
+            pinned=pinned,
         )
     step = Step(policy, old, keep, found)
     if keep.target is None:
@@ -599,3 +598,43 @@ def finish(step: Step, out: Plan, revision: str, now: datetime) -> None:
     if wake is not None:
         out.wakeups.append(wake)
         out.requeue_after = max(1.0, min(out.wakeups))
+
+
+# ------------------------------------------------------------------ what to ask
+
+
+@dataclass(frozen=True)
+class Query:
+    """One lookup: the source, the name it knows the server by, the index to ask."""
+
+    source: str
+    name: str  # registry/repository, or the package
+    index: str | None
+    list_tags: bool  # False when following a tag: only its digest matters
+    registry_host: str | None  # for credentials (source image)
+
+
+def query(spec: MCPServerSpec, policy: Updates) -> Query | None:
+    """What to look up for this spec, or None when it names nothing to follow."""
+    if policy.source == "image":
+        ref = parse_image(spec.image)
+        return Query("image", ref.key, None, policy.follow_tag is None, ref.registry)
+    pkg = find_package(argv_of(spec), policy.source)
+    if pkg is None:
+        return None
+    return Query(policy.source, pkg.name, policy.registry, True, None)
+
+
+def wanted_tags(found: Found, policy: Updates, pinned: str | None) -> tuple[str, ...]:
+    """The tags whose digest the decision needs: the newest allowed, a pin, a followed tag."""
+    if policy.source != "image":
+        return ()
+    tags = {policy.follow_tag or newest(found.versions, policy), pinned}
+    return tuple(sorted(t for t in tags if t))
+
+
+def person(server: dict[str, object]) -> tuple[bool, str | None]:
+    """Whether a person holds updates, and the version they pinned (annotations)."""
+    meta = server.get("metadata")
+    ann: dict[str, str] = (meta.get("annotations") or {}) if isinstance(meta, dict) else {}
+    return _flag(ann.get(HOLD_ANNOTATION)), (ann.get(PIN_ANNOTATION) or "").strip() or None
