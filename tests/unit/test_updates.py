@@ -236,3 +236,31 @@ def test_follow_tag_rolls_on_a_new_digest() -> None:
     assert (d.target, d.digest, d.reason) == ("latest", "sha256:new", "Rolling")
     same = UpdatesStatus(current="latest", current_digest="sha256:new")
     assert up.decide(pol, same, found, NOW).reason == "UpToDate"
+
+
+def test_kubectl_hold_resume_pin_unpin_patches() -> None:
+    from mcpops.api.updates import HOLD_ANNOTATION, PIN_ANNOTATION
+    from mcpops.kubectl.cli import PluginError, parser, updates_patch
+
+    srv = {
+        "metadata": {"name": "s"},
+        "spec": {"image": "x:1", "updates": {}},
+        "status": {"updates": {"current": "1.4.0"}},
+    }
+    body, note = updates_patch("hold", srv, None)
+    assert body == {"metadata": {"annotations": {HOLD_ANNOTATION: "true"}}} and "1.4.0" in note
+    assert updates_patch("resume", srv, None)[0] == {
+        "metadata": {"annotations": {HOLD_ANNOTATION: None}}
+    }
+    assert updates_patch("pin", srv, "1.3.0")[0] == {
+        "metadata": {"annotations": {PIN_ANNOTATION: "1.3.0"}}
+    }
+    assert updates_patch("unpin", srv, None)[0] == {
+        "metadata": {"annotations": {PIN_ANNOTATION: None}}
+    }
+    with pytest.raises(PluginError, match="no spec.updates"):
+        updates_patch("hold", {"metadata": {"name": "s"}, "spec": {}}, None)
+    assert parser().parse_args(["pin", "s", "1.3.0"]).version == "1.3.0"
+    # the annotations the plan reads are the ones the plugin writes
+    assert up.person({"metadata": {"annotations": {HOLD_ANNOTATION: "true"}}}) == (True, None)
+    assert up.person({"metadata": {"annotations": {PIN_ANNOTATION: "1.3.0"}}}) == (False, "1.3.0")

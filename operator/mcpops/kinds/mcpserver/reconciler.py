@@ -188,7 +188,7 @@ class MCPServerReconciler:
     async def found(self, server: Body) -> updates.Found | None:
         """What spec.updates' source offers now (cached per source and interval)."""
         spec = server.get("spec") or {}
-        if not spec.get("updates"):
+        if spec.get("updates") is None:
             return None
         try:
             parsed = MCPServerSpec.model_validate(spec)
