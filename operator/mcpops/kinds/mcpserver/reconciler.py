@@ -202,9 +202,16 @@ class MCPServerReconciler:
             return updates.Found(error=f"no {policy.source} package launched in spec.command/args")
         auth = None
         if policy.credentials_secret is not None:
-            secret = await self.client.get(
-                "v1", "secrets", server["metadata"]["namespace"], policy.credentials_secret.name
-            )
+            name = policy.credentials_secret.name
+            try:
+                secret = await self.client.get(
+                    "v1", "secrets", server["metadata"]["namespace"], name
+                )
+            except ApiError as exc:
+                if not exc.forbidden:
+                    raise
+                # The chart grants no Secrets: a person grants `get` on this one (operating.md).
+                return updates.Found(error=f"cannot read Secret {name}: grant the operator get")
             auth = auth_from_secret(secret or {}, q.registry_host or "")
         ask = functools.partial(
             self.lookups.get,
