@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 VERDACCIO_DIR = ROOT / "hack" / "verdaccio"
@@ -294,3 +295,24 @@ def npm_registry(workdir: Path) -> Iterator[NpmRegistry]:
     argv = [str(binary), "--config", str(config), "--listen", f"127.0.0.1:{port}"]
     with serve(argv, f"http://127.0.0.1:{port}/-/ping", workdir, "verdaccio"):
         yield NpmRegistry(f"http://127.0.0.1:{port}")
+
+
+# ---------------------------------------------------------------- fixtures (tests/conftest.py)
+
+
+@pytest.fixture(scope="module")
+def oci(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OciRegistry]:
+    with oci_registry(tmp_path_factory.mktemp("oci")) as reg:
+        yield reg
+
+
+@pytest.fixture(scope="module")
+def pypi(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PyPIIndex]:
+    with pypi_index(tmp_path_factory.mktemp("pypi")) as index:
+        yield index
+
+
+@pytest.fixture(scope="module")
+def npm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NpmRegistry]:
+    with npm_registry(tmp_path_factory.mktemp("npm")) as reg:
+        yield reg

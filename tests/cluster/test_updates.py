@@ -4,23 +4,15 @@ out through the normal tested blue-green rollout, and refused when its rollout f
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from clusterkit import Cluster, OperatorProcess, wait_until
-from registrykit import NpmRegistry, OciRegistry, PyPIIndex, npm_registry, oci_registry, pypi_index
+from registrykit import NpmRegistry, OciRegistry, PyPIIndex
 from suitekit import suite
 from test_mcpserver import deployments, mcpserver, patch_spec, status, wait_ready
 
 FAST = {"scaleDownDelaySeconds": 2, "verifySeconds": 2, "progressDeadlineSeconds": 60}
 CHECK = 10  # seconds between lookups (the API's minimum)
-
-
-@pytest.fixture(scope="module")
-def oci(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OciRegistry]:
-    with oci_registry(tmp_path_factory.mktemp("oci")) as reg:
-        yield reg
 
 
 def updates_of(cluster: Cluster, name: str, ns: str) -> dict[str, Any]:
@@ -31,6 +23,17 @@ def served_image(cluster: Cluster, name: str, ns: str) -> str:
     st = status(cluster, name, ns)
     dep = deployments(cluster, name, ns)[st["activeRevision"]]
     return str(dep["spec"]["template"]["spec"]["containers"][0]["image"])
+
+
+def start_on(cluster: Cluster, oci: OciRegistry, ns: str, name: str, **spec: Any) -> str:
+    """An MCPServer following <ns>/<name> from 1.0.0, once it serves that; the repository."""
+    repo = f"{ns}/{name}"
+    oci.push(repo, "1.0.0")
+    updates = {"checkIntervalSeconds": CHECK}
+    image = f"{oci.host}/{repo}:1.0.0"
+    cluster.apply(mcpserver(name, image=image, rollout=FAST, updates=updates, **spec), ns)
+    wait_current(cluster, name, ns, "1.0.0")
+    return repo
 
 
 def wait_current(cluster: Cluster, name: str, ns: str, version: str, timeout: float = 90) -> None:
@@ -75,15 +78,7 @@ def test_a_new_tag_in_range_rolls_out_tested_and_one_outside_is_ignored(
 def test_a_broken_version_is_refused_not_retried_and_a_newer_one_tried(
     cluster: Cluster, operator: OperatorProcess, namespace: str, oci: OciRegistry
 ) -> None:
-    repo = f"{namespace}/srv"
-    oci.push(repo, "1.0.0")
-    spec = {
-        "image": f"{oci.host}/{repo}:1.0.0",
-        "rollout": FAST,
-        "updates": {"checkIntervalSeconds": CHECK},
-    }
-    cluster.apply(mcpserver("brk", **spec), namespace)
-    wait_current(cluster, "brk", namespace, "1.0.0")
+    repo = start_on(cluster, oci, namespace, "brk")
     wait_ready(cluster, "brk", namespace)
     # From now on the suite fails (suites are not part of the revision): 1.1.0 is broken.
     patch_spec(cluster, "brk", namespace, {"tests": [suite(passed=False)]})
@@ -119,15 +114,7 @@ def test_a_broken_version_is_refused_not_retried_and_a_newer_one_tried(
 def test_hold_and_pin_back(
     cluster: Cluster, operator: OperatorProcess, namespace: str, oci: OciRegistry
 ) -> None:
-    repo = f"{namespace}/held"
-    oci.push(repo, "1.0.0")
-    spec = {
-        "image": f"{oci.host}/{repo}:1.0.0",
-        "rollout": FAST,
-        "updates": {"checkIntervalSeconds": CHECK},
-    }
-    cluster.apply(mcpserver("hld", **spec), namespace)
-    wait_current(cluster, "hld", namespace, "1.0.0")
+    repo = start_on(cluster, oci, namespace, "hld")
     cluster.kubectl("annotate", "mcpserver", "hld", "-n", namespace, "mcpops.dev/hold-updates=true")
     oci.push(repo, "1.1.0")
     wait_until(
@@ -144,18 +131,6 @@ def test_hold_and_pin_back(
     cluster.kubectl("annotate", "mcpserver", "hld", "-n", namespace, "mcpops.dev/pin-version=1.0.0")
     wait_current(cluster, "hld", namespace, "1.0.0")
     assert updates_of(cluster, "hld", namespace)["reason"] == "Pinned"
-
-
-@pytest.fixture(scope="module")
-def pypi(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PyPIIndex]:
-    with pypi_index(tmp_path_factory.mktemp("pypi")) as index:
-        yield index
-
-
-@pytest.fixture(scope="module")
-def npm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NpmRegistry]:
-    with npm_registry(tmp_path_factory.mktemp("npm")) as reg:
-        yield reg
 
 
 def stdio(command: list[str], source: str, index: str) -> dict[str, Any]:

@@ -3,34 +3,16 @@ docker-registry, pypiserver and verdaccio, with what the test publishes into the
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from prometheus_client import REGISTRY
-from registrykit import NpmRegistry, OciRegistry, PyPIIndex, npm_registry, oci_registry, pypi_index
+from registrykit import NpmRegistry, OciRegistry, PyPIIndex
 
 from mcpops.machinery.registries import Lookups
 
 pytestmark = [pytest.mark.process, pytest.mark.timeout(300)]
-
-
-@pytest.fixture(scope="module")
-def oci(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OciRegistry]:
-    with oci_registry(tmp_path_factory.mktemp("oci")) as reg:
-        yield reg
-
-
-@pytest.fixture(scope="module")
-def pypi(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PyPIIndex]:
-    with pypi_index(tmp_path_factory.mktemp("pypi")) as index:
-        yield index
-
-
-@pytest.fixture(scope="module")
-def npm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NpmRegistry]:
-    with npm_registry(tmp_path_factory.mktemp("npm")) as reg:
-        yield reg
 
 
 @pytest.fixture

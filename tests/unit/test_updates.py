@@ -258,7 +258,7 @@ def test_kubectl_hold_resume_pin_unpin_patches() -> None:
     assert updates_patch("unpin", srv, None)[0] == {
         "metadata": {"annotations": {PIN_ANNOTATION: None}}
     }
-    with pytest.raises(PluginError, match="no spec.updates"):
+    with pytest.raises(PluginError, match=r"no spec\.updates"):
         updates_patch("hold", {"metadata": {"name": "s"}, "spec": {}}, None)
     assert parser().parse_args(["pin", "s", "1.3.0"]).version == "1.3.0"
     # the annotations the plan reads are the ones the plugin writes
