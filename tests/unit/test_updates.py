@@ -264,3 +264,20 @@ def test_kubectl_hold_resume_pin_unpin_patches() -> None:
     # the annotations the plan reads are the ones the plugin writes
     assert up.person({"metadata": {"annotations": {HOLD_ANNOTATION: "true"}}}) == (True, None)
     assert up.person({"metadata": {"annotations": {PIN_ANNOTATION: "1.3.0"}}}) == (False, "1.3.0")
+
+
+@given(
+    st.lists(versions, max_size=12),
+    st.lists(versions, max_size=4),
+    st.none() | versions,
+    st.booleans(),
+)
+def test_decide_never_rolls_a_refused_version_or_while_held(
+    found: list[str], refused: list[str], current: str | None, held: bool
+) -> None:
+    old = UpdatesStatus(current=current, refused=refused or None)
+    d = up.decide(Updates(), old, up.Found(found), NOW, held=held)
+    assert d.target in {current, d.latest}
+    if d.target != current:
+        assert d.reason == "Rolling" and d.target not in refused and not held
+        assert d.latest == up.newest(found, Updates())
