@@ -173,3 +173,26 @@ def test_a_new_npm_version_of_a_stdio_server_rolls_out(
     npm.publish(pkg, "1.1.0")
     wait_current(cluster, "js", namespace, "1.1.0")
     assert f"{pkg}@1.1.0" in server_argv(cluster, "js", namespace)
+
+
+def test_outside_the_maintenance_window_a_version_waits(
+    cluster: Cluster, operator: OperatorProcess, namespace: str, oci: OciRegistry
+) -> None:
+    closed = {"schedule": "0 0 1 1 *", "durationMinutes": 1}  # New Year's midnight only
+    repo = start_on(cluster, oci, namespace, "win")
+    patch_spec(
+        cluster, "win", namespace, {"updates": {"checkIntervalSeconds": CHECK, "window": closed}}
+    )
+    oci.push(repo, "1.1.0")
+    wait_until(
+        lambda: updates_of(cluster, "win", namespace).get("reason") == "OutsideWindow",
+        timeout=60,
+        what="1.1.0 waits for the window",
+    )
+    assert "window opens at" in updates_of(cluster, "win", namespace)["message"]
+    assert ":1.0.0@" in served_image(cluster, "win", namespace)
+    always = {"schedule": "* * * * *", "durationMinutes": 5}
+    patch_spec(
+        cluster, "win", namespace, {"updates": {"checkIntervalSeconds": CHECK, "window": always}}
+    )
+    wait_current(cluster, "win", namespace, "1.1.0")
