@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from clusterkit import Cluster, OperatorProcess, wait_until
 from registrykit import NpmRegistry, OciRegistry, PyPIIndex
 from suitekit import suite
@@ -150,29 +151,27 @@ def server_argv(cluster: Cluster, name: str, ns: str) -> list[str]:
     return [*(c.get("command") or []), *(c.get("args") or [])]
 
 
-def test_a_new_pypi_release_of_a_stdio_server_rolls_out(
-    cluster: Cluster, operator: OperatorProcess, namespace: str, pypi: PyPIIndex
+@pytest.mark.parametrize(
+    ("source", "launcher", "sep"), [("pypi", ["uvx"], "=="), ("npm", ["npx", "-y"], "@")]
+)
+def test_a_new_package_version_of_a_stdio_server_rolls_out(
+    cluster: Cluster,
+    operator: OperatorProcess,
+    namespace: str,
+    request: pytest.FixtureRequest,
+    source: str,
+    launcher: list[str],
+    sep: str,
 ) -> None:
-    pkg = f"mcp-{namespace}-time"
-    pypi.publish(pkg, "1.0.0")
-    cluster.apply(mcpserver("py", **stdio(["uvx", f"{pkg}==1.0.0"], "pypi", pypi.url)), namespace)
-    wait_current(cluster, "py", namespace, "1.0.0")
-    pypi.publish(pkg, "1.1.0")
-    wait_current(cluster, "py", namespace, "1.1.0")
-    assert f"{pkg}==1.1.0" in server_argv(cluster, "py", namespace)
-
-
-def test_a_new_npm_version_of_a_stdio_server_rolls_out(
-    cluster: Cluster, operator: OperatorProcess, namespace: str, npm: NpmRegistry
-) -> None:
-    pkg = f"@{namespace}/server"
-    npm.publish(pkg, "1.0.0")
-    cmd = ["npx", "-y", f"{pkg}@1.0.0"]
-    cluster.apply(mcpserver("js", **stdio(cmd, "npm", npm.url)), namespace)
-    wait_current(cluster, "js", namespace, "1.0.0")
-    npm.publish(pkg, "1.1.0")
-    wait_current(cluster, "js", namespace, "1.1.0")
-    assert f"{pkg}@1.1.0" in server_argv(cluster, "js", namespace)
+    index: PyPIIndex | NpmRegistry = request.getfixturevalue(source)
+    pkg = f"mcp-{namespace}-time" if source == "pypi" else f"@{namespace}/server"
+    index.publish(pkg, "1.0.0")
+    cmd = [*launcher, f"{pkg}{sep}1.0.0"]
+    cluster.apply(mcpserver("pkg", **stdio(cmd, source, index.url)), namespace)
+    wait_current(cluster, "pkg", namespace, "1.0.0")
+    index.publish(pkg, "1.1.0")
+    wait_current(cluster, "pkg", namespace, "1.1.0")
+    assert f"{pkg}{sep}1.1.0" in server_argv(cluster, "pkg", namespace)
 
 
 def test_outside_the_maintenance_window_a_version_waits(
