@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tarfile
 import time
+import warnings
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -70,16 +71,19 @@ def serve(argv: list[str], url: str, workdir: Path, name: str) -> Iterator[None]
 
 
 class OciRegistry:
-    def __init__(self, host: str) -> None:
+    def __init__(self, host: str, auth: tuple[str, str] | None = None) -> None:
         self.host = host  # 127.0.0.1:port
         self.base = f"http://{host}"
+        self.auth = auth  # basic credentials, when the registry wants them
 
     def _blob(self, repo: str, data: bytes) -> dict[str, object]:
         digest = "sha256:" + hashlib.sha256(data).hexdigest()
-        start = httpx.post(f"{self.base}/v2/{repo}/blobs/uploads/")
+        start = httpx.post(f"{self.base}/v2/{repo}/blobs/uploads/", auth=self.auth)
         assert start.status_code == 202, start.text
         location = httpx.URL(self.base).join(start.headers["Location"])
-        done = httpx.put(location.copy_merge_params({"digest": digest}), content=data)
+        done = httpx.put(
+            location.copy_merge_params({"digest": digest}), content=data, auth=self.auth
+        )
         assert done.status_code == 201, done.text
         return {"digest": digest, "size": len(data)}
 
@@ -121,6 +125,7 @@ class OciRegistry:
             f"{self.base}/v2/{repo}/manifests/{tag}",
             content=json.dumps(manifest).encode(),
             headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"},
+            auth=self.auth,
         )
         assert resp.status_code == 201, resp.text
         return str(resp.headers["Docker-Content-Digest"])
@@ -133,21 +138,35 @@ def docker_registry_binary() -> str:
     return found
 
 
+def _bcrypt(password: str) -> str:
+    # the registry's htpasswd takes bcrypt only; the C library's crypt(3) makes it
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import crypt
+
+        return crypt.crypt(password, crypt.mksalt(crypt.METHOD_BLOWFISH))
+
+
 @contextmanager
-def oci_registry(workdir: Path) -> Iterator[OciRegistry]:
+def oci_registry(workdir: Path, auth: tuple[str, str] | None = None) -> Iterator[OciRegistry]:
+    """docker-registry on loopback; with `auth`, it wants those basic credentials."""
     port = free_port()
     (workdir / "oci").mkdir(exist_ok=True)
     config = workdir / "registry.yml"
-    config.write_text(
+    text = (
         "version: 0.1\n"
         "log: {level: warn}\n"
         f"storage: {{filesystem: {{rootdirectory: {workdir / 'oci'}}}, "
         "delete: {enabled: true}}\n"
         f"http: {{addr: '127.0.0.1:{port}'}}\n"
     )
+    if auth is not None:
+        (workdir / "htpasswd").write_text(f"{auth[0]}:{_bcrypt(auth[1])}\n")
+        text += f"auth: {{htpasswd: {{realm: test, path: {workdir / 'htpasswd'}}}}}\n"
+    config.write_text(text)
     argv = [docker_registry_binary(), "serve", str(config)]
     with serve(argv, f"http://127.0.0.1:{port}/v2/", workdir, "docker-registry"):
-        yield OciRegistry(f"127.0.0.1:{port}")
+        yield OciRegistry(f"127.0.0.1:{port}", auth)
 
 
 # ---------------------------------------------------------------- PyPI index

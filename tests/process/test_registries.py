@@ -3,14 +3,17 @@ docker-registry, pypiserver and verdaccio, with what the test publishes into the
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from prometheus_client import REGISTRY
-from registrykit import NpmRegistry, OciRegistry, PyPIIndex
+from registrykit import NpmRegistry, OciRegistry, PyPIIndex, oci_registry
 
-from mcpops.machinery.registries import Lookups
+from mcpops.machinery.registries import Lookups, auth_from_secret
 
 pytestmark = [pytest.mark.process, pytest.mark.timeout(300)]
 
@@ -99,3 +102,19 @@ async def test_npm_versions_with_etag(npm: NpmRegistry, lookups: Lookups) -> Non
     )
     assert sorted(again.versions) == ["1.0.0", "1.2.0"]
     assert count("mcpops_update_not_modified_total") == before + 1  # answered 304
+
+
+async def test_credentials_from_a_dockerconfigjson_secret(tmp_path: Path, lookups: Lookups) -> None:
+    with oci_registry(tmp_path, auth=("robot", "s3cret")) as reg:
+        reg.push("private/srv", "1.0.0")
+        name = f"{reg.host}/private/srv"
+        refused = await lookups.get("image", name, interval=60)
+        assert refused.error and "credentials" in refused.error
+        config = {"auths": {reg.host: {"auth": base64.b64encode(b"robot:s3cret").decode()}}}
+        secret = {"data": {".dockerconfigjson": base64.b64encode(json.dumps(config).encode())}}
+        auth = auth_from_secret(
+            {"data": {k: v.decode() for k, v in secret["data"].items()}}, reg.host
+        )
+        assert auth is not None
+        got = await lookups.get("image", name, interval=60, auth=auth, tags=("1.0.0",))
+        assert got.error is None and got.versions == ["1.0.0"] and "1.0.0" in got.digests

@@ -11,11 +11,12 @@ from pydantic import ValidationError
 
 from mcpops import metrics
 from mcpops.api.mcpserver import MCPServerSpec, Phase
+from mcpops.api.updates import Updates
 from mcpops.kinds.mcpserver import updates
 from mcpops.kinds.mcpserver.plan import ROLLOUT_PHASES, Observed, plan
 from mcpops.machinery.client import ApiError, Client
 from mcpops.machinery.informer import Watch
-from mcpops.machinery.registries import Lookups, auth_from_secret
+from mcpops.machinery.registries import Auth, Lookups, auth_from_secret
 from mcpops.machinery.store import Key, Store
 from mcpops.machinery.writer import Writer
 from mcpops.objects.bodies import Body
@@ -200,19 +201,9 @@ class MCPServerReconciler:
         q = updates.query(parsed, policy)
         if q is None:
             return updates.Found(error=f"no {policy.source} package launched in spec.command/args")
-        auth = None
-        if policy.credentials_secret is not None:
-            name = policy.credentials_secret.name
-            try:
-                secret = await self.client.get(
-                    "v1", "secrets", server["metadata"]["namespace"], name
-                )
-            except ApiError as exc:
-                if not exc.forbidden:
-                    raise
-                # The chart grants no Secrets: a person grants `get` on this one (operating.md).
-                return updates.Found(error=f"cannot read Secret {name}: grant the operator get")
-            auth = auth_from_secret(secret or {}, q.registry_host or "")
+        auth = await self.credentials(server, policy, q)
+        if isinstance(auth, str):
+            return updates.Found(error=auth)
         ask = functools.partial(
             self.lookups.get,
             q.source,
@@ -230,3 +221,27 @@ class MCPServerReconciler:
             found.digests = dict(dig.digests)
             found.error = found.error or dig.error
         return found
+
+    async def credentials(
+        self, server: Body, policy: Updates, q: updates.Query
+    ) -> Auth | str | None:
+        """Credentials for the lookup: spec.updates.credentialsSecret, else (images) the
+        first of the pod's imagePullSecrets with an entry for the registry; or why not."""
+        names = [policy.credentials_secret.name] if policy.credentials_secret else []
+        if not names and q.source == "image":
+            pull = (server.get("spec") or {}).get("imagePullSecrets") or []
+            names = [p["name"] for p in pull if isinstance(p, dict) and p.get("name")]
+        for name in names:
+            try:
+                secret = await self.client.get(
+                    "v1", "secrets", server["metadata"]["namespace"], name
+                )
+            except ApiError as exc:
+                if not exc.forbidden:
+                    raise
+                # The chart grants no Secrets: a person grants `get` on this one (operating.md).
+                return f"cannot read Secret {name}: grant the operator get on it"
+            auth = auth_from_secret(secret or {}, q.registry_host or "")
+            if auth is not None:
+                return auth
+        return None
