@@ -161,17 +161,25 @@ typecheck: venv ## mypy --strict on the packages
 
 # ---------------------------------------------------------------- tests
 
-.PHONY: test test-unit test-process test-cluster
+.PHONY: test test-unit test-process test-cluster registries
 test-unit: venv promtool ## pure-function tests (models, decisions, property-based)
 	$(PYTEST) -q tests/unit
 
-test-process: venv ## real processes: MCP servers, bridge, probe, runner, solver
+# The spec.updates tests run real registries on loopback: Debian's docker-registry (this
+# target), pypiserver (dev extra) and verdaccio (hack/verdaccio, installed by the tests into
+# $(CACHE)/verdaccio-<lockfile hash>).
+registries: ## Debian's docker-registry for the spec.updates tests (apt, once)
+	@command -v docker-registry >/dev/null || { apt-get install -y --no-install-recommends \
+	  docker-registry >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y \
+	  --no-install-recommends docker-registry; }; }
+
+test-process: venv registries ## real processes: MCP servers, bridge, probe, runner, solver
 	$(PYTEST) -q -m process tests/process tests/solver
 
-test-cluster: venv controlplane helm ## tests on the local control plane
+test-cluster: venv controlplane helm registries ## tests on the local control plane
 	$(PYTEST) -q tests/cluster
 
-test: venv controlplane helm promtool images ## everything CI runs
+test: venv controlplane helm promtool images registries ## everything CI runs
 	$(MAKE) --no-print-directory lint typecheck crds-check docs-check manifests-check images-check
 	$(PYTEST) -q tests
 

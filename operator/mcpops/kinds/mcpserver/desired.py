@@ -54,7 +54,15 @@ RUNNER_RESOURCES = {
 # Spec fields that do not shape the pod template: a revision is the same whatever they are
 # (by field and by wire name where they differ).
 NOT_IN_TEMPLATE = frozenset(
-    {"replicas", "rollout", "tests", "autoscaling", "disruptionBudget", "disruption_budget"}
+    {
+        "replicas",
+        "rollout",
+        "tests",
+        "autoscaling",
+        "disruptionBudget",
+        "disruption_budget",
+        "updates",
+    }
 )
 
 
