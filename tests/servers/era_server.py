@@ -44,6 +44,18 @@ async def slow(seconds: float) -> str:
 
 
 @server.tool()
+async def wait_cancel(marker: str) -> str:
+    """Sleeps until cancelled, then writes `marker`: proves a client's disconnect reached it."""
+    try:
+        await anyio.sleep(3600)
+    except anyio.get_cancelled_exc_class():
+        with open(marker, "w") as f:
+            f.write("cancelled")
+        raise
+    return "not cancelled"
+
+
+@server.tool()
 async def progress(steps: int, interval: float, ctx: Context) -> str:
     """Reports progress every `interval` seconds: the proxy must stream it as it comes."""
     for step in range(steps):
@@ -111,7 +123,9 @@ class EraGate:
         if self.era == "legacy" and "mcp-session-id" not in headers and method != "initialize":
             return _error(400, -32600, "Bad Request: Missing session ID")
         if self.era == "modern" and method == "initialize":
-            return _error(400, -32601, f"Method not found: initialize (this server speaks {MODERN})")
+            return _error(
+                400, -32601, f"Method not found: initialize (this server speaks {MODERN})"
+            )
         return None
 
 
