@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-
 from toolpaths import REPO, makefile_env
 
 SERVERS = REPO / "tests"

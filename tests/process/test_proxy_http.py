@@ -16,7 +16,6 @@ from pathlib import Path
 import httpx
 import pytest
 from mcp import Client
-
 from process.proxykit import (
     INIT,
     answer,
@@ -102,7 +101,7 @@ def test_inconclusive_answers_are_not_old(tmp_path: Path) -> None:
     import threading
 
     class Unauthorized(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+        def do_POST(self) -> None:
             self.rfile.read(int(self.headers.get("content-length", 0)))
             self.send_response(401)
             self.send_header("content-length", "0")

@@ -1,6 +1,7 @@
 """A real MCP server (the `mcp` SDK) over Streamable HTTP, for the proxy's process tests.
 
     python -m servers.era_server --port 8080 --era both|modern|legacy [--delay 0.3]
+    python -m servers.era_server --stdio
 
 `--era` picks which protocol revisions it answers: `both` is the SDK as is (2025-11-25
 with sessions and the stateless 2026-07-28); `legacy` answers like a server from before
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -49,8 +51,8 @@ async def wait_cancel(marker: str) -> str:
     try:
         await anyio.sleep(3600)
     except anyio.get_cancelled_exc_class():
-        with open(marker, "w") as f:
-            f.write("cancelled")
+        # Synchronous on purpose: an await inside a cancelled scope would be cancelled too.
+        Path(marker).write_text("cancelled")  # noqa: ASYNC240
         raise
     return "not cancelled"
 
@@ -132,11 +134,15 @@ class EraGate:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--stdio", action="store_true", help="serve on stdin/stdout instead")
     parser.add_argument("--era", choices=["both", "modern", "legacy"], default="both")
     parser.add_argument("--delay", type=float, default=0.0)
     parser.add_argument("--json-response", action="store_true")
     args = parser.parse_args()
+    if args.stdio:
+        server.run("stdio")
+        return
     os.environ["ERA_PORT"] = str(args.port)
     app = server.streamable_http_app(json_response=args.json_response, host=args.host)
     uvicorn.run(

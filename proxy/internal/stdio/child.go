@@ -2,6 +2,7 @@ package stdio
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -155,7 +156,7 @@ func (c *child) route(m *jsonrpc.Message, line []byte) {
 			}
 		}
 	}
-	msg := append([]byte(nil), line...)
+	msg := append([]byte(nil), bytes.TrimRight(line, "\r\n")...)
 	switch {
 	case target != nil:
 		select {
