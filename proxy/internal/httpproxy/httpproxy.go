@@ -197,6 +197,9 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, body []byte, msg
 	if body == nil {
 		out.Body = http.NoBody
 	}
+	// The client's Host goes on: a server's own DNS-rebinding or virtual-host checks see
+	// what they would see without the proxy.
+	out.Host = r.Host
 	copyHeader(out.Header, r.Header)
 	out.Header.Del(route.ForwardedHeader)
 	out.Header.Del("Content-Length")

@@ -108,7 +108,7 @@ func NewForwarder(self, path string, dialTimeout time.Duration, reg *metrics.Reg
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			owner := pr.In.Context().Value(ownerKey{}).(string)
 			pr.Out.URL = &url.URL{Scheme: "http", Host: owner, Path: f.Path, RawQuery: pr.In.URL.RawQuery}
-			pr.Out.Host = owner
+			pr.Out.Host = pr.In.Host // the owner's server sees the client's Host, as direct
 			pr.Out.Header.Set(ForwardedHeader, f.Self)
 			pr.Out.Header.Del("X-Forwarded-For")
 		},
