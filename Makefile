@@ -163,12 +163,13 @@ manifests: helm ## regenerate deploy/mcpops.yaml (plain manifests) from the Helm
 manifests-check: helm ## fail if deploy/mcpops.yaml drifted from the chart
 	$(PYTHON) hack/manifests.py --check
 
-lint: venv ## ruff lint (complexity at most 15) and format check, import layers (import-linter); gofmt and go vet on proxy/
+lint: venv ## ruff lint (complexity at most 15) and format check, import layers (import-linter); gofmt and go vet on the Go code
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
-	@out=$$(gofmt -l proxy); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@out=$$(gofmt -l proxy bench/proxybench); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	cd proxy && go vet ./...
+	cd bench/proxybench && go vet ./...
 
 fmt: venv
 	$(VENV)/bin/ruff check --fix .
@@ -201,11 +202,14 @@ test: venv controlplane helm promtool proxy npm-tools ## everything CI runs
 
 # ---------------------------------------------------------------- demo, bench
 
-.PHONY: demo bench bench-solver bench-rollout bench-cleanup bench-scale
+.PHONY: demo bench bench-proxy bench-solver bench-rollout bench-cleanup bench-scale
 demo: venv controlplane ## local control plane + CRDs + operator + examples, shown until Ready
 	$(PY) hack/demo.py
 
-bench: bench-solver bench-rollout bench-cleanup bench-scale ## every benchmark; results in bench/results/ (about an hour)
+bench: bench-solver bench-rollout bench-cleanup bench-scale bench-proxy ## every benchmark; results in bench/results/ (about an hour)
+
+bench-proxy: venv proxy ## the in-pod proxy against its budget (RSS, added latency, req/s, warm pool, bridge cost)
+	cd bench/proxybench && go run . -proxy $(PROXY_BIN) -python $(CURDIR)/$(PY) -tests $(CURDIR)/tests -out $(CURDIR)/bench/results/proxy.md
 
 bench-solver: venv ## the solver runtime on the shared instances (auto vs each backend)
 	$(PY) bench/solver_bench.py --out bench/results
