@@ -310,18 +310,20 @@ func (b *Bridge) post(w http.ResponseWriter, r *http.Request, sid string, c *chi
 			return
 		}
 	}
-	answered := b.exchange(w, r, c, msgs, batch, sid, pool != "")
 	if pool == "" {
+		b.exchange(w, r, c, msgs, batch, sid, false)
 		return
 	}
-	if !answered {
-		go c.stop()
-		return
-	}
+	// Registered before the answer goes out: a client sends its next request (the
+	// initialized notification) the moment it reads the answer.
 	b.mu.Lock()
 	b.sessions[sid] = c
 	b.mu.Unlock()
 	b.opt.Registry.Open(sid, sid)
+	if !b.exchange(w, r, c, msgs, batch, sid, true) {
+		b.End(sid)
+		return
+	}
 	b.m.sessionStart.Observe(time.Since(started).Seconds(), pool)
 	b.gauges()
 }
