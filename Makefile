@@ -150,12 +150,12 @@ crds-check: venv ## fail if crds/ drifted from the models
 
 docs: venv proxy ## regenerate docs/reference/ (every CRD field, every metric) from the code
 	$(VENV)/bin/mcpops docs --out docs/reference
-	$(PROXY_BIN) metrics-doc > docs/reference/proxy-metrics.md
+	mkdir -p docs/reference/proxy && $(PROXY_BIN) metrics-doc > docs/reference/proxy/metrics.md
 
 docs-check: venv proxy ## fail if docs/reference/ drifted from the code
 	$(VENV)/bin/mcpops docs --out docs/reference --check
-	$(PROXY_BIN) metrics-doc | diff -u docs/reference/proxy-metrics.md - \
-	  || { echo "docs/reference/proxy-metrics.md is stale: run make docs"; exit 1; }
+	$(PROXY_BIN) metrics-doc | diff -u docs/reference/proxy/metrics.md - \
+	  || { echo "docs/reference/proxy/metrics.md is stale: run make docs"; exit 1; }
 
 manifests: helm ## regenerate deploy/mcpops.yaml (plain manifests) from the Helm chart
 	$(PYTHON) hack/manifests.py

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from process.proxykit import (
     tool_json,
     wait_until,
 )
+from toolpaths import require_tool
 
 pytestmark = [pytest.mark.process, pytest.mark.timeout(180)]
 
@@ -278,3 +280,18 @@ def test_drain_keeps_open_sessions_refuses_new(tmp_path: Path) -> None:
             lambda: px.proc.poll() is not None, 10, "exit once the last session closed", px.log
         )
         assert px.proc.returncode == 0
+
+
+def test_metrics_pass_promtool(tmp_path: Path) -> None:
+    promtool = require_tool("MCPOPS_PROMTOOL", "promtool")
+    with era_server(tmp_path, "both") as server, proxy(tmp_path, upstream=server) as px:
+        sid = open_session(px.url)
+        call(px.url, sid, "echo", {"text": "x"})
+        call(px.url, sid, "no-such-tool")
+        px.status("/livez")
+        text = httpx.get(px.base + "/metrics", timeout=10).text
+    assert 'mcpops_proxy_tool_calls_total{tool="no-such-tool",outcome="error"} 1' in text
+    res = subprocess.run(
+        [promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=60
+    )
+    assert res.returncode == 0, res.stdout + res.stderr

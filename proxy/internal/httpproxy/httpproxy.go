@@ -62,7 +62,7 @@ func TooLarge(reg *metrics.Registry) *metrics.Vec {
 // Refusals registers the counter of requests refused before reaching a server.
 func Refusals(reg *metrics.Registry) *metrics.Vec {
 	return reg.Counter("mcpops_proxy_session_refusals",
-		"Requests answered 404 or 503 without reaching a server, by reason (forged, foreign, loop, draining, full).", "reason")
+		"Requests answered 404 or 503 without reaching a server, by reason (forged, foreign, loop: ids no replica can serve; gone: a stdio session that ended; draining, full: new sessions refused).", "reason")
 }
 
 // Admit refuses a new session while draining or full (503: the Service tries another
