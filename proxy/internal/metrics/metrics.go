@@ -112,6 +112,48 @@ func formatFloat(v float64) string {
 	return strconv.FormatFloat(v, 'g', -1, 64)
 }
 
+// seriesSet holds a family's series by label values, created on first use.
+type seriesSet[T any] struct {
+	mu sync.RWMutex
+	m  map[string]*T
+}
+
+func (s *seriesSet[T]) get(values []string, create func() *T) *T {
+	key := strings.Join(values, "\xff")
+	s.mu.RLock()
+	t := s.m[key]
+	s.mu.RUnlock()
+	if t != nil {
+		return t
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.m == nil {
+		s.m = map[string]*T{}
+	}
+	if t = s.m[key]; t == nil {
+		t = create()
+		s.m[key] = t
+	}
+	return t
+}
+
+// sorted returns the series ordered by label values (stable exposition).
+func (s *seriesSet[T]) sorted() []*T {
+	s.mu.RLock()
+	keys := make([]string, 0, len(s.m))
+	for k := range s.m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	out := make([]*T, len(keys))
+	for i, k := range keys {
+		out[i] = s.m[k]
+	}
+	s.mu.RUnlock()
+	return out
+}
+
 // ---- counters and gauges -------------------------------------------------------------
 
 type value struct{ bits atomic.Uint64 }
@@ -130,8 +172,7 @@ func (v *value) get() float64  { return math.Float64frombits(v.bits.Load()) }
 // Vec is a counter or gauge family with labels.
 type Vec struct {
 	desc   Family
-	mu     sync.RWMutex
-	series map[string]*series
+	series seriesSet[series]
 }
 
 type series struct {
@@ -156,7 +197,7 @@ func newVec(r *Registry, k kind, name, help string, labels []string) *Vec {
 	if f, ok := r.lookup(name).(*Vec); ok {
 		return f
 	}
-	v := &Vec{desc: Family{Name: name, Help: help, Kind: string(k), Labels: labels}, series: map[string]*series{}}
+	v := &Vec{desc: Family{Name: name, Help: help, Kind: string(k), Labels: labels}}
 	r.add(v)
 	return v
 }
@@ -175,20 +216,7 @@ func (v *Vec) get(values []string) *series {
 	if len(values) != len(v.desc.Labels) {
 		panic(fmt.Sprintf("metric %s: %d label values for %d labels", v.desc.Name, len(values), len(v.desc.Labels)))
 	}
-	key := strings.Join(values, "\xff")
-	v.mu.RLock()
-	s := v.series[key]
-	v.mu.RUnlock()
-	if s != nil {
-		return s
-	}
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if s = v.series[key]; s == nil {
-		s = &series{values: append([]string(nil), values...)}
-		v.series[key] = s
-	}
-	return s
+	return v.series.get(values, func() *series { return &series{values: append([]string(nil), values...)} })
 }
 
 // Add adds d to the series named by the label values.
@@ -205,19 +233,6 @@ func (v *Vec) Value(values ...string) float64 { return v.get(values).v.get() }
 
 func (v *Vec) describe() Family { return v.desc }
 
-func (v *Vec) sorted() []*series {
-	v.mu.RLock()
-	out := make([]*series, 0, len(v.series))
-	for _, s := range v.series {
-		out = append(out, s)
-	}
-	v.mu.RUnlock()
-	sort.Slice(out, func(i, j int) bool {
-		return strings.Join(out[i].values, "\xff") < strings.Join(out[j].values, "\xff")
-	})
-	return out
-}
-
 func (v *Vec) write(w io.Writer) {
 	d := v.desc
 	if d.Kind == string(counterKind) {
@@ -225,7 +240,7 @@ func (v *Vec) write(w io.Writer) {
 	}
 	header(w, d)
 	name := d.Name
-	for _, s := range v.sorted() {
+	for _, s := range v.series.sorted() {
 		fmt.Fprintf(w, "%s%s %s\n", name, labelText(v.desc.Labels, s.values), formatFloat(s.v.get()))
 	}
 }
@@ -239,8 +254,7 @@ var LatencyBuckets = []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 
 type HistogramVec struct {
 	desc    Family
 	buckets []float64
-	mu      sync.RWMutex
-	series  map[string]*hseries
+	series  seriesSet[hseries]
 }
 
 type hseries struct {
@@ -257,27 +271,15 @@ func (r *Registry) Histogram(name, help string, buckets []float64, labels ...str
 	h := &HistogramVec{
 		desc:    Family{Name: name, Help: help, Kind: string(histogramKind), Labels: labels},
 		buckets: buckets,
-		series:  map[string]*hseries{},
 	}
 	r.add(h)
 	return h
 }
 
 func (h *HistogramVec) get(values []string) *hseries {
-	key := strings.Join(values, "\xff")
-	h.mu.RLock()
-	s := h.series[key]
-	h.mu.RUnlock()
-	if s != nil {
-		return s
-	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if s = h.series[key]; s == nil {
-		s = &hseries{values: append([]string(nil), values...), counts: make([]atomic.Uint64, len(h.buckets)+1)}
-		h.series[key] = s
-	}
-	return s
+	return h.series.get(values, func() *hseries {
+		return &hseries{values: append([]string(nil), values...), counts: make([]atomic.Uint64, len(h.buckets)+1)}
+	})
 }
 
 // Observe records x (seconds) in the series named by the label values.
@@ -302,16 +304,7 @@ func (h *HistogramVec) describe() Family { return h.desc }
 
 func (h *HistogramVec) write(w io.Writer) {
 	header(w, h.desc)
-	h.mu.RLock()
-	all := make([]*hseries, 0, len(h.series))
-	for _, s := range h.series {
-		all = append(all, s)
-	}
-	h.mu.RUnlock()
-	sort.Slice(all, func(i, j int) bool {
-		return strings.Join(all[i].values, "\xff") < strings.Join(all[j].values, "\xff")
-	})
-	for _, s := range all {
+	for _, s := range h.series.sorted() {
 		var cum uint64
 		for i, b := range h.buckets {
 			cum += s.counts[i].Load()

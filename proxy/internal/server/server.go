@@ -293,14 +293,6 @@ func (p *Proxy) endExpired() {
 			p.bridge.End(id)
 			continue
 		}
-		req, err := http.NewRequest(http.MethodDelete, p.cfg.Upstream, nil)
-		if err != nil {
-			continue
-		}
-		req.Header.Set("Mcp-Session-Id", upstream)
-		if resp, err := p.client.Do(req); err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-		}
+		p.checker.Ex.Close(context.Background(), upstream)
 	}
 }

@@ -23,6 +23,7 @@ type upstream struct {
 	cancelled atomic.Int32
 	sessions  atomic.Int32
 	gotBody   atomic.Int64
+	deletes   atomic.Int32
 	lastEvent atomic.Value
 	release   chan struct{}
 }
@@ -37,6 +38,10 @@ func (u *upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, "id: 9\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\"}\n\n")
 		w.(http.Flusher).Flush()
 		<-r.Context().Done()
+		return
+	}
+	if r.Method == http.MethodDelete {
+		u.deletes.Add(1)
 		return
 	}
 	body, _ := io.ReadAll(r.Body)
@@ -290,5 +295,18 @@ func TestMetricsAfterCalls(t *testing.T) {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("missing %s", want)
 		}
+	}
+}
+
+func TestIdleSessionsEndUpstreamToo(t *testing.T) {
+	u, up := newUpstream(t, "a")
+	p := startProxy(t, up, "--session-idle", "200ms")
+	post(t, p.url, "", initialize)
+	deadline := time.Now().Add(5 * time.Second)
+	for p.proxy.Info().Sessions != 0 || u.deletes.Load() != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("sessions %d, deletes %d", p.proxy.Info().Sessions, u.deletes.Load())
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
