@@ -53,12 +53,16 @@ func (f *fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, `{"jsonrpc":"2.0","id":`+string(m.ID)+`,"result":`+result+`}`)
 	}
 	switch {
-	case m.Method == "server/discover" && f.era != "legacy":
+	case m.Method == "server/discover" && f.era != "legacy" && f.era != "old":
 		f.discover.Add(1)
 		reply(`{"supportedVersions":["2026-07-28"],"capabilities":{"tools":{}}}`)
 	case m.Method == "tools/list" && f.era != "legacy":
 		f.lists.Add(1)
 		reply(`{"tools":[]}`)
+	case m.Method == "initialize" && f.era == "old" && !strings.Contains(string(m.Params), Previous):
+		// A server that errors on a revision it does not know instead of counter-offering.
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, string(jsonrpc.ErrorResponse(m.ID, -32602, "Unsupported protocol version")))
 	case m.Method == "initialize" && f.era != "modern":
 		f.inits.Add(1)
 		var p struct {
@@ -71,7 +75,7 @@ func (f *fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, "event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":"+string(m.ID)+",\"result\":{\"protocolVersion\":\""+p.V+"\"}}\n\n")
 	case m.IsNotification():
 		w.WriteHeader(http.StatusAccepted)
-	case m.Method == "ping" && (f.era != "legacy" || r.Header.Get("Mcp-Session-Id") == "s1"):
+	case m.Method == "ping" && r.Header.Get("Mcp-Session-Id") == "s1":
 		reply(`{}`)
 	default:
 		w.WriteHeader(http.StatusBadRequest)
@@ -90,17 +94,17 @@ func checker(t *testing.T, f *fake) *Checker {
 }
 
 func TestClassifiesEachEra(t *testing.T) {
-	for era, want := range map[string]string{"modern": Modern, "both": Modern, "legacy": Latest} {
+	for era, want := range map[string]string{"modern": Modern, "both": Modern, "legacy": Latest, "old": Previous} {
 		f := &fake{era: era}
 		c := checker(t, f)
 		r := c.Ready(context.Background())
 		if !r.OK || c.Version() != want {
 			t.Errorf("%s: %+v version %q", era, r, c.Version())
 		}
-		if era != "legacy" && f.lists.Load() == 0 {
+		if want == Modern && f.lists.Load() == 0 {
 			t.Errorf("%s: a 2026-07-28 readiness check lists the tools", era)
 		}
-		if era == "legacy" && f.deletes.Load() == 0 {
+		if (era == "legacy" || era == "old") && f.deletes.Load() == 0 {
 			t.Errorf("the readiness session is closed")
 		}
 	}
