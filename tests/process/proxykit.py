@@ -165,14 +165,21 @@ def listening(port: int) -> bool:
 
 @contextlib.contextmanager
 def proxy(
-    tmp: Path, *args: str, upstream: Proc | None = None, name: str = "proxy", ready: bool = True
+    tmp: Path,
+    *args: str,
+    upstream: Proc | None = None,
+    name: str = "proxy",
+    ready: bool = True,
+    env: dict[str, str] | None = None,
 ) -> Iterator[Proc]:
     """mcpops-proxy in front of upstream (or with its own args, e.g. stdio); waits for /readyz."""
     port = free_port()
     argv = [proxy_bin(), "--listen", f"127.0.0.1:{port}", "--drain-delay", "0"]
     if upstream is not None:
         argv += ["--upstream", upstream.url]
-    with running([*argv, *args], port, tmp / f"{name}.log", {"MCPOPS_SESSION_KEY": KEY}) as p:
+    with running(
+        [*argv, *args], port, tmp / f"{name}.log", {"MCPOPS_SESSION_KEY": KEY, **(env or {})}
+    ) as p:
         wait_until(
             lambda: listening(port) or p.proc.poll() is not None, 30, f"{name} to listen", p.log
         )

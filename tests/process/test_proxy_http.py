@@ -295,3 +295,36 @@ def test_metrics_pass_promtool(tmp_path: Path) -> None:
         [promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=60
     )
     assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_blue_green_switch_keeps_open_sessions_on_blue(tmp_path: Path) -> None:
+    """After the switch the Service sends everything to green: green's proxy forwards an
+    open blue session to blue, which drains (no new sessions) until that session ends."""
+    with (
+        era_server(tmp_path, "legacy", name="server-blue") as blue_server,
+        era_server(tmp_path, "legacy", name="server-green") as green_server,
+        proxy(tmp_path, upstream=blue_server, name="blue", env={"MCPOPS_REVISION": "blue"}) as blue,
+        proxy(
+            tmp_path, upstream=green_server, name="green", env={"MCPOPS_REVISION": "green"}
+        ) as green,
+    ):
+        sid = open_session(blue.url)  # opened before the switch
+        assert blue.json("/mcpops/info")["revision"] == "b"
+
+        blue.proc.send_signal(signal.SIGTERM)  # the switch: blue drains
+        wait_until(lambda: blue.json("/mcpops/info")["draining"], 10, "blue draining", blue.log)
+        # Every request now reaches green; the open session still runs on blue.
+        for _ in range(3):
+            assert tool_json(call(green.url, sid, "whoami"))["port"] == blue_server.port
+        new = open_session(green.url)
+        assert tool_json(call(green.url, new, "whoami"))["port"] == green_server.port
+        assert blue.json("/mcpops/info")["sessions"] == 1  # what the drain step waits on
+        assert green.json("/mcpops/info")["sessions"] == 1
+
+        # The session ends (the client's DELETE, through green): blue has nothing left.
+        assert (
+            httpx.delete(green.url, headers={"Mcp-Session-Id": sid}, timeout=10).status_code == 200
+        )
+        wait_until(lambda: blue.proc.poll() is not None, 10, "blue to exit once drained", blue.log)
+        assert blue.proc.returncode == 0
+        assert call(green.url, sid, "whoami").status_code == 404  # gone with blue
