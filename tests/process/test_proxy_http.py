@@ -309,7 +309,7 @@ def test_blue_green_switch_keeps_open_sessions_on_blue(tmp_path: Path) -> None:
         ) as green,
     ):
         sid = open_session(blue.url)  # opened before the switch
-        assert blue.json("/mcpops/info")["revision"] == "b"
+        assert blue.json("/mcpops/info")["revision"] == "blue"
 
         blue.proc.send_signal(signal.SIGTERM)  # the switch: blue drains
         wait_until(lambda: blue.json("/mcpops/info")["draining"], 10, "blue draining", blue.log)
