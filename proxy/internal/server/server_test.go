@@ -310,3 +310,16 @@ func TestIdleSessionsEndUpstreamToo(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+func TestSessionsNonePassesIDsThrough(t *testing.T) {
+	_, up := newUpstream(t, "a")
+	p := startProxy(t, up, "--sessions", "none")
+	sid := post(t, p.url, "", initialize).Header.Get("Mcp-Session-Id")
+	if sid != "a-s1" {
+		t.Fatalf("the server's own id: %q", sid)
+	}
+	body, _ := io.ReadAll(post(t, p.url, sid, call("whoami")).Body)
+	if !strings.Contains(string(body), `"text":"a"`) {
+		t.Fatalf("%s", body)
+	}
+}
