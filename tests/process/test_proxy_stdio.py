@@ -148,3 +148,6 @@ def test_stdio_sessions_follow_their_owner(tmp_path: Path) -> None:
         assert tool_json(call(b.url, sid, "whoami"))["pid"] == pid
         a.stop(signal.SIGKILL)
         assert call(b.url, sid, "whoami").status_code == 404
+        # Killed outright, the proxy leaves no server behind (stdin closes; Pdeathsig
+        # covers servers that ignore that).
+        wait_until(lambda: not Path(f"/proc/{pid}").exists(), 10, "the orphaned server to exit")

@@ -46,7 +46,10 @@ type waiter struct {
 func start(command []string, dropped func()) (*child, error) {
 	cmd := exec.Command(command[0], command[1:]...)
 	cmd.Stderr = os.Stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // stop takes its children too
+	// Own process group: stop takes the server's own children too. Pdeathsig: a proxy
+	// killed outright (SIGKILL, OOM) does not leave behind a server that ignores the end
+	// of its stdin.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, err
