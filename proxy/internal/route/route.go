@@ -4,8 +4,10 @@
 package route
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -88,6 +90,7 @@ type Forwarder struct {
 	Path    string
 	proxy   *httputil.ReverseProxy
 	Results *metrics.Vec
+	MaxBody int64 // largest body forwarded (the owner's own limit applies too)
 }
 
 type ownerKey struct{}
@@ -129,7 +132,27 @@ func NewForwarder(self, path string, dialTimeout time.Duration, reg *metrics.Reg
 	return f
 }
 
-// ServeHTTP forwards r to owner.
+// ServeHTTP forwards r to owner. The body is read first: Go's server closes an unread
+// request body once the response starts, which would cut the copy to the owner short
+// when the owner answers (SSE headers) before the transport saw the body's end.
 func (f *Forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request, owner string) {
+	if r.Body != nil && r.Body != http.NoBody {
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, f.maxBody()))
+		if err != nil {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusRequestEntityTooLarge)
+			_, _ = w.Write(jsonrpc.ErrorResponse(nil, jsonrpc.InvalidRequest, "request body too large or unreadable"))
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.ContentLength = int64(len(body))
+	}
 	f.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ownerKey{}, owner)))
+}
+
+func (f *Forwarder) maxBody() int64 {
+	if f.MaxBody > 0 {
+		return f.MaxBody
+	}
+	return 4 << 20
 }

@@ -65,3 +65,44 @@ func TestForwardReachesOwnerAndGoneOwnerIs404(t *testing.T) {
 		t.Fatal("forward results counted")
 	}
 }
+
+// The owner answers with SSE headers at once; the forwarded body must still arrive whole
+// and the stream come back whole, every time (Go's server closes an unread request body
+// once a response starts, which once cut these copies short).
+func TestForwardedBodyAndSSEArriveWhole(t *testing.T) {
+	owner := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.WriteHeader(200)
+		w.(http.Flusher).Flush()
+		_, _ = io.WriteString(w, "data: "+string(body)+"\n\n")
+	}))
+	defer owner.Close()
+	f := NewForwarder("10.9.9.9:1", "/mcp", time.Second, metrics.New())
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f.ServeHTTP(w, r, strings.TrimPrefix(owner.URL, "http://"))
+	}))
+	defer front.Close()
+	for i := 0; i < 200; i++ {
+		body := `{"jsonrpc":"2.0","id":1,"method":"ping"}`
+		resp, err := http.Post(front.URL, "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || string(got) != "data: "+body+"\n\n" {
+			t.Fatalf("round %d: %q %v", i, got, err)
+		}
+	}
+}
+
+func TestForwardRefusesOversizedBody(t *testing.T) {
+	f := NewForwarder("10.9.9.9:1", "/mcp", time.Second, metrics.New())
+	f.MaxBody = 10
+	rec := httptest.NewRecorder()
+	f.ServeHTTP(rec, httptest.NewRequest("POST", "/mcp", strings.NewReader(strings.Repeat("x", 100))), "127.0.0.1:1")
+	if rec.Code != 413 {
+		t.Fatal(rec.Code)
+	}
+}

@@ -97,6 +97,7 @@ func New(cfg Config, log io.Writer) (*Proxy, error) {
 	rec := calls.New(p.reg, log)
 	rec.LogCalls = cfg.LogCalls
 	fwd := route.NewForwarder(cfg.Advertise, cfg.Path, cfg.ForwardTimeout, p.reg)
+	fwd.MaxBody = cfg.MaxBody
 	p.checker = &mcpcheck.Checker{ReadyTimeout: cfg.ReadyTimeout, LiveTimeout: cfg.LiveTimeout, TTL: cfg.CheckTTL}
 	if cfg.Transport == "stdio" {
 		p.bridge = stdio.New(stdio.Options{
