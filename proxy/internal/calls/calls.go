@@ -21,6 +21,26 @@ type Recorder struct {
 	log          io.Writer
 	logMu        sync.Mutex
 	LogCalls     bool
+
+	toolsMu sync.Mutex
+	tools   map[string]bool // tool label values in use
+}
+
+// MaxTools bounds the tool label's values: tool names come from clients (a call to a
+// tool that does not exist is still a call), so past this many the rest count as "other".
+const MaxTools = 200
+
+func (r *Recorder) toolLabel(name string) string {
+	r.toolsMu.Lock()
+	defer r.toolsMu.Unlock()
+	if r.tools == nil {
+		r.tools = map[string]bool{}
+	}
+	if r.tools[name] || len(r.tools) < MaxTools {
+		r.tools[name] = true
+		return name
+	}
+	return "other"
 }
 
 // New registers the call metrics in reg; log lines go to log.
@@ -31,7 +51,7 @@ func New(reg *metrics.Registry, log io.Writer) *Recorder {
 		RequestTime: reg.Histogram("mcpops_proxy_request_duration_seconds",
 			"Time from a request reaching the proxy to its answer, by method.", metrics.LatencyBuckets, "method"),
 		ToolCalls: reg.Counter("mcpops_proxy_tool_calls",
-			"tools/call requests by tool and outcome (ok, error, failed).", "tool", "outcome"),
+			"tools/call requests by tool and outcome (ok, error, failed); past 200 distinct tool names the rest count as other.", "tool", "outcome"),
 		ToolDuration: reg.Histogram("mcpops_proxy_tool_call_duration_seconds",
 			"tools/call latency by tool.", metrics.LatencyBuckets, "tool"),
 		log:      log,
@@ -50,7 +70,11 @@ type Call struct {
 
 // Start begins timing a request.
 func (r *Recorder) Start(m *jsonrpc.Message, session string) *Call {
-	return &Call{r: r, method: methodLabel(m.Method), tool: m.ToolName(), session: session, start: time.Now()}
+	c := &Call{r: r, method: methodLabel(m.Method), session: session, start: time.Now()}
+	if name := m.ToolName(); name != "" {
+		c.tool = r.toolLabel(name)
+	}
+	return c
 }
 
 // Known methods keep their name; anything else is "other" so a client cannot blow up

@@ -43,3 +43,21 @@ func TestToolOutcomesAndLog(t *testing.T) {
 		t.Fatalf("%s %v", lines[0], err)
 	}
 }
+
+func TestToolLabelsAreBounded(t *testing.T) {
+	r := New(metrics.New(), nil)
+	for i := 0; i < MaxTools+50; i++ {
+		m := msg(t, `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"t`+string(rune('a'+i%26))+`-`+itoa(i)+`"}}`)
+		r.Start(m, "").Done(nil, 200)
+	}
+	if got := r.ToolCalls.Value("other", "failed"); got != 50 {
+		t.Fatalf("past the bound, tools count as other: %v", got)
+	}
+	first := msg(t, `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"ta-0"}}`)
+	r.Start(first, "").Done(nil, 200)
+	if r.ToolCalls.Value("ta-0", "failed") != 2 {
+		t.Fatal("a tool already labelled keeps its name")
+	}
+}
+
+func itoa(i int) string { b, _ := json.Marshal(i); return string(b) }
