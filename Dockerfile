@@ -11,12 +11,17 @@
 # The bridge is a self-contained PyInstaller bundle, so a stdio server's own image needs no
 # Python: the server container runs `/mcpops/bridge/mcpops-bridge --port P --path /mcp -- CMD`.
 # The bundle is built on Debian bookworm and needs a glibc >= 2.36 image to run in (not musl).
+#
+# Every stage starts FROM the BASE_IMAGE build argument: the official python image by default;
+# `make images` (hack/images.py) passes a Debian bookworm base it builds itself (no registry
+# here), with the host's CA bundle and pip's download cache as build-time volumes.
+ARG BASE_IMAGE=python:3.11.14-slim-bookworm
 
 # ---------------------------------------------------------------- operator build
-FROM python:3.11.14-slim-bookworm AS build
+FROM ${BASE_IMAGE} AS build
 
-ENV PIP_NO_CACHE_DIR=1 \
-    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+# pip's cache stays in the build stages (or in a build volume); only /opt/venv is copied on.
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
 
 # PyInstaller reads shared-library dependencies with objdump (binutils). Build stage only.
@@ -26,20 +31,26 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /src
-COPY pyproject.toml README.md ./
+# Dependencies first, from pyproject.toml alone: a code change reuses these layers.
+COPY pyproject.toml docker/requirements.py ./
+RUN python3 requirements.py > /tmp/requirements.txt \
+    && python3 -m venv /opt/venv \
+    && /opt/venv/bin/pip install -r /tmp/requirements.txt \
+    && python3 -m venv /opt/pyinstaller \
+    && /opt/pyinstaller/bin/pip install "pyinstaller>=6.10,<7" -r /tmp/requirements.txt
+
+COPY README.md ./
 COPY operator/ operator/
 COPY solver-runtime/ solver-runtime/
 COPY common/ common/
 COPY docker/bridge_install.py docker/bridge_install.py
 
 # The operator's runtime: the project without the `solver` extra (no OR-Tools).
-RUN python -m venv /opt/venv \
-    && /opt/venv/bin/pip install .
+RUN /opt/venv/bin/pip install --no-deps .
 
 # The stdio bridge as a onedir bundle, plus its installer (a Python script run by the
 # operator image's own interpreter in the init container).
-RUN python -m venv /opt/pyinstaller \
-    && /opt/pyinstaller/bin/pip install "pyinstaller>=6.10,<7" . \
+RUN /opt/pyinstaller/bin/pip install --no-deps . \
     && /opt/pyinstaller/bin/pyinstaller \
         --noconfirm --clean --onedir \
         --name mcpops-bridge \
@@ -53,22 +64,26 @@ RUN python -m venv /opt/pyinstaller \
     && chmod -R a+rX,go-w /opt/mcpops-bridge
 
 # ---------------------------------------------------------------- solver build
-FROM python:3.11.14-slim-bookworm AS solver-build
+FROM ${BASE_IMAGE} AS solver-build
 
-ENV PIP_NO_CACHE_DIR=1 \
-    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+# pip's cache stays in the build stages (or in a build volume); only /opt/venv is copied on.
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
 
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml docker/requirements.py ./
+RUN python3 requirements.py solver > /tmp/requirements.txt \
+    && python3 -m venv /opt/venv \
+    && /opt/venv/bin/pip install -r /tmp/requirements.txt
+
+COPY README.md ./
 COPY operator/ operator/
 COPY solver-runtime/ solver-runtime/
 COPY common/ common/
-RUN python -m venv /opt/venv \
-    && /opt/venv/bin/pip install ".[solver]"
+RUN /opt/venv/bin/pip install --no-deps ".[solver]"
 
 # ---------------------------------------------------------------- solver image
-FROM python:3.11.14-slim-bookworm AS solver
+FROM ${BASE_IMAGE} AS solver
 
 LABEL org.opencontainers.image.title="mcpops-solver" \
       org.opencontainers.image.description="mcpops OptimizationJob solver runtime (OR-Tools)" \
@@ -89,7 +104,7 @@ WORKDIR /tmp
 ENTRYPOINT ["mcpops-solver"]
 
 # ---------------------------------------------------------------- operator image (default)
-FROM python:3.11.14-slim-bookworm AS operator
+FROM ${BASE_IMAGE} AS operator
 
 LABEL org.opencontainers.image.title="mcpops" \
       org.opencontainers.image.description="mcpops operator, MCP health sidecar, stdio bridge, test runner" \

@@ -119,6 +119,21 @@ controlplane-env: ## print where the cached binaries live (for tools run outside
 	@echo MCPOPS_HELM=$(HELM_BIN)/helm
 	@echo MCPOPS_PROMTOOL=$(PROMTOOL_DIR)/promtool
 
+# ---------------------------------------------------------------- images
+
+# hack/images.py: a Debian base made with debootstrap, then ./Dockerfile (operator, solver), the
+# MCP server images and the node's pause image, built with podman (installed if missing) into
+# mcpops' own store; archives and tags under $(CACHE)/images/, keyed by content.
+.PHONY: images images-check image-tags
+images: ## build every container image (cached: only what changed is rebuilt)
+	$(PYTHON) hack/images.py build
+
+images-check: images ## run each image once with no network (cheap when nothing changed)
+	$(PYTHON) hack/images.py check
+
+image-tags: ## the current image references (`hack/images.py tags --json` for tools)
+	@$(PYTHON) hack/images.py tags
+
 # ---------------------------------------------------------------- cluster
 
 .PHONY: cluster-up cluster-down cluster-status
@@ -184,14 +199,14 @@ test-process: venv ## real processes: MCP servers, bridge, probe, runner, solver
 test-cluster: venv controlplane helm ## tests on the local control plane
 	$(PYTEST) -q tests/cluster
 
-test: venv controlplane helm promtool ## everything CI runs
-	$(MAKE) --no-print-directory lint typecheck crds-check docs-check manifests-check
+test: venv controlplane helm promtool images ## everything CI runs
+	$(MAKE) --no-print-directory lint typecheck crds-check docs-check manifests-check images-check
 	$(PYTEST) -q tests
 
 # ---------------------------------------------------------------- demo, bench
 
 .PHONY: demo bench bench-solver bench-rollout bench-cleanup bench-scale
-demo: venv controlplane ## local control plane + CRDs + operator + examples, shown until Ready
+demo: venv controlplane images ## local control plane + CRDs + operator + examples, shown until Ready
 	$(PY) hack/demo.py
 
 bench: bench-solver bench-rollout bench-cleanup bench-scale ## every benchmark; results in bench/results/ (about an hour)

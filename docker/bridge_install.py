@@ -1,4 +1,4 @@
-#!/usr/local/bin/python
+#!/usr/bin/env python3
 """Install the frozen stdio bridge into a shared volume (init container of stdio MCPServers).
 
     /opt/mcpops-bridge/install /mcpops/bridge

@@ -1,0 +1,228 @@
+"""`hack/images.py check`: run every built image once, with no network (`--network none`).
+
+- pause starts and says what it is;
+- the operator image runs `mcpops --help`, and its init-container step installs the stdio bridge
+  bundle, which then runs in the mcp-python image (a plain glibc image);
+- the solver image solves a Netlib instance from the shared data set to its known objective;
+- mcp-python and mcp-node answer an MCP exchange over stdio (initialize, tools/list);
+- no image carries a certificate the host trusts beyond Debian's bundle (the build-time CA
+  mount left nothing behind): each image's bundle is the base image's own.
+
+A content key of every image names a stamp file, so an unchanged set is checked once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from images import (
+    BASE,
+    HOST_CA_BUNDLE,
+    ROOT,
+    Store,
+    default_store,
+    digest,
+    log,
+    output,
+    resolve,
+    tags,
+)
+
+SOLVER_INSTANCE = "adlittle"  # a small Netlib LP: solves in well under a second
+CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
+PROTOCOL_VERSION = "2025-06-18"
+INSTALLER = "/opt/mcpops-bridge/install"  # what the init container of a stdio server runs
+
+
+def pem_blocks(text: str) -> set[str]:
+    """The certificates of a PEM bundle, whitespace-normalised."""
+    blocks, current = set(), []
+    for line in text.splitlines():
+        line = line.strip()
+        if line == "-----BEGIN CERTIFICATE-----":
+            current = [line]
+        elif current:
+            current.append(line)
+            if line == "-----END CERTIFICATE-----":
+                blocks.add("\n".join(current))
+                current = []
+    return blocks
+
+
+def foreign_certs(image_bundle: str, base_bundle: str) -> set[str]:
+    """Certificates in an image's bundle that Debian's bundle (the base image's) lacks."""
+    return pem_blocks(image_bundle) - pem_blocks(base_bundle)
+
+
+def mcp_requests() -> list[dict[str, Any]]:
+    return [
+        {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": PROTOCOL_VERSION,
+                "capabilities": {},
+                "clientInfo": {"name": "mcpops-images-check", "version": "1"},
+            },
+        },
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        {"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
+    ]
+
+
+def read_response(stream: Any, request_id: int) -> dict[str, Any]:
+    """The next JSON-RPC response with this id (log lines and notifications skipped)."""
+    for line in stream:
+        try:
+            message = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(message, dict) and message.get("id") == request_id:
+            return message
+    raise RuntimeError(f"the server closed its output before answering request {request_id}")
+
+
+def stdio_tools(cmd: Sequence[str], env: Mapping[str, str], timeout: float = 60) -> list[str]:
+    """Initialise an MCP server over stdio, list its tools, return their names."""
+    proc = subprocess.Popen(
+        list(cmd), env=dict(env), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    watchdog = threading.Timer(timeout, proc.kill)  # a hung server fails the check, not the run
+    watchdog.start()
+    try:
+        assert proc.stdin is not None and proc.stdout is not None
+        initialize, initialized, list_tools = mcp_requests()
+        proc.stdin.write(json.dumps(initialize) + "\n")
+        proc.stdin.flush()
+        read_response(proc.stdout, 1)
+        proc.stdin.write(json.dumps(initialized) + "\n" + json.dumps(list_tools) + "\n")
+        proc.stdin.flush()
+        tools = read_response(proc.stdout, 2)["result"]["tools"]
+        return [str(tool["name"]) for tool in tools]
+    finally:
+        watchdog.cancel()
+        proc.kill()
+        proc.wait()
+
+
+def opt_data() -> Path | None:
+    candidates = [
+        os.environ.get("MCPOPS_OPT_DATA", ""),
+        str(ROOT.parent / "shared/data/optimization"),
+    ]
+    candidates.append("/work/shared/data/optimization")
+    return next((Path(c) for c in candidates if c and (Path(c) / "manifest.json").exists()), None)
+
+
+def relative_error(value: float, expected: float) -> float:
+    return abs(value - expected) / max(1.0, abs(expected))
+
+
+def check_solver(store: Store, ref: str) -> str:
+    data = opt_data()
+    if data is None:
+        return "skipped: no optimization data set (set MCPOPS_OPT_DATA)"
+    manifest = json.loads((data / "manifest.json").read_text())
+    (entry,) = [i for i in manifest["instances"] if i["name"] == SOLVER_INSTANCE]
+    run = store.podman(
+        "run",
+        "--rm",
+        "--network=none",
+        "--volume",
+        f"{data}:/data:ro",
+        ref,
+        f"/data/{entry['file']}",
+    )
+    summary = json.loads(output(run, store.env()).strip().splitlines()[-1])
+    objective = float(summary["objective"])
+    expected = float(entry["optimal_objective"])
+    if summary.get("status") != "OPTIMAL" or relative_error(objective, expected) > 1e-6:
+        raise SystemExit(f"solver: {SOLVER_INSTANCE} gave {summary}, expected {expected}")
+    return f"{SOLVER_INSTANCE}: {summary['status']} {objective} (known optimum {expected})"
+
+
+def check_bridge(store: Store, operator: str, python: str) -> str:
+    with tempfile.TemporaryDirectory(prefix="mcpops-bridge-") as tmp:
+        os.chmod(tmp, 0o777)  # the image's user (65532) writes the bundle here
+        mount = f"{tmp}:/mcpops"
+        podman_output(
+            store, "--volume", mount, "--entrypoint", INSTALLER, operator, "/mcpops/bridge"
+        )
+        bridge = "/mcpops/bridge/mcpops-bridge"
+        help_text = podman_output(store, "--volume", mount, python, bridge, "--help")
+    if "--port" not in help_text:
+        raise SystemExit(f"bridge --help in {python}: {help_text[:200]}")
+    return f"installed by {operator.split('/')[1]} and run in {python.split('/')[1]}"
+
+
+def check_tools(store: Store, ref: str, cmd: Sequence[str], expected: str) -> str:
+    tools = stdio_tools(store.podman("run", "--rm", "-i", "--network=none", ref, *cmd), store.env())
+    if expected not in tools:
+        raise SystemExit(f"{ref}: tool {expected!r} missing from {tools}")
+    return f"{' '.join(cmd)} lists {len(tools)} tools over stdio, {expected} among them"
+
+
+def check_ca(store: Store, refs: Mapping[str, str]) -> str:
+    def bundle(ref: str) -> str:
+        return podman_output(store, "--entrypoint", "cat", ref, CA_BUNDLE)
+
+    base = bundle(refs["base"])
+    host_only = pem_blocks(HOST_CA_BUNDLE.read_text()) - pem_blocks(base)
+    for name, ref in refs.items():
+        if name in ("base", "pause"):
+            continue
+        extra = foreign_certs(bundle(ref), base)
+        if extra:
+            raise SystemExit(f"{ref}: {len(extra)} certificate(s) beyond Debian's bundle")
+    return (
+        f"every image's CA bundle is Debian's ({len(pem_blocks(base))} certificates); "
+        f"none of the host's {len(host_only)} extra ones"
+    )
+
+
+def podman_output(store: Store, *args: str) -> str:
+    return output(store.podman("run", "--rm", "--network=none", *args), store.env())
+
+
+def checks(store: Store, refs: Mapping[str, str]) -> list[tuple[str, str]]:
+    operator, python, node = refs["mcpops"], refs["mcp-python"], refs["mcp-node"]
+    help_text = podman_output(store, operator, "--help")
+    return [
+        ("pause", podman_output(store, refs["pause"], "-v").strip()),
+        ("mcpops", f"mcpops --help: {help_text.splitlines()[0][:60]}"),
+        ("bridge", check_bridge(store, operator, python)),
+        ("mcpops-solver", check_solver(store, refs["mcpops-solver"])),
+        ("mcp-python", check_tools(store, python, ["mcp-server-time"], "get_current_time")),
+        ("mcp-node", check_tools(store, node, ["mcp-server-everything", "stdio"], "echo")),
+        ("ca", check_ca(store, refs)),
+    ]
+
+
+def check_all(root: Path, images_dir: Path, force: bool = False) -> None:
+    resolved = resolve(root, images_dir, BASE.key())
+    missing = [r.ref for r in resolved if not r.archive.exists()]
+    if missing:
+        raise SystemExit(f"not built yet (run `make images`): {', '.join(missing)}")
+    refs = tags(resolved, BASE.key())
+    stamp = (
+        images_dir
+        / f"checked-{digest(json.dumps(refs, sort_keys=True) + ''.join(r.key for r in resolved))}"
+    )
+    if stamp.exists() and not force:
+        log(f"images checked already for this content ({stamp.name}): {stamp.read_text().strip()}")
+        return
+    store = default_store(images_dir)
+    results = checks(store, refs)
+    for name, result in results:
+        print(f"ok  {name:<14} {result}", flush=True)
+    for old in images_dir.glob("checked-*"):
+        old.unlink()
+    stamp.write_text(f"{len(results)} checks passed\n")

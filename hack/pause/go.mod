@@ -1,0 +1,3 @@
+module mcpops.dev/pause
+
+go 1.19
