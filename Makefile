@@ -137,7 +137,7 @@ image-tags: ## the current image references (`hack/images.py tags --json` for to
 # ---------------------------------------------------------------- cluster
 
 .PHONY: cluster-up cluster-down cluster-status
-cluster-up: controlplane ## start the local control plane (idempotent)
+cluster-up: controlplane node ## start the local control plane and, as root, the real node (idempotent)
 	$(PYTHON) hack/cluster.py up
 
 cluster-down: ## stop exactly what cluster-up started (idempotent)
@@ -189,7 +189,7 @@ typecheck: venv ## mypy --strict on the packages
 
 # ---------------------------------------------------------------- tests
 
-.PHONY: test test-unit test-process test-cluster
+.PHONY: test test-unit test-process test-cluster test-e2e
 test-unit: venv promtool ## pure-function tests (models, decisions, property-based)
 	$(PYTEST) -q tests/unit
 
@@ -199,14 +199,20 @@ test-process: venv ## real processes: MCP servers, bridge, probe, runner, solver
 test-cluster: venv controlplane helm ## tests on the local control plane
 	$(PYTEST) -q tests/cluster
 
-test: venv controlplane helm promtool images ## everything CI runs
+# A session of its own: its operator is the chart's pod, and no operator process of the
+# cluster tests may act on the same objects.
+test-e2e: venv controlplane helm node images ## real containers on the real node (skips without root)
+	$(PYTEST) -q tests/e2e
+
+test: venv controlplane helm promtool node images ## everything CI runs
 	$(MAKE) --no-print-directory lint typecheck crds-check docs-check manifests-check images-check
-	$(PYTEST) -q tests
+	$(PYTEST) -q tests --ignore=tests/e2e
+	$(PYTEST) -q tests/e2e
 
 # ---------------------------------------------------------------- demo, bench
 
 .PHONY: demo bench bench-solver bench-rollout bench-cleanup bench-scale
-demo: venv controlplane images ## local control plane + CRDs + operator + examples, shown until Ready
+demo: venv controlplane node images ## local control plane + CRDs + operator + examples, shown until Ready
 	$(PY) hack/demo.py
 
 bench: bench-solver bench-rollout bench-cleanup bench-scale ## every benchmark; results in bench/results/ (about an hour)

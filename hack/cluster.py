@@ -331,7 +331,9 @@ def up(nodes: int) -> None:
         log(f"real node: {no_node}")
     (pki / "tokens.csv").write_text(tokens)
     save_state(state)
-    write_kubeconfig(kubeconfig, f"https://{state.get('host', '127.0.0.1')}:{ports['apiserver']}", token)
+    write_kubeconfig(
+        kubeconfig, f"https://{state.get('host', '127.0.0.1')}:{ports['apiserver']}", token
+    )
     bin_dir = STATE_DIR / "bin"
     bin_dir.mkdir(exist_ok=True)
     link = bin_dir / "kubectl"
@@ -520,9 +522,7 @@ def down() -> None:
     if "node" in state or realnode.NODE_DIR.exists():
         apiserver = state["procs"].get("kube-apiserver")
         alive = apiserver is not None and proc_alive(apiserver["pid"], apiserver["started"])
-        realnode.down(
-            state, stop_one, (lambda *a, **k: kubectl(state, *a, **k)) if alive else None
-        )
+        realnode.down(state, stop_one, (lambda *a, **k: kubectl(state, *a, **k)) if alive else None)
         save_state(state)
     # Reverse start order: clients before the apiserver, etcd last.
     for name in reversed(list(state["procs"])):

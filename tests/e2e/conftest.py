@@ -18,15 +18,15 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "cluster"))
 
-from clusterkit import (  # noqa: E402
+from clusterkit import (
     REPO,
     Cluster,
     install_crds,
     local_cluster,
     require_built_controlplane,
 )
-from e2ekit import image, node_unavailable, real_namespace  # noqa: E402
-from toolpaths import require_tool  # noqa: E402
+from e2ekit import image, node_unavailable, real_namespace
+from toolpaths import require_tool
 
 HELM_HOMES = ("HELM_CACHE_HOME", "HELM_CONFIG_HOME", "HELM_DATA_HOME")
 

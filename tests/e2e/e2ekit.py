@@ -14,17 +14,12 @@ from typing import Any
 from clusterkit import REPO, Cluster, wait_until
 
 sys.path.insert(0, str(REPO / "hack"))
-import realnode  # noqa: E402  (hack/ is not a package: the node's names live there)
+import realnode
 
 NODE_NAME = realnode.NODE_NAME
 # What PodNodeSelector and PodTolerationRestriction read: every pod created in a namespace
 # with these annotations runs on the real node, and no other pod may (the node is tainted).
-REAL_NODE_ANNOTATIONS = {
-    "scheduler.alpha.kubernetes.io/node-selector": realnode.NODE_LABEL,
-    "scheduler.alpha.kubernetes.io/defaultTolerations": json.dumps(
-        [{"key": realnode.TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"}]
-    ),
-}
+REAL_NODE_ANNOTATIONS = realnode.placement_annotations()
 
 
 def node_unavailable(cluster: Cluster) -> str | None:
@@ -127,7 +122,9 @@ def run_to_completion(
     return pod["status"]["phase"], logs
 
 
-def wait_running(cluster: Cluster, namespace: str, name: str, timeout: float = 120) -> dict[str, Any]:
+def wait_running(
+    cluster: Cluster, namespace: str, name: str, timeout: float = 120
+) -> dict[str, Any]:
     return wait_until(
         lambda: (
             (p := cluster.get("pod", name, namespace))

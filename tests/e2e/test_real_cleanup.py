@@ -126,8 +126,10 @@ def test_enforce_deletes_finished_jobs_and_their_pods_and_nothing_else(
     assert {d["name"] for d in st["deletions"]} == {"passed", "failed"}
     # The Jobs are gone and so are their pods (real pods, deleted by the kubelet).
     wait_until(
-        lambda: not pods_of_job(cluster, namespace, "passed")
-        and not pods_of_job(cluster, namespace, "failed"),
+        lambda: (
+            not pods_of_job(cluster, namespace, "passed")
+            and not pods_of_job(cluster, namespace, "failed")
+        ),
         timeout=60,
         what="the deleted Jobs' pods gone",
     )
@@ -135,7 +137,9 @@ def test_enforce_deletes_finished_jobs_and_their_pods_and_nothing_else(
     assert cluster.get("job", "failed", namespace) is None
     # Nothing else.
     assert cluster.get("job", "busy", namespace) is not None
-    assert any(p["status"].get("phase") == "Running" for p in pods_of_job(cluster, namespace, "busy"))
+    assert any(
+        p["status"].get("phase") == "Running" for p in pods_of_job(cluster, namespace, "busy")
+    )
     assert cluster.get("job", "other", namespace) is not None
     assert pods_of_job(cluster, namespace, "other")
     assert cluster.get("configmap", "bystander", namespace) is not None

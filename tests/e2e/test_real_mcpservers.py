@@ -93,9 +93,7 @@ def stable_revision(cluster: Cluster, name: str, ns: str) -> str | None:
 
 
 def pods_of(cluster: Cluster, name: str, ns: str, revision: str) -> list[dict[str, Any]]:
-    return cluster.list(
-        "pods", ns, f"mcpops.dev/server={name},mcpops.dev/revision={revision}"
-    )
+    return cluster.list("pods", ns, f"mcpops.dev/server={name},mcpops.dev/revision={revision}")
 
 
 def call(url: str, tool: str, arguments: dict[str, Any]) -> tuple[list[str], str]:
@@ -262,9 +260,11 @@ def test_blue_green_for_real(cluster: Cluster, installed: Installed, namespace: 
 
         # A broken update: the wrong server (no get_current_time); its suite fails in the
         # Job, traffic never moves, and `kubectl describe` says why.
-        cluster.kubectl("patch", "mcpserver", name, "-n", namespace, "--type=merge", "-p",
-                        json.dumps({"spec": {"image": image("mcp-node"),
-                                             "command": ["mcp-server-everything", "stdio"]}}))  # fmt: skip
+        wrong = {"image": image("mcp-node"), "command": ["mcp-server-everything", "stdio"]}
+        cluster.kubectl(
+            "patch", "mcpserver", name, "-n", namespace, "--type=merge",
+            "-p", json.dumps({"spec": wrong}),
+        )  # fmt: skip
         broken = wait_until(
             lambda: (s := status(cluster, name, namespace)).get("failedRevision") and s,
             timeout=300,
@@ -272,7 +272,9 @@ def test_blue_green_for_real(cluster: Cluster, installed: Installed, namespace: 
         )
         assert broken["activeRevision"] == new
         assert stable_revision(cluster, name, namespace) == new
-        failed_jobs = cluster.list("jobs", namespace, f"mcpops.dev/revision={broken['failedRevision']}")
+        failed_jobs = cluster.list(
+            "jobs", namespace, f"mcpops.dev/revision={broken['failedRevision']}"
+        )
         assert len(failed_jobs) == 1 and failed_jobs[0]["status"].get("failed"), failed_jobs
         described = cluster.kubectl("describe", "mcpserver", name, "-n", namespace).stdout
         assert "RolloutFailed" in described and "get_current_time" in described, described

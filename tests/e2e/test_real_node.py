@@ -129,9 +129,7 @@ def test_pods_land_on_the_kind_of_node_their_namespace_chooses(cluster: Cluster)
         # (PodNodeSelector), so a test cannot land on the wrong kind by accident.
         wrong = pod_manifest("wrong", py, ["sleep", "1"])
         wrong["spec"]["nodeSelector"] = {"type": "kwok"}
-        res = cluster.kubectl(
-            "apply", "-n", real, "-f", "-", input_=json.dumps(wrong), check=False
-        )
+        res = cluster.kubectl("apply", "-n", real, "-f", "-", input_=json.dumps(wrong), check=False)
         assert res.returncode != 0 and "conflicts" in res.stderr, res.stderr
     finally:
         for ns in (real, simulated):

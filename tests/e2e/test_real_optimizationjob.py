@@ -29,7 +29,12 @@ def problem_configmap(cluster: Cluster, ns: str, name: str) -> str:
     inst = instance(name)
     key = Path(inst["file"]).name
     cluster.kubectl(
-        "create", "configmap", f"{name}-problem", "-n", ns, f"--from-file={key}={DATA / inst['file']}"
+        "create",
+        "configmap",
+        f"{name}-problem",
+        "-n",
+        ns,
+        f"--from-file={key}={DATA / inst['file']}",
     )
     return key
 

@@ -82,7 +82,9 @@ def test_requests_cover_what_mcpserver_pods_use_at_rest(
         ))  # fmt: skip
         [pods[name]] = pods_of(cluster, name, namespace, st["activeRevision"])
     # The kubelet's stats come from cAdvisor's housekeeping; wait until it has them all.
-    wanted = {(p["metadata"]["name"], c["name"]) for p in pods.values() for c in p["spec"]["containers"]}
+    wanted = {
+        (p["metadata"]["name"], c["name"]) for p in pods.values() for c in p["spec"]["containers"]
+    }
     wait_until(lambda: wanted <= set(sample(cluster, namespace)), timeout=120,
                what="the kubelet's stats for every container")  # fmt: skip
     series: dict[tuple[str, str], list[tuple[int, float]]] = {k: [] for k in wanted}
@@ -106,14 +108,17 @@ def test_requests_cover_what_mcpserver_pods_use_at_rest(
                 f"| {request['memory']} | {request['cpu']} |"
             )
             if req_mem < peak:
-                short.append(f"{server}/{c['name']}: requests {request['memory']}, uses {peak / MIB:.0f} MiB")
+                short.append(
+                    f"{server}/{c['name']}: requests {request['memory']}, uses {peak / MIB:.0f} MiB"
+                )
     processes = cluster.kubectl(
         "exec", "-n", namespace, pods["time"]["metadata"]["name"], "-c", "server", "--",
         "python3", "-c", PER_PROCESS,
     ).stdout  # fmt: skip
     table = "\n".join(
         [
-            "| MCPServer | container | memory (working set, peak) | CPU (mean) | requests.memory | requests.cpu |",
+            "| MCPServer | container | memory (working set, peak) | CPU (mean) "
+            "| requests.memory | requests.cpu |",
             "| --- | --- | --- | --- | --- | --- |",
             *rows,
             "",
