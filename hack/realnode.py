@@ -250,6 +250,10 @@ def _ipt(table: str, *args: str, v6: bool = False, check: bool = True) -> str:
     return run("ip6tables" if v6 else "iptables", "-w", "-t", table, *args, check=check).stdout
 
 
+def _ipt_ok(table: str, *args: str) -> bool:
+    return run("iptables", "-w", "-t", table, *args, check=False).returncode == 0
+
+
 def _network_up() -> None:
     if run("ip", "link", "show", BRIDGE, check=False).returncode != 0:
         run("ip", "link", "add", BRIDGE, "type", "bridge")
@@ -265,9 +269,12 @@ def _network_up() -> None:
     _guard_rules()
 
 
-def _guard_rules() -> None:
-    """MCPOPS-FWD/-OUT/-IN: nothing from the pod range leaves the machine; NODE_IP is local."""
-    rules: dict[tuple[str, str], list[list[str]]] = {
+def guard_rules() -> dict[tuple[str, str], list[list[str]]]:
+    """(chain, built-in chain it hooks into) -> its rules, in order. MCPOPS-FWD: nothing from
+    the pod range is forwarded anywhere but the bridge, nothing reaches the pods from
+    elsewhere; MCPOPS-OUT: the machine sends nothing for the pod, Service or simulated ranges
+    out of its own interfaces; MCPOPS-IN: the node address answers lo and the bridge only."""
+    return {
         ("MCPOPS-FWD", "FORWARD"): [
             ["-s", POD_CIDR, "-o", BRIDGE, "-j", "RETURN"],
             ["-s", POD_CIDR, "-j", "DROP"],
@@ -288,14 +295,20 @@ def _guard_rules() -> None:
             ["-d", NODE_IP, "-j", "DROP"],
         ],
     }
-    for (chain, hook), body in rules.items():
+
+
+def _guard_rules() -> None:
+    for (chain, hook), body in guard_rules().items():
         if _ipt("filter", "-S", chain, check=False).strip() == "":
             _ipt("filter", "-N", chain)
         _ipt("filter", "-F", chain)
         for rule in body:
             _ipt("filter", "-A", chain, *rule)
-        if run("iptables", "-w", "-C", hook, "-j", chain, check=False).returncode != 0:
-            _ipt("filter", "-I", hook, "1", "-j", chain)
+        # First in its hook, also after kube-proxy and the kubelet added theirs (up() calls
+        # this again): a rule of theirs that accepts must not come before our drops.
+        while _ipt_ok("filter", "-D", hook, "-j", chain):
+            pass
+        _ipt("filter", "-I", hook, "1", "-j", chain)
 
 
 def _cni_config() -> Path:
@@ -625,6 +638,7 @@ def up(state: dict[str, Any], start: Start, kubectl: Callable[..., str]) -> None
         deadline,
         state["procs"],
     )
+    _guard_rules()  # ahead of the kubelet's and kube-proxy's rules
     state["node"]["up_seconds"] = round(time.monotonic() - begun, 2)
     log(f"{NODE_NAME} Ready in {state['node']['up_seconds']}s ({NODE_IP}, pods {POD_CIDR})")
 
@@ -723,22 +737,24 @@ def _unmount_all() -> None:
             ns.unlink()
 
 
+def chain_cleanup(listing: str) -> tuple[list[list[str]], list[str]]:
+    """From `iptables -S` of one table: the jump rules to delete (from chains that stay) and
+    the chains to flush and delete, i.e. everything named with CHAIN_PREFIXES."""
+    rules = [line.split() for line in listing.splitlines() if line.strip()]
+    ours = [r[1] for r in rules if r[0] == "-N" and r[1].startswith(CHAIN_PREFIXES)]
+    jumps = [
+        r[1:]
+        for r in rules
+        if r[0] == "-A" and r[1] not in ours and "-j" in r and r[r.index("-j") + 1] in ours
+    ]
+    return jumps, ours
+
+
 def _remove_chains(v6: bool) -> None:
     for table in ("filter", "nat", "mangle"):
-        listing = _ipt(table, "-S", v6=v6, check=False)
-        ours = [
-            line.split()[1]
-            for line in listing.splitlines()
-            if line.startswith("-N ") and line.split()[1].startswith(CHAIN_PREFIXES)
-        ]
-        if not ours:
-            continue
-        # Jumps from the built-in chains first, then the chains themselves.
-        for line in listing.splitlines():
-            parts = line.split()
-            jumps = parts[0] == "-A" and "-j" in parts and parts[parts.index("-j") + 1] in ours
-            if jumps and parts[1] not in ours:
-                _ipt(table, "-D", *parts[1:], v6=v6, check=False)
+        jumps, ours = chain_cleanup(_ipt(table, "-S", v6=v6, check=False))
+        for rule in jumps:  # the hooks first, then the chains themselves
+            _ipt(table, "-D", *rule, v6=v6, check=False)
         for chain in ours:
             _ipt(table, "-F", chain, v6=v6, check=False)
         for chain in ours:
