@@ -292,7 +292,7 @@ def up(nodes: int) -> None:
             ensure_nodes(state, nodes)
             if state.get("node") and not realnode.running(state):
                 log("real node: some of its processes are gone; restarting it")
-                realnode.down(state, stop_one, None)
+                realnode.down(state, stop_one, None, keep_address=True)
                 realnode.up(state, start, lambda *a, **k: kubectl(state, *a, **k))
                 save_state(state)
             return

@@ -165,6 +165,8 @@ def prepare(state: dict[str, Any]) -> None:
         run("ip", "addr", "add", f"{NODE_IP}/32", "dev", "lo")
     state["node"] = {
         "ip": NODE_IP,
+        # Where up() finds them, also when `cluster.py up` later restarts the node alone.
+        "bin": {"node": str(node_bin()), "coredns": str(coredns_bin())},
         "tokens": {
             "kubelet": secrets.token_hex(24),
             "kube-proxy": secrets.token_hex(24),
@@ -461,7 +463,7 @@ def _kube_proxy_config(state: dict[str, Any], kcfg: Path) -> Path:
 def _corefile(kcfg: Path, ready_port: int) -> Path:
     path = NODE_DIR / "Corefile"
     path.write_text(
-        f""".:53 {{
+        f"""cluster.local:53 in-addr.arpa:53 ip6.arpa:53 {{
     bind {NODE_IP}
     errors
     ready 127.0.0.1:{ready_port}
@@ -470,11 +472,15 @@ def _corefile(kcfg: Path, ready_port: int) -> Path:
         pods insecure
         fallthrough in-addr.arpa ip6.arpa
     }}
-    # No `forward`: names outside the cluster do not resolve from a pod.
+    cache 5
+}}
+# Every other name: no `forward`, so nothing outside the cluster resolves from a pod.
+.:53 {{
+    bind {NODE_IP}
+    errors
     template ANY ANY {{
         rcode NXDOMAIN
     }}
-    cache 5
 }}
 """
     )
@@ -575,6 +581,8 @@ def up(state: dict[str, Any], start: Start, kubectl: Callable[..., str]) -> None
         state["ports"].setdefault(port, _free_port())
     server = f"https://{NODE_IP}:{state['ports']['apiserver']}"
     tokens = state["node"]["tokens"]
+    kube_bin, dns_bin = (Path(state["node"]["bin"][k]) for k in ("node", "coredns"))
+    NODE_DIR.mkdir(parents=True, exist_ok=True)
     _network_up()
     start("containerd", ["containerd", "--config", str(_containerd_config())], state)
     _wait(
@@ -589,7 +597,7 @@ def up(state: dict[str, Any], start: Start, kubectl: Callable[..., str]) -> None
     start(
         "coredns",
         [
-            str(coredns_bin() / "coredns"),
+            str(dns_bin / "coredns"),
             "-conf",
             str(_corefile(dns_kcfg, state["ports"]["coredns_ready"])),
         ],
@@ -599,7 +607,7 @@ def up(state: dict[str, Any], start: Start, kubectl: Callable[..., str]) -> None
     start(
         "kubelet",
         [
-            str(node_bin() / "kubelet"),
+            str(kube_bin / "kubelet"),
             f"--config={_kubelet_config(state)}",
             f"--kubeconfig={kubelet_kcfg}",
             f"--root-dir={NODE_DIR / 'kubelet'}",
@@ -614,7 +622,7 @@ def up(state: dict[str, Any], start: Start, kubectl: Callable[..., str]) -> None
     proxy_kcfg = kubeconfig(NODE_DIR / "kube-proxy.kubeconfig", server, tokens["kube-proxy"])
     start(
         "kube-proxy",
-        [str(node_bin() / "kube-proxy"), f"--config={_kube_proxy_config(state, proxy_kcfg)}"],
+        [str(kube_bin / "kube-proxy"), f"--config={_kube_proxy_config(state, proxy_kcfg)}"],
         state,
     )
 
@@ -662,8 +670,15 @@ def _free_port() -> int:
 # ---------------------------------------------------------------- teardown
 
 
-def down(state: dict[str, Any], stop: Stop, kubectl: Callable[..., str] | None) -> None:
-    """Stop what up() started and undo every change it made to the machine. Idempotent."""
+def down(
+    state: dict[str, Any],
+    stop: Stop,
+    kubectl: Callable[..., str] | None,
+    *,
+    keep_address: bool = False,
+) -> None:
+    """Stop what up() started and undo every change it made to the machine. Idempotent.
+    keep_address: the API server stays up (it listens on NODE_IP), only the node restarts."""
     begun = time.monotonic()
     procs = state.get("procs", {})
     if kubectl is not None and "kubelet" in procs:
@@ -676,13 +691,14 @@ def down(state: dict[str, Any], stop: Stop, kubectl: Callable[..., str] | None) 
     for name in ("kube-proxy", "kubelet", "coredns"):
         if name in procs:
             stop(procs.pop(name), time.monotonic() + 10)
-    if (node_bin() / "kube-proxy").exists():
-        run(str(node_bin() / "kube-proxy"), "--cleanup", "--proxy-mode=iptables", check=False)
+    proxy = Path(state.get("node", {}).get("bin", {}).get("node", node_bin())) / "kube-proxy"
+    if proxy.exists():
+        run(str(proxy), "--cleanup", "--proxy-mode=iptables", check=False)
     if "containerd" in procs:
         _kill_containers()
         stop(procs.pop("containerd"), time.monotonic() + 10)
     _kill_shims()
-    teardown()
+    teardown(keep_address=keep_address)
     if kubectl is not None:
         kubectl("delete", "node", NODE_NAME, "--ignore-not-found", "--wait=false", check=False)
     log(f"down in {time.monotonic() - begun:.1f}s")
@@ -776,20 +792,23 @@ def _remove_cgroups() -> None:
                 base.rmdir()
 
 
-def teardown() -> None:
-    """Everything the node leaves behind on the machine: mounts, chains, cgroups, links."""
+def teardown(*, keep_address: bool = False) -> None:
+    """Everything the node leaves behind on the machine: mounts, chains, cgroups, links
+    (and, unless the control plane still listens there, the node address and the lock)."""
     _unmount_all()
     _remove_chains(v6=False)
     _remove_chains(v6=True)
     _remove_cgroups()
     run("ip", "route", "del", SERVICE_CIDR, "dev", BRIDGE, check=False)
     run("ip", "link", "del", BRIDGE, check=False)
-    run("ip", "addr", "del", f"{NODE_IP}/32", "dev", "lo", check=False)
     orig = NODE_DIR / "ip_forward.orig"
     if orig.exists():
         Path("/proc/sys/net/ipv4/ip_forward").write_text(orig.read_text())
     if not _mounts_under((str(NODE_DIR) + "/",)):  # never delete through a live bind mount
         shutil.rmtree(NODE_DIR, ignore_errors=True)
+    if keep_address:
+        return
+    run("ip", "addr", "del", f"{NODE_IP}/32", "dev", "lo", check=False)
     with contextlib.suppress(FileNotFoundError, json.JSONDecodeError):
         if json.loads(LOCK.read_text()).get("state_dir") == str(STATE_DIR):
             LOCK.unlink()

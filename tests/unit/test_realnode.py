@@ -148,9 +148,7 @@ def test_placement_annotations_select_the_real_node_and_tolerate_its_taint_only(
 
 def test_the_kubelet_has_no_anonymous_access_and_keeps_its_images(tmp_path: Path) -> None:
     realnode.NODE_DIR = tmp_path
-    cfg = json.loads(
-        realnode._kubelet_config({"ports": {"kubelet_healthz": 1234}}).read_text()
-    )
+    cfg = json.loads(realnode._kubelet_config({"ports": {"kubelet_healthz": 1234}}).read_text())
     assert cfg["authentication"]["anonymous"]["enabled"] is False
     assert cfg["authorization"]["mode"] == "Webhook"
     assert cfg["imageGCHighThresholdPercent"] == 100  # no registry to pull them back from
