@@ -25,7 +25,7 @@ from clusterkit import (
     local_cluster,
     require_built_controlplane,
 )
-from e2ekit import image, node_unavailable, real_namespace
+from e2ekit import image, load_images, node_unavailable, real_namespace
 from toolpaths import require_tool
 
 HELM_HOMES = ("HELM_CACHE_HOME", "HELM_CONFIG_HOME", "HELM_DATA_HOME")
@@ -43,6 +43,8 @@ def cluster() -> Iterator[Cluster]:
         reason = node_unavailable(c)
         if reason:
             pytest.skip(f"no real node: {reason}")
+        # A cluster already running may predate the images this checkout builds.
+        load_images()
         yield c
 
 

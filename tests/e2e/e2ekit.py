@@ -33,6 +33,15 @@ def node_unavailable(cluster: Cluster) -> str | None:
     return None
 
 
+def load_images() -> None:
+    """Import into the node's containerd the images `make images` built and it lacks."""
+    subprocess.run(
+        [sys.executable, str(REPO / "hack" / "images.py"), "load",
+         "--address", str(realnode.containerd_socket())],
+        check=True, timeout=600,
+    )  # fmt: skip
+
+
 @functools.cache
 def image(name: str) -> str:
     """The reference of a locally built image (hack/images.py tags), e.g. image("mcp-python")."""

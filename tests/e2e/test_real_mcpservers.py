@@ -135,7 +135,8 @@ def test_stdio_server_from_pypi_through_the_bridge(
     assert server["readinessProbe"]["httpGet"]["path"] == "/readyz"
     # The kubelet's readiness check is an MCP exchange: the bridge's /readyz reports the
     # server it initialized, and the MCPServer turned Ready only after the pod did.
-    body = http_json(f"http://{pod['status']['podIP']}:8080/readyz")
+    port = server["ports"][0]["containerPort"]
+    body = http_json(f"http://{pod['status']['podIP']}:{port}/readyz")
     assert body["ready"] is True and body["server"]["name"] == "mcp-time", body
     assert ready_time(pod) <= cond(st, "Ready")["lastTransitionTime"]
 

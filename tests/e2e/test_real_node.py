@@ -125,12 +125,30 @@ def test_pods_land_on_the_kind_of_node_their_namespace_chooses(cluster: Cluster)
         }
         assert placed[real] == NODE_NAME
         assert placed[simulated] != NODE_NAME and placed[simulated].startswith("kwok-node-")
-        # A pod that asks for a simulated node where the namespace says real is refused
-        # (PodNodeSelector), so a test cannot land on the wrong kind by accident.
+        # A pod that asks for another node than the namespace's cannot get there: the
+        # namespace's selector is merged into its own (PodNodeSelector), a conflicting value
+        # of the same label is refused, and no node matches both.
+        clash = pod_manifest("clash", py, ["sleep", "1"])
+        clash["spec"]["nodeSelector"] = {"mcpops.dev/node": "simulated"}
+        res = cluster.kubectl("apply", "-n", real, "-f", "-", input_=json.dumps(clash), check=False)
+        assert res.returncode != 0 and "conflict" in res.stderr, res.stderr
         wrong = pod_manifest("wrong", py, ["sleep", "1"])
         wrong["spec"]["nodeSelector"] = {"type": "kwok"}
-        res = cluster.kubectl("apply", "-n", real, "-f", "-", input_=json.dumps(wrong), check=False)
-        assert res.returncode != 0 and "conflicts" in res.stderr, res.stderr
+        cluster.apply(wrong, real)
+        pod = wait_until(
+            lambda: (
+                (p := cluster.get("pod", "wrong", real))
+                and any(
+                    c["type"] == "PodScheduled" and c.get("reason") == "Unschedulable"
+                    for c in p.get("status", {}).get("conditions", [])
+                )
+                and p
+            ),
+            timeout=60,
+            what="the pod that asks for a kwok node left unschedulable",
+        )
+        assert pod["spec"]["nodeSelector"] == {"type": "kwok", "mcpops.dev/node": "real"}
+        assert not pod["spec"].get("nodeName")
     finally:
         for ns in (real, simulated):
             cluster.kubectl("delete", "namespace", ns, "--wait=false", check=False)
