@@ -7,6 +7,7 @@ test process, connecting to the Services' ClusterIPs (routed on this machine by 
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 import urllib.request
@@ -82,9 +83,20 @@ def wait_ready(cluster: Cluster, name: str, ns: str, timeout: float = 240) -> di
 
 
 def stable_url(cluster: Cluster, name: str, ns: str, path: str = "/mcp") -> str:
+    """The stable Service's URL, once this machine routes it. Ready means the Service selects
+    ready pods; kube-proxy programs that asynchronously (about a second here), so a first
+    connection right after Ready may still be refused. (A switch between revisions is not
+    affected: the previous pods keep serving until the scale-down delay.)"""
     svc = cluster.get("service", name, ns)
     assert svc is not None
-    return f"http://{svc['spec']['clusterIP']}:{svc['spec']['ports'][0]['port']}{path}"
+    ip, port = svc["spec"]["clusterIP"], svc["spec"]["ports"][0]["port"]
+
+    def connects() -> bool:
+        with socket.create_connection((ip, port), timeout=2):
+            return True
+
+    wait_until(connects, timeout=30, what=f"Service {ns}/{name} routed by kube-proxy")
+    return f"http://{ip}:{port}{path}"
 
 
 def stable_revision(cluster: Cluster, name: str, ns: str) -> str | None:
