@@ -105,7 +105,9 @@ def stable_revision(cluster: Cluster, name: str, ns: str) -> str | None:
 
 
 def pods_of(cluster: Cluster, name: str, ns: str, revision: str) -> list[dict[str, Any]]:
-    return cluster.list("pods", ns, f"mcpops.dev/server={name},mcpops.dev/revision={revision}")
+    """The serving pods of a revision (its test Jobs' pods carry the same labels)."""
+    selector = f"mcpops.dev/server={name},mcpops.dev/revision={revision},!job-name"
+    return cluster.list("pods", ns, selector)
 
 
 def call(url: str, tool: str, arguments: dict[str, Any]) -> tuple[list[str], str]:
@@ -192,21 +194,39 @@ def test_http_server_from_npm_behind_the_health_sidecar(
 
 
 class Caller:
-    """Calls a tool through the stable Service once a second, each on a fresh connection."""
+    """Calls a tool through the stable Service once a second, each call a new MCP session on
+    fresh connections.
+
+    A session is several HTTP requests (initialize, tools/list, tools/call) that may use
+    several connections; one that straddles the switch can meet the new revision, which does
+    not know it, and get HTTP 404 "Session not found". The MCP specification says what a
+    client does then: start a new session. The caller does that once and counts it
+    (`restarted`); anything else, or a second failure, is a failed call. (Sessions that
+    outlive a switch, and stay on their revision, are the next issue's.)"""
 
     def __init__(self, url: str) -> None:
         self.url = url
         self.ok = 0
+        self.restarted = 0
         self.failures: list[str] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _once(self) -> None:
+        _, text = call(self.url, "get_current_time", {"timezone": "UTC"})
+        assert "UTC" in text
 
     def _run(self) -> None:
         while not self._stop.is_set():
             started = time.monotonic()
             try:
-                _, text = call(self.url, "get_current_time", {"timezone": "UTC"})
-                assert "UTC" in text
+                try:
+                    self._once()
+                except Exception as exc:
+                    if "Session not found" not in repr(exc):
+                        raise
+                    self.restarted += 1
+                    self._once()
                 self.ok += 1
             except Exception as exc:  # every failed call is the finding
                 self.failures.append(f"{time.strftime('%X')}: {exc!r}")
@@ -294,6 +314,7 @@ def test_blue_green_for_real(cluster: Cluster, installed: Installed, namespace: 
 
     assert caller.ok >= 20, caller.ok
     assert not caller.failures, caller.failures
+    print(f"calls during the rollouts: {caller.ok} ok, {caller.restarted} restarted on a 404")
 
     # A revision that turns unready after the switch goes back by itself.
     fragile = ["sh", "-c", "test ! -e /tmp/broken && exec mcp-server-time"]
@@ -318,5 +339,6 @@ def test_blue_green_for_real(cluster: Cluster, installed: Installed, namespace: 
     assert back["failedRevision"] == third
     assert cond(back, "RolledBack")["status"] == "True"
     assert stable_revision(cluster, name, namespace) == new
-    _, text = call(url, "get_current_time", {"timezone": "UTC"})
+    # Serving again once kube-proxy has the previous revision's endpoints back.
+    _, text = call(stable_url(cluster, name, namespace), "get_current_time", {"timezone": "UTC"})
     assert "UTC" in text
