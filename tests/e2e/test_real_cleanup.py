@@ -3,6 +3,7 @@ everything else stays."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -122,7 +123,7 @@ def test_enforce_deletes_finished_jobs_and_their_pods_and_nothing_else(
         timeout=90,
         what="the run to finish",
     )  # fmt: skip
-    assert st["lastRun"]["deleted"] == 2, st["lastRun"]
+    assert st["lastRun"]["deleted"] == 2, json.dumps(st, indent=1)
     assert {d["name"] for d in st["deletions"]} == {"passed", "failed"}
     # The Jobs are gone and so are their pods (real pods, deleted by the kubelet).
     wait_until(
