@@ -265,7 +265,8 @@ class MCPServerSpec(ApiModel):
         default=None,
         description=(
             "Requests and limits of the server container. Defaults: requests cpu 100m, "
-            "memory 128Mi; limits cpu 500m, memory 512Mi."
+            "memory 128Mi (192Mi for stdio: the bridge runs in the same container, about "
+            "70 MiB); limits cpu 500m, memory 512Mi."
         ),
     )
     autoscaling: Autoscaling | None = Field(
