@@ -7,11 +7,10 @@ import functools
 import json
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 from typing import Any
 
-from clusterkit import REPO, Cluster, wait_until
+from clusterkit import REPO, Cluster, make_namespace, wait_until
 
 sys.path.insert(0, str(REPO / "hack"))
 import realnode
@@ -58,24 +57,7 @@ def image(name: str) -> str:
 
 def real_namespace(cluster: Cluster, prefix: str, *, restricted: bool = True) -> str:
     """A fresh namespace whose pods all run on the real node (annotations above)."""
-    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
-    labels = {"mcpops.dev/test": "true"}
-    if restricted:
-        labels["pod-security.kubernetes.io/enforce"] = "restricted"
-        labels["pod-security.kubernetes.io/enforce-version"] = "latest"
-    cluster.apply(
-        {
-            "apiVersion": "v1",
-            "kind": "Namespace",
-            "metadata": {"name": name, "labels": labels, "annotations": REAL_NODE_ANNOTATIONS},
-        }
-    )
-    wait_until(
-        lambda: cluster.get("serviceaccount", "default", name),
-        timeout=60,
-        what=f"default ServiceAccount in {name}",
-    )
-    return name
+    return make_namespace(cluster, prefix, restricted, annotations=REAL_NODE_ANNOTATIONS)
 
 
 RESTRICTED_CONTAINER = {
@@ -90,6 +72,7 @@ RESTRICTED_CONTAINER = {
 def pod_manifest(
     name: str, image_ref: str, command: list[str], *, labels: dict[str, str] | None = None
 ) -> dict[str, Any]:
+    """A restricted pod that runs `command` once (its spec doubles as a Job's template)."""
     return {
         "apiVersion": "v1",
         "kind": "Pod",

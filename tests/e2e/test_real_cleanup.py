@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from clusterkit import Cluster, wait_until
 from conftest import Installed
-from e2ekit import RESTRICTED_CONTAINER, image
+from e2ekit import image, pod_manifest
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
@@ -17,29 +17,14 @@ NEVER = "0 0 1 1 *"  # once a year: only the run-now annotation starts a run her
 
 
 def job(name: str, labels: dict[str, str], command: list[str]) -> dict[str, Any]:
+    pod = pod_manifest(name, image("mcp-python"), command, labels=labels)
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": {"name": name, "labels": labels},
         "spec": {
             "backoffLimit": 0,
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {
-                    "restartPolicy": "Never",
-                    "automountServiceAccountToken": False,
-                    "terminationGracePeriodSeconds": 1,
-                    "containers": [
-                        {
-                            "name": "main",
-                            "image": image("mcp-python"),
-                            "command": command,
-                            "securityContext": RESTRICTED_CONTAINER,
-                            "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}},
-                        }
-                    ],
-                },
-            },
+            "template": {"metadata": {"labels": labels}, "spec": pod["spec"]},
         },
     }
 
