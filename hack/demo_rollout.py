@@ -102,8 +102,11 @@ def real_plan(python_image: str, node_image: str) -> list[tuple[str, dict[str, A
     return [
         (f"MCPServer {REAL_NAME}: mcp-server-time with a real test suite", _real_server(
             {**time_server, "args": ["--local-timezone", "UTC"]})),
-        ("update: a new setting (--local-timezone Europe/Paris); the runner tests the preview",
-         _real_server({**time_server, "args": ["--local-timezone", "Europe/Paris"]})),
+        # A setting that leaves the tools as they were: the runner also fails a revision
+        # whose tool schemas changed (e.g. --local-timezone rewrites their descriptions).
+        ("update: a new environment variable; the runner tests the preview, then it switches",
+         _real_server({**time_server, "args": ["--local-timezone", "UTC"],
+                       "env": [{"name": "DEMO_REVISION", "value": "2"}]})),
         ("update to the wrong server (server-everything, no get_current_time): its suite fails",
          _real_server({"image": node_image, "command": ["mcp-server-everything", "stdio"]})),
     ]  # fmt: skip
