@@ -13,11 +13,13 @@ Images (all `mcpops.local/<name>:<tag>`, never pushed anywhere):
 - mcpops (operator, default target of ./Dockerfile), mcpops-solver (`--target solver`).
 - mcp-python: MCP servers from PyPI, pre-installed (`mcp-server-time`).
 - mcp-node: Node.js 22 and MCP servers from npm, pre-installed (`mcp-server-everything`).
-- pause: the pod sandbox image of the local node (PAUSE_IMAGE, a fixed name and tag).
+- pause: the pod sandbox image of the local node (static Go, hack/pause/).
 
-Every tag but pause's is a hash of the image's inputs (its Containerfile, build arguments,
-the files it copies, its base's key), so a changed input gives a new tag and an unchanged one
-is never rebuilt. Each image is exported as a docker archive under ~/.cache/mcpops/images/,
+Each image is tagged by a hash of its inputs (its Containerfile, build arguments, the files it
+copies, its base's key), so a changed input gives a new tag and an unchanged one is never
+rebuilt. pause, mcp-python and mcp-node also carry a stable tag (`:1`) for what names them by
+hand: containerd's sandbox_image (PAUSE_IMAGE), the README and examples/.
+Each image is exported as a docker archive under ~/.cache/mcpops/images/,
 which `ctr -n k8s.io images import` reads. Builds use host networking and see the host's CA
 bundle read-only (a build volume, never a layer): package downloads here go through a
 TLS-intercepting egress the host trusts.
@@ -29,16 +31,19 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,6 +58,8 @@ IMAGES_DIR = CACHE / "images"
 HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 DEBIAN_MIRROR = os.environ.get("MCPOPS_DEBIAN_MIRROR", "http://deb.debian.org/debian")
 # What `build` needs on the host, as Debian packages (installed when missing).
+# debootstrap checks bookworm's signatures with Debian's keyring (not on Ubuntu by default).
+HOST_FILES = {"/usr/share/keyrings/debian-archive-keyring.gpg": "debian-archive-keyring"}
 HOST_TOOLS = {"podman": "podman", "runc": "runc", "debootstrap": "debootstrap", "go": "golang-go"}
 
 # Pinned versions of what the MCP server images pre-install (pods have no network).
@@ -143,6 +150,8 @@ class Image:
     go_program: str | None = None  # built static into the (temporary) build context
     downloads: tuple[NpmTarball, ...] = ()  # mounted read-only at /downloads
     uses_base: bool = True
+    # Build stages whose layers are worth keeping (dependencies): tagged, so never dangling.
+    cache_stages: tuple[str, ...] = ()
 
 
 # What ./Dockerfile copies (see .dockerignore).
@@ -164,14 +173,21 @@ IMAGES: tuple[Image, ...] = (
         go_program="hack/pause",
         uses_base=False,
     ),
-    Image("mcpops", "Dockerfile", PROJECT_INPUTS, target="operator"),
-    Image("mcpops-solver", "Dockerfile", PROJECT_INPUTS, target="solver"),
+    Image("mcpops", "Dockerfile", PROJECT_INPUTS, target="operator", cache_stages=("build",)),
+    Image(
+        "mcpops-solver",
+        "Dockerfile",
+        PROJECT_INPUTS,
+        target="solver",
+        cache_stages=("solver-build",),
+    ),
     Image(
         "mcp-python",
         "hack/containerfiles/mcp-python.Containerfile",
         (),
         build_args=(("MCP_SERVER_TIME_VERSION", MCP_SERVER_TIME_VERSION),),
         stable_tag="1",
+        cache_stages=("build",),
     ),
     Image(
         "mcp-node",
@@ -184,6 +200,7 @@ IMAGES: tuple[Image, ...] = (
         ),
         downloads=(NODE, NPM),
         stable_tag="1",
+        cache_stages=("build",),
     ),
 )
 
@@ -346,22 +363,35 @@ class BuildPaths:
     downloads: Path
 
 
+def anchor_ref(image: Image, stage: str) -> str:
+    """A tag on a build stage's last layer: pruning dangling images keeps its layer cache."""
+    return reference(f"cache-{image.name}", stage)
+
+
 def build_command(
-    store: Store, r: Resolved, base: str, context: Path, paths: BuildPaths, root: Path
+    store: Store,
+    r: Resolved,
+    base: str,
+    context: Path,
+    paths: BuildPaths,
+    root: Path,
+    stage: str | None = None,
 ) -> list[str]:
+    """`podman build` of the image, or (stage) of one of its build stages, tagged as an anchor."""
     image = r.image
+    tags = [anchor_ref(image, stage)] if stage else [*r.names]
     cmd = store.podman(
         "build",
         "--network=host",
         "--layers",
         "--file",
         str(root / image.containerfile),
-        *(arg for name in r.names for arg in ("--tag", name)),
-        "--label",
-        f"{KEY_LABEL}={r.key}",
+        *(arg for name in tags for arg in ("--tag", name)),
     )
-    if image.target:
-        cmd += ["--target", image.target]
+    if not stage:
+        cmd += ["--label", f"{KEY_LABEL}={r.key}"]
+    if stage or image.target:
+        cmd += ["--target", stage or str(image.target)]
     if image.uses_base:
         cmd += ["--build-arg", f"BASE_IMAGE={base}"]
     for name, value in image.build_args:
@@ -418,8 +448,16 @@ def to_load(
     return [r for r in resolved if any(present.get(n, {}).get(KEY_LABEL) != r.key for n in r.names)]
 
 
-def missing_packages(tools: Mapping[str, str], which: Callable[[str], str | None]) -> list[str]:
-    return sorted({pkg for tool, pkg in tools.items() if which(tool) is None})
+def missing_packages(
+    tools: Mapping[str, str],
+    which: Callable[[str], str | None],
+    files: Mapping[str, str] | None = None,
+    exists: Callable[[str], bool] = os.path.exists,
+) -> list[str]:
+    """Debian packages to install: those of commands not on PATH and of files not present."""
+    needed = {pkg for tool, pkg in tools.items() if which(tool) is None}
+    needed |= {pkg for path, pkg in (files or {}).items() if not exists(path)}
+    return sorted(needed)
 
 
 def integrity_ok(data: bytes, integrity: str) -> bool:
@@ -439,11 +477,14 @@ def run(cmd: Sequence[str], env: Mapping[str, str] | None = None, **kw: object) 
 
 
 def output(cmd: Sequence[str], env: Mapping[str, str] | None = None) -> str:
-    return subprocess.run(list(cmd), check=True, env=env, capture_output=True, text=True).stdout
+    done = subprocess.run(list(cmd), env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"{shlex.join(cmd)}: exit {done.returncode}\n{done.stderr.strip()}")
+    return done.stdout
 
 
 def ensure_host_tools() -> None:
-    missing = missing_packages(HOST_TOOLS, shutil.which)
+    missing = missing_packages(HOST_TOOLS, shutil.which, HOST_FILES)
     if missing:
         log(f"installing {' '.join(missing)} (apt)")
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
@@ -470,7 +511,7 @@ def image_exists(store: Store, ref: str) -> bool:
 
 
 def save(store: Store, names: Sequence[str], archive: Path) -> None:
-    partial = archive.with_suffix(".partial")
+    partial = archive.with_name(f".{archive.name}.{os.getpid()}.partial")
     partial.unlink(missing_ok=True)
     run(save_command(store, names, partial), env=store.env())
     partial.rename(archive)
@@ -533,8 +574,9 @@ def fetch_npm_tarball(tarball: NpmTarball, downloads: Path) -> None:
     if not integrity_ok(data, tarball.integrity):
         raise SystemExit(f"{tarball.url}: integrity mismatch (expected {tarball.integrity})")
     downloads.mkdir(parents=True, exist_ok=True)
-    path.with_suffix(".partial").write_bytes(data)
-    path.with_suffix(".partial").rename(path)
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    partial.write_bytes(data)
+    partial.rename(path)
 
 
 @dataclass
@@ -563,6 +605,8 @@ def build_one(store: Store, r: Resolved, base: str, paths: BuildPaths, root: Pat
         fetch_npm_tarball(tarball, paths.downloads)
     with tempfile.TemporaryDirectory(prefix=f"mcpops-{r.image.name}-") as tmp:
         context = build_context(r.image, root, Path(tmp))
+        for stage in r.image.cache_stages:
+            run(build_command(store, r, base, context, paths, root, stage), env=store.env())
         run(build_command(store, r, base, context, paths, root), env=store.env())
     save(store, r.names, r.archive)
 
@@ -580,34 +624,76 @@ def archives(resolved: Iterable[Resolved], base_key: str, images_dir: Path) -> d
     }
 
 
-def stale_archives(existing: Iterable[Path], current: Mapping[str, Path]) -> list[Path]:
-    """Archives of an image's older content (same name, another key)."""
+# Another checkout of the project (a git worktree) shares this cache with other content: what
+# the current inputs do not name is removed only once no build has used it for this long.
+UNUSED_DAYS = 2.0
+
+
+def archive_name(ref: str) -> str:
+    """mcpops.local/mcpops-solver:K -> mcpops-solver-K.tar"""
+    name, _, tag = ref.removeprefix(f"{REGISTRY}/").rpartition(":")
+    return f"{name}-{tag}.tar"
+
+
+def stale_archives(
+    existing: Iterable[tuple[Path, float]], current: Mapping[str, Path], now: float
+) -> list[Path]:
+    """Archives (path, mtime) of an image's other content, unused for UNUSED_DAYS."""
     keep = set(current.values())
     return [
-        path for path in existing if path not in keep and path.name.rsplit("-", 1)[0] in current
+        path
+        for path, mtime in existing
+        if path not in keep
+        and path.name.rsplit("-", 1)[0] in current
+        and now - mtime > UNUSED_DAYS * 86400
+    ]
+
+
+def stale_refs(refs: Iterable[str], keep: Iterable[str], archives: Iterable[str]) -> list[str]:
+    """mcpops' tags in the store that neither the current inputs nor a kept archive name."""
+    wanted, kept = set(keep), set(archives)
+    return [
+        ref
+        for ref in refs
+        if ref.startswith(f"{REGISTRY}/") and ref not in wanted and archive_name(ref) not in kept
     ]
 
 
 def prune(
     store: Store, images_dir: Path, keep_refs: Iterable[str], keep: Mapping[str, Path]
 ) -> None:
-    """Drop what the current inputs no longer name: older tags, their archives, dangling layers."""
+    """Drop what is no longer used: other content's archives and tags, dangling layers."""
+    now = time.time()
+    for path in keep.values():
+        if path.exists():
+            os.utime(path)  # in use by this checkout
+    archives = [(p, p.stat().st_mtime) for p in images_dir.glob("*.tar")]
+    for path in stale_archives(archives, keep, now):
+        path.unlink()
     listing = output(store.podman("images", "--format", "{{.Repository}}:{{.Tag}}"), store.env())
-    wanted = set(keep_refs)
-    stale = [ref for ref in listing.split() if ref.startswith(f"{REGISTRY}/") and ref not in wanted]
+    left = [p.name for p in images_dir.glob("*.tar")]
+    stale = stale_refs(listing.split(), keep_refs, left)
     if stale:
         run(store.podman("rmi", "--force", *stale), env=store.env())
     run(store.podman("image", "prune", "--force"), env=store.env(), stdout=subprocess.DEVNULL)
-    for path in stale_archives(images_dir.glob("*.tar"), keep):
-        path.unlink()
 
 
-def current_file(images_dir: Path) -> Path:
-    return images_dir / "current.json"
+@contextlib.contextmanager
+def build_lock(images_dir: Path) -> Iterator[None]:
+    """One build at a time per cache: checkouts that share it wait for each other."""
+    images_dir.mkdir(parents=True, exist_ok=True)
+    with (images_dir / "build.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def build_all(root: Path, images_dir: Path, only: Sequence[str] = ()) -> list[Timing]:
     ensure_host_tools()
+    with build_lock(images_dir):
+        return build_locked(root, images_dir, only)
+
+
+def build_locked(root: Path, images_dir: Path, only: Sequence[str]) -> list[Timing]:
     store = default_store(images_dir)
     prepare_store(store)
     paths = BuildPaths(HOST_CA_BUNDLE, CACHE / "pip", CACHE / "npm", CACHE / "downloads")
@@ -627,13 +713,16 @@ def build_all(root: Path, images_dir: Path, only: Sequence[str] = ()) -> list[Ti
         if built:
             log(f"building {r.ref}")
             build_one(store, r, base, paths, root)
+        elif not all(image_exists(store, name) for name in r.names):
+            # The archive is the cache; the store may have lost the image (pruned elsewhere).
+            run(store.podman("load", "--input", str(r.archive)), env=store.env())
         timings.append(Timing(r.image.name, time.monotonic() - start, built))
     current = tags(resolved, BASE.key())
     paths_now = archives(resolved, BASE.key(), images_dir)
     if not only:
         keep = [current["base"], *(name for r in resolved for name in r.names)]
+        keep += [anchor_ref(r.image, stage) for r in resolved for stage in r.image.cache_stages]
         prune(store, images_dir, keep, paths_now)
-    current_file(images_dir).write_text(json.dumps(current, indent=2, sort_keys=True) + "\n")
     for t in timings:
         if image_exists(store, current[t.name]):
             t.image_mb = image_size_mb(store, current[t.name])
@@ -684,6 +773,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     checker = sub.add_parser("check", help="run each image once, with no network")
     checker.add_argument("--force", action="store_true", help="even if this content passed")
     args = parser.parse_args(argv)
+    if args.command in ("build", "check") and os.geteuid() != 0:
+        raise SystemExit(
+            f"hack/images.py {args.command}: needs root (apt-get, debootstrap, podman's store "
+            "in the cache); run it as root or with sudo"
+        )
     if args.command == "build":
         print_timings(build_all(ROOT, IMAGES_DIR, args.images))
     elif args.command == "tags":

@@ -4,7 +4,8 @@
 - the operator image runs `mcpops --help`, and its init-container step installs the stdio bridge
   bundle, which then runs in the mcp-python image (a plain glibc image);
 - the solver image solves a Netlib instance from the shared data set to its known objective;
-- mcp-python and mcp-node answer an MCP exchange over stdio (initialize, tools/list);
+- mcp-python and mcp-node answer an MCP exchange over stdio (initialize, tools/list), and
+  stop on SIGTERM (tini is their PID 1) rather than after a grace period;
 - no image carries a certificate the host trusts beyond Debian's bundle (the build-time CA
   mount left nothing behind): each image's bundle is the base image's own.
 
@@ -18,7 +19,8 @@ import os
 import subprocess
 import tempfile
 import threading
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -93,7 +95,12 @@ def read_response(stream: Any, request_id: int) -> dict[str, Any]:
 def stdio_tools(cmd: Sequence[str], env: Mapping[str, str], timeout: float = 60) -> list[str]:
     """Initialise an MCP server over stdio, list its tools, return their names."""
     proc = subprocess.Popen(
-        list(cmd), env=dict(env), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        list(cmd),
+        env=dict(env),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,  # servers log there; the exchange is what is checked
+        text=True,
     )
     watchdog = threading.Timer(timeout, proc.kill)  # a hung server fails the check, not the run
     watchdog.start()
@@ -170,6 +177,33 @@ def check_tools(store: Store, ref: str, cmd: Sequence[str], expected: str) -> st
     return f"{' '.join(cmd)} lists {len(tools)} tools over stdio, {expected} among them"
 
 
+def wait_for_process(store: Store, container: str, program: str, timeout: float = 30) -> None:
+    """Until the container runs the program (signalled before, it would prove nothing)."""
+    deadline = time.monotonic() + timeout
+    while program not in output(store.podman("top", container, "args"), store.env()):
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{container}: {program} did not start within {timeout} s")
+        time.sleep(0.2)
+
+
+def check_stops(store: Store, ref: str, cmd: Sequence[str], grace: int = 10) -> str:
+    """The server ends on SIGTERM (tini is PID 1), not after the grace period (SIGKILL)."""
+    name = f"mcpops-check-{digest(ref + str(time.time()))}"
+    # --interactive: stdin stays open, so a stdio server keeps running until it is stopped.
+    start_cmd = store.podman("run", "--detach", "--interactive", "--network=none", "--name", name)
+    output([*start_cmd, ref, *cmd], store.env())
+    wait_for_process(store, name, cmd[0])
+    try:
+        start = time.monotonic()
+        output(store.podman("stop", "--time", str(grace), name), store.env())
+        seconds = time.monotonic() - start
+    finally:
+        subprocess.run(store.podman("rm", "--force", name), env=store.env(), capture_output=True)
+    if seconds > grace / 2:
+        raise SystemExit(f"{ref} {' '.join(cmd)}: took {seconds:.1f} s to stop (SIGTERM ignored?)")
+    return f"{' '.join(cmd)} stops on SIGTERM in {seconds:.1f} s"
+
+
 def check_ca(store: Store, refs: Mapping[str, str]) -> str:
     def bundle(ref: str) -> str:
         return podman_output(store, "--entrypoint", "cat", ref, CA_BUNDLE)
@@ -192,17 +226,18 @@ def podman_output(store: Store, *args: str) -> str:
     return output(store.podman("run", "--rm", "--network=none", *args), store.env())
 
 
-def checks(store: Store, refs: Mapping[str, str]) -> list[tuple[str, str]]:
+def checks(store: Store, refs: Mapping[str, str]) -> list[tuple[str, Callable[[], str]]]:
     operator, python, node = refs["mcpops"], refs["mcp-python"], refs["mcp-node"]
-    help_text = podman_output(store, operator, "--help")
     return [
-        ("pause", podman_output(store, refs["pause"], "-v").strip()),
-        ("mcpops", f"mcpops --help: {help_text.splitlines()[0][:60]}"),
-        ("bridge", check_bridge(store, operator, python)),
-        ("mcpops-solver", check_solver(store, refs["mcpops-solver"])),
-        ("mcp-python", check_tools(store, python, ["mcp-server-time"], "get_current_time")),
-        ("mcp-node", check_tools(store, node, ["mcp-server-everything", "stdio"], "echo")),
-        ("ca", check_ca(store, refs)),
+        ("pause", lambda: podman_output(store, refs["pause"], "-v").strip()),
+        ("mcpops", lambda: podman_output(store, operator, "--help").splitlines()[0][:70]),
+        ("bridge", lambda: check_bridge(store, operator, python)),
+        ("mcpops-solver", lambda: check_solver(store, refs["mcpops-solver"])),
+        ("mcp-python", lambda: check_tools(store, python, ["mcp-server-time"], "get_current_time")),
+        ("mcp-node", lambda: check_tools(store, node, ["mcp-server-everything", "stdio"], "echo")),
+        ("mcp-node", lambda: check_stops(store, node, ["mcp-server-everything", "streamableHttp"])),
+        ("mcp-python", lambda: check_stops(store, python, ["mcp-server-time"])),
+        ("ca", lambda: check_ca(store, refs)),
     ]
 
 
@@ -212,17 +247,16 @@ def check_all(root: Path, images_dir: Path, force: bool = False) -> None:
     if missing:
         raise SystemExit(f"not built yet (run `make images`): {', '.join(missing)}")
     refs = tags(resolved, BASE.key())
-    stamp = (
-        images_dir
-        / f"checked-{digest(json.dumps(refs, sort_keys=True) + ''.join(r.key for r in resolved))}"
-    )
+    # What was checked (every image's content) and how (this file): both name the stamp.
+    how = Path(__file__).read_text()
+    stamp = images_dir / f"checked-{digest(json.dumps(refs, sort_keys=True) + how)}"
     if stamp.exists() and not force:
         log(f"images checked already for this content ({stamp.name}): {stamp.read_text().strip()}")
         return
     store = default_store(images_dir)
     results = checks(store, refs)
-    for name, result in results:
-        print(f"ok  {name:<14} {result}", flush=True)
+    for name, check in results:
+        print(f"ok  {name:<14} {check()}", flush=True)
     for old in images_dir.glob("checked-*"):
         old.unlink()
     stamp.write_text(f"{len(results)} checks passed\n")

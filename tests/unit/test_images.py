@@ -171,6 +171,13 @@ def test_build_command(tmp_path: Path) -> None:
     assert f"--volume {tmp_path / 'pip'}:/root/.cache/pip" in joined
     assert "/downloads" not in joined, "only images with downloads mount them"
     assert store.env()["CONTAINERS_CONF"] == str(tmp_path / "containers.conf")
+    # A build stage, tagged so that pruning dangling images keeps its layers.
+    stage = images.build_command(store, r, "mcpops.local/base:b", REPO, paths, REPO, "solver-build")
+    joined = " ".join(stage)
+    assert "--target solver-build" in joined and "--target solver " not in joined
+    assert "--tag mcpops.local/cache-mcpops-solver:solver-build" in joined
+    assert joined.count("--tag") == 1 and images.KEY_LABEL not in joined
+    assert "--build-arg BASE_IMAGE=mcpops.local/base:b" in joined
 
 
 def test_build_command_mounts_downloads_and_skips_the_base_for_scratch(tmp_path: Path) -> None:
@@ -209,22 +216,39 @@ def test_containers_conf_lowers_limits_and_never_raises_them() -> None:
     assert '"nofile=1024:1024", "nproc=512:512"' in images.containers_conf(1024, 512)
 
 
-def test_stale_archives_are_older_content_of_known_images(tmp_path: Path) -> None:
+def test_stale_archives_are_other_content_unused_for_days(tmp_path: Path) -> None:
     current = {
         "mcpops": tmp_path / "mcpops-new.tar",
         "mcpops-solver": tmp_path / "mcpops-solver-new.tar",
     }
+    now = 1_000_000_000.0
+    old, recent = now - (images.UNUSED_DAYS + 1) * 86400, now - 3600
     existing = [
-        tmp_path / "mcpops-new.tar",
-        tmp_path / "mcpops-old.tar",
-        tmp_path / "mcpops-solver-new.tar",
-        tmp_path / "mcpops-solver-old.tar",
-        tmp_path / "something-else-old.tar",
+        (tmp_path / "mcpops-new.tar", old),  # current: kept however old
+        (tmp_path / "mcpops-old.tar", old),
+        (tmp_path / "mcpops-other-worktree.tar", recent),  # another checkout uses it
+        (tmp_path / "mcpops-solver-new.tar", old),
+        (tmp_path / "mcpops-solver-old.tar", old),
+        (tmp_path / "something-else-old.tar", old),  # not one of ours
     ]
-    assert images.stale_archives(existing, current) == [
+    assert images.stale_archives(existing, current, now) == [
         tmp_path / "mcpops-old.tar",
         tmp_path / "mcpops-solver-old.tar",
     ]
+
+
+def test_stale_refs_are_tags_nothing_names() -> None:
+    assert images.archive_name("mcpops.local/mcpops-solver:abc") == "mcpops-solver-abc.tar"
+    refs = [
+        "mcpops.local/mcpops:new",
+        "mcpops.local/mcpops:old",
+        "mcpops.local/mcpops:other",  # another checkout's, its archive is kept
+        "mcpops.local/cache-mcpops:build",
+        "localhost/someone-else:1",
+    ]
+    keep = ["mcpops.local/mcpops:new", "mcpops.local/cache-mcpops:build"]
+    archives = ["mcpops-new.tar", "mcpops-other.tar"]
+    assert images.stale_refs(refs, keep, archives) == ["mcpops.local/mcpops:old"]
 
 
 LABELS = "dev.mcpops.image-key=k1,io.cri-containerd.image=managed"
@@ -272,6 +296,11 @@ def test_missing_packages_names_debian_packages() -> None:
         {"runc", "debootstrap", "golang-go"}
     )
     assert images.missing_packages({"podman": "podman"}, found.get) == []
+    keyring = images.HOST_FILES
+    assert images.missing_packages({}, found.get, keyring, lambda p: False) == [
+        "debian-archive-keyring"
+    ]
+    assert images.missing_packages({}, found.get, keyring, lambda p: True) == []
 
 
 def test_integrity() -> None:
@@ -349,3 +378,17 @@ def test_docs_and_examples_name_only_images_that_exist() -> None:
     assert not unknown, f"not built by `make images`: {unknown}"
     elsewhere = {(f, ref) for f, ref in named if not ref.startswith("mcpops.local/")}
     assert not elsewhere, f"images from a registry (say which exist, or build them): {elsewhere}"
+
+
+def test_tags_command_prints_what_resolve_computes() -> None:
+    """What the node, the chart and the e2e tests read: `hack/images.py tags --json`."""
+    import subprocess
+
+    done = subprocess.run(
+        [sys.executable, str(HACK / "images.py"), "tags", "--json"],
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    printed = json.loads(done.stdout)
+    key = images.BASE.key()
+    assert printed == images.tags(images.resolve(REPO, images.IMAGES_DIR, key), key)
+    assert printed["mcpops-solver"] == printed["mcpops"].replace("/mcpops:", "/mcpops-solver:")
