@@ -17,6 +17,12 @@ CP_KEY := $(shell cat hack/controlplane/go.mod hack/controlplane/go.sum | sha256
 KWOK_KEY := $(shell cat hack/kwok/go.mod hack/kwok/go.sum | sha256sum | cut -c1-12)
 HELM_KEY := $(shell cat hack/helm/go.mod hack/helm/go.sum 2>/dev/null | sha256sum | cut -c1-12)
 CP_BIN := $(CACHE)/controlplane-$(K8S_VERSION)-$(CP_KEY)
+# The real node's kubelet and kube-proxy come from the same pinned module (same key).
+NODE_BIN := $(CACHE)/node-$(K8S_VERSION)-$(CP_KEY)
+COREDNS_KEY := $(shell cat hack/coredns/go.mod hack/coredns/go.sum | sha256sum | cut -c1-12)
+COREDNS_BIN := $(CACHE)/coredns-$(COREDNS_KEY)
+# Debian packages the real node runs on (containerd, runc, CNI plugins, iptables).
+NODE_APT := containerd runc containernetworking-plugins iptables conntrack
 KWOK_BIN := $(CACHE)/kwok-$(KWOK_KEY)
 HELM_BIN := $(CACHE)/helm-$(HELM_KEY)
 # promtool validates the chart's alerting rules; Debian's prometheus package, else built
@@ -25,6 +31,8 @@ PROMTOOL_VERSION := 2.42.0
 PROMTOOL_DIR := $(CACHE)/promtool-$(PROMTOOL_VERSION)
 export MCPOPS_CP_BIN := $(CP_BIN)
 export MCPOPS_KWOK_BIN := $(KWOK_BIN)
+export MCPOPS_NODE_BIN := $(NODE_BIN)
+export MCPOPS_COREDNS_BIN := $(COREDNS_BIN)
 export MCPOPS_HELM := $(HELM_BIN)/helm
 export MCPOPS_PROMTOOL := $(PROMTOOL_DIR)/promtool
 export GOFLAGS := -mod=mod -buildvcs=false
@@ -77,6 +85,17 @@ $(CP_BIN)/.stamp:
 	cd hack/controlplane && go build -trimpath -ldflags '-s -w' -o $(CP_BIN)/etcd go.etcd.io/etcd/server/v3
 	touch $@
 
+$(NODE_BIN)/.stamp:
+	@echo ">> building kubelet and kube-proxy $(K8S_VERSION) into $(NODE_BIN)"
+	cd hack/controlplane && go build -trimpath -ldflags '$(K8S_LDFLAGS)' -o $(NODE_BIN)/ \
+	  k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-proxy
+	touch $@
+
+$(COREDNS_BIN)/.stamp:
+	@echo ">> building CoreDNS into $(COREDNS_BIN)"
+	cd hack/coredns && go build -trimpath -ldflags '-s -w' -o $(COREDNS_BIN)/coredns github.com/coredns/coredns
+	touch $@
+
 $(KWOK_BIN)/.stamp:
 	@echo ">> building kwok into $(KWOK_BIN)"
 	cd hack/kwok && go build -trimpath -ldflags '-s -w' -o $(KWOK_BIN)/kwok sigs.k8s.io/kwok/cmd/kwok
@@ -90,9 +109,16 @@ $(HELM_BIN)/.stamp:
 $(PROMTOOL_DIR)/promtool:
 	hack/promtool.sh $(PROMTOOL_VERSION) $(PROMTOOL_DIR)
 
-.PHONY: controlplane helm promtool
+.PHONY: controlplane helm promtool node node-apt
 controlplane: $(CP_BIN)/.stamp $(KWOK_BIN)/.stamp ## build the local control plane binaries (cached)
 helm: $(HELM_BIN)/.stamp ## build helm (cached)
+node-apt: ## install the Debian packages the real node needs (only the missing ones; root only)
+	@missing=$$(for p in $(NODE_APT); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then echo ">> apt-get install $$missing"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing >/dev/null; \
+	  else echo ">> not root: the real node needs $$missing (skipped)"; fi; fi
+node: node-apt $(NODE_BIN)/.stamp $(COREDNS_BIN)/.stamp ## the real node: apt packages, kubelet, kube-proxy, CoreDNS (cached)
 promtool: $(PROMTOOL_DIR)/promtool ## promtool for the alert rules (cached; Debian package or Go)
 
 $(PROXY_BIN):
@@ -114,6 +140,8 @@ npm-tools: $(NPM_DIR)/.stamp ## the pinned npm packages (server-everything, conf
 controlplane-env: ## print where the cached binaries live (for tools run outside make)
 	@echo MCPOPS_CP_BIN=$(CP_BIN)
 	@echo MCPOPS_KWOK_BIN=$(KWOK_BIN)
+	@echo MCPOPS_NODE_BIN=$(NODE_BIN)
+	@echo MCPOPS_COREDNS_BIN=$(COREDNS_BIN)
 	@echo MCPOPS_HELM=$(HELM_BIN)/helm
 	@echo MCPOPS_PROMTOOL=$(PROMTOOL_DIR)/promtool
 	@echo MCPOPS_PROXY_BIN=$(PROXY_BIN)
@@ -137,7 +165,7 @@ image-tags: ## the current image references (`hack/images.py tags --json` for to
 # ---------------------------------------------------------------- cluster
 
 .PHONY: cluster-up cluster-down cluster-status
-cluster-up: controlplane ## start the local control plane (idempotent)
+cluster-up: controlplane node ## start the local control plane and, as root, the real node (idempotent)
 	$(PYTHON) hack/cluster.py up
 
 cluster-down: ## stop exactly what cluster-up started (idempotent)
@@ -195,7 +223,7 @@ typecheck: venv ## mypy --strict on the packages
 
 # ---------------------------------------------------------------- tests
 
-.PHONY: test test-unit test-process test-cluster registries
+.PHONY: test test-unit test-process test-cluster test-e2e registries
 test-unit: venv promtool ## pure-function tests (models, decisions, property-based)
 	$(PYTEST) -q tests/unit
 
@@ -218,15 +246,21 @@ test-proxy: venv proxy npm-tools ## the proxy: Go unit tests (race detector), th
 test-cluster: venv controlplane helm registries ## tests on the local control plane
 	$(PYTEST) -q tests/cluster
 
-test: venv controlplane helm promtool images registries proxy npm-tools ## everything CI runs
+test: venv controlplane helm promtool node images registries proxy npm-tools ## everything CI runs
 	$(MAKE) --no-print-directory lint typecheck crds-check docs-check manifests-check images-check
 	cd proxy && go test -race -count=1 ./...
-	$(PYTEST) -q tests
+	$(PYTEST) -q tests --ignore=tests/e2e
+	$(PYTEST) -q tests/e2e
+
+# A session of its own: its operator is the chart's pod, and no operator process of the
+# cluster tests may act on the same objects.
+test-e2e: venv controlplane helm node images ## real containers on the real node (skips without root)
+	$(PYTEST) -q tests/e2e
 
 # ---------------------------------------------------------------- demo, bench
 
 .PHONY: demo bench bench-proxy bench-solver bench-rollout bench-cleanup bench-scale
-demo: venv controlplane images ## local control plane + CRDs + operator + examples, shown until Ready
+demo: venv controlplane node images ## local control plane + CRDs + operator + examples, shown until Ready
 	$(PY) hack/demo.py
 
 bench: bench-solver bench-rollout bench-cleanup bench-scale bench-proxy ## every benchmark; results in bench/results/ (about an hour)

@@ -10,6 +10,10 @@ hack/kwok/stages.yaml let a test decide how a simulated pod ends.
     python hack/cluster.py status
     python hack/cluster.py restart kube-apiserver   # or etcd, ...: same ports, flags, data
 
+Where the machine can (root, cgroups, `make node` built), `up` also starts one real node
+(hack/realnode.py: containerd, kubelet, kube-proxy, CoreDNS), tainted so that only pods
+that tolerate it run there; MCPOPS_REAL_NODE=0 leaves it out.
+
 Stdlib only, so it runs before the project's venv exists. Binaries come from
 the cache built by the Makefile (MCPOPS_CP_BIN and MCPOPS_KWOK_BIN).
 """
@@ -32,6 +36,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
+
+import realnode
 
 REPO = Path(__file__).resolve().parent.parent
 STATE_DIR = Path(os.environ.get("MCPOPS_CLUSTER_DIR", REPO / ".cluster"))
@@ -104,6 +110,11 @@ def ensure_pki(pki: Path) -> None:
             capture_output=True,
         )
     crt, crt_key = pki / "apiserver.crt", pki / "apiserver.key"
+    if crt.exists() and realnode.NODE_IP not in subprocess.run(
+        ["openssl", "x509", "-noout", "-ext", "subjectAltName", "-in", str(crt)],
+        capture_output=True, text=True, check=False,
+    ).stdout:  # fmt: skip
+        crt.unlink()  # made before the real node existed: it lacks the node address
     if not crt.exists():
         # One self-signed serving cert; it doubles as the root CA that the
         # controller-manager publishes into kube-root-ca.crt ConfigMaps.
@@ -113,7 +124,7 @@ def ensure_pki(pki: Path) -> None:
                 "-keyout", str(crt_key), "-out", str(crt), "-days", "3650",
                 "-subj", "/CN=kube-apiserver",
                 "-addext", "subjectAltName=DNS:localhost,DNS:kubernetes,"
-                "DNS:kubernetes.default.svc,IP:127.0.0.1,IP:10.96.0.1",
+                f"DNS:kubernetes.default.svc,IP:127.0.0.1,IP:10.96.0.1,IP:{realnode.NODE_IP}",
             ],
             check=True,
             capture_output=True,
@@ -204,7 +215,7 @@ def stop_adopted(name: str) -> bool:
 def api_get(state: dict[str, Any], path: str, timeout: float = 5.0) -> tuple[int, bytes]:
     ctx = ssl.create_default_context(cafile=str(STATE_DIR / "pki" / "apiserver.crt"))
     req = urllib.request.Request(
-        f"https://127.0.0.1:{state['ports']['apiserver']}{path}",
+        f"https://{state.get('host', '127.0.0.1')}:{state['ports']['apiserver']}{path}",
         headers={"Authorization": f"Bearer {state['token']}"},
     )
     try:
@@ -231,7 +242,10 @@ def wait_for(what: str, check: Any, deadline: float, state: dict[str, Any]) -> N
     raise SystemExit(f"timed out waiting for {what}: {last}")
 
 
-def kubectl(state: dict[str, Any], *args: str, input_: str | None = None) -> str:
+def kubectl(
+    state: dict[str, Any], *args: str, input_: str | None = None, check: bool = True
+) -> str:
+    """kubectl's stdout; on failure, exit with its error (or "" when check is False)."""
     res = subprocess.run(
         [str(Path(state["bin"]["cp"]) / "kubectl"), "--kubeconfig", state["kubeconfig"], *args],
         input=input_,
@@ -239,6 +253,8 @@ def kubectl(state: dict[str, Any], *args: str, input_: str | None = None) -> str
         text=True,
         check=False,
     )
+    if res.returncode != 0 and not check:
+        return ""
     if res.returncode != 0:
         raise SystemExit(f"kubectl {' '.join(args)} failed: {res.stderr.strip()}")
     return res.stdout
@@ -274,6 +290,11 @@ def up(nodes: int) -> None:
         if code == 200:
             log(f"already running ({state['kubeconfig']})")
             ensure_nodes(state, nodes)
+            if state.get("node") and not realnode.running(state):
+                log("real node: some of its processes are gone; restarting it")
+                realnode.down(state, stop_one, None, keep_address=True)
+                realnode.up(state, start, lambda *a, **k: kubectl(state, *a, **k))
+                save_state(state)
             return
     if state:
         down()
@@ -289,7 +310,6 @@ def up(nodes: int) -> None:
     pki = STATE_DIR / "pki"
     ensure_pki(pki)
     token = secrets.token_hex(24)
-    (pki / "tokens.csv").write_text(f'{token},{ADMIN_USER},{ADMIN_USER},"system:masters"\n')
     ports = {k: free_port() for k in ("etcd", "etcd_peer", "apiserver", "kcm", "sched", "kwok")}
     kubeconfig = STATE_DIR / "kubeconfig"
     state = {
@@ -300,8 +320,20 @@ def up(nodes: int) -> None:
         "procs": {},
         "started": time.time(),
     }
+    tokens = f'{token},{ADMIN_USER},{ADMIN_USER},"system:masters"\n'
+    no_node = realnode.capable()
+    if no_node is None:
+        realnode.prepare(state)
+        tokens += realnode.token_lines(state)
+        # Pods reach the API server at the node address; loopback stays loopback.
+        state["host"] = realnode.NODE_IP
+    else:
+        log(f"real node: {no_node}")
+    (pki / "tokens.csv").write_text(tokens)
     save_state(state)
-    write_kubeconfig(kubeconfig, f"https://127.0.0.1:{ports['apiserver']}", token)
+    write_kubeconfig(
+        kubeconfig, f"https://{state.get('host', '127.0.0.1')}:{ports['apiserver']}", token
+    )
     bin_dir = STATE_DIR / "bin"
     bin_dir.mkdir(exist_ok=True)
     link = bin_dir / "kubectl"
@@ -358,7 +390,11 @@ def up(nodes: int) -> None:
             "--max-requests-inflight=1000",
             "--max-mutating-requests-inflight=500",
             "--event-ttl=1h",
+            # Placement: a namespace annotation picks the real node (node selector and
+            # toleration) for tests that run code; everything else stays on kwok nodes.
+            "--enable-admission-plugins=PodNodeSelector,PodTolerationRestriction",
             "--v=1",
+            *(realnode.apiserver_flags() if "node" in state else []),
         ],
         state,
     )
@@ -443,6 +479,9 @@ def up(nodes: int) -> None:
         state,
     )
     ensure_nodes(state, nodes)
+    if "node" in state:
+        realnode.up(state, start, lambda *a, **k: kubectl(state, *a, **k))
+        save_state(state)
     elapsed = time.time() - state["started"]
     log(f"up in {elapsed:.1f}s; KUBECONFIG={kubeconfig}")
 
@@ -476,8 +515,15 @@ def ensure_nodes(state: dict[str, Any], nodes: int) -> None:
 def down() -> None:
     state = load_state()
     if not state:
+        if realnode.NODE_DIR.exists():  # a crashed run left the machine changed: undo it
+            realnode.teardown()
         log("not running")
         return
+    if "node" in state or realnode.NODE_DIR.exists():
+        apiserver = state["procs"].get("kube-apiserver")
+        alive = apiserver is not None and proc_alive(apiserver["pid"], apiserver["started"])
+        realnode.down(state, stop_one, (lambda *a, **k: kubectl(state, *a, **k)) if alive else None)
+        save_state(state)
     # Reverse start order: clients before the apiserver, etcd last.
     for name in reversed(list(state["procs"])):
         proc = state["procs"][name]

@@ -6,12 +6,17 @@ brings up the project's local control plane. The operator runs as a local
 process (its log: .cluster/logs/operator-demo.log) and keeps running after the
 demo so you can keep playing; `make cluster-down` stops it with the rest.
 
-OptimizationJobs: on the local control plane pods are simulated and run no code,
-so the solver pod would "succeed" without a result (and the operator would rightly
-report NoResult). The demo therefore does what the solver pod would: it runs the
-real solver runtime (mcpops-solver, OR-Tools) locally on each example's inline
-model, with the pod's own arguments, and applies the result ConfigMaps it writes
-(owned by the OptimizationJob). The status you see is the real solve's.
+Where the local cluster has its real node (root, `make node`, `make images`: the default
+on a machine that can), the demo's namespace is placed on it: the MCP servers, the bridge,
+the health sidecars, the test runner Jobs and the solver pods run as real containers, and the
+demo ends with a real MCP tool call through the stable Service, a tested update and a refused
+broken one (hack/demo_rollout.py). MCPOPS_DEMO_SIMULATED=1 uses the simulated nodes instead.
+
+On simulated nodes, OptimizationJob pods run no code, so the solver pod would "succeed"
+without a result (and the operator would rightly report NoResult). The demo therefore does
+what the solver pod would: it runs the real solver runtime (mcpops-solver, OR-Tools) locally
+on each example's inline model, with the pod's own arguments, and applies the result
+ConfigMaps it writes (owned by the OptimizationJob). The status you see is the real solve's.
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ from typing import Any
 
 import cluster  # hack/cluster.py, beside this file
 import demo_rollout  # hack/demo_rollout.py
+import images  # hack/images.py: the references of the locally built images
+import realnode  # hack/realnode.py: the real node's name, label and taint
 
 REPO = Path(__file__).resolve().parent.parent
 STATE = REPO / ".cluster"
@@ -76,7 +83,42 @@ def kubectl(
     return res.stdout
 
 
-def start_operator(kc: str) -> int:
+def real_node_ready(kc: str, kubectl_bin: str) -> bool:
+    """The local cluster's real node is there and Ready (and the demo may use it)."""
+    if os.environ.get("MCPOPS_DEMO_SIMULATED") == "1":
+        return False
+    out = kubectl(kc, kubectl_bin, "get", "node", realnode.NODE_NAME, "-o", "json", check=False)
+    conds = json.loads(out).get("status", {}).get("conditions", []) if out else []
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in conds)
+
+
+def image_tags() -> dict[str, str]:
+    base = images.BASE.key()
+    return images.tags(images.resolve(images.ROOT, images.IMAGES_DIR, base), base)
+
+
+def real_tool_call(kc: str, kubectl_bin: str) -> None:
+    """A real MCP client (the SDK) calls the time server through its stable Service."""
+    import anyio
+    from mcp import Client
+
+    svc = json.loads(kubectl(kc, kubectl_bin, "get", "svc", "time", "-n", NAMESPACE, "-o", "json"))
+    url = f"http://{svc['spec']['clusterIP']}:{svc['spec']['ports'][0]['port']}/mcp"
+    args = {"timezone": "Europe/Paris"}
+
+    async def go() -> str:
+        async with Client(url) as client:
+            tools = [t.name for t in (await client.list_tools()).tools]
+            print(f"  tools/list -> {tools}")
+            print(f"  tools/call get_current_time {json.dumps(args)}")
+            result = await client.call_tool("get_current_time", args)
+            return "\n".join(getattr(c, "text", "") for c in result.content)
+
+    say(f"a real MCP tool call through Service time ({url}), from this machine")
+    print(f"  -> {anyio.run(go)}")
+
+
+def start_operator(kc: str, env_extra: dict[str, str] | None = None) -> int:
     pid_file = STATE / "operator-demo.pid"
     if pid_file.exists():
         try:
@@ -87,7 +129,7 @@ def start_operator(kc: str) -> int:
             pass
     (STATE / "logs").mkdir(parents=True, exist_ok=True)
     log = (STATE / "logs" / "operator-demo.log").open("ab")
-    env = {**os.environ, "KUBECONFIG": kc, "MCPOPS_METRICS_HOST": "127.0.0.1"}
+    env = {**os.environ, **(env_extra or {}), "KUBECONFIG": kc, "MCPOPS_METRICS_HOST": "127.0.0.1"}
     env.setdefault("MCPOPS_METRICS_PORT", "18080")
     proc = subprocess.Popen(
         [sys.executable, "-m", "mcpops.cli", "run"],
@@ -221,17 +263,25 @@ def main() -> int:
         )
     )
     kubectl(kc, kubectl_bin, "wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
+    real = real_node_ready(kc, kubectl_bin)
+    tags = image_tags() if real else {}
     say("starting the operator (log: .cluster/logs/operator-demo.log)")
-    pid = start_operator(kc)
+    # On the real node, the pods it creates carry the locally built operator image.
+    pid = start_operator(
+        kc, {"MCPOPS_IMAGE": tags["mcpops"], "MCPOPS_SOLVER_IMAGE": tags["mcpops-solver"]}
+        if real else None,
+    )  # fmt: skip
     port = os.environ.get("MCPOPS_METRICS_PORT", "18080")
     print(f"operator pid {pid}, metrics on http://127.0.0.1:{port}/metrics")
-    say(f"applying examples/ into namespace {NAMESPACE} (restricted Pod Security)")
+    where = f"the real node {realnode.NODE_NAME}" if real else "simulated (kwok) nodes"
+    say(f"applying examples/ into namespace {NAMESPACE} (restricted Pod Security), on {where}")
     ns = {
         "apiVersion": "v1",
         "kind": "Namespace",
         "metadata": {
             "name": NAMESPACE,
             "labels": {"pod-security.kubernetes.io/enforce": "restricted"},
+            "annotations": realnode.placement_annotations() if real else {},
         },
     }
     subprocess.run(
@@ -243,11 +293,12 @@ def main() -> int:
     )
     scratch_configmaps(kc, kubectl_bin)
     print(kubectl(kc, kubectl_bin, "apply", "-n", NAMESPACE, "-f", str(REPO / "examples")))
-    say("solving the OptimizationJob examples with the real solver runtime (pods are simulated)")
-    solve_like_the_pod(kc, kubectl_bin)
+    if not real:
+        say("solving the OptimizationJob examples with the real solver runtime (simulated pods)")
+        solve_like_the_pod(kc, kubectl_bin)
 
     say("waiting for every example to become Ready")
-    deadline = time.monotonic() + DEADLINE
+    deadline = time.monotonic() + DEADLINE * (2 if real else 1)
     last = ""
     while True:
         items = json.loads(
@@ -271,10 +322,13 @@ def main() -> int:
                 f"-n {NAMESPACE}\n"
                 f"     {kubectl_bin} --kubeconfig {kc} explain mcpservers.spec"
             )
+            if real:
+                real_tool_call(kc, kubectl_bin)
             return demo_rollout.run(
                 lambda *a, input_=None: kubectl(kc, kubectl_bin, *a, input_=input_),
                 NAMESPACE,
                 say,
+                demo_rollout.real_plan(tags["mcp-python"], tags["mcp-node"]) if real else None,
             )
         broken = [o for o in pending if failed(o)]
         if broken or time.monotonic() > deadline:

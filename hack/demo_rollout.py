@@ -1,9 +1,12 @@
-"""The blue-green part of `make demo`: a good image promoted, a broken one rolled back.
+"""The blue-green part of `make demo`: a good update promoted, a broken one refused.
 
-Pods are simulated on the local control plane, so a test pod's outcome is what kwok is
-told through the suite's podAnnotations: the same termination message the real
-`mcpops test-runner` writes. The "broken" update therefore tells kwok that its test
-run fails the way the runner reports a wrong tool result.
+On the real node (the default where the machine can run one) the suites run for real: the
+built-in `mcpops test-runner` in a Job against the preview Service. The good update is the
+time server with a new setting; the broken one is the wrong server behind the same name
+(it has no get_current_time), which its suite catches.
+
+On simulated nodes only, a test pod's outcome is what kwok is told through the suite's
+podAnnotations: the same termination message the real runner writes.
 """
 
 from __future__ import annotations
@@ -62,12 +65,76 @@ def _server(image: str, passed: bool) -> dict[str, Any]:
     }
 
 
-def run(kubectl: Callable[..., str], namespace: str, say: Callable[[str], None]) -> int:
+def _real_server(spec: dict[str, Any]) -> dict[str, Any]:
+    suite = {
+        "name": "smoke",
+        "builtin": {
+            "requiredTools": ["get_current_time"],
+            "toolCalls": [
+                {
+                    "tool": "get_current_time",
+                    "arguments": {"timezone": "UTC"},
+                    "expect": {"contains": "UTC"},
+                }
+            ],
+        },
+        "timeoutSeconds": 120,
+    }
+    return {
+        "apiVersion": "mcpops.dev/v1alpha1",
+        "kind": "MCPServer",
+        "metadata": {"name": REAL_NAME},
+        "spec": {
+            "transport": "stdio",
+            "rollout": {"scaleDownDelaySeconds": 10, "verifySeconds": 10},
+            "tests": [suite],
+            **spec,
+        },
+    }
+
+
+REAL_NAME = "clock"
+
+
+def real_plan(python_image: str, node_image: str) -> list[tuple[str, dict[str, Any]]]:
+    """(what the demo says, the MCPServer) for the first version, the good and the bad update."""
+    time_server = {"image": python_image, "command": ["mcp-server-time"]}
+    return [
+        (f"MCPServer {REAL_NAME}: mcp-server-time with a real test suite", _real_server(
+            {**time_server, "args": ["--local-timezone", "UTC"]})),
+        # A setting that leaves the tools as they were: the runner also fails a revision
+        # whose tool schemas changed (e.g. --local-timezone rewrites their descriptions).
+        ("update: a new environment variable; the runner tests the preview, then it switches",
+         _real_server({**time_server, "args": ["--local-timezone", "UTC"],
+                       "env": [{"name": "DEMO_REVISION", "value": "2"}]})),
+        ("update to the wrong server (server-everything, no get_current_time): its suite fails",
+         _real_server({"image": node_image, "command": ["mcp-server-everything", "stdio"]})),
+    ]  # fmt: skip
+
+
+def run(
+    kubectl: Callable[..., str],
+    namespace: str,
+    say: Callable[[str], None],
+    plan: list[tuple[str, dict[str, Any]]] | None = None,
+) -> int:
+    """The rollouts of `plan` (real_plan), else the simulated calculator's."""
+    name = plan[0][1]["metadata"]["name"] if plan else NAME
+    steps = plan or [
+        ("blue-green: MCPServer calculator with a test suite (image calculator:1)",
+         _server("example.invalid/calculator:1", True)),
+        ("update to a good image (calculator:2): tested on the preview Service, then promoted",
+         _server("example.invalid/calculator:2", True)),
+        ("update to a broken image (calculator:3): its tests fail, traffic never moves",
+         _server("example.invalid/calculator:3", False)),
+    ]  # fmt: skip
+    timeout = 300 if plan else 120
+
     def status() -> dict[str, Any]:
-        obj = json.loads(kubectl("get", "mosrv", NAME, "-n", namespace, "-o", "json"))
+        obj = json.loads(kubectl("get", "mosrv", name, "-n", namespace, "-o", "json"))
         return dict(obj.get("status") or {})
 
-    def follow(until: Callable[[dict[str, Any]], bool], timeout: float = 120) -> dict[str, Any]:
+    def follow(until: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
         deadline, last = time.monotonic() + timeout, ""
         while time.monotonic() < deadline:
             st = status()
@@ -82,29 +149,29 @@ def run(kubectl: Callable[..., str], namespace: str, say: Callable[[str], None])
             if until(st):
                 return st
             time.sleep(0.5)
-        raise SystemExit(f"{NAME} did not get there in {timeout:.0f}s; see its Events")
+        raise SystemExit(f"{name} did not get there in {timeout:.0f}s; see its Events")
 
-    def apply(image: str, passed: bool) -> None:
-        kubectl("apply", "-n", namespace, "-f", "-", input_=json.dumps(_server(image, passed)))
+    def apply(manifest: dict[str, Any]) -> None:
+        kubectl("apply", "-n", namespace, "-f", "-", input_=json.dumps(manifest))
 
-    say(f"blue-green: MCPServer {NAME} with a test suite (image calculator:1)")
-    apply("example.invalid/calculator:1", True)
+    say(steps[0][0])
+    apply(steps[0][1])
     first = follow(lambda s: s.get("phase") == "Healthy")["activeRevision"]
 
-    say("update to a good image (calculator:2): tested on the preview Service, then promoted")
-    apply("example.invalid/calculator:2", True)
+    say(steps[1][0])
+    apply(steps[1][1])
     good = follow(lambda s: s.get("phase") == "Healthy" and s.get("activeRevision") != first)
     print(f"  promoted: traffic moved {first} -> {good['activeRevision']} after the suite passed")
 
-    say("update to a broken image (calculator:3): its tests fail, traffic never moves")
-    apply("example.invalid/calculator:3", False)
+    say(steps[2][0])
+    apply(steps[2][1])
     bad = follow(lambda s: s.get("phase") == "Degraded" and bool(s.get("failedRevision")))
     print(
         f"  rolled back: {bad['failedRevision']} failed, {bad['activeRevision']} keeps serving\n"
         f"  why: {bad.get('rollout', {}).get('failureReason', '')}"
     )
-    say(f"kubectl describe mosrv {NAME} (conditions and Events)")
-    described = kubectl("describe", "mosrv", NAME, "-n", namespace)
+    say(f"kubectl describe mosrv {name} (conditions and Events)")
+    described = kubectl("describe", "mosrv", name, "-n", namespace)
     keep = False
     for line in described.splitlines():
         if line.startswith(("Status:", "Events:")):

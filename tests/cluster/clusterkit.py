@@ -271,7 +271,13 @@ def install_crds(cluster: Cluster) -> None:
         cluster.kubectl("wait", "--for=condition=Established", f"crd/{name}", "--timeout=60s")
 
 
-def make_namespace(cluster: Cluster, prefix: str, restricted: bool, timeout: float = 120) -> str:
+def make_namespace(
+    cluster: Cluster,
+    prefix: str,
+    restricted: bool,
+    timeout: float = 120,
+    annotations: dict[str, str] | None = None,
+) -> str:
     """A fresh namespace `<prefix>-<random>`, labelled as the tests'; `restricted` enforces
     the restricted Pod Security Standard. Returns once pods can be created in it."""
     name = f"{prefix}-{uuid.uuid4().hex[:8]}"
@@ -279,9 +285,8 @@ def make_namespace(cluster: Cluster, prefix: str, restricted: bool, timeout: flo
     if restricted:
         labels["pod-security.kubernetes.io/enforce"] = "restricted"
         labels["pod-security.kubernetes.io/enforce-version"] = "latest"
-    cluster.apply(
-        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}}
-    )
+    meta = {"name": name, "labels": labels, "annotations": annotations or {}}
+    cluster.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": meta})
     # Pods cannot be created until the controller-manager made the default ServiceAccount;
     # right after an API server restart its watches may still be coming back.
     try:

@@ -117,3 +117,30 @@ def test_turning_autoscaling_off_deletes_the_hpa() -> None:
     assert [(d.kind, d.name, d.uid) for d in result.delete] == [
         ("HorizontalPodAutoscaler", "s", "h-1")
     ]
+
+
+def test_default_requests_cover_what_real_pods_use_at_rest() -> None:
+    """Measured on the real node (tests/e2e/test_real_resources.py): the health sidecar
+    65 MiB, a stdio container (bridge + mcp-server-time) 102 MiB working set."""
+    from mcpops.api.mcpserver import MCPServerSpec
+    from mcpops.kinds.mcpserver.desired import pod_template
+
+    http = pod_template("h", MCPServerSpec.model_validate({"image": "i:1"}))
+    server, health = http["spec"]["containers"]
+    assert health["resources"]["requests"]["memory"] == "96Mi"
+    assert server["resources"]["requests"]["memory"] == "128Mi"
+    stdio = pod_template(
+        "s", MCPServerSpec.model_validate({"image": "i:1", "transport": "stdio", "command": ["x"]})
+    )
+    [server] = stdio["spec"]["containers"]
+    assert server["resources"]["requests"]["memory"] == "192Mi"
+    [installer] = stdio["spec"]["initContainers"]
+    assert installer["resources"]["requests"]["memory"] == "96Mi"
+    custom = pod_template(
+        "c",
+        MCPServerSpec.model_validate(
+            {"image": "i:1", "transport": "stdio", "command": ["x"],
+             "resources": {"requests": {"memory": "1Gi"}}}
+        ),
+    )  # fmt: skip
+    assert custom["spec"]["containers"][0]["resources"]["requests"]["memory"] == "1Gi"

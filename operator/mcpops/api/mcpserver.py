@@ -331,7 +331,8 @@ class MCPServerSpec(ApiModel):
         description=(
             "Requests and limits of the server container, by resource name (extended "
             "resources such as nvidia.com/gpu included). Defaults: requests cpu 100m, "
-            "memory 128Mi; limits cpu 500m, memory 512Mi."
+            "memory 128Mi (192Mi for stdio: the bridge runs in the same container, about "
+            "70 MiB); limits cpu 500m, memory 512Mi."
         ),
     )
     autoscaling: Autoscaling | None = Field(
