@@ -56,6 +56,8 @@ RUNNER_RESOURCES = {
 NOT_IN_TEMPLATE = frozenset(
     {"replicas", "rollout", "tests", "autoscaling", "disruptionBudget", "disruption_budget"}
 )
+# spec.expose shapes the route to the stable Service (exposure.py), never the pods.
+NOT_IN_TEMPLATE |= {"expose"}
 
 
 def _resources(spec: MCPServerSpec) -> dict[str, Any]:
