@@ -71,19 +71,23 @@ class ParentReference(ApiModel):
 
 # Two references to one Gateway must each name a listener, and not the same one: what the
 # Gateway API's own schema refuses, refused here first, naming spec.expose.
-_NS_A = "(has(a.namespace) ? a.namespace : '')"
-_NS_B = "(has(b.namespace) ? b.namespace : '')"
-_SEC_A = "(has(a.sectionName) ? a.sectionName : '')"
-_SEC_B = "(has(b.sectionName) ? b.sectionName : '')"
+# (`namespace` is a CEL reserved word: a field of that name is `__namespace__` in a rule.)
+_SAME_NS = (
+    "(has(a.__namespace__) == has(b.__namespace__) && "
+    "(!has(a.__namespace__) || a.__namespace__ == b.__namespace__))"
+)
+_SAME_SEC = (
+    "(has(a.sectionName) == has(b.sectionName) && "
+    "(!has(a.sectionName) || a.sectionName == b.sectionName))"
+)
 PARENT_RULES = validations(
     cel(
-        f"self.all(a, self.all(b, a.name != b.name || {_NS_A} != {_NS_B} || "
+        f"self.all(a, self.all(b, a.name != b.name || !{_SAME_NS} || "
         "has(a.sectionName) == has(b.sectionName)))",
         "two parentRefs name the same Gateway: give each a sectionName (a listener)",
     ),
     cel(
-        f"self.all(a, self.exists_one(b, a.name == b.name && {_NS_A} == {_NS_B} && "
-        f"{_SEC_A} == {_SEC_B}))",
+        f"self.all(a, self.exists_one(b, a.name == b.name && {_SAME_NS} && {_SAME_SEC}))",
         "two parentRefs name the same Gateway and listener",
     ),
 )
