@@ -18,11 +18,11 @@ from mcpops.api.base import (
     keys_rule,
     validations,
 )
+from mcpops.api.podspec import DNS_LABEL
 
 # A host name as the Gateway API and Ingress take it: lower case, dot-separated DNS labels,
 # a leading "*." for a wildcard; no IP address, no port.
 HOSTNAME = r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
-DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 # The characters of a URL path (no query, no fragment); the leading '/' is a CEL rule, so
 # that leaving it out is refused with a message that says so.
 PATH_CHARS = r"^[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$"
