@@ -20,6 +20,7 @@ from clusterkit import Cluster, OperatorProcess, wait_until
 from test_mcpserver import cond, mcpserver, patch_spec, stable_revision, status, wait_ready
 
 FAST = {"scaleDownDelaySeconds": 2, "verifySeconds": 2, "progressDeadlineSeconds": 90}
+NOT_EXPOSED = ("mcpops_mcpservers_not_exposed", frozenset())
 CONTROLLER = "example.com/simulated-gateway-controller"
 ROUTE = {
     "httpRoute": {
@@ -150,6 +151,7 @@ def test_an_httproute_once_the_gateway_api_appears_follows_the_switch(
     assert "externalUrl" not in st
     assert cluster.wait_events(ns, "web", reason="GatewayAPIMissing")[0]["type"] == "Warning"
     assert op.ready()  # no crash, no crash loop
+    wait_until(lambda: op.metrics()[NOT_EXPOSED] == 1, timeout=10, what="not-exposed gauge 1")
 
     # The CRDs are installed: the operator, still the same process, starts watching them.
     gatewayapi.install(cluster)
@@ -182,6 +184,7 @@ def test_an_httproute_once_the_gateway_api_appears_follows_the_switch(
     write_status(cluster, "httproute", "web", ns, route_status(route, "True", "Accepted", ""))
     st = exposed(cluster, "web", ns, "Accepted")
     assert st["externalUrl"] == "https://mcp.example.test/mcp"
+    wait_until(lambda: op.metrics()[NOT_EXPOSED] == 0, timeout=10, what="not-exposed gauge 0")
 
     # A new revision: the route is not rewritten; the stable Service it names moves.
     first = st["activeRevision"]
