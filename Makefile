@@ -38,6 +38,17 @@ K8S_LDFLAGS := -s -w \
   -X k8s.io/client-go/pkg/version.gitMajor=1 \
   -X k8s.io/client-go/pkg/version.gitMinor=34
 
+# The in-pod proxy (proxy/, Go, standard library only): a static binary cached by the
+# hash of its sources and the Go version, so tests and benches share one build.
+PROXY_KEY := $(shell (go version; find proxy -type f \( -name '*.go' ! -name '*_test.go' -o -name 'go.mod' -o -name 'go.sum' \) | LC_ALL=C sort | xargs cat) | sha256sum | cut -c1-12)
+PROXY_BIN := $(CACHE)/proxy-$(PROXY_KEY)/mcpops-proxy
+export MCPOPS_PROXY_BIN := $(PROXY_BIN)
+# npm packages the proxy tests run (server-everything, the conformance suite): pinned in
+# hack/npm/package-lock.json, installed into a cache keyed by the lockfile.
+NPM_KEY := $(shell cat hack/npm/package.json hack/npm/package-lock.json 2>/dev/null | sha256sum | cut -c1-12)
+NPM_DIR := $(CACHE)/npm-$(NPM_KEY)
+export MCPOPS_NPM_DIR := $(NPM_DIR)
+
 KUBECONFIG_LOCAL := $(CURDIR)/.cluster/kubeconfig
 PYTEST := $(VENV)/bin/pytest
 
@@ -84,12 +95,29 @@ controlplane: $(CP_BIN)/.stamp $(KWOK_BIN)/.stamp ## build the local control pla
 helm: $(HELM_BIN)/.stamp ## build helm (cached)
 promtool: $(PROMTOOL_DIR)/promtool ## promtool for the alert rules (cached; Debian package or Go)
 
+$(PROXY_BIN):
+	@echo ">> building mcpops-proxy into $(PROXY_BIN)"
+	cd proxy && CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -o $(PROXY_BIN) ./cmd/mcpops-proxy
+
+$(NPM_DIR)/.stamp: hack/npm/package.json hack/npm/package-lock.json
+	@echo ">> installing the pinned npm packages into $(NPM_DIR)"
+	mkdir -p $(NPM_DIR)
+	cp hack/npm/package.json hack/npm/package-lock.json $(NPM_DIR)/
+	cd $(NPM_DIR) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+.PHONY: proxy npm-tools
+proxy: $(PROXY_BIN) ## build the in-pod proxy (static, cached by source hash)
+npm-tools: $(NPM_DIR)/.stamp ## the pinned npm packages (server-everything, conformance), cached
+
 .PHONY: controlplane-env
 controlplane-env: ## print where the cached binaries live (for tools run outside make)
 	@echo MCPOPS_CP_BIN=$(CP_BIN)
 	@echo MCPOPS_KWOK_BIN=$(KWOK_BIN)
 	@echo MCPOPS_HELM=$(HELM_BIN)/helm
 	@echo MCPOPS_PROMTOOL=$(PROMTOOL_DIR)/promtool
+	@echo MCPOPS_PROXY_BIN=$(PROXY_BIN)
+	@echo MCPOPS_NPM_DIR=$(NPM_DIR)
 
 # ---------------------------------------------------------------- images
 
@@ -135,11 +163,14 @@ crds: venv ## regenerate crds/ and the chart's CRDs from the API models
 crds-check: venv ## fail if crds/ drifted from the models
 	$(VENV)/bin/mcpops crds --out crds --chart charts/mcpops/crds --check
 
-docs: venv ## regenerate docs/reference/ (every CRD field, every metric) from the code
+docs: venv proxy ## regenerate docs/reference/ (every CRD field, every metric) from the code
 	$(VENV)/bin/mcpops docs --out docs/reference
+	mkdir -p docs/reference/proxy && $(PROXY_BIN) metrics-doc > docs/reference/proxy/metrics.md
 
-docs-check: venv ## fail if docs/reference/ drifted from the code
+docs-check: venv proxy ## fail if docs/reference/ drifted from the code
 	$(VENV)/bin/mcpops docs --out docs/reference --check
+	$(PROXY_BIN) metrics-doc | diff -u docs/reference/proxy/metrics.md - \
+	  || { echo "docs/reference/proxy/metrics.md is stale: run make docs"; exit 1; }
 
 manifests: helm ## regenerate deploy/mcpops.yaml (plain manifests) from the Helm chart
 	$(PYTHON) hack/manifests.py
@@ -147,10 +178,13 @@ manifests: helm ## regenerate deploy/mcpops.yaml (plain manifests) from the Helm
 manifests-check: helm ## fail if deploy/mcpops.yaml drifted from the chart
 	$(PYTHON) hack/manifests.py --check
 
-lint: venv ## ruff lint (complexity at most 15) and format check, import layers (import-linter)
+lint: venv ## ruff lint (complexity at most 15) and format check, import layers (import-linter); gofmt and go vet on the Go code
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
+	@out=$$(gofmt -l proxy bench/proxybench); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	cd proxy && go vet ./...
+	cd bench/proxybench && go vet ./...
 
 fmt: venv
 	$(VENV)/bin/ruff check --fix .
@@ -161,27 +195,44 @@ typecheck: venv ## mypy --strict on the packages
 
 # ---------------------------------------------------------------- tests
 
-.PHONY: test test-unit test-process test-cluster
+.PHONY: test test-unit test-process test-cluster registries
 test-unit: venv promtool ## pure-function tests (models, decisions, property-based)
 	$(PYTEST) -q tests/unit
 
-test-process: venv ## real processes: MCP servers, bridge, probe, runner, solver
+# The spec.updates tests run real registries on loopback: Debian's docker-registry (this
+# target), pypiserver (dev extra) and verdaccio (hack/verdaccio, installed by the tests into
+# $(CACHE)/verdaccio-<lockfile hash>).
+registries: ## Debian's docker-registry for the spec.updates tests (apt, once)
+	@command -v docker-registry >/dev/null || { apt-get install -y --no-install-recommends \
+	  docker-registry >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y \
+	  --no-install-recommends docker-registry; }; }
+
+test-process: venv registries proxy npm-tools ## real processes: MCP servers, bridge, probe, runner, proxy, solver
 	$(PYTEST) -q -m process tests/process tests/solver
 
-test-cluster: venv controlplane helm ## tests on the local control plane
+.PHONY: test-proxy
+test-proxy: venv proxy npm-tools ## the proxy: Go unit tests (race detector), then real processes and conformance
+	cd proxy && go test -race -count=1 ./...
+	$(PYTEST) -q tests/process/test_proxy*.py
+
+test-cluster: venv controlplane helm registries ## tests on the local control plane
 	$(PYTEST) -q tests/cluster
 
-test: venv controlplane helm promtool images ## everything CI runs
+test: venv controlplane helm promtool images registries proxy npm-tools ## everything CI runs
 	$(MAKE) --no-print-directory lint typecheck crds-check docs-check manifests-check images-check
+	cd proxy && go test -race -count=1 ./...
 	$(PYTEST) -q tests
 
 # ---------------------------------------------------------------- demo, bench
 
-.PHONY: demo bench bench-solver bench-rollout bench-cleanup bench-scale
+.PHONY: demo bench bench-proxy bench-solver bench-rollout bench-cleanup bench-scale
 demo: venv controlplane images ## local control plane + CRDs + operator + examples, shown until Ready
 	$(PY) hack/demo.py
 
-bench: bench-solver bench-rollout bench-cleanup bench-scale ## every benchmark; results in bench/results/ (about an hour)
+bench: bench-solver bench-rollout bench-cleanup bench-scale bench-proxy ## every benchmark; results in bench/results/ (about an hour)
+
+bench-proxy: venv proxy ## the in-pod proxy against its budget (RSS, added latency, req/s, warm pool, bridge cost)
+	cd bench/proxybench && go run . -proxy $(PROXY_BIN) -python $(CURDIR)/$(PY) -tests $(CURDIR)/tests -out $(CURDIR)/bench/results/proxy.md
 
 bench-solver: venv ## the solver runtime on the shared instances (auto vs each backend)
 	$(PY) bench/solver_bench.py --out bench/results

@@ -134,3 +134,19 @@ CLEANUP_RUN_SECONDS = Histogram(
 LEADER = Gauge(
     "mcpops_leader", "1 while this replica holds the leader Lease and reconciles, else 0."
 )
+
+# spec.updates (machinery.registries): lookups of version sources.
+UPDATE_LOOKUPS = Counter(
+    "mcpops_update_lookups",
+    "Lookups of update sources (OCI registry, PyPI, npm), by source and outcome (ok, error).",
+    ["source", "outcome"],
+)
+UPDATE_NOT_MODIFIED = Counter(
+    "mcpops_update_not_modified",
+    "Registry answers that were unchanged since the last lookup (HTTP 304 to If-None-Match).",
+)
+UPDATE_VERSIONS_FOUND = Counter(
+    "mcpops_update_versions_found",
+    "Versions (tags, releases) seen for the first time by this operator process, by source.",
+    ["source"],
+)

@@ -553,7 +553,8 @@ async def test_schema_change_against_baseline(demo: Server, servers: dict[str, S
     check = by_name(result)["tool-schemas"]
     assert check.status == "failed"
     assert "add: properties added ['c'], required ['a', 'b'] -> ['a', 'b', 'c']" in check.message
-    assert "info: removed" in check.message
+    assert "breaking: argument 'c' is now required" in check.message
+    assert "info: removed (breaking" in check.message
     assert "echo" not in check.message  # unchanged tools are not reported
 
     # From the compact baseline (hashes only) the change is still caught.

@@ -10,10 +10,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mcpops.api.cleanuppolicy import CleanupPolicySpec
-from mcpops.kinds.cleanuppolicy import plan, schedule
+from mcpops.kinds.cleanuppolicy import plan
 from mcpops.kinds.cleanuppolicy import status as policy_status
 from mcpops.kinds.cleanuppolicy.plan import Problem, RunResult, Trigger
 from mcpops.kinds.cleanuppolicy.select import Candidate, Record, Selection
+from mcpops.objects import schedule
 from mcpops.objects.timestamps import fmt_time
 
 T0 = datetime(2026, 3, 1, 12, 0, 30, tzinfo=UTC)

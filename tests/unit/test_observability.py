@@ -40,6 +40,7 @@ ALERTS = {
     "MCPOpsMCPServersDegraded",
     "MCPOpsSolverFailureRate",
     "MCPOpsCleanupBlocked",
+    "MCPOpsUpdateLookupsFailing",
 }
 
 

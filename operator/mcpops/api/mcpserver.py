@@ -32,6 +32,7 @@ from mcpops.api.podspec import (
     by_name,
 )
 from mcpops.api.testsuite import TestSuite
+from mcpops.api.updates import Updates, UpdatesStatus
 
 Transport = Literal["streamable-http", "sse", "stdio"]
 Phase = Literal[
@@ -439,6 +440,11 @@ class MCPServerSpec(ApiModel):
         ),
         max_length=16,
     )
+    updates: Updates | None = Field(
+        default=None,
+        description="Find new versions of the server and roll them out, tested (see "
+        "status.updates). spec itself is never written: what runs is pinned in status.",
+    )
 
 
 class RevisionRecord(ApiModel):
@@ -614,4 +620,7 @@ class MCPServerStatus(ApiModel):
         description="The ConfigMaps and Secrets the pods read (env, envFrom, volumes), whose "
         "content is part of the spec's revision: a change to them rolls out like a new image. "
         "Names and resourceVersions only, never values.",
+    )
+    updates: UpdatesStatus | None = Field(
+        default=None, description="What the update manager found, runs, and why."
     )

@@ -315,7 +315,9 @@ class BuiltinChecks(ApiModel):
         default=False,
         description=(
             "Allow tool input schemas to differ from those recorded for the previous revision. "
-            "By default a changed or removed tool fails the suite (new tools are fine)."
+            "By default a changed or removed tool fails the suite (new tools are fine); the "
+            "check names breaking changes: a removed tool, a removed or newly required "
+            "argument, a retyped argument."
         ),
     )
     tool_calls: list[ToolCallCheck] | None = Field(

@@ -16,6 +16,7 @@ from typing import Any
 
 from mcpops.api import GROUP, VERSION
 from mcpops.api.kinds import KINDS
+from mcpops.api.updates import HOLD_ANNOTATION, PIN_ANNOTATION
 from mcpops.kubectl import views
 from mcpops.kubectl.rollback import RollbackError, operator_image_of, rollback_spec, spec_patch
 from mcpops.objects.bodies import Body
@@ -127,6 +128,10 @@ def parser() -> argparse.ArgumentParser:
         "rollback": "serve an earlier revision again (patches spec back to it)",
         "acknowledge": f"let a CleanupPolicy held by its breaker run ({ACK_ANNOTATION})",
         "run-now": f"run a CleanupPolicy now ({RUN_NOW_ANNOTATION})",
+        "hold": f"stop rolling out new versions found by spec.updates ({HOLD_ANNOTATION})",
+        "resume": "let spec.updates roll out new versions again",
+        "pin": f"run this version, whatever spec.updates finds ({PIN_ANNOTATION})",
+        "unpin": "let spec.updates choose the version again",
     }
     for command, help_ in writers.items():
         s = sub.add_parser(command, help=help_)
@@ -134,6 +139,8 @@ def parser() -> argparse.ArgumentParser:
         s.add_argument("--dry-run", action="store_true", help="print the patch, send nothing")
         if command == "promote":
             s.add_argument("--revision", help="the revision to promote (default: the candidate)")
+        elif command == "pin":
+            s.add_argument("version", help="a tag or package version (e.g. 1.4.0)")
         elif command == "rollback":
             s.add_argument(
                 "--to-revision", required=True, metavar="REV", help="a revision of the server"
@@ -208,6 +215,19 @@ def abort_patch(server: Body, value: str) -> tuple[Body, str]:
 def retry_patch(server: Body, value: str) -> tuple[Body, str]:
     failed = _status_revision(server, "failedRevision", "failed revision to retry")
     return annotate(RETRY_ANNOTATION, value), f"retry revision {failed}"
+
+
+def updates_patch(command: str, server: Body, version: str | None) -> tuple[Body, str]:
+    """hold/resume/pin/unpin: the annotations spec.updates reads."""
+    if (server.get("spec") or {}).get("updates") is None:
+        raise PluginError(f"{server['metadata']['name']} has no spec.updates: nothing to steer")
+    current = ((server.get("status") or {}).get("updates") or {}).get("current") or "?"
+    if command == "hold":
+        return annotate(HOLD_ANNOTATION, "true"), f"hold updates (serving {current})"
+    if command == "pin":
+        return annotate(PIN_ANNOTATION, version or ""), f"pin to {version} (serving {current})"
+    key = HOLD_ANNOTATION if command == "resume" else PIN_ANNOTATION
+    return {"metadata": {"annotations": {key: None}}}, f"{command} updates (serving {current})"
 
 
 def acknowledge_patch(policy: Body) -> tuple[Body, str]:
@@ -287,7 +307,9 @@ def run(args: argparse.Namespace, kube: Kube) -> str:
         shown = write(kube, "CleanupPolicy", ns, args.name, body, args.dry_run)
         return f"{args.name}: {note}\n{shown}\n"
     server = kube.get("MCPServer", ns, args.name)
-    if args.command == "promote":
+    if args.command in {"hold", "resume", "pin", "unpin"}:
+        body, note = updates_patch(args.command, server, getattr(args, "version", None))
+    elif args.command == "promote":
         body, note = promote_patch(server, args.revision)
     elif args.command == "abort":
         body, note = abort_patch(server, token())

@@ -35,6 +35,7 @@ from mcpops.api.testresult import (
     SuiteResult,
 )
 from mcpops.api.testsuite import BuiltinChecks, ConnectCheck, LatencyCheck, TestSuite, ToolCallCheck
+from mcpops.inpod.testrunner import schemas
 from mcpops.inpod.testrunner.matchers import check_tool_result, shown
 
 log = structlog.stdlib.get_logger(__name__)
@@ -363,7 +364,7 @@ class _SuiteRun:
         changes: list[str] = []
         for name in sorted(base_hashes):
             if name not in tools:
-                changes.append(f"{name}: removed")
+                changes.append(f"{name}: removed (breaking: agents calling it fail)")
                 continue
             now = tools[name].input_schema
             if schema_hash(now) != base_hashes[name]:
@@ -506,6 +507,8 @@ def _describe_schema_change(before: dict[str, Any] | None, now: dict[str, Any]) 
     req_before, req_now = set(before.get("required") or []), set(now.get("required") or [])
     if req_before != req_now:
         parts.append(f"required {sorted(req_before)} -> {sorted(req_now)}")
+    if breaks := schemas.breaking(before, now):
+        parts.append(f"breaking: {', '.join(breaks)}")
     return ", ".join(parts) or "input schema changed"
 
 

@@ -26,8 +26,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from mcpops.api.cleanuppolicy import CleanupPolicySpec
-from mcpops.kinds.cleanuppolicy import schedule
 from mcpops.kinds.cleanuppolicy.select import Candidate, Selection
+from mcpops.objects import schedule
 from mcpops.objects.conditions import validation_message
 from mcpops.objects.timestamps import fmt_time, parse_time
 from mcpops_common.names import ACK_ANNOTATION, RUN_NOW_ANNOTATION

@@ -54,10 +54,17 @@ RUNNER_RESOURCES = {
 # Spec fields that do not shape the pod template: a revision is the same whatever they are
 # (by field and by wire name where they differ).
 NOT_IN_TEMPLATE = frozenset(
-    {"replicas", "rollout", "tests", "autoscaling", "disruptionBudget", "disruption_budget"}
+    {
+        "replicas",
+        "rollout",
+        "tests",
+        "autoscaling",
+        "disruptionBudget",
+        "disruption_budget",
+        "updates",
+        "expose",  # the route to the stable Service (exposure.py), never the pods
+    }
 )
-# spec.expose shapes the route to the stable Service (exposure.py), never the pods.
-NOT_IN_TEMPLATE |= {"expose"}
 
 
 def _resources(spec: MCPServerSpec) -> dict[str, Any]:

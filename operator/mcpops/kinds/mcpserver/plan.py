@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from mcpops import OPERATOR_IMAGE as DEFAULT_OPERATOR_IMAGE
 from mcpops.api.mcpserver import MCPServerSpec, RolloutRecord
-from mcpops.kinds.mcpserver import children, desired, exposure, references, rollout
+from mcpops.kinds.mcpserver import children, desired, exposure, references, rollout, updates
 from mcpops.kinds.mcpserver import status as status_
 from mcpops.kinds.mcpserver.observed import Observed, deployment_available
 from mcpops.kinds.mcpserver.rollout import ROLLOUT_PHASES
@@ -31,13 +31,21 @@ STEPS = (*rollout.STEPS, *children.STEPS, exposure.expose)
 
 
 def plan(
-    server: Body, observed: Observed, now: datetime, *, image: str = DEFAULT_OPERATOR_IMAGE
+    server: Body,
+    observed: Observed,
+    now: datetime,
+    *,
+    image: str = DEFAULT_OPERATOR_IMAGE,
+    found: updates.Found | None = None,
 ) -> Plan:
-    """`image`: the operator image the pods carry (health sidecar, bridge, test runner)."""
+    """`image`: the operator image the pods carry (health sidecar, bridge, test runner);
+    `found`: what the last lookup of spec.updates' source found."""
     try:
         spec = MCPServerSpec.model_validate(server.get("spec") or {})
     except ValidationError as exc:
         return invalid(server, exc, now)
+    # spec.updates: the version decided on is pinned in what the pods run (and the revision)
+    spec, update = updates.prepare(server, spec, found, now)
     refs = references.resolve(references.references(spec.to_wire()), observed.configs)
     template = desired.pod_template(server["metadata"]["name"], spec, image, refs.hash)
     revision = desired.revision_for(template)
@@ -47,6 +55,8 @@ def plan(
     for step in STEPS:
         step(st, inp, out)
     out.status = status_.status(st, inp, out)
+    if update is not None:
+        updates.finish(update, out, inp.revision, now)
     if out.wakeups:
         out.requeue_after = max(1.0, min(out.wakeups))
     return out

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 from typing import get_args
 
 import structlog
+from pydantic import ValidationError
 
 from mcpops import metrics
-from mcpops.api.mcpserver import Phase
-from mcpops.kinds.mcpserver import exposure, references
+from mcpops.api.mcpserver import MCPServerSpec, Phase
+from mcpops.api.updates import Updates
+from mcpops.kinds.mcpserver import exposure, references, updates
 from mcpops.kinds.mcpserver.plan import ROLLOUT_PHASES, Observed, plan
 from mcpops.machinery.client import HANDOVER_MANAGER, ApiError, Client
 from mcpops.machinery.informer import Watch
+from mcpops.machinery.registries import Auth, Lookups, auth_from_secret
 from mcpops.machinery.store import Key, Store
 from mcpops.machinery.writer import Writer
 from mcpops.objects.bodies import Body
@@ -129,6 +133,8 @@ class MCPServerReconciler:
         self.store = store
         self.settings = settings or Settings()
         self.write = Writer(client, store, KIND)
+        self.client = client
+        self.lookups = Lookups()  # spec.updates: one cache for every server (per source)
         self.phases: dict[Key, str] = {}
         self.rollouts: dict[Key, datetime] = {}  # rollouts moving on their own: since when
         self.waiting: set[Key] = set()  # servers whose revision waits for a missing reference
@@ -191,6 +197,7 @@ class MCPServerReconciler:
             observe(self.store, key),
             datetime.now(UTC),
             image=self.settings.operator_image,
+            found=await self.found(server),
         )
         metrics.WRITES_SKIPPED.labels(KIND).inc(result.skipped_writes)
         metrics.TEST_JOBS.inc(sum(1 for m in result.apply if m["kind"] == "Job"))
@@ -233,3 +240,63 @@ class MCPServerReconciler:
         self._track_conditions(key, result.status)
         await self.write.events(server, result.events)
         return result.requeue_after
+
+    async def found(self, server: Body) -> updates.Found | None:
+        """What spec.updates' source offers now (cached per source and interval)."""
+        spec = server.get("spec") or {}
+        if spec.get("updates") is None:
+            return None
+        try:
+            parsed = MCPServerSpec.model_validate(spec)
+        except ValidationError:
+            return None  # the plan says what is wrong
+        policy = parsed.updates
+        if policy is None or updates.check(policy) is not None:
+            return None
+        q = updates.query(parsed, policy)
+        if q is None:
+            return updates.Found(error=f"no {policy.source} package launched in spec.command/args")
+        auth = await self.credentials(server, policy, q)
+        if isinstance(auth, str):
+            return updates.Found(error=auth)
+        ask = functools.partial(
+            self.lookups.get,
+            q.source,
+            q.name,
+            index=q.index,
+            auth=auth,
+            interval=policy.check_interval_seconds,
+        )
+        got = await ask(list_tags=q.list_tags)
+        found = updates.Found(list(got.versions), dict(got.digests), got.checked_at, got.error)
+        tags = updates.wanted_tags(found, policy, updates.person(server)[1])
+        if tags:
+            # the digests of the tags the decision needs: a second (also cached) lookup
+            dig = await ask(tags=tags, list_tags=False)
+            found.digests = dict(dig.digests)
+            found.error = found.error or dig.error
+        return found
+
+    async def credentials(
+        self, server: Body, policy: Updates, q: updates.Query
+    ) -> Auth | str | None:
+        """Credentials for the lookup: spec.updates.credentialsSecret, else (images) the
+        first of the pod's imagePullSecrets with an entry for the registry; or why not."""
+        names = [policy.credentials_secret.name] if policy.credentials_secret else []
+        if not names and q.source == "image":
+            pull = (server.get("spec") or {}).get("imagePullSecrets") or []
+            names = [p["name"] for p in pull if isinstance(p, dict) and p.get("name")]
+        for name in names:
+            try:
+                secret = await self.client.get(
+                    "v1", "secrets", server["metadata"]["namespace"], name
+                )
+            except ApiError as exc:
+                if not exc.forbidden:
+                    raise
+                # The chart grants no Secrets: a person grants `get` on this one (operating.md).
+                return f"cannot read Secret {name}: grant the operator get on it"
+            auth = auth_from_secret(secret or {}, q.registry_host or "")
+            if auth is not None:
+                return auth
+        return None

@@ -1,0 +1,3 @@
+module mcpops.dev/proxybench
+
+go 1.24

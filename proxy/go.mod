@@ -1,0 +1,3 @@
+module mcpops.dev/proxy
+
+go 1.24
