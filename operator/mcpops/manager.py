@@ -235,6 +235,21 @@ def _child_route(c: Controller) -> Callable[[str, Any], None]:
     return on_event
 
 
+def _served(c: Controller) -> Callable[[str, bool], None]:
+    """An optional child kind's API appeared or went away: every parent of the controller
+    is looked at again (their status says whether what they need is there)."""
+
+    def on_served(kind: str, served: bool) -> None:
+        unserved = OPERATOR.store.unserved
+        if served == (kind not in unserved):
+            return
+        (unserved.discard if served else unserved.add)(kind)
+        for key in OPERATOR.store.parents.get(c.kind, {}):
+            OPERATOR.enqueue(c.kind, key)
+
+    return on_served
+
+
 def _watch_parent(c: Controller) -> None:
     async def on_event(event: kopf.RawEvent, **_: Any) -> None:
         parent_event(c.kind, event)
@@ -262,6 +277,9 @@ def informers(client: Client, namespaces: Sequence[str]) -> list[Informer]:
             namespace=ns,
             selector=w.selector,
             page=w.page,
+            optional=w.optional,
+            on_served=_served(c),
+            recheck=OPERATOR.settings.api_recheck_seconds,
         )
         for c in CONTROLLERS
         for w in c.children

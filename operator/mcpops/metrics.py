@@ -49,6 +49,11 @@ WAITING_FOR_REFERENCES = Gauge(
     "mcpops_mcpservers_waiting_for_references",
     "MCPServers whose new revision waits for a ConfigMap or Secret that does not exist.",
 )
+NOT_EXPOSED = Gauge(
+    "mcpops_mcpservers_not_exposed",
+    "MCPServers whose spec.expose is not in effect (condition Exposed False): the HTTPRoute "
+    "refused by a Gateway or with an unresolved reference, or the Gateway API not installed.",
+)
 EVENTS_POSTED = Counter(
     "mcpops_events_posted", "Kubernetes Events posted, by reason.", ["kind", "reason"]
 )

@@ -60,6 +60,9 @@ class Settings:
     metrics_host: str = "0.0.0.0"  # noqa: S104  MCPOPS_METRICS_HOST (metrics, /healthz)
     metrics_port: int = 8080  # MCPOPS_METRICS_PORT
     log_level: str = "INFO"  # MCPOPS_LOG_LEVEL
+    # How often an optional API that is not served (the Gateway API's HTTPRoute) is looked
+    # for again. MCPOPS_API_RECHECK_SECONDS.
+    api_recheck_seconds: float = 30.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -87,4 +90,5 @@ class Settings:
             metrics_host=get("MCPOPS_METRICS_HOST") or cls.metrics_host,
             metrics_port=int(get("MCPOPS_METRICS_PORT") or cls.metrics_port),
             log_level=get("MCPOPS_LOG_LEVEL") or cls.log_level,
+            api_recheck_seconds=float(get("MCPOPS_API_RECHECK_SECONDS") or cls.api_recheck_seconds),
         )

@@ -28,6 +28,8 @@ def role(namespace: str, deployments: list[str]) -> dict[str, Any]:
         {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": WATCH},
         {"apiGroups": ["autoscaling"], "resources": ["horizontalpodautoscalers"], "verbs": WATCH},
         {"apiGroups": ["policy"], "resources": ["poddisruptionbudgets"], "verbs": WATCH},
+        {"apiGroups": ["networking.k8s.io"], "resources": ["ingresses"], "verbs": WATCH},
+        {"apiGroups": ["gateway.networking.k8s.io"], "resources": ["httproutes"], "verbs": WATCH},
         {
             "apiGroups": ["rbac.authorization.k8s.io"],
             "resources": ["roles", "rolebindings"],

@@ -87,6 +87,12 @@ OPERATOR_RIGHTS = {
     ("create", "events.events.k8s.io"): True,
     ("list", "endpointslices.discovery.k8s.io"): True,
     ("delete", "pods"): True,
+    # spec.expose (HTTPRoutes asked of the API server even before their CRD is installed).
+    ("create", "httproutes.gateway.networking.k8s.io"): True,
+    ("delete", "httproutes.gateway.networking.k8s.io"): True,
+    ("watch", "ingresses.networking.k8s.io"): True,
+    ("patch", "ingresses.networking.k8s.io"): True,
+    ("patch", "httproutes.gateway.networking.k8s.io/status"): False,
     # Secrets: listed and watched for a hash of what MCPServer pods read; never read one by
     # one, never written.
     ("list", "secrets"): True,

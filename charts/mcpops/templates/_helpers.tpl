@@ -111,6 +111,15 @@ No wildcards; each rule says why it exists.
 - apiGroups: ["policy"]
   resources: ["poddisruptionbudgets"]
   verbs: ["get", "list", "watch", "create", "patch", "delete"]
+# spec.expose: the HTTPRoute (Gateway API, where its CRDs are installed) or the Ingress to
+# an MCPServer's stable Service. Their status (a Gateway's acceptance, an address) is read,
+# never written.
+- apiGroups: ["gateway.networking.k8s.io"]
+  resources: ["httproutes"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
+- apiGroups: ["networking.k8s.io"]
+  resources: ["ingresses"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
 # Optional autoscaling of an MCPServer revision.
 - apiGroups: ["autoscaling"]
   resources: ["horizontalpodautoscalers"]

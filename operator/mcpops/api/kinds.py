@@ -64,6 +64,7 @@ MCPSERVER = Kind(
         _col("Candidate", ".status.candidateRevision", priority=1),
         _col("Ready", ".status.readyReplicas", "integer"),
         _col("Transport", ".spec.transport", priority=1),
+        _col("External", ".status.externalUrl", priority=1),
         _col(
             "Status",
             '.status.conditions[?(@.type=="Ready")].reason',

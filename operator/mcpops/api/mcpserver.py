@@ -19,6 +19,8 @@ from mcpops.api.base import (
     keys_rule,
     validations,
 )
+from mcpops.api.exposure import SPEC_RULES as EXPOSE_RULES
+from mcpops.api.exposure import Exposure
 from mcpops.api.podspec import (
     Affinity,
     PodTemplateOverlay,
@@ -272,6 +274,7 @@ class MCPServerSpec(ApiModel):
                 "two volumeMounts share a mountPath",
                 field_path=".volumeMounts",
             ),
+            *EXPOSE_RULES,
         )
     }
 
@@ -423,6 +426,12 @@ class MCPServerSpec(ApiModel):
     )
     rollout: Rollout | None = Field(
         default=None, description="Blue-green update behaviour (defaults apply when left out)."
+    )
+    expose: Exposure | None = Field(
+        default=None,
+        description="Reach the stable Service from outside the cluster through a Gateway API "
+        "HTTPRoute or an Ingress (owned by the MCPServer, removed with this field). It points "
+        "at the stable Service, never the preview: it follows the switch without changing.",
     )
     tests: list[TestSuite] | None = Field(
         default=None,
@@ -582,11 +591,19 @@ class MCPServerStatus(ApiModel):
         default=None, description="Ready pods of the active revision."
     )
     url: str | None = Field(default=None, description="In-cluster URL of the MCP endpoint.")
+    external_url: str | None = Field(
+        default=None,
+        description="URL of the MCP endpoint outside the cluster (spec.expose), once it is in "
+        "effect: the HTTPRoute accepted by a Gateway, or the Ingress given an address. The "
+        "Exposed condition says why it is not.",
+    )
     preview_url: str | None = Field(
         default=None, description="In-cluster URL that reaches only the candidate revision."
     )
     conditions: list[Condition] | None = Field(
-        default=None, description="Ready, Progressing, Degraded, TestsPassed and others."
+        default=None,
+        description="Ready, Progressing, Degraded, TestsPassed, ReferencesResolved, Exposed "
+        "and others.",
     )
     tests: list[SuiteStatus] | None = Field(
         default=None, description="The last results of each test suite."

@@ -6,6 +6,11 @@ the API server for only what carries our labels, resumes from the last
 resourceVersion after a dropped connection or an API server restart, and lists
 again when that version is too old (410 Gone), reporting what vanished meanwhile
 as deletions.
+
+An optional kind (a CRD that may not be installed, such as the Gateway API's HTTPRoute)
+that the API server does not serve (404) is reported through `on_served` instead of
+failing: the informer looks again every `recheck` seconds, and starts watching once the
+kind appears (and reports its objects gone if it disappears).
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ log = structlog.stdlib.get_logger("mcpops.machinery.informer")
 
 # (kind, {"type": ..., "object": ...}): the shape of a Kopf raw event, so routes serve both.
 Route = Callable[[str, Any], None]
+# (kind, served): an optional kind's API appeared (True) or is not served (False).
+Served = Callable[[str, bool], None]
 BACKOFF = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0)
 
 
@@ -35,6 +42,7 @@ class Watch(NamedTuple):
     kind: str
     selector: str = ""
     page: int = 500  # objects per list page (smaller for kinds whose objects can be large)
+    optional: bool = False  # the API may not be served (a CRD not installed): not an error
 
 
 class WatchExpiredError(Exception):
@@ -55,6 +63,9 @@ class Informer:
         namespace: str | None = None,
         selector: str = "",
         page: int = 500,
+        optional: bool = False,
+        on_served: Served | None = None,
+        recheck: float = 30.0,
     ) -> None:
         self.client = client
         self.api_version, self.plural, self.kind = api_version, plural, kind
@@ -63,6 +74,8 @@ class Informer:
         self.selector = selector
         self.page = page
         self.resource_version = ""
+        self.optional, self.on_served, self.recheck = optional, on_served, recheck
+        self.served: bool | None = None  # not known before the first list
         # What we have reported and not yet seen deleted: enough of each to report its
         # deletion after a re-list (namespace, name, labels).
         self.known: dict[tuple[str, str], Body] = {}
@@ -83,20 +96,37 @@ class Informer:
         except Exception:  # one bad object must not stop the stream for the others
             log.exception("routing an event failed", kind=self.kind, name=key[1])
 
+    def _set_served(self, served: bool) -> None:
+        if served != self.served:
+            log.info("api served" if served else "api not served", kind=self.kind)
+            self.served = served
+            if self.on_served is not None:
+                self.on_served(self.kind, served)
+
     async def list(self) -> None:
         """Every object now (paginated), reported as seen; what we knew and is gone, as
-        deleted. Sets the resourceVersion the watch continues from."""
+        deleted. Sets the resourceVersion the watch continues from (none when an optional
+        kind is not served: its objects, if we knew any, are reported gone)."""
         seen: set[tuple[str, str]] = set()
         cont: str | None = None
         while True:
-            page = await self.client.list(
-                self.api_version,
-                self.plural,
-                self.namespace,
-                label_selector=self.selector or None,
-                limit=self.page,
-                continue_=cont,
-            )
+            try:
+                page = await self.client.list(
+                    self.api_version,
+                    self.plural,
+                    self.namespace,
+                    label_selector=self.selector or None,
+                    limit=self.page,
+                    continue_=cont,
+                )
+            except ApiError as exc:
+                if not (self.optional and exc.status == 404):
+                    raise
+                self.resource_version = ""
+                for key in list(self.known):
+                    self._deliver("DELETED", self.known[key])
+                self._set_served(False)
+                return
             for item in page.get("items") or []:
                 meta = item.get("metadata") or {}
                 seen.add((meta.get("namespace") or "", meta.get("name") or ""))
@@ -106,6 +136,8 @@ class Informer:
             if not cont:
                 self.resource_version = str(meta.get("resourceVersion") or "")
                 break
+        if self.optional:
+            self._set_served(True)
         for key in [k for k in self.known if k not in seen]:
             self._deliver("DELETED", self.known[key])
 
@@ -136,6 +168,9 @@ class Informer:
             try:
                 if not self.resource_version:
                     await self.list()
+                if self.served is False:  # an optional kind not installed: look again later
+                    await asyncio.sleep(self.recheck)
+                    continue
                 await self._watch_once()
                 failures = 0  # the server ended a healthy watch: continue from where it was
             except asyncio.CancelledError:
@@ -146,8 +181,8 @@ class Informer:
             except (httpx.HTTPError, ApiError, ValueError) as exc:
                 delay = BACKOFF[min(failures, len(BACKOFF) - 1)]
                 failures += 1
-                if isinstance(exc, ApiError) and exc.status == 410:
-                    self.resource_version = ""
+                if isinstance(exc, ApiError) and exc.status in (404, 410):
+                    self.resource_version = ""  # 404: the kind itself may be gone
                 log.warning(
                     "watch interrupted", kind=self.kind, error=str(exc)[:300], retry_in=delay
                 )

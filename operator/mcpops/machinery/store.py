@@ -56,6 +56,9 @@ class Store:
     # What is kept of a child body, by child kind: one place for watch events and for the
     # results of our own writes alike.
     trim: Callable[[str, Body], Body] = lambda kind, body: body
+    # Optional child kinds the API server does not serve (a CRD not installed), as the
+    # informers last found them.
+    unserved: set[str] = field(default_factory=set)
 
     def put_parent(self, kind: str, body: Body) -> Key:
         key = (body["metadata"]["namespace"], body["metadata"]["name"])

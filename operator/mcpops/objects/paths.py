@@ -44,6 +44,8 @@ PLURALS: dict[str, str] = {
     "RoleBinding": "rolebindings",
     "HorizontalPodAutoscaler": "horizontalpodautoscalers",
     "PodDisruptionBudget": "poddisruptionbudgets",
+    "HTTPRoute": "httproutes",
+    "Ingress": "ingresses",
     "Pod": "pods",
     "Event": "events",
     "MCPServer": "mcpservers",

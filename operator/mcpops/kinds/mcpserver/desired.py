@@ -67,6 +67,7 @@ NOT_IN_TEMPLATE = frozenset(
         "disruptionBudget",
         "disruption_budget",
         "updates",
+        "expose",  # the route to the stable Service (exposure.py), never the pods
     }
 )
 

@@ -23,6 +23,10 @@ class Observed:
     jobs: dict[str, Body] = field(default_factory=dict)  # test Jobs, by name
     pods: dict[str, Body] = field(default_factory=dict)  # test pods, by name
     endpoint_slices: dict[str, Body] = field(default_factory=dict)  # by name
+    routes: dict[str, Body] = field(default_factory=dict)  # HTTPRoutes (spec.expose), by name
+    ingresses: dict[str, Body] = field(default_factory=dict)  # Ingresses (spec.expose), by name
+    # Kinds the API server does not serve (the Gateway API CRDs not installed).
+    unserved: frozenset[str] = frozenset()
     # ConfigMaps and Secrets of the namespace, by (kind, name): identity and a data hash.
     configs: dict[tuple[str, str], Body] = field(default_factory=dict)
 

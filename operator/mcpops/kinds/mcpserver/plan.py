@@ -4,7 +4,8 @@ The MCPServer and its observed children in; a Plan (manifests to apply, objects 
 delete, the status to write, Events to post, when to look again) out. `plan()` only
 sequences: read the rollout's state from status, run the rollout's steps
 (rollout.STEPS: requests, verify, the candidate's progress, tests, the switch), then the
-children's (children.STEPS: Deployments, scale-down, test Jobs, Services, autoscaler),
+children's (children.STEPS: Deployments, scale-down, test Jobs, Services, autoscaler;
+exposure.expose: the HTTPRoute or Ingress),
 and write the state back as status (status.py).
 """
 
@@ -17,7 +18,7 @@ from pydantic import ValidationError
 
 from mcpops import OPERATOR_IMAGE as DEFAULT_OPERATOR_IMAGE
 from mcpops.api.mcpserver import MCPServerSpec, RolloutRecord
-from mcpops.kinds.mcpserver import children, desired, references, rollout, updates
+from mcpops.kinds.mcpserver import children, desired, exposure, references, rollout, updates
 from mcpops.kinds.mcpserver import status as status_
 from mcpops.kinds.mcpserver.observed import Observed, deployment_available
 from mcpops.kinds.mcpserver.rollout import ROLLOUT_PHASES
@@ -26,7 +27,7 @@ from mcpops.objects.bodies import Body, Revision
 from mcpops.objects.conditions import failure_status, validation_message
 from mcpops.objects.timestamps import fmt_time
 
-STEPS = (*rollout.STEPS, *children.STEPS)
+STEPS = (*rollout.STEPS, *children.STEPS, exposure.expose)
 
 
 def plan(

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from mcpops import metrics
 from mcpops.api.mcpserver import MCPServerSpec, Phase
 from mcpops.api.updates import Updates
-from mcpops.kinds.mcpserver import references, updates
+from mcpops.kinds.mcpserver import exposure, references, updates
 from mcpops.kinds.mcpserver.plan import ROLLOUT_PHASES, Observed, plan
 from mcpops.machinery.client import HANDOVER_MANAGER, ApiError, Client
 from mcpops.machinery.informer import Watch
@@ -60,6 +60,10 @@ CHILD_WATCHES = (
     Watch("batch/v1", "jobs", "Job", f"{MANAGED_SELECTOR},{SERVER_LABEL}"),
     Watch("v1", "pods", "Pod", f"{MANAGED_SELECTOR},{SERVER_LABEL},job-name"),
     Watch("discovery.k8s.io/v1", "endpointslices", "EndpointSlice", MANAGED_SELECTOR),
+    # spec.expose. HTTPRoutes only where the Gateway API CRDs are installed (optional: the
+    # informer looks for them again until they are, and status says so meanwhile).
+    Watch("networking.k8s.io/v1", "ingresses", "Ingress", MANAGED_SELECTOR),
+    Watch(exposure.ROUTE_API, "httproutes", exposure.ROUTE, MANAGED_SELECTOR, optional=True),
     # What the pods read: not ours, so unlabelled; kept as a hash of their data (trim).
     # Listed in small pages: a Helm release Secret alone can hold a megabyte.
     Watch("v1", "configmaps", "ConfigMap", page=100),
@@ -113,6 +117,9 @@ def observe(store: Store, key: Key) -> Observed:
         jobs=store.children_of("Job", key),
         pods=store.children_of("Pod", key),
         endpoint_slices=store.children_of("EndpointSlice", key),
+        routes=store.children_of(exposure.ROUTE, key),
+        ingresses=store.children_of(exposure.INGRESS, key),
+        unserved=frozenset(store.unserved),
         configs={
             (kind, name): body
             for kind in references.CONFIG_KINDS
@@ -131,6 +138,7 @@ class MCPServerReconciler:
         self.phases: dict[Key, str] = {}
         self.rollouts: dict[Key, datetime] = {}  # rollouts moving on their own: since when
         self.waiting: set[Key] = set()  # servers whose revision waits for a missing reference
+        self.unexposed: set[Key] = set()  # servers whose spec.expose is not in effect
         metrics.ROLLOUT_OLDEST_SECONDS.set_function(self._oldest_rollout)
         self.phase_counts: dict[str, int] = dict.fromkeys(get_args(Phase), 0)
 
@@ -162,20 +170,24 @@ class MCPServerReconciler:
         else:
             self.rollouts.pop(key, None)
 
-    def _track_waiting(self, key: Key, status: Body | None) -> None:
-        waits = any(
-            c.get("type") == "ReferencesResolved" and c.get("status") == "False"
-            for c in (status or {}).get("conditions") or []
-        )
-        (self.waiting.add if waits else self.waiting.discard)(key)
-        metrics.WAITING_FOR_REFERENCES.set(len(self.waiting))
+    def _track_conditions(self, key: Key, status: Body | None) -> None:
+        for type_, keys, gauge in (
+            ("ReferencesResolved", self.waiting, metrics.WAITING_FOR_REFERENCES),
+            (exposure.CONDITION, self.unexposed, metrics.NOT_EXPOSED),
+        ):
+            false = any(
+                c.get("type") == type_ and c.get("status") == "False"
+                for c in (status or {}).get("conditions") or []
+            )
+            (keys.add if false else keys.discard)(key)
+            gauge.set(len(keys))
 
     async def __call__(self, key: Key) -> float | None:
         server = self.store.parent(KIND, key)
         if server is None or server["metadata"].get("deletionTimestamp"):
             self._count_phase(key, None)
             self._track_rollout(key, None)
-            self._track_waiting(key, None)
+            self._track_conditions(key, None)
             return None  # children go with their owner (garbage collection)
         bound = log.bind(
             namespace=key[0], name=key[1], uid=server["metadata"].get("uid"), kind=KIND
@@ -225,7 +237,7 @@ class MCPServerReconciler:
             )
         self._count_phase(key, result.status.get("phase"))
         self._track_rollout(key, result.status)
-        self._track_waiting(key, result.status)
+        self._track_conditions(key, result.status)
         await self.write.events(server, result.events)
         return result.requeue_after
 

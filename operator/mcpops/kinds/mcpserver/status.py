@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from mcpops.api.base import Condition
+from mcpops.kinds.mcpserver import exposure
 from mcpops.kinds.mcpserver.observed import ready_replicas, replicas_of, serving_ready, settling
 from mcpops.kinds.mcpserver.rollout import ROLLOUT_PHASES
 from mcpops.kinds.mcpserver.state import Inputs, Plan, State
@@ -17,7 +18,15 @@ from mcpops.objects.timestamps import fmt_time, parse_time
 
 # The condition types this operator writes on an MCPServer; others belong to someone else.
 CONDITIONS = frozenset(
-    {"Ready", "Progressing", "Degraded", "TestsPassed", "RolledBack", "ReferencesResolved"}
+    {
+        "Ready",
+        "Progressing",
+        "Degraded",
+        "TestsPassed",
+        "RolledBack",
+        "ReferencesResolved",
+        exposure.CONDITION,
+    }
 )
 
 PROGRESSING_REASONS = {"Paused": "Paused", "Promoting": "AwaitingPromotion"}
@@ -157,9 +166,15 @@ def references_resolved(inp: Inputs) -> Condition | None:
     )
 
 
-def conditions(st: State, inp: Inputs, s: Serving) -> list[Condition]:
+def conditions(
+    st: State, inp: Inputs, s: Serving, exposed: exposure.Verdict | None
+) -> list[Condition]:
     out = [ready(st, inp, s), progressing(st, inp), degraded(st, inp, s)]
-    for extra in (tests_passed(st, inp), references_resolved(inp)):
+    for extra in (
+        tests_passed(st, inp),
+        references_resolved(inp),
+        exposed.condition if exposed else None,
+    ):
         if extra is not None:
             out.append(extra)
     if st.record.rolled_back:
@@ -192,6 +207,7 @@ def status(st: State, inp: Inputs, out: Plan) -> dict[str, Any]:
     """The whole status, from the state after the steps."""
     old: dict[str, Any] = inp.server.get("status") or {}
     s = Serving.of(st, inp, out)
+    exposed = exposure.verdict(inp)
     new: dict[str, Any] = {
         "observedGeneration": inp.server["metadata"].get("generation", 1),
         "phase": phase(st, inp, s),
@@ -200,7 +216,7 @@ def status(st: State, inp: Inputs, out: Plan) -> dict[str, Any]:
         "url": inp.url,
         "previewUrl": inp.preview_url,
         "conditions": merge_conditions(
-            old.get("conditions", []), conditions(st, inp, s), inp.now_s, CONDITIONS
+            old.get("conditions", []), conditions(st, inp, s, exposed), inp.now_s, CONDITIONS
         ),
         "revisions": st.history.entries,
         "rollout": st.record.to_wire(),
@@ -211,6 +227,7 @@ def status(st: State, inp: Inputs, out: Plan) -> dict[str, Any]:
         ("failedRevision", st.failed),
         ("tests", st.tests),
         ("references", inp.refs.status()),
+        ("externalUrl", exposed.url if exposed else None),
     ):
         if value:
             new[key] = value
