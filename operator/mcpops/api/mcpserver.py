@@ -454,6 +454,12 @@ class RevisionRecord(ApiModel):
         description="When this revision's rollout entered each phase (Progressing, Testing, "
         "Paused, Promoting, Verifying) and when it ended (Healthy or Degraded).",
     )
+    passed_suites: list[str] | None = Field(
+        default=None,
+        description="The suites this revision last passed (before its switch or on schedule): "
+        "what onFailure: Rollback looks for in a revision to return to.",
+        max_length=64,
+    )
 
 
 class SuiteStatus(ApiModel):
@@ -470,6 +476,32 @@ class SuiteStatus(ApiModel):
         default=None, description="The first failure messages.", max_length=10
     )
     job: str | None = Field(default=None, description="The Job that ran the suite.")
+
+
+class ScheduledSuiteStatus(ApiModel):
+    """The scheduled runs of one test suite (tests[].schedule) against the serving revision."""
+
+    suite: str = Field(description="Suite name.")
+    revision: str = Field(default="", description="The serving revision the runs are against.")
+    schedule: str = Field(default="", description="The suite's schedule.")
+    last_run_at: str | None = Field(
+        default=None, description="The scheduled time of the last run started."
+    )
+    next_run_at: str | None = Field(
+        default=None, description="When the next run is due (none while a rollout is on)."
+    )
+    job: str | None = Field(default=None, description="The Job of the last run.")
+    outcome: str = Field(
+        default="",
+        description="Of the last run: Running, Passed or Failed; Invalid for a schedule "
+        "that cannot run (message says which field and how to fix it).",
+    )
+    message: str | None = Field(default=None, description="Why it failed, or what happens.")
+    finished_at: str | None = Field(default=None, description="When the last run finished.")
+    restoring: str | None = Field(
+        default=None,
+        description="onFailure: Rollback: the kept revision being scaled up to take traffic.",
+    )
 
 
 class RolloutRecord(ApiModel):
@@ -589,6 +621,10 @@ class MCPServerStatus(ApiModel):
     )
     tests: list[SuiteStatus] | None = Field(
         default=None, description="The last results of each test suite."
+    )
+    scheduled_tests: list[ScheduledSuiteStatus] | None = Field(
+        default=None,
+        description="Suites with a schedule: last run, next run and outcome of each.",
     )
     revisions: list[RevisionRecord] | None = Field(
         default=None, description="Revision history, newest first."

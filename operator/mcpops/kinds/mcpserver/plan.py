@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from mcpops import OPERATOR_IMAGE as DEFAULT_OPERATOR_IMAGE
 from mcpops.api.mcpserver import MCPServerSpec, RolloutRecord
-from mcpops.kinds.mcpserver import children, desired, references, rollout, updates
+from mcpops.kinds.mcpserver import children, desired, references, rollout, updates, verification
 from mcpops.kinds.mcpserver import status as status_
 from mcpops.kinds.mcpserver.observed import Observed, deployment_available
 from mcpops.kinds.mcpserver.rollout import ROLLOUT_PHASES
@@ -26,7 +26,9 @@ from mcpops.objects.bodies import Body, Revision
 from mcpops.objects.conditions import failure_status, validation_message
 from mcpops.objects.timestamps import fmt_time
 
-STEPS = (*rollout.STEPS, *children.STEPS)
+# Scheduled suites act between the rollout and the children: they may start Jobs, and
+# (onFailure: Rollback) bring a kept revision up and move traffic to it.
+STEPS = (*rollout.STEPS, verification.scheduled, *children.STEPS)
 
 
 def plan(

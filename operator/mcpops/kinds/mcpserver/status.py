@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from mcpops.api.base import Condition
+from mcpops.kinds.mcpserver import verification
 from mcpops.kinds.mcpserver.observed import ready_replicas, replicas_of, serving_ready, settling
 from mcpops.kinds.mcpserver.rollout import ROLLOUT_PHASES
 from mcpops.kinds.mcpserver.state import Inputs, Plan, State
@@ -116,7 +117,9 @@ def degraded(st: State, inp: Inputs, s: Serving) -> Condition:
         return Condition(
             type="Degraded", status="True", reason="ReplicasUnavailable", message=serving
         )
-    return Condition(type="Degraded", status="False", reason="AsExpected")
+    return verification.degraded(st) or Condition(
+        type="Degraded", status="False", reason="AsExpected"
+    )
 
 
 def tests_passed(st: State, inp: Inputs) -> Condition | None:
@@ -184,7 +187,7 @@ def phase(st: State, inp: Inputs, s: Serving) -> str:
     if s.active is None:
         return "Pending"
     if s.is_ready:
-        return "Healthy"
+        return "Degraded" if verification.failing(st) else "Healthy"
     return "Progressing" if s.scaling else "Degraded"
 
 
@@ -210,6 +213,7 @@ def status(st: State, inp: Inputs, out: Plan) -> dict[str, Any]:
         ("candidateRevision", st.candidate),
         ("failedRevision", st.failed),
         ("tests", st.tests),
+        ("scheduledTests", st.scheduled),
         ("references", inp.refs.status()),
     ):
         if value:
