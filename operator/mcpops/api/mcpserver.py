@@ -491,10 +491,13 @@ class ScheduledSuiteStatus(ApiModel):
         default=None, description="When the next run is due (none while a rollout is on)."
     )
     job: str | None = Field(default=None, description="The Job of the last run.")
+    running: bool | None = Field(
+        default=None, description="True while the Job of the last run has not finished."
+    )
     outcome: str = Field(
         default="",
-        description="Of the last run: Running, Passed or Failed; Invalid for a schedule "
-        "that cannot run (message says which field and how to fix it).",
+        description="Of the last finished run: Passed or Failed (kept while the next one "
+        "runs); Invalid for a schedule that cannot run (message names the field and the fix).",
     )
     message: str | None = Field(default=None, description="Why it failed, or what happens.")
     finished_at: str | None = Field(default=None, description="When the last run finished.")

@@ -44,12 +44,12 @@ def scheduled(st: State, inp: Inputs, out: Plan) -> None:
         st.scheduled = []
         _clean(inp, out, set())
         return
-    _note_passes(st, {s.name for s in plans})
     old = {
         e["suite"]: e
         for e in (inp.server.get("status") or {}).get("scheduledTests") or []
         if isinstance(e, dict) and e.get("suite")
     }
+    _note_passes(st, inp, {s.name for s in plans})
     st.scheduled = [_suite(st, inp, out, s, dict(old.get(s.name) or {})) for s in plans]
     _restore(st, inp, out)
     _clean(inp, out, {s.name for s in plans})
@@ -130,10 +130,10 @@ def _suite(st: State, inp: Inputs, out: Plan, suite: TestSuite, e: Entry) -> Ent
     if not st.active:
         e["message"] = "no revision serves traffic yet"
         return e
-    if e.get("outcome") == "Running":
+    if e.get("running"):
         _follow(st, inp, out, suite, e)
     next_run = parse_time(e.get("nextRunAt")) or inp.now
-    if e.get("outcome") != "Running" and not e.get("restoring") and not busy(st):
+    if not e.get("running") and not e.get("restoring") and not busy(st):
         when = due(suite.schedule, next_run, inp.now, tz)
         if when is not None:
             _start(st, inp, out, suite, e, when)
@@ -161,9 +161,7 @@ def _start(st: State, inp: Inputs, out: Plan, suite: TestSuite, e: Entry, when: 
                 scheduled=True,
             )
         )
-    e.update({"lastRunAt": fmt_time(when), "job": name, "outcome": "Running"})
-    for key in ("message", "finishedAt"):
-        e.pop(key, None)
+    e.update({"lastRunAt": fmt_time(when), "job": name, "running": True})
 
 
 def _follow(st: State, inp: Inputs, out: Plan, suite: TestSuite, e: Entry) -> None:
@@ -173,12 +171,14 @@ def _follow(st: State, inp: Inputs, out: Plan, suite: TestSuite, e: Entry) -> No
     if job is None:
         started = parse_time(e.get("lastRunAt")) or inp.now
         if (inp.now - started).total_seconds() > suite.timeout_seconds + LOST_AFTER_SECONDS:
-            e.update({"outcome": "", "message": f"Job {name} was deleted before it finished"})
+            e.pop("running", None)
+            e["message"] = f"Job {name} was deleted before it finished"
         return
     v = suites.verdict(suite, job, inp.observed.pods_of(name))
     if v.verdict == "Running":
         return
-    before = _last_outcome(inp, suite.name)
+    before = e.get("outcome")
+    e.pop("running", None)
     e.update({"outcome": v.verdict, "finishedAt": inp.now_s})
     revision = Revision(str(e["revision"]))
     if v.verdict == "Passed":
@@ -216,18 +216,17 @@ def _follow(st: State, inp: Inputs, out: Plan, suite: TestSuite, e: Entry) -> No
     )
 
 
-def _last_outcome(inp: Inputs, suite: str) -> str:
-    for e in (inp.server.get("status") or {}).get("scheduledTests") or []:
-        if isinstance(e, dict) and e.get("suite") == suite:
-            return str(e.get("outcome") or "")
-    return ""
-
-
-def _note_passes(st: State, names: set[str]) -> None:
-    """The scheduled suites a revision passed before its switch (status.tests)."""
+def _note_passes(st: State, inp: Inputs, names: set[str]) -> None:
+    """The scheduled suites a revision passed before its switch (status.tests), noted in
+    the step the pass is first seen (later, scheduled runs decide)."""
+    old = inp.server.get("status") or {}
+    seen = {(t.get("job"), t.get("result")) for t in old.get("tests") or [] if isinstance(t, dict)}
     for t in st.tests:
-        if t.get("result") == "Passed" and t.get("suite") in names and t.get("revision"):
-            _passed(st, Revision(t["revision"]), t["suite"], add=True)
+        suite, rev = t.get("suite"), t.get("revision")
+        if t.get("result") != "Passed" or suite not in names or not rev:
+            continue
+        if (t.get("job"), "Passed") not in seen:
+            _passed(st, Revision(rev), str(suite), add=True)
 
 
 def _passed(st: State, revision: Revision, suite: str, *, add: bool) -> None:
