@@ -166,13 +166,19 @@ def fail_scheduled_run(w: World, minutes: int) -> None:
     w.step()  # (with Rollback: it is ready, traffic moves)
 
 
-def test_rollback_returns_traffic_to_a_kept_revision_that_passed() -> None:
-    w = World(spec(on_failure="Rollback"))
+def two_revisions(on_failure: str | None = "Rollback") -> tuple[World, str, str]:
+    """img:1 rolled out and passed, then img:2 (serving): the first kept at zero."""
+    w = World(spec(on_failure=on_failure))
     w.until("Healthy")
     first = w.status["activeRevision"]
     w.to(T0 + timedelta(minutes=1))
     second = w.roll("img:2")
     assert first != second
+    return w, first, second
+
+
+def test_rollback_returns_traffic_to_a_kept_revision_that_passed() -> None:
+    w, first, second = two_revisions()
     assert w.cluster.deployments[f"s-{first}"]["spec"]["replicas"] == 0, "kept, scaled down"
     history = {r["revision"]: r for r in w.status["revisions"]}
     assert history[first]["passedSuites"] == ["smoke"]
@@ -191,11 +197,7 @@ def test_rollback_returns_traffic_to_a_kept_revision_that_passed() -> None:
 
 
 def test_rollback_waits_for_the_kept_revision_to_be_ready() -> None:
-    w = World(spec(on_failure="Rollback"))
-    w.until("Healthy")
-    first = w.status["activeRevision"]
-    w.to(T0 + timedelta(minutes=1))
-    second = w.roll("img:2")
+    w, first, second = two_revisions()
     w.to(T0 + timedelta(minutes=10))
     w.step(jobs="fail")
     result = w.cluster.run(w.srv, w.now)  # no settle: the kept revision is not ready yet
@@ -215,10 +217,7 @@ def test_no_rollback_without_a_kept_revision_that_passed() -> None:
 
 
 def test_degrade_only_never_moves_traffic() -> None:
-    w = World(spec())
-    w.until("Healthy")
-    w.to(T0 + timedelta(minutes=1))
-    second = w.roll("img:2")
+    w, _, second = two_revisions(on_failure=None)
     fail_scheduled_run(w, 10)
     assert w.status["activeRevision"] == second
     assert "RolledBack" not in {r for _, r, _ in w.events}

@@ -22,6 +22,7 @@ from mcpops.api.base import Condition
 from mcpops.api.testsuite import TestSuite
 from mcpops.kinds.mcpserver import desired, suites
 from mcpops.kinds.mcpserver.observed import finished, serving_ready, settling
+from mcpops.kinds.mcpserver.rollout import return_traffic
 from mcpops.kinds.mcpserver.state import Inputs, Plan, State
 from mcpops.objects import schedule
 from mcpops.objects.bodies import Body, Revision
@@ -273,15 +274,8 @@ def _switch_back(st: State, inp: Inputs, out: Plan, e: Entry, target: Revision) 
         f"scheduled suite {e['suite']} failed on revision {failed} ({e.get('message')}); "
         f"traffic returned to {target}, which passed it"
     )
-    out.event("Warning", "RolledBack", reason)
-    out.outcomes.append("rolled_back")
-    st.history.record(failed, "RolledBack")
-    st.history.record(target, "Active")
-    st.fail(failed, reason)
-    st.record.failed_at = inp.now_s
-    st.active = target
+    return_traffic(st, inp, out, target, reason)
     st.restoring = None
-    st.forget_switch()
     e.pop("restoring", None)
 
 
