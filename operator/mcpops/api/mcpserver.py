@@ -180,6 +180,35 @@ class Probe(ApiModel):
     )
 
 
+class Analysis(ApiModel):
+    """Thresholds over what the in-pod proxy measures of real traffic after the switch.
+
+    Not acted on yet: the in-pod proxy that measures calls is not part of the pods yet, and
+    until it is the verify window judges readiness only (as without this field)."""
+
+    max_error_rate: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="Largest share of failed tool calls (0..1) over the verify window, for "
+        "any one tool and for all tools together; above it traffic returns to the previous "
+        "revision.",
+    )
+    max_p95_latency_ms: int | None = Field(
+        default=None,
+        ge=1,
+        le=600000,
+        description="Largest 95th-percentile call latency over the verify window, per tool.",
+    )
+    min_calls: int = Field(
+        default=20,
+        ge=1,
+        le=1000000,
+        description="A tool with fewer calls in the window is not judged (too few to tell); "
+        "all tools together are judged from this many calls.",
+    )
+
+
 class Rollout(ApiModel):
     """How a new revision replaces the serving one (blue-green, gated by spec.tests)."""
 
@@ -242,6 +271,11 @@ class Rollout(ApiModel):
         description="Run the candidate with this many pods while it is tested (fewer than the "
         "serving revision, to save capacity); it is scaled to full size, and must be available "
         "at it, before traffic switches. Default: full size from the start.",
+    )
+    analysis: Analysis | None = Field(
+        default=None,
+        description="Post-switch analysis of real traffic (error rate, latency per tool) over "
+        "verifySeconds. Defined, not acted on yet: needs the in-pod proxy.",
     )
 
 
