@@ -306,3 +306,19 @@ def test_scheduled_runs_keep_their_promises(
         )
         if failed_now:
             assert degraded["status"] == "True"
+
+
+def test_a_run_whose_job_was_deleted_is_given_up() -> None:
+    w = World(spec())
+    w.until("Healthy")
+    w.to(T0 + timedelta(minutes=10))
+    result = w.cluster.run(w.srv, w.now)
+    assert w.entry()["running"]
+    # Woken by the time the run counts as lost even if no Job event comes.
+    assert result.requeue_after is not None and result.requeue_after <= 30 + 120
+    w.cluster.jobs.clear()  # deleted by hand
+    w.to(T0 + timedelta(minutes=10, seconds=151))
+    w.step()
+    e = w.entry()
+    assert "running" not in e and "deleted before it finished" in e["message"]
+    assert w.status["phase"] == "Healthy"  # not a failure of the server

@@ -141,6 +141,11 @@ def _suite(st: State, inp: Inputs, out: Plan, suite: TestSuite, e: Entry) -> Ent
             next_run = schedule.next_after(suite.schedule, when, tz)
             e["nextRunAt"] = fmt_time(next_run)
         out.wakeups.append(max(1.0, (next_run - inp.now).total_seconds()))
+    if e.get("running"):
+        # Job events wake us; this only catches a Job deleted before it finished.
+        started = parse_time(e.get("lastRunAt")) or inp.now
+        lost_at = started + timedelta(seconds=suite.timeout_seconds + LOST_AFTER_SECONDS)
+        out.wakeups.append(max(1.0, (lost_at - inp.now).total_seconds()))
     return e
 
 
