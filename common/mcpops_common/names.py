@@ -29,6 +29,7 @@ SERVER_LABEL: Final = "mcpops.dev/server"  # an MCPServer's children: its name
 REVISION_LABEL: Final = "mcpops.dev/revision"  # Deployments, their pods, test Jobs
 SUITE_LABEL: Final = "mcpops.dev/suite"  # test Jobs: the suite's name
 ATTEMPT_LABEL: Final = "mcpops.dev/attempt"  # test Jobs: the rollout attempt
+SCHEDULED_LABEL: Final = "mcpops.dev/scheduled"  # test Jobs run on tests[].schedule
 OPTJOB_LABEL: Final = "mcpops.dev/optimizationjob"  # an OptimizationJob's children
 RESULT_ROLE_LABEL: Final = "mcpops.dev/result-role"  # result ConfigMaps: summary | part
 SCENARIO_INDEX_LABEL: Final = "mcpops.dev/scenario-index"  # result ConfigMaps of a sweep

@@ -96,6 +96,15 @@ ROLLOUT_OLDEST_SECONDS = Gauge(
     "Age of the oldest rollout still moving on its own (Progressing, Testing, Verifying; not "
     "Promoting or Paused, which wait for a person), 0 when none: what a stuck alert watches.",
 )
+SCHEDULED_SUITE_RESULTS = Counter(
+    "mcpops_scheduled_suite_results",
+    "Finished scheduled runs of test suites (tests[].schedule) against serving revisions, "
+    "by outcome: passed, failed, timeout.",
+    ["outcome"],
+)
+# Every outcome exported from the start: increase() in the alert sees the first failure.
+for _outcome in ("passed", "failed", "timeout"):
+    SCHEDULED_SUITE_RESULTS.labels(_outcome)
 TEST_RESULTS = Counter(
     "mcpops_test_results",
     "Finished test suite runs by outcome: passed, failed, timeout, cancelled.",

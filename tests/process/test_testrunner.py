@@ -56,6 +56,14 @@ def _demo_app(variant: str, transport: str) -> Any:
             """A JSON object as text."""
             return {"name": "demo", "items": [1, 2, 3], "flag": True}
 
+    def stats() -> int | str:
+        """A count (v2 returns it as text: only the output schema changed)."""
+        return "3" if variant == "v2" else 3
+
+    # One function, so that the input schemas (titled after it) are equal.
+    stats.__annotations__["return"] = "str" if variant == "v2" else "int"
+    mcp.tool()(stats)
+
     @mcp.tool()
     def echo(text: str) -> str:
         """Return the text."""
@@ -555,6 +563,8 @@ async def test_schema_change_against_baseline(demo: Server, servers: dict[str, S
     assert "add: properties added ['c'], required ['a', 'b'] -> ['a', 'b', 'c']" in check.message
     assert "breaking: argument 'c' is now required" in check.message
     assert "info: removed (breaking" in check.message
+    assert "stats: output schema changed (breaking" in check.message
+    assert "stats: input" not in check.message  # its input schema did not change
     assert "echo" not in check.message  # unchanged tools are not reported
 
     # From the compact baseline (hashes only) the change is still caught.
@@ -562,6 +572,7 @@ async def test_schema_change_against_baseline(demo: Server, servers: dict[str, S
     result = await run_suite(v2.url, make_suite(), baseline=compact)
     check = by_name(result)["tool-schemas"]
     assert check.status == "failed" and "add: input schema hash changed" in check.message
+    assert "stats: output schema changed" in check.message
 
     allowed = make_suite(allowSchemaChanges=True)
     result = await run_suite(v2.url, allowed, baseline=baseline)

@@ -41,6 +41,7 @@ ALERTS = {
     "MCPOpsSolverFailureRate",
     "MCPOpsCleanupBlocked",
     "MCPOpsUpdateLookupsFailing",
+    "MCPOpsScheduledSuiteFailed",
 }
 
 

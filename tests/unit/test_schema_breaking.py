@@ -34,3 +34,20 @@ def test_breaking_changes_name_the_argument() -> None:
     assert breaking(schema([], a=optional), schema([], a=STR)) == [
         "argument 'a' retyped integer|null -> string"
     ]
+
+
+def test_output_hash_ignores_prose_but_not_property_names() -> None:
+    from mcpops.inpod.testrunner.runner import output_hash
+
+    base = {
+        "type": "object",
+        "title": "addOutput",
+        "properties": {"title": {"type": "string", "description": "the title"}},
+        "required": ["title"],
+    }
+    renamed = {**base, "title": "add_v2Output"}
+    assert output_hash(base) == output_hash(renamed)  # the SDK's title: not a change
+    retyped = {**base, "properties": {"title": {"type": "integer"}}}
+    assert output_hash(base) != output_hash(retyped)
+    gone = {**base, "properties": {}, "required": []}
+    assert output_hash(base) != output_hash(gone)  # a property named "title" counts

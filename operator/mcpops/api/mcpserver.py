@@ -182,6 +182,35 @@ class Probe(ApiModel):
     )
 
 
+class Analysis(ApiModel):
+    """Thresholds over what the in-pod proxy measures of real traffic after the switch.
+
+    Not acted on yet: the in-pod proxy that measures calls is not part of the pods yet, and
+    until it is the verify window judges readiness only (as without this field)."""
+
+    max_error_rate: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="Largest share of failed tool calls (0..1) over the verify window, for "
+        "any one tool and for all tools together; above it traffic returns to the previous "
+        "revision.",
+    )
+    max_p95_latency_ms: int | None = Field(
+        default=None,
+        ge=1,
+        le=600000,
+        description="Largest 95th-percentile call latency over the verify window, per tool.",
+    )
+    min_calls: int = Field(
+        default=20,
+        ge=1,
+        le=1000000,
+        description="A tool with fewer calls in the window is not judged (too few to tell); "
+        "all tools together are judged from this many calls.",
+    )
+
+
 class Rollout(ApiModel):
     """How a new revision replaces the serving one (blue-green, gated by spec.tests)."""
 
@@ -244,6 +273,11 @@ class Rollout(ApiModel):
         description="Run the candidate with this many pods while it is tested (fewer than the "
         "serving revision, to save capacity); it is scaled to full size, and must be available "
         "at it, before traffic switches. Default: full size from the start.",
+    )
+    analysis: Analysis | None = Field(
+        default=None,
+        description="Post-switch analysis of real traffic (error rate, latency per tool) over "
+        "verifySeconds. Defined, not acted on yet: needs the in-pod proxy.",
     )
 
 
@@ -464,6 +498,12 @@ class RevisionRecord(ApiModel):
         description="When this revision's rollout entered each phase (Progressing, Testing, "
         "Paused, Promoting, Verifying) and when it ended (Healthy or Degraded).",
     )
+    passed_suites: list[str] | None = Field(
+        default=None,
+        description="The suites this revision last passed (before its switch or on schedule): "
+        "what onFailure: Rollback looks for in a revision to return to.",
+        max_length=64,
+    )
 
 
 class SuiteStatus(ApiModel):
@@ -480,6 +520,35 @@ class SuiteStatus(ApiModel):
         default=None, description="The first failure messages.", max_length=10
     )
     job: str | None = Field(default=None, description="The Job that ran the suite.")
+
+
+class ScheduledSuiteStatus(ApiModel):
+    """The scheduled runs of one test suite (tests[].schedule) against the serving revision."""
+
+    suite: str = Field(description="Suite name.")
+    revision: str = Field(default="", description="The serving revision the runs are against.")
+    schedule: str = Field(default="", description="The suite's schedule.")
+    last_run_at: str | None = Field(
+        default=None, description="The scheduled time of the last run started."
+    )
+    next_run_at: str | None = Field(
+        default=None, description="When the next run is due (none while a rollout is on)."
+    )
+    job: str | None = Field(default=None, description="The Job of the last run.")
+    running: bool | None = Field(
+        default=None, description="True while the Job of the last run has not finished."
+    )
+    outcome: str = Field(
+        default="",
+        description="Of the last finished run: Passed or Failed (kept while the next one "
+        "runs); Invalid for a schedule that cannot run (message names the field and the fix).",
+    )
+    message: str | None = Field(default=None, description="Why it failed, or what happens.")
+    finished_at: str | None = Field(default=None, description="When the last run finished.")
+    restoring: str | None = Field(
+        default=None,
+        description="onFailure: Rollback: the kept revision being scaled up to take traffic.",
+    )
 
 
 class RolloutRecord(ApiModel):
@@ -607,6 +676,10 @@ class MCPServerStatus(ApiModel):
     )
     tests: list[SuiteStatus] | None = Field(
         default=None, description="The last results of each test suite."
+    )
+    scheduled_tests: list[ScheduledSuiteStatus] | None = Field(
+        default=None,
+        description="Suites with a schedule: last run, next run and outcome of each.",
     )
     revisions: list[RevisionRecord] | None = Field(
         default=None, description="Revision history, newest first."

@@ -105,6 +105,11 @@ class SuiteResult(_ResultModel):
         description="Hash of each tool's input schema: the baseline for the next revision's "
         "schema check.",
     )
+    tool_output_schema_hashes: dict[str, str] = Field(
+        default_factory=dict,
+        description="Hash of each tool's output schema (tools that declare one): the "
+        "baseline for the next revision's schema check.",
+    )
     tool_schemas: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
         description="Each tool's input schema (results file only; too big for the "
@@ -125,6 +130,9 @@ class Baseline(_ResultModel):
     )
     tool_schema_hashes: dict[str, str] = Field(
         default_factory=dict, description="Input schema hash by tool name."
+    )
+    tool_output_schema_hashes: dict[str, str] = Field(
+        default_factory=dict, description="Output schema hash by tool name."
     )
     tool_schemas: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="Input schema by tool name."

@@ -460,6 +460,27 @@ class TestSuite(ApiModel):
         max_length=MAX_MAP_ENTRIES,
         json_schema_extra=keys_rule("podAnnotations"),
     )
+    schedule: str | None = Field(
+        default=None,
+        description="Cron expression (five fields, or @hourly, @daily and the like, read in "
+        "timeZone): also re-run this suite as a Job against the serving revision (the stable "
+        "Service) on this schedule, while no rollout is in progress. A failure sets the "
+        "condition Degraded (reason ScheduledSuiteFailed) and posts an Event.",
+        min_length=1,
+        max_length=128,
+    )
+    time_zone: str | None = Field(
+        default=None,
+        description="IANA time zone the schedule is read in (default UTC).",
+        max_length=64,
+    )
+    on_failure: Literal["Degrade", "Rollback"] | None = Field(
+        default=None,
+        description="What a failed scheduled run does. Degrade (the default): condition, "
+        "Event and metric only; traffic stays. Rollback: traffic also returns to the newest "
+        "kept revision (not yet deleted beyond rollout.revisionHistoryLimit) that passed this "
+        "same suite, if there is one.",
+    )
 
     @model_validator(mode="after")
     def _exactly_one_kind(self) -> TestSuite:

@@ -70,6 +70,25 @@ def schema_hash(schema: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:SCHEMA_HASH_LENGTH]
 
 
+def output_hash(schema: dict[str, Any]) -> str:
+    """schema_hash of an output schema without its titles and descriptions: SDKs title it
+    after the function that implements the tool, which agents never see."""
+    return schema_hash(_without_prose(schema))
+
+
+def _without_prose(value: Any, names: bool = False) -> Any:
+    """`names`: a mapping of names to schemas (properties, $defs): every key is kept."""
+    if isinstance(value, dict):
+        return {
+            k: _without_prose(v, k in {"properties", "$defs", "definitions"} and not names)
+            for k, v in value.items()
+            if names or k not in {"title", "description"}
+        }
+    if isinstance(value, list):
+        return [_without_prose(v) for v in value]
+    return value
+
+
 def percentile(sorted_values: Sequence[float], p: float) -> float:
     """Nearest-rank percentile of already sorted values (p in 0..100)."""
     if not sorted_values:
@@ -100,6 +119,7 @@ class Recorder:
         self._checks: list[CheckResult] = []
         self.latencies: dict[str, LatencyStats] = {}
         self.tool_schemas: dict[str, dict[str, Any]] = {}
+        self.output_schemas: dict[str, dict[str, Any]] = {}
         self.server: ServerInfo | None = None
         self.error = ""
         self.unreachable = False
@@ -131,6 +151,7 @@ class Recorder:
             checks = list(self._checks)
             latencies = dict(self.latencies)
             schemas = dict(self.tool_schemas)
+            outputs = dict(self.output_schemas)
         counts = {
             s: sum(1 for c in checks if c.status == s) for s in ("passed", "failed", "skipped")
         }
@@ -154,6 +175,7 @@ class Recorder:
             checks=checks,
             latencies=latencies,
             tool_schema_hashes={name: schema_hash(s) for name, s in schemas.items()},
+            tool_output_schema_hashes={name: output_hash(s) for name, s in outputs.items()},
             tool_schemas=schemas,
         )
 
@@ -290,6 +312,9 @@ class _SuiteRun:
                         break
                 listing.tools = tools
                 self.rec.tool_schemas = {name: t.input_schema for name, t in tools.items()}
+                self.rec.output_schemas = {
+                    name: t.output_schema for name, t in tools.items() if t.output_schema
+                }
             except Exception as exc:
                 listing.error = f"could not list tools: {error_text(exc)}"
             self.listing = listing
@@ -359,7 +384,8 @@ class _SuiteRun:
             for name, schema in base.tool_schemas.items():
                 base_hashes.setdefault(name, schema_hash(schema))
         tools = await self.tools()
-        if not base_hashes:
+        output_hashes = dict(base.tool_output_schema_hashes) if base else {}
+        if not base_hashes and not output_hashes:
             raise CheckSkipped(f"no baseline schemas recorded; recording {len(tools)} tool schemas")
         changes: list[str] = []
         for name in sorted(base_hashes):
@@ -370,8 +396,10 @@ class _SuiteRun:
             if schema_hash(now) != base_hashes[name]:
                 before = base.tool_schemas.get(name) if base else None
                 changes.append(f"{name}: {_describe_schema_change(before, now)}")
+        changes += _output_changes(output_hashes, tools)
         if not changes:
-            return f"{len(base_hashes)} tool input schemas unchanged"
+            outputs = f", {len(output_hashes)} output schemas" if output_hashes else ""
+            return f"{len(base_hashes)} tool input schemas{outputs} unchanged"
         summary = "; ".join(changes)
         if self.builtin.allow_schema_changes:
             return f"changed (allowed by allowSchemaChanges): {summary}"
@@ -487,6 +515,23 @@ class _SuiteRun:
             return detail
 
         return run
+
+
+def _output_changes(before: dict[str, str], tools: dict[str, Tool]) -> list[str]:
+    """Output schemas that changed or went away (a removed tool is reported already): agents
+    that read a tool's structured result may break on either."""
+    changes: list[str] = []
+    for name in sorted(before):
+        tool = tools.get(name)
+        if tool is None:
+            continue
+        if not tool.output_schema:
+            changes.append(f"{name}: output schema removed (breaking: structured results go)")
+        elif output_hash(tool.output_schema) != before[name]:
+            changes.append(
+                f"{name}: output schema changed (breaking: agents reading its results may fail)"
+            )
+    return changes
 
 
 def _describe_schema_change(before: dict[str, Any] | None, now: dict[str, Any]) -> str:

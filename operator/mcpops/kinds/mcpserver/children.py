@@ -31,7 +31,8 @@ def _running(st: State, inp: Inputs) -> list[Revision]:
     """The serving revision, the candidate, the previous one (in its window) and a failed
     one within rollout.abortScaleDownDelaySeconds."""
     failed = st.failed if abort_window(st, inp) > 0 else None
-    return list(dict.fromkeys(r for r in (st.active, st.candidate, st.previous, failed) if r))
+    running = (st.active, st.candidate, st.previous, failed, st.restoring)
+    return list(dict.fromkeys(r for r in running if r))
 
 
 def run(st: State, inp: Inputs, out: Plan) -> None:

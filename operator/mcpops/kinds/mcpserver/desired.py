@@ -31,6 +31,7 @@ from mcpops_common.names import (
     REVISION_LABEL,
     REVISION_SPEC_ANNOTATION,
     ROLE,
+    SCHEDULED_LABEL,
     SERVER_LABEL,
     SUITE_LABEL,
 )
@@ -493,8 +494,10 @@ def test_job(
     preview_url: str,
     baseline: str | None,
     image: str = DEFAULT_OPERATOR_IMAGE,
+    scheduled: bool = False,
 ) -> Manifest:
-    """The Job that runs one suite; `image` is the operator image (the built-in runner)."""
+    """The Job that runs one suite; `image` is the operator image (the built-in runner);
+    `scheduled`: a run on tests[].schedule (then `attempt` is its time, in epoch minutes)."""
     name = parent["metadata"]["name"]
     env: list[dict[str, Any]] = [{"name": "MCP_SERVER_URL", "value": preview_url}]
     if suite.builtin is not None:
@@ -533,6 +536,8 @@ def test_job(
         **{SERVER_LABEL: name, REVISION_LABEL: revision, SUITE_LABEL: suite.name},
     )
     pod_labels[ATTEMPT_LABEL] = str(attempt)
+    if scheduled:
+        pod_labels[SCHEDULED_LABEL] = "true"
     return stamp(
         {
             "apiVersion": "batch/v1",

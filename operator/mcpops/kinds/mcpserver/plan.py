@@ -18,7 +18,15 @@ from pydantic import ValidationError
 
 from mcpops import OPERATOR_IMAGE as DEFAULT_OPERATOR_IMAGE
 from mcpops.api.mcpserver import MCPServerSpec, RolloutRecord
-from mcpops.kinds.mcpserver import children, desired, exposure, references, rollout, updates
+from mcpops.kinds.mcpserver import (
+    children,
+    desired,
+    exposure,
+    references,
+    rollout,
+    updates,
+    verification,
+)
 from mcpops.kinds.mcpserver import status as status_
 from mcpops.kinds.mcpserver.observed import Observed, deployment_available
 from mcpops.kinds.mcpserver.rollout import ROLLOUT_PHASES
@@ -27,7 +35,9 @@ from mcpops.objects.bodies import Body, Revision
 from mcpops.objects.conditions import failure_status, validation_message
 from mcpops.objects.timestamps import fmt_time
 
-STEPS = (*rollout.STEPS, *children.STEPS, exposure.expose)
+# Scheduled suites act between the rollout and the children: they may start Jobs, and
+# (onFailure: Rollback) bring a kept revision up and move traffic to it.
+STEPS = (*rollout.STEPS, verification.scheduled, *children.STEPS, exposure.expose)
 
 
 def plan(

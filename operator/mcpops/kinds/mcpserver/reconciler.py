@@ -225,6 +225,8 @@ class MCPServerReconciler:
                 metrics.ROLLOUT_PHASE_SECONDS.labels(phase).observe(seconds)
         for outcome in result.test_results:
             metrics.TEST_RESULTS.labels(outcome).inc()
+        for outcome in result.scheduled_results:
+            metrics.SCHEDULED_SUITE_RESULTS.labels(outcome).inc()
         if result.new_revision:
             metrics.REVISIONS_CREATED.inc()
         if patch is not None:

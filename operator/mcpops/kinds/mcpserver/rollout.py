@@ -132,14 +132,21 @@ def _roll_back(st: State, inp: Inputs, out: Plan, elapsed: float) -> None:
         f"revision {active} stopped being ready {elapsed:.0f}s after the switch; "
         f"traffic returned to {previous}"
     )
+    return_traffic(st, inp, out, previous, reason)
+    st.record.rolled_back = True
+
+
+def return_traffic(st: State, inp: Inputs, out: Plan, to: Revision, reason: str) -> None:
+    """Traffic goes back to `to`; the serving revision is the failed one (not retried)."""
+    failed = st.active
+    assert failed is not None
     out.event("Warning", "RolledBack", reason)
     out.outcomes.append("rolled_back")
-    st.history.record(active, "RolledBack")
-    st.history.record(previous, "Active")
-    st.fail(active, reason)
+    st.history.record(failed, "RolledBack")
+    st.history.record(to, "Active")
+    st.fail(failed, reason)
     st.record.failed_at = inp.now_s
-    st.record.rolled_back = True
-    st.active = previous
+    st.active = to
     st.forget_switch()
 
 

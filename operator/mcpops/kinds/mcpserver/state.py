@@ -90,6 +90,7 @@ class RevisionEntry(TypedDict):
     promotedAt: NotRequired[str]
     outcome: NotRequired[str]
     phases: NotRequired[dict[str, str]]
+    passedSuites: NotRequired[list[str]]
 
 
 @dataclass
@@ -147,6 +148,10 @@ class State:
     available: bool = False  # the candidate serves all replicas through the preview
     verdicts: dict[str, SuiteVerdict] = field(default_factory=dict)
     jobs: list[Manifest] = field(default_factory=list)  # test Jobs still to create
+    # Continuous verification (verification.py): status.scheduledTests, and a kept revision
+    # being scaled up to take traffic back after a scheduled suite failed (onFailure).
+    scheduled: list[dict[str, Any]] = field(default_factory=list)
+    restoring: Revision | None = None
 
     @property
     def failure(self) -> str:
@@ -182,6 +187,7 @@ class Plan:
     # For metrics too: phases left (and how long they lasted), suite runs that finished.
     phase_durations: list[tuple[str, float]] = field(default_factory=list)
     test_results: list[str] = field(default_factory=list)
+    scheduled_results: list[str] = field(default_factory=list)  # scheduled runs finished
     new_revision: bool = False  # the spec's pod template was seen for the first time
     wakeups: list[float] = field(default_factory=list)  # seconds until something is due
 

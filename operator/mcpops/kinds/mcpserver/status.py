@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from mcpops.api.base import Condition
-from mcpops.kinds.mcpserver import exposure
+from mcpops.kinds.mcpserver import exposure, verification
 from mcpops.kinds.mcpserver.observed import ready_replicas, replicas_of, serving_ready, settling
 from mcpops.kinds.mcpserver.rollout import ROLLOUT_PHASES
 from mcpops.kinds.mcpserver.state import Inputs, Plan, State
@@ -125,7 +125,9 @@ def degraded(st: State, inp: Inputs, s: Serving) -> Condition:
         return Condition(
             type="Degraded", status="True", reason="ReplicasUnavailable", message=serving
         )
-    return Condition(type="Degraded", status="False", reason="AsExpected")
+    return verification.degraded(st) or Condition(
+        type="Degraded", status="False", reason="AsExpected"
+    )
 
 
 def tests_passed(st: State, inp: Inputs) -> Condition | None:
@@ -199,7 +201,7 @@ def phase(st: State, inp: Inputs, s: Serving) -> str:
     if s.active is None:
         return "Pending"
     if s.is_ready:
-        return "Healthy"
+        return "Degraded" if verification.failing(st) else "Healthy"
     return "Progressing" if s.scaling else "Degraded"
 
 
@@ -226,6 +228,7 @@ def status(st: State, inp: Inputs, out: Plan) -> dict[str, Any]:
         ("candidateRevision", st.candidate),
         ("failedRevision", st.failed),
         ("tests", st.tests),
+        ("scheduledTests", st.scheduled),
         ("references", inp.refs.status()),
         ("externalUrl", exposed.url if exposed else None),
     ):
