@@ -20,6 +20,7 @@ import (
 	"mcpops.dev/proxy/internal/mcpcheck"
 	"mcpops.dev/proxy/internal/metrics"
 	"mcpops.dev/proxy/internal/route"
+	"mcpops.dev/proxy/internal/security"
 	"mcpops.dev/proxy/internal/sessionid"
 	"mcpops.dev/proxy/internal/sessions"
 	"mcpops.dev/proxy/internal/stdio"
@@ -44,6 +45,7 @@ type Proxy struct {
 	checker  *mcpcheck.Checker
 	registry *sessions.Registry
 	mcp      http.Handler
+	guard    *security.Guard
 	bridge   *stdio.Bridge
 	upstream *url.URL
 	client   *http.Client
@@ -68,6 +70,8 @@ func Metrics() *metrics.Registry {
 	(&httpproxy.Proxy{}).Metrics(reg)
 	route.NewForwarder("", "/", time.Second, reg)
 	stdio.RegisterMetrics(reg)
+	(&security.Guard{}).Metrics(reg)
+	p.jwksMetric()
 	return reg
 }
 
@@ -77,6 +81,17 @@ func (p *Proxy) register() {
 	p.open = p.reg.Gauge("mcpops_proxy_sessions_open", "Sessions open on this replica.")
 	p.drainG = p.reg.Gauge("mcpops_proxy_draining", "1 after SIGTERM: no new sessions, open ones still served.")
 	p.protocol = p.reg.Gauge("mcpops_proxy_protocol_info", "1 for the protocol revision the server was classified as.", "version")
+}
+
+func (p *Proxy) jwksMetric() func(bool) {
+	fetches := p.reg.Counter("mcpops_proxy_jwks_fetches", "Fetches of the token issuers' keys (discovery + JWKS), by result (ok, fail).", "result")
+	return func(ok bool) {
+		if ok {
+			fetches.Inc("ok")
+		} else {
+			fetches.Inc("fail")
+		}
+	}
 }
 
 // New builds a proxy from its configuration.
@@ -94,8 +109,18 @@ func New(cfg Config, log io.Writer) (*Proxy, error) {
 	if err != nil {
 		return nil, err
 	}
+	var settings *security.Settings
+	if cfg.SecurityFile != "" {
+		// Fail closed: a file that does not load stops the proxy rather than serving open.
+		if settings, err = security.Load(cfg.SecurityFile); err != nil {
+			return nil, err
+		}
+	}
 	rec := calls.New(p.reg, log)
 	rec.LogCalls = cfg.LogCalls
+	if settings != nil && settings.AuditOn() {
+		rec.Audit = &calls.Audit{Revision: os.Getenv("MCPOPS_REVISION"), IncludeArguments: settings.Audit != nil && settings.Audit.IncludeArguments}
+	}
 	fwd := route.NewForwarder(cfg.Advertise, cfg.Path, cfg.ForwardTimeout, p.reg)
 	fwd.MaxBody = cfg.MaxBody
 	p.checker = &mcpcheck.Checker{ReadyTimeout: cfg.ReadyTimeout, LiveTimeout: cfg.LiveTimeout, TTL: cfg.CheckTTL}
@@ -109,7 +134,7 @@ func New(cfg Config, log io.Writer) (*Proxy, error) {
 		p.checker.Ex = p.bridge.Control()
 		p.checker.Persistent = true
 		p.bridge.SetVersion(p.checker.Version)
-		return p, nil
+		return p, p.secure(settings, rec, codec)
 	}
 	p.upstream, _ = url.Parse(cfg.Upstream)
 	p.client = &http.Client{Transport: httpproxy.NewTransport()}
@@ -119,9 +144,34 @@ func New(cfg Config, log io.Writer) (*Proxy, error) {
 		Draining: p.draining.Load, MaxSessions: cfg.MaxSessions,
 	}
 	hp.Metrics(p.reg)
+	if settings != nil && settings.Auth != nil && settings.Auth.Mode == "Bearer" {
+		hp.DropHeaders = []string{"Authorization"}
+	}
 	p.mcp = hp
 	p.checker.Ex = &mcpcheck.HTTPExchanger{URL: cfg.Upstream, Client: p.client}
-	return p, nil
+	return p, p.secure(settings, rec, codec)
+}
+
+// secure puts the guard (auth, tool policy, rate limits) in front of the MCP path.
+func (p *Proxy) secure(s *security.Settings, rec *calls.Recorder, codec *sessionid.Codec) error {
+	if s == nil {
+		return nil
+	}
+	g, err := security.New(s, p.mcp, rec, p.cfg.MaxBody, p.reg, p.jwksMetric())
+	if err != nil {
+		return err
+	}
+	if p.cfg.Sessions == "sticky" {
+		g.Remote = func(r *http.Request) bool {
+			sid := r.Header.Get("Mcp-Session-Id")
+			return sid != "" && route.Decide(codec, p.cfg.Advertise, sid, r.Header.Get(route.ForwardedHeader) != "").Kind == route.Forward
+		}
+	}
+	p.guard, p.mcp = g, g
+	p.event("info", "security settings loaded", map[string]any{
+		"file": p.cfg.SecurityFile, "auth": g.Auth != nil, "toolPolicy": g.Policy.Active(), "audit": rec.Audit != nil,
+	})
+	return nil
 }
 
 func (p *Proxy) event(level, msg string, fields map[string]any) {
@@ -141,6 +191,11 @@ func (p *Proxy) Handler() http.Handler {
 	mux.HandleFunc("GET /livez", p.livez)
 	mux.HandleFunc("GET /metrics", p.metrics)
 	mux.HandleFunc("GET /mcpops/info", p.info)
+	if p.guard != nil {
+		// RFC 9728: at the root, and with the MCP path appended (clients try both).
+		mux.HandleFunc("GET "+security.MetadataPath, p.guard.Metadata(p.cfg.Path))
+		mux.HandleFunc("GET "+security.MetadataPath+p.cfg.Path, p.guard.Metadata(p.cfg.Path))
+	}
 	return mux
 }
 
@@ -224,10 +279,13 @@ func (p *Proxy) Drain() {
 	}
 }
 
+// MaxHeaderBytes bounds a request's headers (431 beyond): tokens are a few KiB.
+const MaxHeaderBytes = 64 << 10
+
 // Serve runs until ctx ends (SIGTERM), then drains: at least DrainDelay, then until no
 // session is open or DrainTimeout passes.
 func (p *Proxy) Serve(ctx context.Context, ln net.Listener) error {
-	srv := &http.Server{Handler: p.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: p.Handler(), ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: MaxHeaderBytes}
 	if p.bridge != nil {
 		if err := p.bridge.Start(); err != nil {
 			return err
