@@ -193,3 +193,14 @@ func TestSmallRSAKeysAndOffCurvePointsAreSkipped(t *testing.T) {
 		t.Fatalf("keys %v err %v: want none usable", keys, err)
 	}
 }
+
+func TestNumericDatesAreNumbers(t *testing.T) {
+	is := newIssuer(t)
+	a := is.authn()
+	for _, exp := range []any{"9999999999", nil, true, -5, 1e12} {
+		_, f := a.Authenticate(request(sign(t, is, "RS256", "r1", is.claims(func(c map[string]any) { c["exp"] = exp }))))
+		if f == nil {
+			t.Errorf("exp %#v accepted", exp)
+		}
+	}
+}

@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"hash"
 	"math/big"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -114,9 +115,9 @@ func (c *Claims) decode(payload []byte) error {
 		Iss string          `json:"iss"`
 		Sub string          `json:"sub"`
 		Aud json.RawMessage `json:"aud"`
-		Exp *json.Number    `json:"exp"`
-		Nbf *json.Number    `json:"nbf"`
-		Iat *json.Number    `json:"iat"`
+		Exp json.RawMessage `json:"exp"`
+		Nbf json.RawMessage `json:"nbf"`
+		Iat json.RawMessage `json:"iat"`
 	}
 	if err := json.Unmarshal(payload, &reg); err != nil {
 		return fmt.Errorf("%w: registered claims: %v", ErrMalformed, err)
@@ -141,13 +142,15 @@ func (c *Claims) decode(payload []byte) error {
 	return err
 }
 
-func numericDate(n *json.Number) (time.Time, error) {
-	if n == nil {
+// numericDate reads a JSON number of seconds. json.Number is not used: it also accepts
+// a string holding a number, and RFC 7519 says a NumericDate is a number.
+func numericDate(raw json.RawMessage) (time.Time, error) {
+	if len(raw) == 0 {
 		return time.Time{}, nil
 	}
-	f, err := n.Float64()
-	if err != nil || f < 0 || f > 1e11 {
-		return time.Time{}, fmt.Errorf("%w: bad NumericDate %q", ErrMalformed, string(*n))
+	f, err := strconv.ParseFloat(string(raw), 64)
+	if err != nil || raw[0] < '0' || raw[0] > '9' || f > 1e11 {
+		return time.Time{}, fmt.Errorf("%w: bad NumericDate %s", ErrMalformed, raw)
 	}
 	return time.Unix(int64(f), 0), nil
 }
