@@ -69,8 +69,21 @@ class Issuer:
         ecp = self.ec.public_key().public_numbers()
         return {
             "keys": [
-                {"kty": "RSA", "kid": "r1", "alg": "RS256", "use": "sig", "n": _int(pub.n), "e": _int(pub.e)},
-                {"kty": "EC", "kid": "e1", "crv": "P-256", "x": _int(ecp.x, 32), "y": _int(ecp.y, 32)},
+                {
+                    "kty": "RSA",
+                    "kid": "r1",
+                    "alg": "RS256",
+                    "use": "sig",
+                    "n": _int(pub.n),
+                    "e": _int(pub.e),
+                },
+                {
+                    "kty": "EC",
+                    "kid": "e1",
+                    "crv": "P-256",
+                    "x": _int(ecp.x, 32),
+                    "y": _int(ecp.y, 32),
+                },
             ]
         }
 
@@ -81,7 +94,13 @@ class Issuer:
 
     def claims(self, **overrides: Any) -> dict[str, Any]:
         now = int(time.time())
-        c: dict[str, Any] = {"iss": self.url, "aud": AUDIENCE, "sub": "alice", "iat": now, "exp": now + 600}
+        c: dict[str, Any] = {
+            "iss": self.url,
+            "aud": AUDIENCE,
+            "sub": "alice",
+            "iat": now,
+            "exp": now + 600,
+        }
         for k, v in overrides.items():
             if v is None:
                 c.pop(k, None)
@@ -89,15 +108,25 @@ class Issuer:
                 c[k] = v
         return c
 
-    def token(self, alg: str = "RS256", kid: str | None = None, headers: dict[str, Any] | None = None, **claims: Any) -> str:
+    def token(
+        self,
+        alg: str = "RS256",
+        kid: str | None = None,
+        headers: dict[str, Any] | None = None,
+        **claims: Any,
+    ) -> str:
         key: Any = self.rsa if alg.startswith(("RS", "PS")) else self.ec
         kid = kid or ("r1" if alg.startswith(("RS", "PS")) else "e1")
-        return jwt.encode(self.claims(**claims), key, algorithm=alg, headers={"kid": kid, **(headers or {})})
+        return jwt.encode(
+            self.claims(**claims), key, algorithm=alg, headers={"kid": kid, **(headers or {})}
+        )
 
 
 def unsigned(header: dict[str, Any], claims: dict[str, Any], signature: bytes = b"") -> str:
     """A token built by hand: alg none, odd headers, odd claim types."""
-    return ".".join([b64(json.dumps(header).encode()), b64(json.dumps(claims).encode()), b64(signature)])
+    return ".".join(
+        [b64(json.dumps(header).encode()), b64(json.dumps(claims).encode()), b64(signature)]
+    )
 
 
 def hs256(header: dict[str, Any], claims: dict[str, Any], secret: bytes) -> str:

@@ -21,7 +21,6 @@ import httpx
 import jwt
 import pytest
 import yaml
-from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature  # noqa: F401
 from process.proxykit import ACCEPT, INIT, Proc, answer, era_server, proxy
 from process.securitykit import AUDIENCE, Issuer, b64, hs256, issuer, unsigned
 from toolpaths import REPO
@@ -66,7 +65,9 @@ class Secured:
         lines = [json.loads(line) for line in self.record.read_text().splitlines()]
         return sum(1 for line in lines if "x-test" in line["headers"])
 
-    def post(self, body: Any, token: str | None = None, session: str = "", **headers: str) -> httpx.Response:
+    def post(
+        self, body: Any, token: str | None = None, session: str = "", **headers: str
+    ) -> httpx.Response:
         h = dict(ACCEPT, **headers, **{"X-Test": "1"})
         if token:
             h["Authorization"] = f"Bearer {token}"
@@ -83,18 +84,28 @@ class Secured:
         return sid
 
     def audit(self) -> list[dict[str, Any]]:
-        lines = [json.loads(line) for line in self.px.log.read_text().splitlines() if line.startswith("{")]
+        lines = [
+            json.loads(line)
+            for line in self.px.log.read_text().splitlines()
+            if line.startswith("{")
+        ]
         return [line for line in lines if line.get("event") == "audit"]
 
 
 @contextlib.contextmanager
 def secured(tmp: Path, *args: str) -> Iterator[Secured]:
     record = tmp / "received.jsonl"
-    with issuer() as iss, issuer() as other, era_server(tmp, "both", "--record", str(record)) as server:
+    with (
+        issuer() as iss,
+        issuer() as other,
+        era_server(tmp, "both", "--record", str(record)) as server,
+    ):
         path = tmp / "security.json"
         path.write_text(json.dumps(settings(iss)))
         # Sessions stay open at the end: a short drain so stopping does not wait for them.
-        with proxy(tmp, "--security-file", str(path), "--drain-timeout", "1s", *args, upstream=server) as px:
+        with proxy(
+            tmp, "--security-file", str(path), "--drain-timeout", "1s", *args, upstream=server
+        ) as px:
             yield Secured(px, server, record, iss, other)
 
 
@@ -129,11 +140,26 @@ def test_allowed_caller_sees_and_calls_only_allowed_tools(tmp_path: Path) -> Non
         assert tools["who_am_i"]["description"] == "Which replica answered."
 
         args = {"text": "through the guard"}
-        ok = answer(s.post({"jsonrpc": "2.0", "id": 3, "method": "tools/call",
-                            "params": {"name": "echo", "arguments": args}}, token, sid))
+        ok = answer(
+            s.post(
+                {
+                    "jsonrpc": "2.0",
+                    "id": 3,
+                    "method": "tools/call",
+                    "params": {"name": "echo", "arguments": args},
+                },
+                token,
+                sid,
+            )
+        )
         assert ok["result"]["content"][0]["text"] == "through the guard"
-        renamed = answer(s.post({"jsonrpc": "2.0", "id": 4, "method": "tools/call",
-                                 "params": {"name": "who_am_i"}}, token, sid))
+        renamed = answer(
+            s.post(
+                {"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {"name": "who_am_i"}},
+                token,
+                sid,
+            )
+        )
         assert "pid" in renamed["result"]["content"][0]["text"]
         received = [json.loads(line) for line in s.record.read_text().splitlines()]
         assert not any("authorization" in r["headers"] for r in received)  # not passed on
@@ -141,28 +167,54 @@ def test_allowed_caller_sees_and_calls_only_allowed_tools(tmp_path: Path) -> Non
         names = [b["params"]["name"] for b in bodies if b.get("method") == "tools/call"]
         assert names == ["echo", "whoami"]  # the server got its own name, and no denied call
 
-        denied = answer(s.post({"jsonrpc": "2.0", "id": 5, "method": "tools/call",
-                                "params": {"name": "slow", "arguments": {"seconds": 0}}}, token, sid))
+        denied = answer(
+            s.post(
+                {
+                    "jsonrpc": "2.0",
+                    "id": 5,
+                    "method": "tools/call",
+                    "params": {"name": "slow", "arguments": {"seconds": 0}},
+                },
+                token,
+                sid,
+            )
+        )
         assert denied["error"]["code"] == -32602
         assert "in tools.deny" in denied["error"]["message"]
 
         audit = s.audit()
         echo = next(a for a in audit if a["tool"] == "echo")
-        assert echo["caller"] == "alice" and echo["callerClass"] == "users" and echo["outcome"] == "ok"
+        assert (
+            echo["caller"] == "alice" and echo["callerClass"] == "users" and echo["outcome"] == "ok"
+        )
         raw = json.dumps(args, separators=(",", ":")).encode()
         assert echo["argumentsSha256"] == hashlib.sha256(raw).hexdigest()
         assert echo["argumentsBytes"] == len(raw) and "arguments" not in echo
         assert next(a for a in audit if a["tool"] == "slow")["outcome"] == "denied"
-        assert s.px.metric("mcpops_proxy_tool_calls_total", 'tool="echo",outcome="ok",caller_class="users"') == 1
-        assert s.px.metric("mcpops_proxy_tool_calls_total", 'tool="slow",outcome="denied",caller_class="users"') == 1
+        assert (
+            s.px.metric(
+                "mcpops_proxy_tool_calls_total", 'tool="echo",outcome="ok",caller_class="users"'
+            )
+            == 1
+        )
+        assert (
+            s.px.metric(
+                "mcpops_proxy_tool_calls_total", 'tool="slow",outcome="denied",caller_class="users"'
+            )
+            == 1
+        )
 
 
 def test_rate_limit_trips_and_recovers(tmp_path: Path) -> None:
     with secured(tmp_path) as s:
         token = s.iss.token(sub=SA)
         sid = s.session(token)
-        call = {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
-                "params": {"name": "progress", "arguments": {"steps": 1, "interval": 0}}}
+        call = {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "tools/call",
+            "params": {"name": "progress", "arguments": {"steps": 1, "interval": 0}},
+        }
         results = [s.post(call, token, sid) for _ in range(3)]  # burst 2, 1/s
         assert [r.status_code for r in results[:2]] == [200, 200], [r.text for r in results]
         assert results[2].status_code == 429
@@ -171,7 +223,13 @@ def test_rate_limit_trips_and_recovers(tmp_path: Path) -> None:
         time.sleep(wait)  # the limit's own answer says when: not a guess
         assert s.post(call, token, sid).status_code == 200
         assert s.px.metric("mcpops_proxy_policy_refusals_total", 'reason="rate_limited_tool"') == 1
-        assert s.px.metric("mcpops_proxy_tool_calls_total", 'tool="progress",outcome="ok",caller_class="agents"') == 3
+        assert (
+            s.px.metric(
+                "mcpops_proxy_tool_calls_total",
+                'tool="progress",outcome="ok",caller_class="agents"',
+            )
+            == 3
+        )
 
 
 def hostile_token(s: Secured, case: dict[str, Any]) -> dict[str, str] | None:
@@ -186,9 +244,10 @@ def hostile_token(s: Secured, case: dict[str, Any]) -> dict[str, str] | None:
         return None
     if isinstance(kind, dict):
         return {"Authorization": kind["header"]}
-    header = {"alg": case.get("alg", "RS256"), "kid": case.get("kid", "r1"), **(case.get("headers") or {})}
     if kind == "valid":
-        token = s.iss.token(case.get("alg", "RS256"), case.get("kid"), case.get("headers"), **claims)
+        token = s.iss.token(
+            case.get("alg", "RS256"), case.get("kid"), case.get("headers"), **claims
+        )
     elif kind == "none":
         sig = b""
         if case.get("signature") == "from-valid":
@@ -203,20 +262,28 @@ def hostile_token(s: Secured, case: dict[str, Any]) -> dict[str, str] | None:
         from cryptography.hazmat.primitives import hashes
         from cryptography.hazmat.primitives.asymmetric import ec
 
-        signing = b64(json.dumps({"alg": "ES256", "kid": "e1"}).encode()) + "." + b64(json.dumps(s.iss.claims(**claims)).encode())
+        signing = (
+            b64(json.dumps({"alg": "ES256", "kid": "e1"}).encode())
+            + "."
+            + b64(json.dumps(s.iss.claims(**claims)).encode())
+        )
         token = signing + "." + b64(s.iss.ec.sign(signing.encode(), ec.ECDSA(hashes.SHA256())))
     elif kind == "other-issuer":
         token = s.other.token(**claims)
     elif kind == "other-key":
-        token = jwt.encode(s.iss.claims(**claims), s.other.rsa, algorithm="RS256", headers={"kid": "r1"})
+        token = jwt.encode(
+            s.iss.claims(**claims), s.other.rsa, algorithm="RS256", headers={"kid": "r1"}
+        )
     else:
         raise AssertionError(f"unknown token kind {kind!r}")
-    del header
     return {"Authorization": f"Bearer {token}"}
 
 
 def hostile_request(s: Secured, case: dict[str, Any], session: str) -> httpx.Response:
-    headers = dict(ACCEPT, **{"Mcp-Session-Id": session, "X-Test": case["name"].encode("ascii", "replace").decode()})
+    headers = dict(
+        ACCEPT,
+        **{"Mcp-Session-Id": session, "X-Test": case["name"].encode("ascii", "replace").decode()},
+    )
     auth = hostile_token(s, case)
     pairs = list(headers.items())
     if auth:
@@ -228,11 +295,21 @@ def hostile_request(s: Secured, case: dict[str, Any], session: str) -> httpx.Res
     if "raw_body" in case:
         content = case["raw_body"].encode()
     elif "body_bytes" in case:
-        content = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
-                              "params": {"name": "echo", "arguments": {"text": "x" * case["body_bytes"]}}}).encode()
+        content = json.dumps(
+            {
+                "jsonrpc": "2.0",
+                "id": 1,
+                "method": "tools/call",
+                "params": {"name": "echo", "arguments": {"text": "x" * case["body_bytes"]}},
+            }
+        ).encode()
     else:
-        body = case.get("body") or {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
-                                    "params": {"name": "echo", "arguments": {"text": "hi"}}}
+        body = case.get("body") or {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "tools/call",
+            "params": {"name": "echo", "arguments": {"text": "hi"}},
+        }
         content = json.dumps(body).encode()
     return httpx.post(s.px.url, content=content, headers=pairs, timeout=30)
 
@@ -248,13 +325,19 @@ def test_hostile_request_corpus(tmp_path: Path) -> None:
             resp = hostile_request(s, case, session)
             problems = []
             if resp.status_code != case["status"]:
-                problems.append(f"status {resp.status_code}, want {case['status']}: {resp.text[:200]}")
+                problems.append(
+                    f"status {resp.status_code}, want {case['status']}: {resp.text[:200]}"
+                )
             if "error" in case and case["error"] not in resp.text:
                 problems.append(f"error {case['error']!r} not in {resp.text[:300]}")
-            if resp.status_code == 401 and "resource_metadata=" not in resp.headers.get("www-authenticate", ""):
+            if resp.status_code == 401 and "resource_metadata=" not in resp.headers.get(
+                "www-authenticate", ""
+            ):
                 problems.append("401 without the resource_metadata challenge")
             if s.received() != before:
-                problems.append("reached the server: " + s.record.read_text().splitlines()[-1][:300])
+                problems.append(
+                    "reached the server: " + s.record.read_text().splitlines()[-1][:300]
+                )
             if s.px.proc.poll() is not None or s.px.status("/livez") != 200:
                 problems.append("the proxy died")
             if problems:
@@ -262,10 +345,22 @@ def test_hostile_request_corpus(tmp_path: Path) -> None:
         assert not failures, "\n".join(failures)
         reasons = {c["reason"] for c in CASES if "reason" in c}
         for reason in reasons:
-            assert s.px.metric("mcpops_proxy_auth_refusals_total", f'reason="{reason}"') >= 1, reason
+            assert s.px.metric("mcpops_proxy_auth_refusals_total", f'reason="{reason}"') >= 1, (
+                reason
+            )
         # After the corpus, the allowed path still works.
-        ok = answer(s.post({"jsonrpc": "2.0", "id": 9, "method": "tools/call",
-                            "params": {"name": "echo", "arguments": {"text": "still here"}}}, s.user(), session))
+        ok = answer(
+            s.post(
+                {
+                    "jsonrpc": "2.0",
+                    "id": 9,
+                    "method": "tools/call",
+                    "params": {"name": "echo", "arguments": {"text": "still here"}},
+                },
+                s.user(),
+                session,
+            )
+        )
         assert ok["result"]["content"][0]["text"] == "still here"
 
 
@@ -279,7 +374,10 @@ def test_bad_security_file_stops_the_proxy(tmp_path: Path) -> None:
     path.write_text('{"tools": {"alow": ["echo"]}}')
     run = subprocess.run(
         [proxy_bin(), "--security-file", str(path), "--listen", "127.0.0.1:0"],
-        capture_output=True, text=True, timeout=30, check=False,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
     )
     assert run.returncode != 0
     assert "alow" in run.stderr

@@ -82,10 +82,12 @@ class EraGate:
             return
         line = {
             "method": scope["method"],
-            "headers": {k.decode().lower(): v.decode(errors="replace") for k, v in scope["headers"]},
+            "headers": {
+                k.decode().lower(): v.decode(errors="replace") for k, v in scope["headers"]
+            },
             "body": body.decode(errors="replace"),
         }
-        with open(self.record, "a") as out:  # noqa: ASYNC230 (a test server; lines are small)
+        with open(self.record, "a") as out:
             out.write(json.dumps(line) + "\n")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
