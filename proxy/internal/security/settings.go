@@ -39,6 +39,7 @@ type Settings struct {
 	Tools      *ToolSettings  `json:"tools"`
 	RateLimits *RateSettings  `json:"rateLimits"`
 	Audit      *AuditSettings `json:"audit"`
+	TLS        *TLSSettings   `json:"tls"`
 }
 
 // AuthSettings: who may call at all.
@@ -170,6 +171,9 @@ func (s *Settings) validate() error {
 				}
 			}
 		}
+	}
+	if t := s.TLS; t != nil && (t.CertFile == "" || t.KeyFile == "") {
+		errs = append(errs, errors.New("tls: certFile and keyFile are both required"))
 	}
 	if rl := s.RateLimits; rl != nil {
 		if rl.PerCaller != nil {

@@ -4,6 +4,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -46,6 +47,7 @@ type Proxy struct {
 	registry *sessions.Registry
 	mcp      http.Handler
 	guard    *security.Guard
+	certs    *security.Certs // nil: plain HTTP
 	bridge   *stdio.Bridge
 	upstream *url.URL
 	client   *http.Client
@@ -72,6 +74,7 @@ func Metrics() *metrics.Registry {
 	stdio.RegisterMetrics(reg)
 	(&security.Guard{}).Metrics(reg)
 	p.jwksMetric()
+	p.tlsMetric()
 	return reg
 }
 
@@ -83,13 +86,22 @@ func (p *Proxy) register() {
 	p.protocol = p.reg.Gauge("mcpops_proxy_protocol_info", "1 for the protocol revision the server was classified as.", "version")
 }
 
+func (p *Proxy) tlsMetric() func(bool) {
+	return p.results("mcpops_proxy_tls_reloads", "Reloads of the TLS certificate/key pair after the files changed, by result (ok, fail: the previous pair stays).")
+}
+
 func (p *Proxy) jwksMetric() func(bool) {
-	fetches := p.reg.Counter("mcpops_proxy_jwks_fetches", "Fetches of the token issuers' keys (discovery + JWKS), by result (ok, fail).", "result")
+	return p.results("mcpops_proxy_jwks_fetches", "Fetches of the token issuers' keys (discovery + JWKS), by result (ok, fail).")
+}
+
+// results registers a counter by result (ok, fail) and returns its recorder.
+func (p *Proxy) results(name, help string) func(bool) {
+	c := p.reg.Counter(name, help, "result")
 	return func(ok bool) {
 		if ok {
-			fetches.Inc("ok")
+			c.Inc("ok")
 		} else {
-			fetches.Inc("fail")
+			c.Inc("fail")
 		}
 	}
 }
@@ -123,6 +135,13 @@ func New(cfg Config, log io.Writer) (*Proxy, error) {
 	}
 	fwd := route.NewForwarder(cfg.Advertise, cfg.Path, cfg.ForwardTimeout, p.reg)
 	fwd.MaxBody = cfg.MaxBody
+	if settings != nil && settings.TLS != nil {
+		if p.certs, err = security.LoadCerts(settings.TLS); err != nil {
+			return nil, err
+		}
+		p.certs.OnReload = p.tlsMetric()
+		fwd.UseTLS(p.certs.PeerConfig())
+	}
 	p.checker = &mcpcheck.Checker{ReadyTimeout: cfg.ReadyTimeout, LiveTimeout: cfg.LiveTimeout, TTL: cfg.CheckTTL}
 	if cfg.Transport == "stdio" {
 		p.bridge = stdio.New(stdio.Options{
@@ -293,10 +312,13 @@ func (p *Proxy) Serve(ctx context.Context, ln net.Listener) error {
 		defer p.bridge.Close()
 	}
 	go p.sweep(ctx)
+	if p.certs != nil {
+		ln = tls.NewListener(ln, p.certs.ServerConfig())
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	p.event("info", "serving", map[string]any{"listen": ln.Addr().String(), "transport": p.cfg.Transport,
-		"upstream": p.cfg.Upstream, "sessions": p.cfg.Sessions, "owner": p.cfg.Advertise})
+		"upstream": p.cfg.Upstream, "sessions": p.cfg.Sessions, "owner": p.cfg.Advertise, "tls": p.certs != nil})
 	select {
 	case err := <-errc:
 		return err
