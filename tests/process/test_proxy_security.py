@@ -381,3 +381,80 @@ def test_bad_security_file_stops_the_proxy(tmp_path: Path) -> None:
     )
     assert run.returncode != 0
     assert "alow" in run.stderr
+
+
+def _write_pair(directory: Path, name: str) -> None:
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .sign(key, hashes.SHA256())
+    )
+    pem_key = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    # Written aside and renamed in, as the kubelet updates a Secret volume.
+    for file, data in (
+        ("tls.key", pem_key),
+        ("tls.crt", cert.public_bytes(serialization.Encoding.PEM)),
+    ):
+        (directory / (file + ".tmp")).write_bytes(data)
+        (directory / (file + ".tmp")).rename(directory / file)
+
+
+def _served_name(port: int) -> str:
+    import ssl
+
+    from cryptography import x509
+
+    pem = ssl.get_server_certificate(("127.0.0.1", port), timeout=5)
+    cert = x509.load_pem_x509_certificate(pem.encode())
+    return str(cert.subject.rfc4514_string())
+
+
+def test_tls_from_files_reloads_without_restart(tmp_path: Path) -> None:
+    from process.proxykit import wait_until
+
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    _write_pair(certs, "first")
+    path = tmp_path / "security.json"
+    path.write_text(
+        json.dumps({"tls": {"certFile": str(certs / "tls.crt"), "keyFile": str(certs / "tls.key")}})
+    )
+    with (
+        era_server(tmp_path, "both") as server,
+        proxy(tmp_path, "--security-file", str(path), upstream=server, ready=False) as px,
+    ):
+        https = px.base.replace("http://", "https://")
+        wait_until(
+            lambda: httpx.get(https + "/readyz", verify=False, timeout=5).status_code == 200,
+            60,
+            "ready over TLS",
+            px.log,
+        )
+        assert _served_name(px.port) == "CN=first"
+        pid = px.proc.pid
+        _write_pair(certs, "renewed")
+        wait_until(
+            lambda: _served_name(px.port) == "CN=renewed", 30, "the renewed certificate", px.log
+        )
+        assert px.proc.pid == pid and px.proc.poll() is None  # no restart
+        # No plain HTTP beside TLS: Go's TLS server answers it with a 400.
+        assert httpx.get(px.base + "/readyz", timeout=5).status_code == 400
