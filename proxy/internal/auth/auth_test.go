@@ -204,3 +204,37 @@ func TestNumericDatesAreNumbers(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkAuthenticate is the cost a token adds to a request (keys cached).
+func BenchmarkAuthenticate(b *testing.B) {
+	t := &testing.T{}
+	is := newIssuer(t)
+	defer is.srv.Close()
+	a := is.authn()
+	for _, alg := range []string{"RS256", "ES256"} {
+		kid := map[string]string{"RS256": "r1", "ES256": "e1"}[alg]
+		r := request(sign(t, is, alg, kid, is.claims(nil)))
+		b.Run(alg, func(b *testing.B) {
+			for b.Loop() {
+				if _, f := a.Authenticate(r); f != nil {
+					b.Fatal(f)
+				}
+			}
+		})
+	}
+}
+
+func TestCachedTokenStillExpires(t *testing.T) {
+	is := newIssuer(t)
+	a := is.authn()
+	clock := now
+	a.Now = func() time.Time { return clock }
+	tok := sign(t, is, "RS256", "r1", is.claims(func(c map[string]any) { c["exp"] = now.Add(30 * time.Second).Unix() }))
+	if _, f := a.Authenticate(request(tok)); f != nil {
+		t.Fatal(f)
+	}
+	clock = clock.Add(100 * time.Second) // past exp + 60 s skew
+	if _, f := a.Authenticate(request(tok)); f == nil || f.Reason != "expired" {
+		t.Fatalf("cached token past its exp: %+v", f)
+	}
+}
