@@ -458,3 +458,40 @@ def test_tls_from_files_reloads_without_restart(tmp_path: Path) -> None:
         assert px.proc.pid == pid and px.proc.poll() is None  # no restart
         # No plain HTTP beside TLS: Go's TLS server answers it with a 400.
         assert httpx.get(px.base + "/readyz", timeout=5).status_code == 400
+
+
+def test_stdio_bridge_applies_the_same_policy(tmp_path: Path) -> None:
+    """The guard sits in front of either transport: a stdio server behind the bridge."""
+    import sys
+
+    from process.proxykit import open_session, post
+
+    path = tmp_path / "security.json"
+    rules = {"deny": ["slow", "wait_*"], "overrides": {"echo": {"description": "Says it back."}}}
+    path.write_text(json.dumps({"tools": rules, "audit": {"includeArguments": True}}))
+    era = [sys.executable, "-m", "servers.era_server", "--stdio"]
+    args = ["--transport", "stdio", "--security-file", str(path), "--drain-timeout", "1s"]
+    with proxy(tmp_path, *args, "--", *era) as px:
+        sid = open_session(px.url)
+        listed = answer(post(px.url, {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}, sid))
+        tools = {t["name"]: t for t in listed["result"]["tools"]}
+        assert set(tools) == {"echo", "whoami", "progress"}
+        assert tools["echo"]["description"] == "Says it back."
+        body = {"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "slow"}}
+        refused = answer(
+            post(px.url, {**body, "params": {"name": "slow", "arguments": {"seconds": 9}}}, sid)
+        )
+        assert "in tools.deny" in refused["error"]["message"]
+        ok = answer(
+            post(px.url, {**body, "params": {"name": "echo", "arguments": {"text": "x"}}}, sid)
+        )
+        assert ok["result"]["content"][0]["text"] == "x"
+        lines = [
+            json.loads(line) for line in px.log.read_text().splitlines() if line.startswith("{")
+        ]
+        audit = [line for line in lines if line.get("event") == "audit"]
+        assert [(a["tool"], a["outcome"], a["callerClass"]) for a in audit] == [
+            ("slow", "denied", "anonymous"),
+            ("echo", "ok", "anonymous"),
+        ]
+        assert audit[1]["arguments"] == {"text": "x"}  # includeArguments: true
