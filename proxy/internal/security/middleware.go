@@ -3,6 +3,7 @@ package security
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -103,7 +104,8 @@ func (g *Guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, g.MaxBody))
 	if err != nil {
 		status := http.StatusBadRequest
-		if _, tooBig := err.(*http.MaxBytesError); tooBig {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
 			status = http.StatusRequestEntityTooLarge
 		}
 		writeError(w, status, nil, jsonrpc.InvalidRequest, "request body over the limit or unreadable")
