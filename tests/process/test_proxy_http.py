@@ -49,7 +49,12 @@ async def test_classifies_each_era_and_serves_it(tmp_path: Path, era: str, versi
             assert client.protocol_version == version
             result = await client.call_tool("echo", {"text": "through the proxy"})
             assert "through the proxy" in result.content[0].text  # type: ignore[union-attr]
-        assert px.metric("mcpops_proxy_tool_calls_total", 'tool="echo",outcome="ok"') == 1
+        assert (
+            px.metric(
+                "mcpops_proxy_tool_calls_total", 'tool="echo",outcome="ok",caller_class="anonymous"'
+            )
+            == 1
+        )
         assert px.metric("mcpops_proxy_protocol_info", f'version="{version}"') == 1
 
 
@@ -61,7 +66,12 @@ async def test_server_everything_from_npm(tmp_path: Path) -> None:
             assert "echo" in tools
             result = await client.call_tool("echo", {"message": "hi"})
             assert "hi" in result.content[0].text  # type: ignore[union-attr]
-        assert px.metric("mcpops_proxy_tool_calls_total", 'tool="echo",outcome="ok"') == 1
+        assert (
+            px.metric(
+                "mcpops_proxy_tool_calls_total", 'tool="echo",outcome="ok",caller_class="anonymous"'
+            )
+            == 1
+        )
 
 
 def test_slow_server_is_unready_but_live_hung_server_is_not_live(tmp_path: Path) -> None:
@@ -290,7 +300,8 @@ def test_metrics_pass_promtool(tmp_path: Path) -> None:
         call(px.url, sid, "no-such-tool")
         px.status("/livez")
         text = httpx.get(px.base + "/metrics", timeout=10).text
-    assert 'mcpops_proxy_tool_calls_total{tool="no-such-tool",outcome="error"} 1' in text
+    series = 'tool="no-such-tool",outcome="error",caller_class="anonymous"'
+    assert f"mcpops_proxy_tool_calls_total{{{series}}} 1" in text
     res = subprocess.run(
         [promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=60
     )

@@ -54,7 +54,11 @@ async def test_time_server_both_eras(tmp_path: Path) -> None:
             result = await client.call_tool("get_current_time", {"timezone": "Asia/Tokyo"})
             assert "Asia/Tokyo" in result.content[0].text  # type: ignore[union-attr]
         assert (
-            px.metric("mcpops_proxy_tool_calls_total", 'tool="get_current_time",outcome="ok"') == 2
+            px.metric(
+                "mcpops_proxy_tool_calls_total",
+                'tool="get_current_time",outcome="ok",caller_class="anonymous"',
+            )
+            == 2
         )
 
 

@@ -74,11 +74,25 @@ def _error(status: int, code: int, message: str) -> tuple[int, bytes]:
 class EraGate:
     """Makes the dual-era SDK server answer like a single-era one, plus an optional delay."""
 
-    def __init__(self, app: ASGIApp, era: str, delay: float) -> None:
-        self.app, self.era, self.delay = app, era, delay
+    def __init__(self, app: ASGIApp, era: str, delay: float, record: str = "") -> None:
+        self.app, self.era, self.delay, self.record = app, era, delay, record
+
+    def _record(self, scope: Scope, body: bytes) -> None:
+        if not self.record or scope["type"] != "http":
+            return
+        line = {
+            "method": scope["method"],
+            "headers": {
+                k.decode().lower(): v.decode(errors="replace") for k, v in scope["headers"]
+            },
+            "body": body.decode(errors="replace"),
+        }
+        with open(self.record, "a") as out:
+            out.write(json.dumps(line) + "\n")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST":
+            self._record(scope, b"")
             await self.app(scope, receive, send)
             return
         chunks: list[bytes] = []
@@ -88,6 +102,7 @@ class EraGate:
             if not message.get("more_body"):
                 break
         body = b"".join(chunks)
+        self._record(scope, body)
         if self.delay:
             await anyio.sleep(self.delay)
         refusal = self._refusal(scope, body)
@@ -139,6 +154,7 @@ def main() -> None:
     parser.add_argument("--era", choices=["both", "modern", "legacy"], default="both")
     parser.add_argument("--delay", type=float, default=0.0)
     parser.add_argument("--json-response", action="store_true")
+    parser.add_argument("--record", default="", help="append every request received to FILE")
     args = parser.parse_args()
     if args.stdio:
         server.run("stdio")
@@ -146,7 +162,7 @@ def main() -> None:
     os.environ["ERA_PORT"] = str(args.port)
     app = server.streamable_http_app(json_response=args.json_response, host=args.host)
     uvicorn.run(
-        EraGate(app, args.era, args.delay),
+        EraGate(app, args.era, args.delay, args.record),
         host=args.host,
         port=args.port,
         log_level="warning",

@@ -3,11 +3,15 @@
 package calls
 
 import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"sync"
 	"time"
 
+	"mcpops.dev/proxy/internal/auth"
 	"mcpops.dev/proxy/internal/jsonrpc"
 	"mcpops.dev/proxy/internal/metrics"
 )
@@ -21,6 +25,8 @@ type Recorder struct {
 	log          io.Writer
 	logMu        sync.Mutex
 	LogCalls     bool
+	// Audit, when set, writes one "audit" record per tools/call (allowed or refused).
+	Audit *Audit
 
 	toolsMu sync.Mutex
 	tools   map[string]bool // tool label values in use
@@ -51,9 +57,9 @@ func New(reg *metrics.Registry, log io.Writer) *Recorder {
 		RequestTime: reg.Histogram("mcpops_proxy_request_duration_seconds",
 			"Time from a request reaching the proxy to its answer, by method.", metrics.LatencyBuckets, "method"),
 		ToolCalls: reg.Counter("mcpops_proxy_tool_calls",
-			"tools/call requests by tool and outcome (ok, error, failed); past 200 distinct tool names the rest count as other.", "tool", "outcome"),
+			"tools/call requests by tool, outcome (ok, error, failed; denied, rate_limited: refused by the proxy's policy) and caller class (the matching tools.rules name, else authenticated or anonymous); past 200 distinct tool names the rest count as other.", "tool", "outcome", "caller_class"),
 		ToolDuration: reg.Histogram("mcpops_proxy_tool_call_duration_seconds",
-			"tools/call latency by tool.", metrics.LatencyBuckets, "tool"),
+			"tools/call latency by tool and caller class.", metrics.LatencyBuckets, "tool", "caller_class"),
 		log:      log,
 		LogCalls: true,
 	}
@@ -66,15 +72,27 @@ type Call struct {
 	tool    string
 	session string
 	start   time.Time
+	caller  *auth.Caller
+	name    string // the tool's name, unbounded (audit only)
+	args    json.RawMessage
 }
 
-// Start begins timing a request.
-func (r *Recorder) Start(m *jsonrpc.Message, session string) *Call {
-	c := &Call{r: r, method: methodLabel(m.Method), session: session, start: time.Now()}
+// Start begins timing a request; the caller comes from ctx (auth.WithCaller).
+func (r *Recorder) Start(ctx context.Context, m *jsonrpc.Message, session string) *Call {
+	c := &Call{r: r, method: methodLabel(m.Method), session: session, start: time.Now(), caller: auth.CallerFrom(ctx)}
 	if name := m.ToolName(); name != "" {
 		c.tool = r.toolLabel(name)
+		c.name = name
+		c.args = arguments(m.Params)
 	}
 	return c
+}
+
+func (c *Call) class() string {
+	if c.caller == nil || c.caller.Class == "" {
+		return "anonymous"
+	}
+	return c.caller.Class
 }
 
 // Known methods keep their name; anything else is "other" so a client cannot blow up
@@ -107,8 +125,9 @@ func (c *Call) Done(answer *jsonrpc.Message, status int) {
 	c.r.Requests.Inc(c.method, outcome)
 	c.r.RequestTime.Observe(elapsed.Seconds(), c.method)
 	if c.tool != "" {
-		c.r.ToolCalls.Inc(c.tool, outcome)
-		c.r.ToolDuration.Observe(elapsed.Seconds(), c.tool)
+		c.r.ToolCalls.Inc(c.tool, outcome, c.class())
+		c.r.ToolDuration.Observe(elapsed.Seconds(), c.tool, c.class())
+		c.r.audit(c, outcome, elapsed, "")
 	}
 	if !c.r.LogCalls || c.r.log == nil {
 		return
@@ -126,8 +145,70 @@ func (c *Call) Done(answer *jsonrpc.Message, status int) {
 	if answer != nil && answer.Error != nil {
 		line["error"] = answer.Error.Message
 	}
+	c.r.write(line)
+}
+
+func (r *Recorder) write(line map[string]any) {
 	b, _ := json.Marshal(line)
-	c.r.logMu.Lock()
-	_, _ = c.r.log.Write(append(b, '\n'))
-	c.r.logMu.Unlock()
+	r.logMu.Lock()
+	_, _ = r.log.Write(append(b, '\n'))
+	r.logMu.Unlock()
+}
+
+// Audit configures the per-call record.
+type Audit struct {
+	IncludeArguments bool
+	Revision         string
+}
+
+// Refused records a tools/call the proxy refused (policy, rate limit): counted in the
+// tool metrics and audited, though it never reached the server.
+func (r *Recorder) Refused(ctx context.Context, m *jsonrpc.Message, tool, outcome, reason string) {
+	c := r.Start(ctx, m, "")
+	if c.tool == "" { // params the proxy could not read: still one record
+		c.tool, c.name = "other", tool
+	}
+	r.ToolCalls.Inc(c.tool, outcome, c.class())
+	r.audit(c, outcome, time.Since(c.start), reason)
+}
+
+func arguments(params json.RawMessage) json.RawMessage {
+	var p struct {
+		Arguments json.RawMessage `json:"arguments"`
+	}
+	if json.Unmarshal(params, &p) != nil {
+		return nil
+	}
+	return p.Arguments
+}
+
+// audit writes the record: who called which tool, with what (size and hash of the
+// arguments; their values only when asked), how it ended, how long it took.
+func (r *Recorder) audit(c *Call, outcome string, elapsed time.Duration, reason string) {
+	if r.Audit == nil || r.log == nil {
+		return
+	}
+	sum := sha256.Sum256(c.args)
+	line := map[string]any{
+		"ts": time.Now().UTC().Format(time.RFC3339Nano), "level": "info", "event": "audit",
+		"tool": c.name, "outcome": outcome, "ms": float64(elapsed.Microseconds()) / 1000,
+		"argumentsBytes": len(c.args), "argumentsSha256": hex.EncodeToString(sum[:]),
+		"revision": r.Audit.Revision, "callerClass": c.class(),
+	}
+	if c.caller != nil && !c.caller.Anonymous {
+		line["caller"] = c.caller.Subject
+		if c.caller.ServiceAccount != "" {
+			line["serviceAccount"] = c.caller.ServiceAccount
+		}
+	}
+	if c.session != "" {
+		line["session"] = c.session
+	}
+	if reason != "" {
+		line["reason"] = reason
+	}
+	if r.Audit.IncludeArguments && len(c.args) > 0 {
+		line["arguments"] = c.args
+	}
+	r.write(line)
 }

@@ -41,6 +41,9 @@ type Proxy struct {
 	Forwarder   *route.Forwarder
 	Draining    func() bool
 	MaxSessions int
+	// DropHeaders are not passed to the server (Authorization once the proxy checked it:
+	// a token meant for the proxy's audience is not the server's to reuse).
+	DropHeaders []string
 
 	opened   *metrics.Vec
 	refused  *metrics.Vec
@@ -202,6 +205,9 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, body []byte, msg
 	out.Host = r.Host
 	copyHeader(out.Header, r.Header)
 	out.Header.Del(route.ForwardedHeader)
+	for _, h := range p.DropHeaders {
+		out.Header.Del(h)
+	}
 	out.Header.Del("Content-Length")
 	if upstreamSID != "" {
 		out.Header.Set("Mcp-Session-Id", upstreamSID)
@@ -209,7 +215,7 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, body []byte, msg
 	pending := map[string]*calls.Call{}
 	for i := range msgs {
 		if msgs[i].IsRequest() {
-			pending[msgs[i].IDKey()] = p.Calls.Start(&msgs[i], clientSID)
+			pending[msgs[i].IDKey()] = p.Calls.Start(r.Context(), &msgs[i], clientSID)
 		}
 	}
 	resp, err := p.Client.Do(out)

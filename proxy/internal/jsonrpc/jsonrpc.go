@@ -33,6 +33,7 @@ const (
 	ParseError     = -32700
 	InvalidRequest = -32600
 	MethodNotFound = -32601
+	InvalidParams  = -32602
 	InternalError  = -32603
 )
 

@@ -6,6 +6,7 @@ package route
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -91,6 +92,15 @@ type Forwarder struct {
 	proxy   *httputil.ReverseProxy
 	Results *metrics.Vec
 	MaxBody int64 // largest body forwarded (the owner's own limit applies too)
+
+	scheme    string
+	transport *http.Transport
+}
+
+// UseTLS makes forwards go over TLS (the replicas serve TLS), verified by cfg.
+func (f *Forwarder) UseTLS(cfg *tls.Config) {
+	f.scheme = "https"
+	f.transport.TLSClientConfig = cfg
 }
 
 type ownerKey struct{}
@@ -98,7 +108,7 @@ type ownerKey struct{}
 // NewForwarder builds a forwarder; dialTimeout bounds how long an unreachable owner
 // (a deleted pod) can hold a request before the client gets its 404.
 func NewForwarder(self, path string, dialTimeout time.Duration, reg *metrics.Registry) *Forwarder {
-	f := &Forwarder{Self: self, Path: path}
+	f := &Forwarder{Self: self, Path: path, scheme: "http"}
 	f.Results = reg.Counter("mcpops_proxy_forwards",
 		"Requests passed to the replica owning their session, by result (ok, owner_gone).", "result")
 	transport := &http.Transport{
@@ -107,10 +117,11 @@ func NewForwarder(self, path string, dialTimeout time.Duration, reg *metrics.Reg
 		IdleConnTimeout:     90 * time.Second,
 		DisableCompression:  true,
 	}
+	f.transport = transport
 	f.proxy = &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			owner := pr.In.Context().Value(ownerKey{}).(string)
-			pr.Out.URL = &url.URL{Scheme: "http", Host: owner, Path: f.Path, RawQuery: pr.In.URL.RawQuery}
+			pr.Out.URL = &url.URL{Scheme: f.scheme, Host: owner, Path: f.Path, RawQuery: pr.In.URL.RawQuery}
 			pr.Out.Host = pr.In.Host // the owner's server sees the client's Host, as direct
 			pr.Out.Header.Set(ForwardedHeader, f.Self)
 			pr.Out.Header.Del("X-Forwarded-For")

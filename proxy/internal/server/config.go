@@ -32,6 +32,7 @@ type Config struct {
 	DrainTimeout   time.Duration
 	DrainDelay     time.Duration
 	LogCalls       bool
+	SecurityFile   string   // auth, tool policy, rate limits, audit (proxy/README.md)
 	Command        []string // stdio: the server's argv (after --)
 }
 
@@ -58,6 +59,7 @@ func Parse(args []string, stderr io.Writer) (Config, error) {
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", 0, "after SIGTERM, stop waiting for open sessions after this (0: until killed)")
 	fs.DurationVar(&c.DrainDelay, "drain-delay", 2*time.Second, "after SIGTERM, keep serving at least this long (endpoints take a moment to drop the pod)")
 	fs.BoolVar(&c.LogCalls, "log-calls", true, "one JSON log line per call on stdout")
+	fs.StringVar(&c.SecurityFile, "security-file", os.Getenv("MCPOPS_SECURITY"), "JSON settings: auth, tool policy, rate limits, audit (else env MCPOPS_SECURITY; a bad file stops the proxy)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: mcpops-proxy [flags] [-- stdio server command...]\n       mcpops-proxy install DIR\n       mcpops-proxy metrics-doc")
 		fs.PrintDefaults()

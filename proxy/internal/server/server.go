@@ -4,6 +4,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,6 +21,7 @@ import (
 	"mcpops.dev/proxy/internal/mcpcheck"
 	"mcpops.dev/proxy/internal/metrics"
 	"mcpops.dev/proxy/internal/route"
+	"mcpops.dev/proxy/internal/security"
 	"mcpops.dev/proxy/internal/sessionid"
 	"mcpops.dev/proxy/internal/sessions"
 	"mcpops.dev/proxy/internal/stdio"
@@ -44,6 +46,8 @@ type Proxy struct {
 	checker  *mcpcheck.Checker
 	registry *sessions.Registry
 	mcp      http.Handler
+	guard    *security.Guard
+	certs    *security.Certs // nil: plain HTTP
 	bridge   *stdio.Bridge
 	upstream *url.URL
 	client   *http.Client
@@ -68,6 +72,9 @@ func Metrics() *metrics.Registry {
 	(&httpproxy.Proxy{}).Metrics(reg)
 	route.NewForwarder("", "/", time.Second, reg)
 	stdio.RegisterMetrics(reg)
+	(&security.Guard{}).Metrics(reg)
+	p.jwksMetric()
+	p.tlsMetric()
 	return reg
 }
 
@@ -77,6 +84,26 @@ func (p *Proxy) register() {
 	p.open = p.reg.Gauge("mcpops_proxy_sessions_open", "Sessions open on this replica.")
 	p.drainG = p.reg.Gauge("mcpops_proxy_draining", "1 after SIGTERM: no new sessions, open ones still served.")
 	p.protocol = p.reg.Gauge("mcpops_proxy_protocol_info", "1 for the protocol revision the server was classified as.", "version")
+}
+
+func (p *Proxy) tlsMetric() func(bool) {
+	return p.results("mcpops_proxy_tls_reloads", "Reloads of the TLS certificate/key pair after the files changed, by result (ok, fail: the previous pair stays).")
+}
+
+func (p *Proxy) jwksMetric() func(bool) {
+	return p.results("mcpops_proxy_jwks_fetches", "Fetches of the token issuers' keys (discovery + JWKS), by result (ok, fail).")
+}
+
+// results registers a counter by result (ok, fail) and returns its recorder.
+func (p *Proxy) results(name, help string) func(bool) {
+	c := p.reg.Counter(name, help, "result")
+	return func(ok bool) {
+		if ok {
+			c.Inc("ok")
+		} else {
+			c.Inc("fail")
+		}
+	}
 }
 
 // New builds a proxy from its configuration.
@@ -94,10 +121,27 @@ func New(cfg Config, log io.Writer) (*Proxy, error) {
 	if err != nil {
 		return nil, err
 	}
+	var settings *security.Settings
+	if cfg.SecurityFile != "" {
+		// Fail closed: a file that does not load stops the proxy rather than serving open.
+		if settings, err = security.Load(cfg.SecurityFile); err != nil {
+			return nil, err
+		}
+	}
 	rec := calls.New(p.reg, log)
 	rec.LogCalls = cfg.LogCalls
+	if settings != nil && settings.AuditOn() {
+		rec.Audit = &calls.Audit{Revision: os.Getenv("MCPOPS_REVISION"), IncludeArguments: settings.Audit != nil && settings.Audit.IncludeArguments}
+	}
 	fwd := route.NewForwarder(cfg.Advertise, cfg.Path, cfg.ForwardTimeout, p.reg)
 	fwd.MaxBody = cfg.MaxBody
+	if settings != nil && settings.TLS != nil {
+		if p.certs, err = security.LoadCerts(settings.TLS); err != nil {
+			return nil, err
+		}
+		p.certs.OnReload = p.tlsMetric()
+		fwd.UseTLS(p.certs.PeerConfig())
+	}
 	p.checker = &mcpcheck.Checker{ReadyTimeout: cfg.ReadyTimeout, LiveTimeout: cfg.LiveTimeout, TTL: cfg.CheckTTL}
 	if cfg.Transport == "stdio" {
 		p.bridge = stdio.New(stdio.Options{
@@ -109,7 +153,7 @@ func New(cfg Config, log io.Writer) (*Proxy, error) {
 		p.checker.Ex = p.bridge.Control()
 		p.checker.Persistent = true
 		p.bridge.SetVersion(p.checker.Version)
-		return p, nil
+		return p, p.secure(settings, rec, codec)
 	}
 	p.upstream, _ = url.Parse(cfg.Upstream)
 	p.client = &http.Client{Transport: httpproxy.NewTransport()}
@@ -119,9 +163,34 @@ func New(cfg Config, log io.Writer) (*Proxy, error) {
 		Draining: p.draining.Load, MaxSessions: cfg.MaxSessions,
 	}
 	hp.Metrics(p.reg)
+	if settings != nil && settings.Auth != nil && settings.Auth.Mode == "Bearer" {
+		hp.DropHeaders = []string{"Authorization"}
+	}
 	p.mcp = hp
 	p.checker.Ex = &mcpcheck.HTTPExchanger{URL: cfg.Upstream, Client: p.client}
-	return p, nil
+	return p, p.secure(settings, rec, codec)
+}
+
+// secure puts the guard (auth, tool policy, rate limits) in front of the MCP path.
+func (p *Proxy) secure(s *security.Settings, rec *calls.Recorder, codec *sessionid.Codec) error {
+	if s == nil {
+		return nil
+	}
+	g, err := security.New(s, p.mcp, rec, p.cfg.MaxBody, p.reg, p.jwksMetric())
+	if err != nil {
+		return err
+	}
+	if p.cfg.Sessions == "sticky" {
+		g.Remote = func(r *http.Request) bool {
+			sid := r.Header.Get("Mcp-Session-Id")
+			return sid != "" && route.Decide(codec, p.cfg.Advertise, sid, r.Header.Get(route.ForwardedHeader) != "").Kind == route.Forward
+		}
+	}
+	p.guard, p.mcp = g, g
+	p.event("info", "security settings loaded", map[string]any{
+		"file": p.cfg.SecurityFile, "auth": g.Auth != nil, "toolPolicy": g.Policy.Active(), "audit": rec.Audit != nil,
+	})
+	return nil
 }
 
 func (p *Proxy) event(level, msg string, fields map[string]any) {
@@ -141,6 +210,11 @@ func (p *Proxy) Handler() http.Handler {
 	mux.HandleFunc("GET /livez", p.livez)
 	mux.HandleFunc("GET /metrics", p.metrics)
 	mux.HandleFunc("GET /mcpops/info", p.info)
+	if p.guard != nil {
+		// RFC 9728: at the root, and with the MCP path appended (clients try both).
+		mux.HandleFunc("GET "+security.MetadataPath, p.guard.Metadata(p.cfg.Path))
+		mux.HandleFunc("GET "+security.MetadataPath+p.cfg.Path, p.guard.Metadata(p.cfg.Path))
+	}
 	return mux
 }
 
@@ -224,10 +298,13 @@ func (p *Proxy) Drain() {
 	}
 }
 
+// MaxHeaderBytes bounds a request's headers (431 beyond): tokens are a few KiB.
+const MaxHeaderBytes = 64 << 10
+
 // Serve runs until ctx ends (SIGTERM), then drains: at least DrainDelay, then until no
 // session is open or DrainTimeout passes.
 func (p *Proxy) Serve(ctx context.Context, ln net.Listener) error {
-	srv := &http.Server{Handler: p.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: p.Handler(), ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: MaxHeaderBytes}
 	if p.bridge != nil {
 		if err := p.bridge.Start(); err != nil {
 			return err
@@ -235,10 +312,13 @@ func (p *Proxy) Serve(ctx context.Context, ln net.Listener) error {
 		defer p.bridge.Close()
 	}
 	go p.sweep(ctx)
+	if p.certs != nil {
+		ln = tls.NewListener(ln, p.certs.ServerConfig())
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	p.event("info", "serving", map[string]any{"listen": ln.Addr().String(), "transport": p.cfg.Transport,
-		"upstream": p.cfg.Upstream, "sessions": p.cfg.Sessions, "owner": p.cfg.Advertise})
+		"upstream": p.cfg.Upstream, "sessions": p.cfg.Sessions, "owner": p.cfg.Advertise, "tls": p.certs != nil})
 	select {
 	case err := <-errc:
 		return err

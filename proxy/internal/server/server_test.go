@@ -288,7 +288,7 @@ func TestMetricsAfterCalls(t *testing.T) {
 	resp, _ := http.Get(p.url + "/metrics")
 	body, _ := io.ReadAll(resp.Body)
 	for _, want := range []string{
-		`mcpops_proxy_tool_calls_total{tool="whoami",outcome="ok"} 1`,
+		`mcpops_proxy_tool_calls_total{tool="whoami",outcome="ok",caller_class="anonymous"} 1`,
 		`mcpops_proxy_sessions_open 1`,
 		`mcpops_proxy_sessions_opened_total 1`,
 	} {

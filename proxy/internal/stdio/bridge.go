@@ -355,7 +355,7 @@ func (b *Bridge) exchange(w http.ResponseWriter, r *http.Request, c *child, msgs
 			}
 			continue
 		}
-		call := b.opt.Calls.Start(&m, sid)
+		call := b.opt.Calls.Start(r.Context(), &m, sid)
 		wt, id, err := c.send(m)
 		if err != nil {
 			call.Done(nil, http.StatusBadGateway)
