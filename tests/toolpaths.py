@@ -7,9 +7,12 @@ controlplane-env` (one source of truth for the cache paths).
 from __future__ import annotations
 
 import functools
+import importlib.util
 import os
 import subprocess
+import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -48,3 +51,19 @@ def require_tool(env: str, target: str) -> str:
         pytest.skip(f"{env} is unset and `make {target}` has not built it")
     assert Path(path).is_file(), f"{env}={path} does not exist (run `make {target}`)"
     return path
+
+
+def load_hack(name: str) -> ModuleType:
+    """A script under hack/ as a module (hack/ is not a package; its scripts import each
+    other by name, e.g. realnode imports images for the pause image's name)."""
+    hack = REPO / "hack"
+    sys.path.insert(0, str(hack))
+    try:
+        spec = importlib.util.spec_from_file_location(name, hack / f"{name}.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+        return module
+    finally:
+        sys.path.remove(str(hack))

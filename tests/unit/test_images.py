@@ -7,34 +7,20 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import importlib.util
 import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 
 import pytest
+from toolpaths import load_hack
 
 REPO = Path(__file__).resolve().parents[2]
 HACK = REPO / "hack"
 
 
-def load(name: str) -> ModuleType:
-    sys.path.insert(0, str(HACK))  # images_check imports images
-    try:
-        spec = importlib.util.spec_from_file_location(name, HACK / f"{name}.py")
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-        return module
-    finally:
-        sys.path.remove(str(HACK))
-
-
-images = load("images")
-check = load("images_check")
+images = load_hack("images")
+check = load_hack("images_check")
 
 
 @pytest.fixture

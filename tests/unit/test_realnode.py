@@ -3,31 +3,16 @@ where pods go, and what the kubelet is told. (The node itself runs in tests/e2e.
 
 from __future__ import annotations
 
-import importlib.util
 import ipaddress
 import json
-import sys
 from pathlib import Path
-from types import ModuleType
+
+from toolpaths import load_hack
 
 REPO = Path(__file__).resolve().parents[2]
-HACK = REPO / "hack"
 
 
-def load(name: str) -> ModuleType:
-    sys.path.insert(0, str(HACK))  # realnode imports images (the pause image's name)
-    try:
-        spec = importlib.util.spec_from_file_location(name, HACK / f"{name}.py")
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-        return module
-    finally:
-        sys.path.remove(str(HACK))
-
-
-realnode = load("realnode")
+realnode = load_hack("realnode")
 
 # `iptables -S` of a filter table after a node ran: the kubelet's, kube-proxy's, ours, and
 # someone else's chain and rule that must survive.
