@@ -9,6 +9,9 @@ from typing import Any
 
 from test_mcpserver_plan import T0, FakeCluster, server
 
+from mcpops.api.mcpserver import MCPServerSpec
+from mcpops.api.testsuite import TestSuite
+from mcpops.kinds.mcpserver import desired
 from mcpops.kinds.mcpserver.plan import plan
 from mcpops.objects.paths import PLURALS
 from mcpops_common.names import REVISION_LABEL
@@ -151,3 +154,27 @@ def test_abort_scale_down_delay_keeps_the_failed_revision_up_to_inspect() -> Non
     assert cluster.deployments[f"s-{second}"]["spec"]["replicas"] == 2
     cluster.run(srv, T0 + timedelta(seconds=124))
     assert cluster.deployments[f"s-{second}"]["spec"]["replicas"] == 0
+
+
+def test_services_and_budget_select_the_servers_pods_not_their_test_jobs() -> None:
+    """A revision's test Job pods carry its server and revision labels: a Service that
+    selected them would send a runner's calls to the runner itself, and a budget over them
+    cannot be counted (a Job has no scale subresource), which blocks node drains."""
+    cluster = FakeCluster()
+    srv, first = healthy(cluster, {"image": "img:1", "replicas": 3})
+    spec = MCPServerSpec.model_validate(srv["spec"])
+    suite = TestSuite.model_validate({"name": "smoke", "builtin": {"requiredTools": ["t"]}})
+    job = desired.test_job(
+        srv, spec, suite, revision=first, attempt=1, preview_url="http://p", baseline=None
+    )
+    job_pod = job["spec"]["template"]["metadata"]["labels"]
+    [server_pod] = [
+        d["spec"]["template"]["metadata"]["labels"]
+        for d in cluster.deployments.values()
+        if d["metadata"]["labels"][REVISION_LABEL] == first
+    ]
+    selectors = [cluster.budgets["s"]["spec"]["selector"]["matchLabels"]]
+    selectors += [svc["spec"]["selector"] for svc in cluster.services.values()]
+    for selector in selectors:
+        assert selector.items() <= server_pod.items()
+        assert not selector.items() <= job_pod.items()

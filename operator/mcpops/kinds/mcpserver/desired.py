@@ -28,6 +28,7 @@ from mcpops.objects.patch import strategic_merge
 from mcpops_common.names import (
     ATTEMPT_LABEL,
     CONFIG_HASH_ANNOTATION,
+    NAME_LABEL,
     REVISION_LABEL,
     REVISION_SPEC_ANNOTATION,
     ROLE,
@@ -409,7 +410,15 @@ def disruption_budget(parent: Body, spec: MCPServerSpec, revision: str) -> Manif
             "metadata": child_meta(parent, name, labels(COMPONENT, name, **{SERVER_LABEL: name})),
             "spec": {
                 "maxUnavailable": max_unavailable,
-                "selector": {"matchLabels": {SERVER_LABEL: name, REVISION_LABEL: revision}},
+                # Not the revision's test Job pods: a Job has no scale subresource, and the
+                # disruption controller cannot count a budget over them.
+                "selector": {
+                    "matchLabels": {
+                        NAME_LABEL: COMPONENT,
+                        SERVER_LABEL: name,
+                        REVISION_LABEL: revision,
+                    }
+                },
             },
         }
     )
@@ -436,7 +445,9 @@ def service(
     every revision: traffic must never reach an unintended one.
     """
     server = parent["metadata"]["name"]
-    selector = {SERVER_LABEL: server, REVISION_LABEL: revision or "none"}
+    # The name label (the component) keeps the revision's test Job pods, which carry the
+    # same server and revision labels, out of the Service: a runner never calls itself.
+    selector = {NAME_LABEL: COMPONENT, SERVER_LABEL: server, REVISION_LABEL: revision or "none"}
     return stamp(
         {
             "apiVersion": "v1",
