@@ -125,7 +125,9 @@ $(PROXY_BIN):
 	@echo ">> building mcpops-proxy into $(PROXY_BIN)"
 	cd proxy && CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -o $(PROXY_BIN) ./cmd/mcpops-proxy
 
-$(NPM_DIR)/.stamp: hack/npm/package.json hack/npm/package-lock.json
+# Keyed by the lockfile's hash (NPM_KEY), so no file prerequisites: a fresh checkout's new
+# mtimes must not reinstall what the cache holds.
+$(NPM_DIR)/.stamp:
 	@echo ">> installing the pinned npm packages into $(NPM_DIR)"
 	mkdir -p $(NPM_DIR)
 	cp hack/npm/package.json hack/npm/package-lock.json $(NPM_DIR)/
