@@ -1,6 +1,9 @@
 """`hack/images.py check`: run every built image once, with no network (`--network none`).
 
 - pause starts and says what it is;
+- mcpops-proxy installs itself into a shared volume (what a stdio server's init container
+  does), and the installed binary serves mcp-server-time over stdio in the mcp-python image:
+  ready (an MCP exchange through the child) and the protocol revision classified;
 - the operator image runs `mcpops --help`, and its init-container step installs the stdio bridge
   bundle, which then runs in the mcp-python image (a plain glibc image);
 - the solver image solves a Netlib instance from the shared data set to its known objective;
@@ -170,6 +173,47 @@ def check_bridge(store: Store, operator: str, python: str) -> str:
     return f"installed by {operator.split('/')[1]} and run in {python.split('/')[1]}"
 
 
+PROXY_PROBE = """
+import json, time, urllib.request
+deadline = time.monotonic() + 60
+while True:
+    try:
+        ready = urllib.request.urlopen("http://127.0.0.1:8090/readyz", timeout=5).status
+        break
+    except OSError:
+        if time.monotonic() > deadline:
+            raise
+        time.sleep(0.3)
+info = json.load(urllib.request.urlopen("http://127.0.0.1:8090/mcpops/info", timeout=5))
+print(json.dumps({**info, "readyz": ready}))
+"""
+
+
+def check_proxy(store: Store, proxy: str, python: str) -> str:
+    """The proxy image's binary, installed as the init container does, wraps a stdio
+    server in another image (the static binary needs nothing of it)."""
+    name = f"mcpops-check-{digest(proxy + str(time.time()))}"
+    with tempfile.TemporaryDirectory(prefix="mcpops-proxy-") as tmp:
+        os.chmod(tmp, 0o777)  # the image's user (65532) writes the binary here
+        mount = f"{tmp}:/mcpops/bin"
+        podman_output(store, "--volume", mount, proxy, "install", "/mcpops/bin")
+        start = store.podman("run", "--detach", "--network=none", "--name", name)
+        serve = ["/mcpops/bin/mcpops-proxy", "--transport", "stdio", "--", "mcp-server-time"]
+        output([*start, "--volume", mount, python, *serve], store.env())
+        try:
+            probe = store.podman("exec", name, "python3", "-c", PROXY_PROBE)
+            info = json.loads(output(probe, store.env()).strip().splitlines()[-1])
+        finally:
+            remove = store.podman("rm", "--force", name)
+            subprocess.run(remove, env=store.env(), capture_output=True, check=False)
+    if info.get("readyz") != 200 or not info.get("protocolVersion"):
+        raise SystemExit(f"mcpops-proxy over mcp-server-time in {python}: {info}")
+    return (
+        f"installed, wraps mcp-server-time in {python.split('/')[1]}: ready, "
+        f"protocol {info['protocolVersion']}"
+    )
+
+
 def check_tools(store: Store, ref: str, cmd: Sequence[str], expected: str) -> str:
     tools = stdio_tools(store.podman("run", "--rm", "-i", "--network=none", ref, *cmd), store.env())
     if expected not in tools:
@@ -211,7 +255,7 @@ def check_ca(store: Store, refs: Mapping[str, str]) -> str:
     base = bundle(refs["base"])
     host_only = pem_blocks(HOST_CA_BUNDLE.read_text()) - pem_blocks(base)
     for name, ref in refs.items():
-        if name in ("base", "pause"):
+        if name in ("base", "pause", "mcpops-proxy"):  # FROM scratch: no bundle at all
             continue
         extra = foreign_certs(bundle(ref), base)
         if extra:
@@ -232,6 +276,7 @@ def checks(store: Store, refs: Mapping[str, str]) -> list[tuple[str, Callable[[]
         ("pause", lambda: podman_output(store, refs["pause"], "-v").strip()),
         ("mcpops", lambda: podman_output(store, operator, "--help").splitlines()[0][:70]),
         ("bridge", lambda: check_bridge(store, operator, python)),
+        ("mcpops-proxy", lambda: check_proxy(store, refs["mcpops-proxy"], python)),
         ("mcpops-solver", lambda: check_solver(store, refs["mcpops-solver"])),
         ("mcp-python", lambda: check_tools(store, python, ["mcp-server-time"], "get_current_time")),
         ("mcp-node", lambda: check_tools(store, node, ["mcp-server-everything", "stdio"], "echo")),

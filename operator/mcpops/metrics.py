@@ -159,3 +159,15 @@ UPDATE_VERSIONS_FOUND = Counter(
     "Versions (tags, releases) seen for the first time by this operator process, by source.",
     ["source"],
 )
+
+# The in-pod proxies (machinery.proxyinfo): what the operator asks of them.
+PROXY_INFO_REQUESTS = Counter(
+    "mcpops_proxy_info_requests",
+    "Requests for a pod proxy's /mcpops/info (protocol revision, open sessions), by outcome "
+    "(ok, error).",
+    ["outcome"],
+)
+SESSION_KEYS_CREATED = Counter(
+    "mcpops_session_keys_created",
+    "Session-key Secrets created (one per MCPServer, shared by all its revisions).",
+)

@@ -133,6 +133,7 @@ def test_helm_install_cluster_wide(crds: Cluster, namespace: str, helm: str) -> 
         (container,) = dep["spec"]["template"]["spec"]["containers"]
         env = {e["name"]: e.get("value") for e in container["env"]}
         assert env["MCPOPS_IMAGE"] == container["image"]
+        assert env["MCPOPS_PROXY_IMAGE"] == container["image"].replace("/mcpops:", "/mcpops-proxy:")
         assert env["MCPOPS_LEADER_ELECT"] == "true"
         pods = cluster.list("pods", namespace, selector=f"app.kubernetes.io/instance={release}")
         assert len(pods) == 1

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from mcpops.api.mcpserver import MCPServerSpec
-from mcpops.kinds.mcpserver.desired import BRIDGE_DIR, pod_template
+from mcpops.kinds.mcpserver.desired import PROXY_BIN, PROXY_DIR, pod_template
 
 REPO = Path(__file__).resolve().parents[2]
 DOCKERFILE = REPO / "Dockerfile"
@@ -161,29 +161,23 @@ def test_operator_image_has_no_solver_and_has_the_bridge(
     assert "--from=solver-build /opt/venv /opt/venv" in args_of(stages["solver"], "COPY")
 
 
-def test_bridge_paths_match_what_the_operator_runs() -> None:
-    """The image and desired.py must agree on every path of the stdio bridge."""
+def test_proxy_paths_match_what_the_operator_runs() -> None:
+    """The proxy image (hack/containerfiles/proxy.Containerfile) and desired.py agree on
+    where the binary is and how a stdio server's init container installs it."""
     spec = MCPServerSpec.model_validate(
         {"image": "img:1", "transport": "stdio", "command": ["srv"], "port": 8000}
     )
-    pod = pod_template("s", spec)["spec"]
+    pod = pod_template("s", spec, proxy_image="reg/mcpops-proxy:1")["spec"]
     (init,) = pod["initContainers"]
-    assert init["command"] == ["/opt/mcpops-bridge/install", f"{BRIDGE_DIR}/bridge"]
-    assert BRIDGE_DIR == "/mcpops"
+    assert init["image"] == "reg/mcpops-proxy:1"
+    assert "command" not in init, "the image's entrypoint is the proxy"
+    assert init["args"] == ["install", PROXY_DIR]
     server = pod["containers"][0]
-    assert server["command"][:5] == [
-        "/mcpops/bridge/mcpops-bridge",
-        "--port",
-        "8000",
-        "--path",
-        "/mcp",
-    ]
-    assert server["command"][5:] == ["--", "srv"]
-    text = DOCKERFILE.read_text()
-    assert "install -m 0755 docker/bridge_install.py /opt/mcpops-bridge/install" in text
-    # The installer runs on the operator image's interpreter (the user's image has none),
-    # wherever that image's Python lives (/usr/local/bin in the official one, /usr/bin in Debian).
-    assert INSTALLER.read_text().splitlines()[0] == "#!/usr/bin/env python3"
+    assert server["command"][0] == PROXY_BIN == f"{PROXY_DIR}/mcpops-proxy"
+    assert server["command"][-2:] == ["--", "srv"]
+    text = (REPO / "hack" / "containerfiles" / "proxy.Containerfile").read_text()
+    assert "COPY mcpops-proxy /mcpops-proxy" in text
+    assert 'ENTRYPOINT ["/mcpops-proxy"]' in text
 
 
 def test_dockerignore_keeps_the_context_small() -> None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from mcpops.objects.bodies import Body
 from mcpops.objects.conditions import true_condition
+from mcpops_common.names import REVISION_LABEL
 
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"  # set by the EndpointSlice controller
 JOB_NAME_LABEL = "job-name"  # set by the Job controller on its pods
@@ -29,6 +30,9 @@ class Observed:
     unserved: frozenset[str] = frozenset()
     # ConfigMaps and Secrets of the namespace, by (kind, name): identity and a data hash.
     configs: dict[tuple[str, str], Body] = field(default_factory=dict)
+    # The MCP protocol revision each revision's server speaks, as its proxies classified it
+    # (asked of the pods by the reconciler: machinery.proxyinfo).
+    protocols: dict[str, str] = field(default_factory=dict)
 
     def pods_of(self, job: str) -> list[Body]:
         return [
@@ -101,6 +105,26 @@ def ready_endpoints(slices: dict[str, Body], service: str) -> int:
             if (endpoint.get("conditions") or {}).get("ready"):
                 count += 1
     return count
+
+
+def proxy_endpoints(services: dict[str, Body], slices: dict[str, Body]) -> dict[str, list[str]]:
+    """revision -> host:port of the ready proxies behind the Services that select it (the
+    Services' port "mcp" is the proxy's), sorted: the addresses to ask /mcpops/info."""
+    out: dict[str, list[str]] = {}
+    for eps in slices.values():
+        service = (eps.get("metadata", {}).get("labels") or {}).get(SERVICE_NAME_LABEL)
+        selector = ((services.get(service or "") or {}).get("spec") or {}).get("selector") or {}
+        revision = selector.get(REVISION_LABEL)
+        port = next((p.get("port") for p in eps.get("ports") or [] if p.get("name") == "mcp"), None)
+        if not revision or revision == "none" or not port:
+            continue
+        for endpoint in eps.get("endpoints") or []:
+            if not (endpoint.get("conditions") or {}).get("ready"):
+                continue
+            for address in endpoint.get("addresses") or []:
+                host = f"[{address}]" if ":" in address else address
+                out.setdefault(revision, []).append(f"{host}:{port}")
+    return {rev: sorted(set(addrs)) for rev, addrs in out.items()}
 
 
 def ready_replicas(dep: Body | None) -> int:

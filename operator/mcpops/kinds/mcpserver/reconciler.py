@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import functools
+import secrets
 from datetime import UTC, datetime
-from typing import get_args
+from typing import Any, get_args
 
 import structlog
 from pydantic import ValidationError
@@ -12,10 +13,12 @@ from pydantic import ValidationError
 from mcpops import metrics
 from mcpops.api.mcpserver import MCPServerSpec, Phase
 from mcpops.api.updates import Updates
-from mcpops.kinds.mcpserver import exposure, references, updates
+from mcpops.kinds.mcpserver import desired, exposure, references, updates
+from mcpops.kinds.mcpserver.observed import proxy_endpoints
 from mcpops.kinds.mcpserver.plan import ROLLOUT_PHASES, Observed, plan
 from mcpops.machinery.client import HANDOVER_MANAGER, ApiError, Client
 from mcpops.machinery.informer import Watch
+from mcpops.machinery.proxyinfo import ProxyInfos
 from mcpops.machinery.registries import Auth, Lookups, auth_from_secret
 from mcpops.machinery.store import Key, Store
 from mcpops.machinery.writer import Writer
@@ -135,6 +138,8 @@ class MCPServerReconciler:
         self.write = Writer(client, store, KIND)
         self.client = client
         self.lookups = Lookups()  # spec.updates: one cache for every server (per source)
+        self.proxies = ProxyInfos()  # what the in-pod proxies say (protocol revision)
+        self.keyed: set[Key] = set()  # servers whose session-key Secret this process made
         self.phases: dict[Key, str] = {}
         self.rollouts: dict[Key, datetime] = {}  # rollouts moving on their own: since when
         self.waiting: set[Key] = set()  # servers whose revision waits for a missing reference
@@ -188,20 +193,28 @@ class MCPServerReconciler:
             self._count_phase(key, None)
             self._track_rollout(key, None)
             self._track_conditions(key, None)
+            self.proxies.forget(key)
+            self.keyed.discard(key)
             return None  # children go with their owner (garbage collection)
         bound = log.bind(
             namespace=key[0], name=key[1], uid=server["metadata"].get("uid"), kind=KIND
         )
+        observed = observe(self.store, key)
+        if (server.get("spec") or {}).get("transport") != "sse":  # sse pods have no proxy
+            endpoints = proxy_endpoints(observed.services, observed.endpoint_slices)
+            observed.protocols = await self.proxies.protocols(key, endpoints)
         result = plan(
             server,
-            observe(self.store, key),
+            observed,
             datetime.now(UTC),
             image=self.settings.operator_image,
+            proxy_image=self.settings.proxy_image,
             found=await self.found(server),
         )
         metrics.WRITES_SKIPPED.labels(KIND).inc(result.skipped_writes)
         metrics.TEST_JOBS.inc(sum(1 for m in result.apply if m["kind"] == "Job"))
         try:
+            await self.session_key(key, server, bound)
             await self.write.apply(key, result.handover, bound, manager=HANDOVER_MANAGER)
             await self.write.apply(key, result.apply, bound)
             await self.write.delete(key[0], result.delete, bound)
@@ -242,6 +255,26 @@ class MCPServerReconciler:
         self._track_conditions(key, result.status)
         await self.write.events(server, result.events)
         return result.requeue_after
+
+    async def session_key(self, key: Key, server: Body, bound: Any) -> None:
+        """Create the Secret the proxies sign session ids with, once per MCPServer: created
+        (never applied), so that a key is never replaced under open sessions; an existing
+        one (409) is kept. Random bytes cannot come from the pure plan."""
+        if (server.get("spec") or {}).get("transport") == "sse" or key in self.keyed:
+            return
+        name = desired.session_secret_name(key[1])
+        if name in self.store.children_of("Secret", (key[0], "")):
+            self.keyed.add(key)
+            return
+        try:
+            await self.client.create(desired.session_secret(server, secrets.token_bytes(32)))
+        except ApiError as exc:
+            if exc.status != 409:
+                raise
+        else:
+            metrics.SESSION_KEYS_CREATED.inc()
+            bound.info("session key created", secret=name)
+        self.keyed.add(key)
 
     async def found(self, server: Body) -> updates.Found | None:
         """What spec.updates' source offers now (cached per source and interval)."""

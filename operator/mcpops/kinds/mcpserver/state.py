@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NotRequired, TypedDict
 
+from mcpops import PROXY_IMAGE
 from mcpops.api.mcpserver import MCPServerSpec, Rollout, RolloutRecord
 from mcpops.kinds.mcpserver import desired
 from mcpops.kinds.mcpserver.observed import Observed
@@ -25,11 +26,12 @@ class Inputs:
     spec: MCPServerSpec
     observed: Observed
     now: datetime
-    image: str  # the operator image the pods carry (health sidecar, bridge, test runner)
+    image: str  # the operator image (test runner; the health sidecar of sse servers)
     template: PodTemplate  # the spec's pod template...
     revision: Revision  # ...and its hash
     # The ConfigMaps and Secrets the pods read: found (part of the revision) or missing.
     refs: Resolution = field(default_factory=lambda: Resolution([], [], None))
+    proxy_image: str = PROXY_IMAGE  # the in-pod proxy's, in the template
 
     @property
     def waiting(self) -> str:

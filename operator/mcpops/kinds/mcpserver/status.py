@@ -234,8 +234,38 @@ def status(st: State, inp: Inputs, out: Plan) -> dict[str, Any]:
     ):
         if value:
             new[key] = value
+    protocol = protocol_version(old, st.active, inp.observed.protocols)
+    if protocol:
+        new["protocolVersion"] = protocol
+    _protocol_event(out, old, new)
     timeline(out, old, new, inp.now)
     return new
+
+
+def protocol_version(old: dict[str, Any], active: str | None, known: dict[str, str]) -> str | None:
+    """The active revision's protocol revision: as its proxies classified it, else what the
+    last status said of the same revision (the operator asks once per revision, and a
+    restarted operator has not asked yet)."""
+    if active is None:
+        return None
+    if active in known:
+        return known[active]
+    if old.get("activeRevision") == active and isinstance(old.get("protocolVersion"), str):
+        return str(old["protocolVersion"])
+    return None
+
+
+def _protocol_event(out: Plan, old: dict[str, Any], new: dict[str, Any]) -> None:
+    """An Event when the serving revision's protocol becomes known or changes."""
+    protocol = new.get("protocolVersion")
+    if protocol and protocol != old.get("protocolVersion"):
+        before = old.get("protocolVersion")
+        out.event(
+            "Normal",
+            "ProtocolVersion",
+            f"revision {new.get('activeRevision')} speaks MCP {protocol}"
+            + (f" (was {before})" if before else ""),
+        )
 
 
 def timeline(out: Plan, old: dict[str, Any], new: dict[str, Any], now: datetime) -> None:
