@@ -200,7 +200,8 @@ def test_turning_autoscaling_off_deletes_the_hpa() -> None:
 
 def test_default_requests_cover_what_real_pods_use_at_rest() -> None:
     """Measured on the real node (tests/e2e/test_real_resources.py): the proxy sidecar
-    a few MiB, a stdio container (proxy + mcp-server-time) under 128 MiB working set."""
+    a few MiB, a stdio container (the proxy and two mcp-server-time processes) under
+    192 MiB working set."""
     from mcpops.api.mcpserver import MCPServerSpec
     from mcpops.kinds.mcpserver.desired import pod_template
 
@@ -212,7 +213,7 @@ def test_default_requests_cover_what_real_pods_use_at_rest() -> None:
         "s", MCPServerSpec.model_validate({"image": "i:1", "transport": "stdio", "command": ["x"]})
     )
     [server] = stdio["spec"]["containers"]
-    assert server["resources"]["requests"]["memory"] == "128Mi"
+    assert server["resources"]["requests"]["memory"] == "192Mi"
     [installer] = stdio["spec"]["initContainers"]
     assert installer["resources"]["requests"]["memory"] == "16Mi"
     custom = pod_template(

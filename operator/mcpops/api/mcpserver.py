@@ -410,8 +410,9 @@ class MCPServerSpec(ApiModel):
         description=(
             "Requests and limits of the server container, by resource name (extended "
             "resources such as nvidia.com/gpu included). Defaults: requests cpu 100m, "
-            "memory 128Mi (stdio too: the proxy that runs in the same container uses about "
-            "7 MiB); limits cpu 500m, memory 512Mi."
+            "memory 128Mi (192Mi for stdio: the container holds the proxy and, at rest, two "
+            "server processes, one for checks and one warm for the next session); limits cpu "
+            "500m, memory 512Mi."
         ),
     )
     autoscaling: Autoscaling | None = Field(

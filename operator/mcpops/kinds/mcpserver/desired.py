@@ -42,9 +42,10 @@ from mcpops_common.names import (
 COMPONENT = "mcpserver"
 
 DEFAULT_REQUESTS = {"cpu": "100m", "memory": "128Mi"}
-# A stdio server's container also runs the proxy (about 7 MiB RSS at rest) beside the server
-# (mcp-server-time: about 66 MiB): the same default as an HTTP server's container.
-STDIO_DEFAULT_REQUESTS = DEFAULT_REQUESTS
+# A stdio server's container runs the proxy (about 7 MiB RSS at rest) and, besides a child per
+# session, two of the server's processes at rest: the control child (checks, stateless
+# requests) and a warm one (a new session starts at once); mcp-server-time is about 66 MiB.
+STDIO_DEFAULT_REQUESTS = {"cpu": "100m", "memory": "192Mi"}
 DEFAULT_LIMITS = {"cpu": "500m", "memory": "512Mi"}
 # The health sidecar of sse servers (operator image): 65 MiB working set measured at rest on
 # a real node, 79 MiB RSS as a process; requested with headroom.

@@ -1,0 +1,168 @@
+"""Sessions and liveness through the in-pod proxy, on the real node.
+
+A Streamable HTTP session (server-everything from npm, 2025-11-25: it keeps sessions) is
+opened through the stable Service and used on fresh connections, as a client behind a
+gateway would (kube-proxy balances connections, so every request may land on any pod): it
+survives a scale-out and a blue-green switch, served by the replica that owns it (the
+others forward to it, proven by their metrics). A server that hangs (SIGSTOP) fails
+/livez and is restarted by the kubelet.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+from clusterkit import Cluster, wait_until
+from conftest import Installed
+from e2ekit import image
+from process.proxykit import answer, call, open_session
+from test_real_mcpservers import FAST, mcpserver, pods_of, stable_url, status, wait_ready
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
+
+
+def everything(name: str, **extra: Any) -> dict[str, Any]:
+    return mcpserver(
+        name,
+        image=image("mcp-node"),
+        command=["mcp-server-everything"],
+        args=["streamableHttp"],
+        env=[{"name": "PORT", "value": "3001"}],
+        port=3001,
+        **extra,
+    )
+
+
+def echo(url: str, session: str, text: str) -> None:
+    msg = answer(call(url, session, "echo", {"message": text}))
+    assert "result" in msg, msg
+    assert text in json.dumps(msg["result"]), msg
+
+
+def metric(pod: dict[str, Any], name: str, labels: str) -> float:
+    """One proxy's counter, read from its /metrics on the pod IP."""
+    url = f"http://{pod['status']['podIP']}:8090/metrics"
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        text = resp.read().decode()
+    pattern = re.compile(rf"^{name}\{{{re.escape(labels)}\}} (\S+)$", re.M)
+    found = pattern.search(text)
+    return float(found.group(1)) if found else 0.0
+
+
+def forwarded(cluster: Cluster, name: str, ns: str, revision: str) -> float:
+    return sum(
+        metric(p, "mcpops_proxy_forwards_total", 'result="ok"')
+        for p in pods_of(cluster, name, ns, revision)
+    )
+
+
+def stop_container(container_id: str) -> list[int]:
+    """SIGSTOP every process of a container, found by its id in their cgroup paths."""
+    stopped = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cgroup = (entry / "cgroup").read_text()
+        except OSError:
+            continue
+        if container_id in cgroup:
+            os.kill(int(entry.name), signal.SIGSTOP)
+            stopped.append(int(entry.name))
+    return stopped
+
+
+def patch(cluster: Cluster, name: str, ns: str, spec: dict[str, Any]) -> None:
+    cluster.kubectl(
+        "patch", "mcpserver", name, "-n", ns, "--type=merge", "-p", json.dumps({"spec": spec})
+    )
+
+
+def test_a_session_survives_scale_out_and_a_switch(
+    cluster: Cluster, installed: Installed, namespace: str
+) -> None:
+    name = "sess"
+    # Blue stays up well past the switch: the session is served by its owner there.
+    rollout = {**FAST, "scaleDownDelaySeconds": 600}
+    cluster.apply(everything(name, rollout=rollout), namespace)
+    blue = wait_ready(cluster, name, namespace)["activeRevision"]
+    url = stable_url(cluster, name, namespace)
+    session = open_session(url)
+    assert session.startswith("m1."), session  # an id that names its owner
+    echo(url, session, "one replica")
+
+    patch(cluster, name, namespace, {"replicas": 2})
+    wait_until(
+        lambda: (s := status(cluster, name, namespace)).get("readyReplicas") == 2 and s,
+        timeout=240,
+        what="two ready replicas",
+    )
+    for i in range(16):  # each on a new connection: about half reach the other replica
+        echo(url, session, f"scaled out {i}")
+    assert forwarded(cluster, name, namespace, blue) >= 1
+
+    patch(cluster, name, namespace, {"env": [{"name": "PORT", "value": "3001"},
+                                             {"name": "REVISION", "value": "2"}]})  # fmt: skip
+    switched = wait_until(
+        lambda: (
+            (s := status(cluster, name, namespace)).get("activeRevision") not in (None, blue)
+            and s.get("phase") == "Healthy"
+            and s
+        ),
+        timeout=300,
+        what="the switch to green",
+    )
+    green = switched["activeRevision"]
+    for i in range(8):  # every request now reaches a green proxy, which forwards it to blue
+        echo(url, session, f"after the switch {i}")
+    assert forwarded(cluster, name, namespace, green) >= 8
+    # New sessions are green's own.
+    fresh = open_session(url)
+    echo(url, fresh, "a new session")
+    owned = sum(
+        metric(p, "mcpops_proxy_sessions_opened_total", "")
+        for p in pods_of(cluster, name, namespace, green)
+    )
+    assert owned >= 1
+
+
+def test_liveness_restarts_a_hung_server(
+    cluster: Cluster, installed: Installed, namespace: str
+) -> None:
+    name = "hang"
+    live = {"periodSeconds": 2, "timeoutSeconds": 1, "failureThreshold": 2}
+    cluster.apply(everything(name, liveness=live), namespace)
+    st = wait_ready(cluster, name, namespace)
+    [pod] = pods_of(cluster, name, namespace, st["activeRevision"])
+    restarts = {c["name"]: c["restartCount"] for c in pod["status"]["containerStatuses"]}
+    assert restarts == {"server": 0, "mcp-proxy": 0}, restarts
+    # From the node (this machine): inside its container the server may be PID 1, which
+    # ignores SIGSTOP sent from its own PID namespace.
+    (server,) = [c for c in pod["status"]["containerStatuses"] if c["name"] == "server"]
+    stopped = stop_container(server["containerID"].split("://", 1)[1])
+    assert stopped, "no process of the server container found on the node"
+
+    def restarted() -> dict[str, Any] | None:
+        p = cluster.get("pod", pod["metadata"]["name"], namespace) or {}
+        counts = {c["name"]: c for c in (p.get("status") or {}).get("containerStatuses") or []}
+        server = counts.get("server") or {}
+        return p if server.get("restartCount", 0) >= 1 and server.get("ready") else None
+
+    after = wait_until(restarted, timeout=120, what="the hung server restarted and ready")
+    counts = {c["name"]: c["restartCount"] for c in after["status"]["containerStatuses"]}
+    assert counts["mcp-proxy"] == 0, counts  # only what hung was restarted
+    events = cluster.kubectl(
+        "get", "events", "-n", namespace, "--field-selector",
+        f"involvedObject.name={pod['metadata']['name']},reason=Unhealthy", "-o", "json",
+    ).stdout  # fmt: skip
+    assert "Liveness probe failed" in events, events
+    wait_ready(cluster, name, namespace)
+    session = open_session(stable_url(cluster, name, namespace))
+    echo(stable_url(cluster, name, namespace), session, "alive again")
