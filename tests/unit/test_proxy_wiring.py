@@ -10,6 +10,7 @@ from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
+from test_mcpserver_plan import FakeCluster, server
 
 from mcpops.api.mcpserver import MCPServerSpec
 from mcpops.kinds.mcpserver.desired import revision_of, session_secret, session_secret_name
@@ -19,7 +20,6 @@ from mcpops.kinds.mcpserver.status import protocol_version
 from mcpops.machinery.proxyinfo import ProxyInfo
 from mcpops.settings import Settings
 from mcpops_common.names import REVISION_LABEL
-from test_mcpserver_plan import FakeCluster, server
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

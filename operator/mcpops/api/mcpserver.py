@@ -280,6 +280,16 @@ class Rollout(ApiModel):
         le=86400,
         description="How long the previous revision stays up after the switch, for a fast undo.",
     )
+    drain_seconds: int = Field(
+        default=300,
+        ge=0,
+        le=86400,
+        description="After the switch, sessions already open on the previous revision keep "
+        "working (the new revision's proxies forward their requests to it): it is scaled down "
+        "once its open sessions have ended (as its proxies report), but no later than this many "
+        "seconds after the switch (and never before verifySeconds and scaleDownDelaySeconds). "
+        "0: do not wait for sessions. Servers without sessions (2026-07-28, sse) do not wait.",
+    )
     progress_deadline_seconds: int = Field(
         default=600,
         ge=10,
@@ -657,6 +667,13 @@ class RolloutRecord(ApiModel):
         default=None,
         description="True when traffic returned to the previous revision after a switch.",
     )
+    drain_started_at: str | None = Field(
+        default=None,
+        description="When the previous revision started waiting for its open sessions to end.",
+    )
+    drain_sessions: int | None = Field(
+        default=None, ge=0, description="Open sessions on the previous revision at the last look."
+    )
 
     @classmethod
     def load(cls, raw: Any) -> RolloutRecord:
@@ -673,6 +690,15 @@ class RolloutRecord(ApiModel):
                     break
                 data = {k: v for k, v in data.items() if k not in bad}
         return cls()
+
+
+class DrainStatus(ApiModel):
+    """The previous revision, kept up after a switch for its open sessions."""
+
+    revision: str = Field(description="The revision draining.")
+    open_sessions: int = Field(ge=0, description="Sessions still open on it (its proxies' count).")
+    since: str = Field(description="When it started waiting for them.")
+    deadline: str = Field(description="When it is scaled down even if sessions remain open.")
 
 
 class ConfigReference(ApiModel):
@@ -710,6 +736,11 @@ class MCPServerStatus(ApiModel):
     replicas: int | None = Field(default=None, description="Pods of the active revision.")
     ready_replicas: int | None = Field(
         default=None, description="Ready pods of the active revision."
+    )
+    draining: DrainStatus | None = Field(
+        default=None,
+        description="While the previous revision waits for its open sessions to end "
+        "(rollout.drainSeconds): which, how many, until when.",
     )
     protocol_version: str | None = Field(
         default=None,

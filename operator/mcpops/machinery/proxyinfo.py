@@ -1,5 +1,6 @@
 """What the in-pod proxies report of themselves: `GET /mcpops/info` on a pod's proxy port
-(proxy/README.md), for the protocol revision a server speaks (status.protocolVersion).
+(proxy/README.md), for the protocol revision a server speaks (status.protocolVersion) and,
+after a switch, the sessions still open on the previous revision (rollout.drainSeconds).
 
 Asked of the pods directly, at the addresses their Services' EndpointSlices list (the
 operator reaches pod IPs as Services and probes do); never through the API server, which
@@ -10,6 +11,7 @@ fleet of servers costs at most one small request per revision per RETRY_SECONDS.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -95,6 +97,13 @@ class ProxyInfos:
             else:
                 self.next_try[slot] = now + self.retry
         return out
+
+    async def sessions(self, addresses: Sequence[str]) -> int | None:
+        """Open sessions over the proxies at `addresses` (asked at once), None when none of
+        them answered (a pod that does not answer has no session anyone can reach)."""
+        infos = await asyncio.gather(*(self.fetch(a) for a in addresses))
+        known = [i.sessions for i in infos if i is not None]
+        return sum(known) if known else None
 
     def forget(self, key: Any) -> None:
         """The MCPServer is gone: drop what was kept of it."""

@@ -33,6 +33,9 @@ class Observed:
     # The MCP protocol revision each revision's server speaks, as its proxies classified it
     # (asked of the pods by the reconciler: machinery.proxyinfo).
     protocols: dict[str, str] = field(default_factory=dict)
+    # Open sessions per revision, summed over the pods whose proxies answered (a revision
+    # none answered for is absent): asked of the previous revision's pods after a switch.
+    sessions: dict[str, int] = field(default_factory=dict)
 
     def pods_of(self, job: str) -> list[Body]:
         return [
@@ -125,6 +128,33 @@ def proxy_endpoints(services: dict[str, Body], slices: dict[str, Body]) -> dict[
                 host = f"[{address}]" if ":" in address else address
                 out.setdefault(revision, []).append(f"{host}:{port}")
     return {rev: sorted(set(addrs)) for rev, addrs in out.items()}
+
+
+def revision_proxies(pods: dict[str, Body], deployment: Body | None, revision: str) -> list[str]:
+    """host:port of the running proxies of a revision's serving pods (not its test pods),
+    the port read from its Deployment's template (the container port named "mcp")."""
+    template = ((deployment or {}).get("spec") or {}).get("template") or {}
+    port = next(
+        (
+            p.get("containerPort")
+            for c in (template.get("spec") or {}).get("containers") or []
+            for p in c.get("ports") or []
+            if p.get("name") == "mcp"
+        ),
+        None,
+    )
+    if not port:
+        return []
+    out = []
+    for pod in pods.values():
+        meta, st = pod.get("metadata") or {}, pod.get("status") or {}
+        labels = meta.get("labels") or {}
+        if labels.get(REVISION_LABEL) != revision or JOB_NAME_LABEL in labels:
+            continue
+        ip = st.get("podIP")
+        if st.get("phase") == "Running" and ip and not meta.get("deletionTimestamp"):
+            out.append(f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}")
+    return sorted(out)
 
 
 def ready_replicas(dep: Body | None) -> int:

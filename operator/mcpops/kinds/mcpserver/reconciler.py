@@ -14,7 +14,7 @@ from mcpops import metrics
 from mcpops.api.mcpserver import MCPServerSpec, Phase
 from mcpops.api.updates import Updates
 from mcpops.kinds.mcpserver import desired, exposure, references, updates
-from mcpops.kinds.mcpserver.observed import proxy_endpoints
+from mcpops.kinds.mcpserver.observed import proxy_endpoints, revision_proxies
 from mcpops.kinds.mcpserver.plan import ROLLOUT_PHASES, Observed, plan
 from mcpops.machinery.client import HANDOVER_MANAGER, ApiError, Client
 from mcpops.machinery.informer import Watch
@@ -61,7 +61,9 @@ CHILD_WATCHES = (
     ),
     Watch("policy/v1", "poddisruptionbudgets", "PodDisruptionBudget", MANAGED_SELECTOR),
     Watch("batch/v1", "jobs", "Job", f"{MANAGED_SELECTOR},{SERVER_LABEL}"),
-    Watch("v1", "pods", "Pod", f"{MANAGED_SELECTOR},{SERVER_LABEL},job-name"),
+    # Test Job pods (results) and serving pods (their addresses: the previous revision's
+    # proxies are asked for their open sessions while it drains).
+    Watch("v1", "pods", "Pod", f"{MANAGED_SELECTOR},{SERVER_LABEL}"),
     Watch("discovery.k8s.io/v1", "endpointslices", "EndpointSlice", MANAGED_SELECTOR),
     # spec.expose. HTTPRoutes only where the Gateway API CRDs are installed (optional: the
     # informer looks for them again until they are, and status says so meanwhile).
@@ -199,10 +201,7 @@ class MCPServerReconciler:
         bound = log.bind(
             namespace=key[0], name=key[1], uid=server["metadata"].get("uid"), kind=KIND
         )
-        observed = observe(self.store, key)
-        if (server.get("spec") or {}).get("transport") != "sse":  # sse pods have no proxy
-            endpoints = proxy_endpoints(observed.services, observed.endpoint_slices)
-            observed.protocols = await self.proxies.protocols(key, endpoints)
+        observed = await self.ask_proxies(key, server, observe(self.store, key))
         result = plan(
             server,
             observed,
@@ -236,6 +235,9 @@ class MCPServerReconciler:
         for phase, seconds in result.phase_durations:
             if phase in ROLLOUT_PHASES:
                 metrics.ROLLOUT_PHASE_SECONDS.labels(phase).observe(seconds)
+        for outcome, seconds in result.drains:
+            metrics.DRAINS.labels(outcome).inc()
+            metrics.DRAIN_SECONDS.observe(seconds)
         for outcome in result.test_results:
             metrics.TEST_RESULTS.labels(outcome).inc()
         for outcome in result.scheduled_results:
@@ -255,6 +257,21 @@ class MCPServerReconciler:
         self._track_conditions(key, result.status)
         await self.write.events(server, result.events)
         return result.requeue_after
+
+    async def ask_proxies(self, key: Key, server: Body, observed: Observed) -> Observed:
+        """What the pods' proxies say: the protocol revision of the revisions behind the
+        Services, and the open sessions of the previous revision after a switch."""
+        if (server.get("spec") or {}).get("transport") == "sse":  # no proxy in those pods
+            return observed
+        endpoints = proxy_endpoints(observed.services, observed.endpoint_slices)
+        observed.protocols = await self.proxies.protocols(key, endpoints)
+        previous = ((server.get("status") or {}).get("rollout") or {}).get("previous")
+        if isinstance(previous, str) and previous in observed.deployments:
+            addresses = revision_proxies(observed.pods, observed.deployments[previous], previous)
+            count = await self.proxies.sessions(addresses) if addresses else None
+            if count is not None:
+                observed.sessions[previous] = count
+        return observed
 
     async def session_key(self, key: Key, server: Body, bound: Any) -> None:
         """Create the Secret the proxies sign session ids with, once per MCPServer: created

@@ -171,6 +171,8 @@ class State:
     def forget_switch(self) -> None:
         self.record.previous = None
         self.record.switched_at = None
+        self.record.drain_started_at = None
+        self.record.drain_sessions = None
 
 
 @dataclass
@@ -192,6 +194,7 @@ class Plan:
     scheduled_results: list[str] = field(default_factory=list)  # scheduled runs finished
     new_revision: bool = False  # the spec's pod template was seen for the first time
     wakeups: list[float] = field(default_factory=list)  # seconds until something is due
+    drains: list[tuple[str, float]] = field(default_factory=list)  # (outcome, seconds waited)
 
     def event(self, type_: str, reason: str, message: str) -> None:
         self.events.append(EventSpec(type_, reason, message))

@@ -5,7 +5,7 @@ metrics learn from the step. Pure."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from mcpops.api.base import Condition
@@ -234,6 +234,14 @@ def status(st: State, inp: Inputs, out: Plan) -> dict[str, Any]:
     ):
         if value:
             new[key] = value
+    if st.previous and st.record.drain_started_at:
+        switched = parse_time(st.record.switched_at) or inp.now
+        new["draining"] = {
+            "revision": st.previous,
+            "openSessions": st.record.drain_sessions or 0,
+            "since": st.record.drain_started_at,
+            "deadline": fmt_time(switched + timedelta(seconds=inp.cfg.drain_seconds)),
+        }
     protocol = protocol_version(old, st.active, inp.observed.protocols)
     if protocol:
         new["protocolVersion"] = protocol
