@@ -18,6 +18,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from clusterkit import Cluster, wait_until
 from conftest import Installed
@@ -89,8 +90,8 @@ def test_a_session_survives_scale_out_and_a_switch(
     cluster: Cluster, installed: Installed, namespace: str
 ) -> None:
     name = "sess"
-    # Blue stays up well past the switch: the session is served by its owner there.
-    rollout = {**FAST, "scaleDownDelaySeconds": 600}
+    # After the switch blue drains: it stays up while the session is open (drainSeconds).
+    rollout = {**FAST, "scaleDownDelaySeconds": 5, "drainSeconds": 600}
     cluster.apply(everything(name, rollout=rollout), namespace)
     blue = wait_ready(cluster, name, namespace)["activeRevision"]
     url = stable_url(cluster, name, namespace)
@@ -131,6 +132,35 @@ def test_a_session_survives_scale_out_and_a_switch(
         for p in pods_of(cluster, name, namespace, green)
     )
     assert owned >= 1
+
+    # Blue drains: kept for its one open session past the scale-down delay, and says so.
+    draining = wait_until(
+        lambda: (s := status(cluster, name, namespace)).get("draining") and s,
+        timeout=60,
+        what="status.draining",
+    )["draining"]
+    assert draining["revision"] == blue and draining["openSessions"] == 1, draining
+    echo(url, session, "while draining")
+    blue_dep = cluster.get("deployment", f"{name}-{blue}", namespace) or {}
+    assert blue_dep["spec"]["replicas"] == 2
+    # The client ends its session: blue is scaled down, and an Event says why.
+    ended = httpx.delete(url, headers={"Mcp-Session-Id": session}, timeout=30)
+    assert ended.status_code in (200, 202, 204), ended.text
+    wait_until(
+        lambda: (
+            (cluster.get("deployment", f"{name}-{blue}", namespace) or {})["spec"].get("replicas")
+            == 0
+        ),
+        timeout=60,
+        what="blue scaled down once its session ended",
+    )
+    assert "draining" not in status(cluster, name, namespace)
+    events = cluster.kubectl(
+        "get", "events", "-n", namespace, "--field-selector", "reason=DrainFinished", "-o", "json"
+    ).stdout
+    assert "its open sessions ended" in events, events
+    # A session whose owner is gone gets the protocol's answer: 404, start over.
+    assert call(url, session, "echo", {"message": "x"}).status_code == 404
 
 
 def test_liveness_restarts_a_hung_server(

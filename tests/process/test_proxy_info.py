@@ -7,8 +7,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
-from process.proxykit import free_port, proxy, wait_until
+from process.proxykit import free_port, open_session, proxy, wait_until
 
 from mcpops import metrics
 from mcpops.machinery.proxyinfo import ProxyInfos
@@ -44,5 +45,23 @@ async def test_protocol_of_a_revision_from_its_proxy(tmp_path: Path) -> None:
             infos.forget("srv")
             assert await infos.protocols("srv", {"r1": [address]}) == {"r1": "2026-07-28"}
             assert asked("ok") - ok == 1
+        finally:
+            await infos.close()
+
+
+async def test_open_sessions_are_summed_over_the_proxies_that_answer(tmp_path: Path) -> None:
+    with proxy(tmp_path, "--transport", "stdio", "--", *TIME_SERVER) as px:
+        infos = ProxyInfos()
+        try:
+            address, dead = f"127.0.0.1:{px.port}", f"127.0.0.1:{free_port()}"
+            assert await infos.sessions([address, dead]) == 0
+            session = open_session(px.url)  # a 2025-11-25 session: the proxy owns it
+            assert await infos.sessions([address, dead]) == 1
+            assert await infos.sessions([dead]) is None  # nobody answered: unknown, not 0
+            async with httpx.AsyncClient(timeout=30) as http:
+                ended = await http.delete(px.url, headers={"Mcp-Session-Id": session})
+            assert ended.status_code < 300
+            wait_until(lambda: px.json("/mcpops/info")["sessions"] == 0, 30, "session ended")
+            assert await infos.sessions([address]) == 0
         finally:
             await infos.close()
