@@ -171,7 +171,6 @@ PROJECT_INPUTS = (
     "operator",
     "solver-runtime",
     "common",
-    "docker/bridge_install.py",
     "docker/requirements.py",
 )
 IMAGES: tuple[Image, ...] = (

@@ -4,8 +4,7 @@
 - mcpops-proxy installs itself into a shared volume (what a stdio server's init container
   does), and the installed binary serves mcp-server-time over stdio in the mcp-python image:
   ready (an MCP exchange through the child) and the protocol revision classified;
-- the operator image runs `mcpops --help`, and its init-container step installs the stdio bridge
-  bundle, which then runs in the mcp-python image (a plain glibc image);
+- the operator image runs `mcpops --help`;
 - the solver image solves a Netlib instance from the shared data set to its known objective;
 - mcp-python and mcp-node answer an MCP exchange over stdio (initialize, tools/list), and
   stop on SIGTERM (tini is their PID 1) rather than after a grace period;
@@ -43,7 +42,6 @@ from images import (
 SOLVER_INSTANCE = "adlittle"  # a small Netlib LP: solves in well under a second
 CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 PROTOCOL_VERSION = "2025-06-18"
-INSTALLER = "/opt/mcpops-bridge/install"  # what the init container of a stdio server runs
 
 
 def pem_blocks(text: str) -> set[str]:
@@ -159,20 +157,6 @@ def check_solver(store: Store, ref: str) -> str:
     return f"{SOLVER_INSTANCE}: {summary['status']} {objective} (known optimum {expected})"
 
 
-def check_bridge(store: Store, operator: str, python: str) -> str:
-    with tempfile.TemporaryDirectory(prefix="mcpops-bridge-") as tmp:
-        os.chmod(tmp, 0o777)  # the image's user (65532) writes the bundle here
-        mount = f"{tmp}:/mcpops"
-        podman_output(
-            store, "--volume", mount, "--entrypoint", INSTALLER, operator, "/mcpops/bridge"
-        )
-        bridge = "/mcpops/bridge/mcpops-bridge"
-        help_text = podman_output(store, "--volume", mount, python, bridge, "--help")
-    if "--port" not in help_text:
-        raise SystemExit(f"bridge --help in {python}: {help_text[:200]}")
-    return f"installed by {operator.split('/')[1]} and run in {python.split('/')[1]}"
-
-
 PROXY_PROBE = """
 import json, time, urllib.request
 deadline = time.monotonic() + 60
@@ -275,7 +259,6 @@ def checks(store: Store, refs: Mapping[str, str]) -> list[tuple[str, Callable[[]
     return [
         ("pause", lambda: podman_output(store, refs["pause"], "-v").strip()),
         ("mcpops", lambda: podman_output(store, operator, "--help").splitlines()[0][:70]),
-        ("bridge", lambda: check_bridge(store, operator, python)),
         ("mcpops-proxy", lambda: check_proxy(store, refs["mcpops-proxy"], python)),
         ("mcpops-solver", lambda: check_solver(store, refs["mcpops-solver"])),
         ("mcp-python", lambda: check_tools(store, python, ["mcp-server-time"], "get_current_time")),
