@@ -87,9 +87,9 @@ def test_revision_proxies_are_its_running_serving_pods() -> None:
     assert revision_proxies(pods, None, "blue") == []  # no template: no port known
 
 
-def test_a_switch_drains_the_previous_revision_then_scales_it_down() -> None:
+def blue_then_green(rollout: dict[str, Any]) -> tuple[FakeCluster, Any, str, str]:
+    """img:1 serving (blue), then img:2 (green) started and ready: the next plan switches."""
     cluster = FakeCluster()
-    rollout = {"scaleDownDelaySeconds": 10, "verifySeconds": 5, "drainSeconds": 120}
     srv = server({"image": "img:1", "rollout": rollout})
     blue = revision_of("s", MCPServerSpec.model_validate(srv["spec"]))
     cluster.run(srv, T0)
@@ -99,6 +99,12 @@ def test_a_switch_drains_the_previous_revision_then_scales_it_down() -> None:
     green = revision_of("s", MCPServerSpec.model_validate(srv["spec"]))
     cluster.run(srv, T0 + timedelta(seconds=2))
     cluster.settle(f"s-{green}", ready=True)
+    return cluster, srv, blue, green
+
+
+def test_a_switch_drains_the_previous_revision_then_scales_it_down() -> None:
+    rollout = {"scaleDownDelaySeconds": 10, "verifySeconds": 5, "drainSeconds": 120}
+    cluster, srv, blue, green = blue_then_green(rollout)
     switched = cluster.run(srv, T0 + timedelta(seconds=3))
     assert switched.status["activeRevision"] == green
 
@@ -131,21 +137,26 @@ def test_a_switch_drains_the_previous_revision_then_scales_it_down() -> None:
     assert [o for o, _ in out.drains] == ["ended"]
 
 
-def test_drain_seconds_bounds_the_wait() -> None:
-    cluster = FakeCluster()
+def test_without_a_keep_window_open_sessions_still_drain() -> None:
     rollout = {"scaleDownDelaySeconds": 0, "verifySeconds": 0, "drainSeconds": 30}
-    srv = server({"image": "img:1", "rollout": rollout})
-    blue = revision_of("s", MCPServerSpec.model_validate(srv["spec"]))
-    cluster.run(srv, T0)
-    cluster.settle(f"s-{blue}", ready=True)
-    cluster.run(srv, T0 + timedelta(seconds=1))
-    srv["spec"] = {"image": "img:2", "rollout": rollout}
-    green = revision_of("s", MCPServerSpec.model_validate(srv["spec"]))
-    cluster.run(srv, T0 + timedelta(seconds=2))
-    cluster.settle(f"s-{green}", ready=True)
+    cluster, srv, blue, green = blue_then_green(rollout)
+    out = cluster.run(srv, T0 + timedelta(seconds=3))
+    assert out.status["activeRevision"] == green
+    assert cluster.deployments[f"s-{blue}"]["spec"]["replicas"] == 1  # asked before it goes
     observed = cluster.observed()
     observed.sessions = {blue: 2}
-    # A keep window of 0: the switch itself forgets the previous revision (as before).
-    out = cluster.commit(srv, plan(srv, observed, T0 + timedelta(seconds=3)))
+    out = cluster.commit(srv, plan(srv, observed, T0 + timedelta(seconds=4)))
+    assert out.status["draining"]["openSessions"] == 2
+    # drainSeconds passed with sessions open: scaled down anyway, and said so.
+    out = cluster.commit(srv, plan(srv, observed, T0 + timedelta(seconds=34)))
+    assert cluster.deployments[f"s-{blue}"]["spec"].get("replicas") == 0
+    assert [o for o, _ in out.drains] == ["timeout"]
+    assert "2 session(s) still open" in out.events[0].message
+
+
+def test_drain_seconds_zero_scales_down_at_the_window_as_before() -> None:
+    rollout = {"scaleDownDelaySeconds": 0, "verifySeconds": 0, "drainSeconds": 0}
+    cluster, srv, blue, green = blue_then_green(rollout)
+    out = cluster.run(srv, T0 + timedelta(seconds=3))
     assert out.status["activeRevision"] == green
     assert cluster.deployments[f"s-{blue}"]["spec"].get("replicas") == 0

@@ -485,8 +485,9 @@ def switch(st: State, inp: Inputs, out: Plan) -> None:
     st.failed = None
     st.record.failure_reason = None
     st.record.rolled_back = None
-    if previous and inp.keep_window > 0:
-        out.wakeups.append(float(inp.keep_window))
+    if previous and (inp.keep_window > 0 or inp.cfg.drain_seconds > 0):
+        # Kept at least until its proxies are asked for open sessions (the next look).
+        out.wakeups.append(float(max(inp.keep_window, 1)))
     else:
         st.forget_switch()
 
