@@ -93,17 +93,19 @@ OPERATOR_RIGHTS = {
     ("watch", "ingresses.networking.k8s.io"): True,
     ("patch", "ingresses.networking.k8s.io"): True,
     ("patch", "httproutes.gateway.networking.k8s.io/status"): False,
-    # Secrets: listed and watched for a hash of what MCPServer pods read; never read one by
-    # one, never written.
+    # Secrets: listed and watched for a hash of what MCPServer pods read; created once per
+    # MCPServer (its session key); never read one by one, never changed or deleted.
     ("list", "secrets"): True,
     ("watch", "secrets"): True,
-    # Never: spec and lifetime of the parents belong to Git; no secret writes; no pods made.
+    ("create", "secrets"): True,
+    # Never: spec and lifetime of the parents belong to Git; no secret changes; no pods made.
     ("delete", "mcpservers.mcpops.dev"): False,
     ("update", "mcpservers.mcpops.dev"): False,
     ("create", "mcpservers.mcpops.dev"): False,
     ("get", "secrets"): False,
-    ("create", "secrets"): False,
     ("patch", "secrets"): False,
+    ("update", "secrets"): False,
+    ("delete", "secrets"): False,
     ("create", "pods"): False,
     ("create", "pods/exec"): False,
     ("create", "pods/eviction"): False,
