@@ -125,6 +125,7 @@ def test_a_switch_drains_the_previous_revision_then_scales_it_down() -> None:
     assert out.status["draining"]["openSessions"] == 3
     assert out.status["draining"]["deadline"] == "2026-01-01T00:02:03Z"
     assert [e.reason for e in out.events] == ["Draining"]
+    assert out.status["phase"] == "Healthy"  # green is verified; blue's drain is its own
     out = step(20, 1)
     assert out.status["draining"]["openSessions"] == 1 and not out.events
     assert min(out.wakeups) <= DRAIN_RECHECK_SECONDS

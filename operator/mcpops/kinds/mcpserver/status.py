@@ -194,7 +194,9 @@ def conditions(
 def phase(st: State, inp: Inputs, s: Serving) -> str:
     if st.candidate:
         return st.phase or "Progressing"
-    if st.previous:
+    if st.previous and not st.record.drain_started_at:
+        # Draining is the previous revision's business (status.draining): the new one
+        # is verified by then, and the phase says how it serves.
         return "Verifying"
     if _failed_now(st, inp):
         return "Degraded"
