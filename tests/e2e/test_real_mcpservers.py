@@ -366,6 +366,14 @@ def test_blue_green_for_real(cluster: Cluster, installed: Installed, namespace: 
     assert back["failedRevision"] == third
     assert cond(back, "RolledBack")["status"] == "True"
     assert stable_revision(cluster, name, namespace) == new
-    # Serving again once kube-proxy has the previous revision's endpoints back.
-    _, text = call(stable_url(cluster, name, namespace), "get_current_time", {"timezone": "UTC"})
-    assert "UTC" in text
+    # Serving again once kube-proxy has the previous revision's endpoints back (until it has,
+    # a connection may still reach the broken revision's proxy, whose server cannot start).
+    url = stable_url(cluster, name, namespace)
+
+    def serves() -> bool:
+        try:
+            return "UTC" in call(url, "get_current_time", {"timezone": "UTC"})[1]
+        except Exception:
+            return False
+
+    wait_until(serves, timeout=60, what="the previous revision serving again")
