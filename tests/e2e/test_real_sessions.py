@@ -52,7 +52,8 @@ def metric(pod: dict[str, Any], name: str, labels: str) -> float:
     url = f"http://{pod['status']['podIP']}:8090/metrics"
     with urllib.request.urlopen(url, timeout=10) as resp:
         text = resp.read().decode()
-    pattern = re.compile(rf"^{name}\{{{re.escape(labels)}\}} (\S+)$", re.M)
+    series = f"{name}{{{labels}}}" if labels else name  # unlabelled: no braces at all
+    pattern = re.compile(rf"^{re.escape(series)} (\S+)$", re.M)
     found = pattern.search(text)
     return float(found.group(1)) if found else 0.0
 
