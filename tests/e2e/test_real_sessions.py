@@ -81,6 +81,16 @@ def stop_container(container_id: str) -> list[int]:
     return stopped
 
 
+def ready_endpoints(cluster: Cluster, service: str, ns: str) -> int:
+    slices = cluster.list("endpointslices", ns, f"kubernetes.io/service-name={service}")
+    return sum(
+        1
+        for s in slices
+        for e in s.get("endpoints") or []
+        if (e.get("conditions") or {}).get("ready")
+    )
+
+
 def patch(cluster: Cluster, name: str, ns: str, spec: dict[str, Any]) -> None:
     cluster.kubectl(
         "patch", "mcpserver", name, "-n", ns, "--type=merge", "-p", json.dumps({"spec": spec})
@@ -102,13 +112,19 @@ def test_a_session_survives_scale_out_and_a_switch(
 
     patch(cluster, name, namespace, {"replicas": 2})
     wait_until(
-        lambda: (s := status(cluster, name, namespace)).get("readyReplicas") == 2 and s,
+        lambda: ready_endpoints(cluster, name, namespace) == 2,
         timeout=240,
-        what="two ready replicas",
+        what="two ready replicas behind the Service",
     )
-    for i in range(16):  # each on a new connection: about half reach the other replica
-        echo(url, session, f"scaled out {i}")
-    assert forwarded(cluster, name, namespace, blue) >= 1
+    calls = iter(range(1000))
+
+    def reached_the_other_replica() -> bool:
+        # Each call on a new connection: kube-proxy sends about half to the other replica
+        # (once it has programmed the second endpoint), whose proxy forwards it.
+        echo(url, session, f"scaled out {next(calls)}")
+        return forwarded(cluster, name, namespace, blue) >= 1
+
+    wait_until(reached_the_other_replica, timeout=60, what="a call forwarded to the owner")
 
     patch(cluster, name, namespace, {"env": [{"name": "PORT", "value": "3001"},
                                              {"name": "REVISION", "value": "2"}]})  # fmt: skip
