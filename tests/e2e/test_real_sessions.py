@@ -177,7 +177,11 @@ def test_a_session_survives_scale_out_and_a_switch(
     ).stdout
     assert "its open sessions ended" in events, events
     # A session whose owner is gone gets the protocol's answer: 404, start over.
-    assert call(url, session, "echo", {"message": "x"}).status_code == 404
+    wait_until(
+        lambda: not pods_of(cluster, name, namespace, blue), timeout=120, what="blue pods gone"
+    )
+    gone = call(url, session, "echo", {"message": "x"})
+    assert gone.status_code == 404, (gone.status_code, gone.text)
 
 
 def test_liveness_restarts_a_hung_server(
