@@ -122,9 +122,11 @@ def test_progress_then_sigterm_keeps_the_incumbent(
     path = instance_path(opt_data, manifest, "pk1")
     out = tmp_path / "out"
     proc = _spawn(
-        [str(path), "--solver", solver, "--time-limit", "120", "--threads", "1"]
-        + ["--progress-interval", "0.5", "--output-dir", str(out), "--name", "pk1"]
-        + ["--namespace", "ns"]
+        [
+            *(str(path), "--solver", solver, "--time-limit", "120", "--threads", "1"),
+            *("--progress-interval", "0.5", "--output-dir", str(out), "--name", "pk1"),
+            *("--namespace", "ns"),
+        ]
     )
     try:
         lines = _wait_for_progress(proc, time.monotonic() + 60)
