@@ -56,9 +56,10 @@ def bench(instance: str, backend: str, repeats: int, limit: float) -> dict[str, 
         solution.write_text(cm["data"]["solution.json"])
         cold: list[float] = []
         warm: list[float] = []
+        seeded = ["--warm-start", str(solution)]
         for _ in range(repeats):
             cold.append(seconds(solve(path, backend, limit, []), limit))
-            warm.append(seconds(solve(path, backend, limit, ["--warm-start", str(solution)]), limit))
+            warm.append(seconds(solve(path, backend, limit, seeded), limit))
     cold_m, warm_m = statistics.median(cold), statistics.median(warm)
     return {
         "instance": instance,
