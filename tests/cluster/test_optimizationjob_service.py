@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from clusterkit import Cluster, OperatorProcess, wait_until
+from clusterkit import Cluster, OperatorProcess, replacing, wait_until
 from test_optimizationjob import cond, event_reasons, get, optjob, wait_phase, write_results
 
 from mcpops_common.names import CANCEL_ANNOTATION
@@ -138,18 +138,9 @@ def limited(
 ) -> Iterator[OperatorProcess]:
     """An operator allowing one solver pod per namespace (the session's is stopped
     meanwhile: two operators would both reconcile the namespace)."""
-    operator.stop()
-    own = OperatorProcess(
-        cluster.kubeconfig,
-        tmp_path / "operator.log",
-        env={"MCPOPS_NAMESPACES": namespace, "MCPOPS_MAX_SOLVER_PODS_PER_NAMESPACE": "1"},
-    )
-    try:
-        own.start()
+    env = {"MCPOPS_NAMESPACES": namespace, "MCPOPS_MAX_SOLVER_PODS_PER_NAMESPACE": "1"}
+    with replacing(operator, tmp_path / "operator.log", env) as own:
         yield own
-    finally:
-        own.stop()
-        operator.start()
 
 
 def active_jobs(cluster: Cluster, ns: str) -> list[str]:
