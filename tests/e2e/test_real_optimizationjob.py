@@ -145,12 +145,7 @@ def test_running_mip_shows_its_incumbent_and_cancel_keeps_it(
     a cancel stops the pod (SIGTERM) and the best solution so far is kept. SCIP is
     interrupted; HiGHS cannot be, and its last improving solution is reported."""
     name = f"pk1-{solver.lower()}"
-    key = problem_configmap(cluster, namespace, "pk1") if solver == "SCIP" else "pk1.mps.gz"
-    if solver != "SCIP":
-        cluster.kubectl(
-            "create", "configmap", "pk1-problem", "-n", namespace,
-            f"--from-file={key}={DATA / instance('pk1')['file']}",
-        )  # fmt: skip
+    key = problem_configmap(cluster, namespace, "pk1")  # each test has its own namespace
     cluster.apply(
         optjob(name, "pk1", key, solver=solver, threads=1, timeLimitSeconds=600), namespace
     )
