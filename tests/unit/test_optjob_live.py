@@ -290,3 +290,23 @@ def test_namespace_queue_reads_the_store() -> None:
     assert admission.started == {"b"} and admission.queued == ("c",) and admission.used == 2
     # A job just created (not yet seen by the watch) holds its slot too.
     assert namespace_queue(store, "ns", 2, starting={"b"}).started == frozenset()
+
+
+def test_cancel_of_a_sweep_suspends_it_and_keeps_the_scenarios_reported() -> None:
+    scenarios = [{"rhs": {"cap": float(k)}} for k in range(4)]
+    obj, obs = settled(optjob({"model": optjob()["spec"]["model"], "scenarios": scenarios}))
+    obj = cancelled(obj)
+    out = plan(obj, obs, T0)
+    assert out.suspend == "lp" and out.status["phase"] == "Running"
+    job = obs.jobs["lp"]
+    job["spec"]["suspend"] = True
+    job["status"] = {
+        "conditions": [{"type": "Suspended", "status": "True", "lastTransitionTime": ts(T0)}]
+    }
+    one = SolveResult(status="OPTIMAL", solver="HIGHS", sense="maximize", objective=5.0)
+    obs.configmaps.update(result_cms(one, index=0))
+    done = plan({**obj, "status": out.status}, obs, T0 + timedelta(seconds=30))
+    assert done.status["phase"] == "Cancelled"
+    assert done.status["scenarios"]["total"] == 4 and done.status["scenarios"]["reported"] == 1
+    assert done.status["objective"] == 5.0 and done.status["resultConfigMap"] == "lp-result-0"
+    assert done.finished is not None and done.finished.solution is True

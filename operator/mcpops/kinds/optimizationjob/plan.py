@@ -60,6 +60,7 @@ class Outcome:
     solver: str
     seconds: tuple[float, ...] = ()
     gaps: tuple[float, ...] = ()
+    solution: bool = False  # a solution was recorded (OPTIMAL or FEASIBLE)
 
 
 @dataclass
@@ -265,6 +266,7 @@ def plan(
             str((verdict.result or {}).get("solver") or ""),
             verdict.seconds,
             verdict.gaps,
+            (verdict.result or {}).get("status") in {"OPTIMAL", "FEASIBLE"},
         )
     out.requeue_after = verdict.requeue_after
     return out

@@ -180,7 +180,7 @@ def namespace_queue(
 def record(outcome: Outcome) -> None:
     metrics.OPTJOBS_FINISHED.labels(outcome.phase, outcome.reason).inc()
     if outcome.phase == "Cancelled":
-        metrics.OPTJOBS_CANCELLED.labels("kept" if outcome.solver else "none").inc()
+        metrics.OPTJOBS_CANCELLED.labels("kept" if outcome.solution else "none").inc()
     solver = outcome.solver or "unknown"
     for seconds in outcome.seconds:
         metrics.SOLVE_SECONDS.labels(solver).observe(seconds)

@@ -101,12 +101,18 @@ def cancelled_verdict(
         since = parse_time((stopped or {}).get("lastTransitionTime")) or now
         waited = (now - since).total_seconds()
         if job is None or waited >= POD_GRACE_SECONDS:
+            if job is None:
+                return Verdict("Cancelled", "Cancelled", "cancelled before it started")
+            # A sweep keeps the scenarios that had reported, and its best one.
             return Verdict(
                 "Cancelled",
                 "Cancelled",
-                "cancelled before the solver reported a solution"
-                if job is not None
-                else "cancelled before it started",
+                f"cancelled; {base.message}"
+                if base.scenarios is not None
+                else "cancelled before the solver reported a solution",
+                result=base.result,
+                result_configmap=base.result_configmap,
+                parts=base.parts,
                 scenarios=base.scenarios,
             )
         return Verdict(
