@@ -310,3 +310,13 @@ def test_cancel_of_a_sweep_suspends_it_and_keeps_the_scenarios_reported() -> Non
     assert done.status["scenarios"]["total"] == 4 and done.status["scenarios"]["reported"] == 1
     assert done.status["objective"] == 5.0 and done.status["resultConfigMap"] == "lp-result-0"
     assert done.finished is not None and done.finished.solution is True
+
+
+def test_a_job_waiting_for_its_warm_start_takes_no_place_in_the_line() -> None:
+    store = Store()
+    for i, (name, spec) in enumerate([("w", {"warmStartFrom": "src"}), ("x", {}), ("src", {})]):
+        obj = optjob({"model": optjob()["spec"]["model"], **spec}, name=name)
+        obj["metadata"]["creationTimestamp"] = ts(T0 + timedelta(seconds=i))
+        store.put_parent("OptimizationJob", obj)
+    admission = namespace_queue(store, "ns", 1, starting=set())
+    assert admission.started == {"x"} and admission.queued == ("src",)

@@ -146,6 +146,15 @@ def _pods_wanted(spec: Body) -> int:
     return 1
 
 
+def _warm_start_pending(store: Store, namespace: str, obj: Body) -> bool:
+    """Waiting for the job its warm start comes from: not in the line for a slot yet."""
+    source = (obj.get("spec") or {}).get("warmStartFrom")
+    if not source:
+        return False
+    found = store.parent(KIND, (namespace, source))
+    return ((found or {}).get("status") or {}).get("phase") not in TERMINAL
+
+
 def namespace_queue(
     store: Store, namespace: str, limit: int, starting: set[str]
 ) -> queue.Admission:
@@ -163,7 +172,7 @@ def namespace_queue(
             and phase not in TERMINAL
             and not meta.get("deletionTimestamp")
             and not cancel_requested(obj)
-            and phase != "Failed"
+            and not _warm_start_pending(store, ns, obj)
         )
         entries.append(
             queue.Entry(
