@@ -235,3 +235,38 @@ def test_unreadable_warm_start_is_malformed_input(tmp_path: Path) -> None:
     run = run_cli(str(model), "--warm-start", str(bad))
     assert run.code == 3
     assert "--warm-start" in run.summary["message"]
+
+
+def test_progress_and_the_cancelled_result_reach_the_api(
+    tmp_path: Path, opt_data: Path, manifest: dict[str, Any]
+) -> None:
+    """As in a pod: the progress ConfigMap and, after SIGTERM, the cancelled result, written
+    with the service account's credentials (here a kubeconfig for a local API)."""
+    from fakeapi import serve
+
+    uid = "0b0b0b0b-0000-4000-8000-000000000001"
+    with serve(tmp_path) as (api, kubeconfig):
+        script = Path(sys.executable).parent / "mcpops-solver"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MCPOPS_")}
+        env |= {"MCPOPS_RESULT_NAME": "pk1", "MCPOPS_OWNER_UID": uid, "POD_NAMESPACE": "team-a"}
+        env["KUBECONFIG"] = str(kubeconfig)
+        args = [str(instance_path(opt_data, manifest, "pk1")), "--solver", "SCIP"]
+        args += ["--threads", "1", "--time-limit", "120", "--progress-interval", "0.5"]
+        proc = subprocess.Popen(
+            [str(script), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+        )
+        try:
+            _wait_for_progress(proc, time.monotonic() + 60)
+            progress = api.objects[("team-a", "pk1-progress")]
+            doc = json.loads(progress["data"]["progress.json"])
+            assert doc["objective"] is not None and doc["solver"] == "SCIP"
+            assert progress["metadata"]["ownerReferences"][0]["uid"] == uid
+            assert progress["metadata"]["labels"]["mcpops.dev/result-role"] == "progress"
+            proc.send_signal(signal.SIGTERM)
+            proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        assert proc.returncode == 0
+        summary = json.loads(api.objects[("team-a", "pk1-result")]["data"]["summary.json"])
+        assert summary["cancelled"] is True and summary["status"] == "FEASIBLE"
