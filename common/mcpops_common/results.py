@@ -43,6 +43,16 @@ replaces them when a retried pod finds them already there).
   sweep, ``mcpops.dev/scenario-index=<index>``. Each has one ownerReference to
   the owner with ``controller: true`` (``blockOwnerDeletion`` is not set, so the
   pod's service account needs no permission on the owner's finalizers).
+* A cancelled solve (SIGTERM) writes the same ConfigMaps with ``cancelled: true`` in
+  ``summary.json``: the solution, if any, is the best found until then (status FEASIBLE,
+  or NOT_SOLVED without one; OPTIMAL only if the solver had already proven it).
+
+Progress ConfigMap
+------------------
+While a single solve runs, :func:`build_progress_configmap` gives ``<name>-progress``
+(label ``mcpops.dev/result-role=progress``, same owner) whose ``progress.json`` is
+``{"objective", "bound", "gap", "solutionsFound", "elapsedSeconds", "solver", "sense",
+"updatedAt"}``; the runtime replaces it at most every few seconds, only when it changed.
 
 Termination message
 -------------------
