@@ -112,14 +112,16 @@ def _objective_of(problem_path: Path, values: dict[str, float]) -> float:
     )
 
 
-@pytest.mark.parametrize("solver", ["SCIP", "HIGHS"])
+@pytest.mark.parametrize(
+    ("solver", "name"), [("SCIP", "pk1"), ("HIGHS", "pk1"), ("CP-SAT", "stein45")]
+)
 def test_progress_then_sigterm_keeps_the_incumbent(
-    tmp_path: Path, opt_data: Path, manifest: dict[str, Any], solver: str
+    tmp_path: Path, opt_data: Path, manifest: dict[str, Any], solver: str, name: str
 ) -> None:
-    """pk1 is not solved in a minute by either: it is running when cancelled. SCIP is
-    interrupted and hands back its incumbent; HiGHS cannot be, and its last improving
-    solution (from its file) is reported instead."""
-    path = instance_path(opt_data, manifest, "pk1")
+    """pk1 and stein45 are not solved in a minute on one thread: the solve is running when
+    cancelled. SCIP and CP-SAT are interrupted and hand back their incumbent; HiGHS cannot
+    be, and its last improving solution (from its file) is reported instead."""
+    path = instance_path(opt_data, manifest, name)
     out = tmp_path / "out"
     proc = _spawn(
         [
