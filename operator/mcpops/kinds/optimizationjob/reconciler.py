@@ -258,8 +258,10 @@ class OptimizationJobReconciler:
         metrics.WRITES_SKIPPED.labels(KIND).inc(result.skipped_writes)
         try:
             await self.write.apply(child_key(*key), result.apply, bound)
-        except ApiError as exc:
-            if not exc.forbidden:
+        except BaseException as exc:
+            # The Job may not exist: its slot is not held (the next look decides again).
+            self.starting.get(key[0], set()).discard(key[1])
+            if not isinstance(exc, ApiError) or not exc.forbidden:
                 raise
             return await self.write.forbidden(key, obj, exc, bound)
         if result.suspend is not None:
