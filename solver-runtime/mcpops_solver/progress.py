@@ -11,6 +11,9 @@ report nothing before the end; LP solvers have no incumbent to report.
 interrupt it (the MathOpt interrupter for SCIP, CP-SAT, GLOP and PDLP; pywraplp's
 InterruptSolve for BOP). A backend that cannot be interrupted (HiGHS, CBC and CLP in
 this OR-Tools build) leaves the runtime to report the incumbent it last saw.
+
+OR-Tools' SCIP wrapper prints two harmless ``ERROR`` lines (``SCIPcatchEvent does not
+support variable or row change events``) whenever callbacks or an interrupter are attached.
 """
 
 from __future__ import annotations
