@@ -261,17 +261,20 @@ test-e2e: venv controlplane helm node images ## real containers on the real node
 
 # ---------------------------------------------------------------- demo, bench
 
-.PHONY: demo bench bench-proxy bench-solver bench-rollout bench-cleanup bench-scale
+.PHONY: demo bench bench-proxy bench-solver bench-warmstart bench-rollout bench-cleanup bench-scale
 demo: venv controlplane node images ## local control plane + CRDs + operator + examples, shown until Ready
 	$(PY) hack/demo.py
 
-bench: bench-solver bench-rollout bench-cleanup bench-scale bench-proxy ## every benchmark; results in bench/results/ (about an hour)
+bench: bench-solver bench-warmstart bench-rollout bench-cleanup bench-scale bench-proxy ## every benchmark; results in bench/results/ (about an hour)
 
 bench-proxy: venv proxy ## the in-pod proxy against its budget (RSS, added latency, req/s, warm pool, bridge cost)
 	cd bench/proxybench && go run . -proxy $(PROXY_BIN) -python $(CURDIR)/$(PY) -tests $(CURDIR)/tests -out $(CURDIR)/bench/results/proxy.md
 
 bench-solver: venv ## the solver runtime on the shared instances (auto vs each backend)
 	$(PY) bench/solver_bench.py --out bench/results
+
+bench-warmstart: venv ## warm start (spec.warmStartFrom): re-solve time with and without, on shared MIPs
+	$(PY) bench/warmstart_bench.py --out bench/results
 
 bench-rollout: venv controlplane ## blue-green overhead: spec change to switch, minus the tests
 	$(PY) bench/rollout_bench.py --out bench/results

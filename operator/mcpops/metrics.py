@@ -66,9 +66,24 @@ ROLLOUTS = Counter(
 TEST_JOBS = Counter("mcpops_test_jobs_created", "Test suite Jobs created for candidates.")
 OPTJOBS_FINISHED = Counter(
     "mcpops_optimizationjobs_finished",
-    "OptimizationJobs that finished, by phase (Succeeded, Failed) and reason (the solver "
-    "outcome such as Optimal or Infeasible, or the failure such as OOMKilled).",
+    "OptimizationJobs that finished, by phase (Succeeded, Failed, Cancelled) and reason (the "
+    "solver outcome such as Optimal or Infeasible, or the failure such as OOMKilled).",
     ["phase", "reason"],
+)
+OPTJOBS_QUEUED = Gauge(
+    "mcpops_optimizationjobs_queued",
+    "OptimizationJobs waiting for a solver slot (MCPOPS_MAX_SOLVER_PODS_PER_NAMESPACE).",
+    ["namespace"],
+)
+SOLVER_SLOTS_USED = Gauge(
+    "mcpops_solver_slots_used",
+    "Solver pods that running OptimizationJobs may run at once, per namespace.",
+    ["namespace"],
+)
+OPTJOBS_CANCELLED = Counter(
+    "mcpops_optimizationjobs_cancelled",
+    "OptimizationJobs cancelled, by whether a solution was kept.",
+    ["solution"],
 )
 SOLVE_SECONDS = Histogram(
     "mcpops_solver_solve_seconds",

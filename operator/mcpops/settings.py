@@ -63,6 +63,9 @@ class Settings:
     # How often an optional API that is not served (the Gateway API's HTTPRoute) is looked
     # for again. MCPOPS_API_RECHECK_SECONDS.
     api_recheck_seconds: float = 30.0
+    # Solver pods running at once per namespace; OptimizationJobs over it are Queued and
+    # started in creation order. 0: no limit. MCPOPS_MAX_SOLVER_PODS_PER_NAMESPACE.
+    max_solver_pods_per_namespace: int = 0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -91,4 +94,7 @@ class Settings:
             metrics_port=int(get("MCPOPS_METRICS_PORT") or cls.metrics_port),
             log_level=get("MCPOPS_LOG_LEVEL") or cls.log_level,
             api_recheck_seconds=float(get("MCPOPS_API_RECHECK_SECONDS") or cls.api_recheck_seconds),
+            max_solver_pods_per_namespace=max(
+                0, int(get("MCPOPS_MAX_SOLVER_PODS_PER_NAMESPACE") or 0)
+            ),
         )

@@ -6,8 +6,9 @@ from mcpops_common.problem import Problem
 from mcpops_common.results import SolveResult, compute_gap
 from mcpops_solver import auto, backends
 from mcpops_solver.backends import SolveParams
+from mcpops_solver.progress import Control
 
-__all__ = ["choose_backend", "solve_problem"]
+__all__ = ["cancelled_result", "choose_backend", "solve_problem"]
 
 
 def choose_backend(problem: Problem, solver: str) -> tuple[str, str]:
@@ -47,6 +48,7 @@ def solve_problem(
     problem: Problem,
     solver: str,
     params: SolveParams,
+    control: Control | None = None,
 ) -> SolveResult:
     """Solve and return a SolveResult (values keyed by name).
 
@@ -69,8 +71,9 @@ def solve_problem(
             message=f"the problem is infeasible: {inverted}",
             **common,  # type: ignore[arg-type]
         )
-    raw = backends.solve(problem, backend, params)
+    raw = backends.solve(problem, backend, params, control)
     gap = compute_gap(raw.objective, raw.bound)
+    cancelled = control is not None and control.cancelled.is_set()
     values: dict[str, float] = {}
     duals = reduced = None
     if raw.values is not None:
@@ -85,10 +88,55 @@ def solve_problem(
         bound=raw.bound,
         gap=gap,
         seconds=raw.seconds,
-        message=_message(raw.status, raw, gap, params.time_limit is not None),
+        message=(
+            _cancel_message(raw.status, gap)
+            if cancelled
+            else _message(raw.status, raw, gap, params.time_limit is not None)
+        ),
         values=values,
         duals=duals,
         reduced_costs=reduced,
         warnings=list(raw.warnings),
+        cancelled=cancelled,
         **common,  # type: ignore[arg-type]
+    )
+
+
+def _cancel_message(status: str, gap: float | None) -> str:
+    if status == "OPTIMAL":
+        return "cancelled, but the solver had already proven the solution optimal"
+    if status == "FEASIBLE":
+        return "cancelled; the best solution found so far is kept, not proven optimal" + (
+            f" (gap {gap:.3g})" if gap is not None else " (no bound known)"
+        )
+    return "cancelled before any solution was found"
+
+
+def cancelled_result(
+    problem: Problem, backend: str, reason: str, control: Control, seconds: float
+) -> SolveResult:
+    """The result of a cancelled solve whose backend cannot be interrupted: the incumbent the
+    runtime last saw (values from the solver's callbacks or HiGHS's improving-solution
+    file), while the native solve is abandoned."""
+    objective, values = control.progress.incumbent()
+    snapshot = control.progress.snapshot()
+    status = "FEASIBLE" if objective is not None and values is not None else "NOT_SOLVED"
+    message = _cancel_message(status, snapshot["gap"])
+    if objective is not None and values is None:
+        message += (
+            f"; {backend} reported an incumbent of {objective:g} but its values were not available"
+        )
+    return SolveResult(
+        status=status,
+        objective=objective if status == "FEASIBLE" else None,
+        bound=snapshot["bound"],
+        seconds=seconds,
+        message=message,
+        values=dict(zip(problem.var_names, values, strict=True)) if values else {},
+        cancelled=True,
+        solver=backend,
+        solver_reason=reason,
+        sense="maximize" if problem.maximize else "minimize",
+        problem_name=problem.name,
+        counts=problem.stats().as_counts(),
     )

@@ -30,7 +30,7 @@ from mcpops_common.optmodel import (
     SolverName,
 )
 
-Phase = Literal["Pending", "Running", "Succeeded", "Failed"]
+Phase = Literal["Queued", "Pending", "Running", "Succeeded", "Failed", "Cancelled"]
 ProblemFormat = Literal["auto", "json", "yaml", "mps", "lp", "lp-solve"]
 
 DEFAULT_TIME_LIMIT_SECONDS = 3600.0
@@ -224,6 +224,20 @@ class OptimizationJobSpec(ApiModel):
         ),
     )
 
+    warm_start_from: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=253,
+        pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$",
+        description=(
+            "The name of an earlier OptimizationJob in this namespace whose solution seeds "
+            "this solve (each scenario of a sweep): a MIP start (solution hint) for SCIP, "
+            "CP-SAT, HIGHS and BOP; CBC and the LP solvers solve from scratch with a warning. "
+            "The job waits while that one has not finished; one that left no solution is "
+            "reported in an Event and this job solves without it."
+        ),
+    )
+
     # ---- the pod
     resources: Resources | None = Field(
         default=None,
@@ -363,6 +377,21 @@ class ScenarioSummary(ApiModel):
     )
 
 
+class SolveProgress(ApiModel):
+    """How a running solve is doing, as its solver pod last reported (at most every 5 s)."""
+
+    model_config = ApiModel.model_config | {"extra": "ignore"}
+
+    objective: float | None = Field(default=None, description="Best objective found so far.")
+    bound: float | None = Field(default=None, description="Best proven bound so far.")
+    gap: float | None = Field(
+        default=None, description="Relative gap |objective - bound| / |objective| so far."
+    )
+    solutions_found: int | None = Field(default=None, description="Solutions found so far.")
+    elapsed_seconds: float | None = Field(default=None, description="Seconds into the solve.")
+    updated_at: str | None = Field(default=None, description="When the pod reported it.")
+
+
 class OptimizationJobStatus(ApiModel):
     """The observed state of an optimization job and its outcome."""
 
@@ -374,9 +403,10 @@ class OptimizationJobStatus(ApiModel):
     phase: Phase | None = Field(
         default=None,
         description=(
-            "Pending (the solver pod is not running yet), Running, Succeeded (a result was "
-            "recorded: see solverStatus, which may be INFEASIBLE) or Failed (no result: see "
-            "the Failed condition)."
+            "Queued (waiting for a solver slot in the namespace), Pending (the solver pod is "
+            "not running yet), Running, Succeeded (a result was recorded: see solverStatus, "
+            "which may be INFEASIBLE), Failed (no result: see the Failed condition) or "
+            "Cancelled (stopped by a cancel; the best solution found until then is kept)."
         ),
     )
     job: str | None = Field(default=None, description="The batch/v1 Job that runs the solver.")
@@ -398,6 +428,26 @@ class OptimizationJobStatus(ApiModel):
     bound: float | None = Field(default=None, description="Best proven bound on the objective.")
     gap: float | None = Field(
         default=None, description="Relative gap |objective - bound| / |objective|."
+    )
+    progress: SolveProgress | None = Field(
+        default=None,
+        description=(
+            "While Running: the best objective, bound and gap so far (SCIP, CP-SAT and HIGHS "
+            "report them during a MIP solve; CBC, BOP and the LP solvers only at the end)."
+        ),
+    )
+    cancelled: bool | None = Field(
+        default=None,
+        description=(
+            "True when the job was cancelled. The solution, if any, is the best found until "
+            "then and not proven optimal unless solverStatus is OPTIMAL."
+        ),
+    )
+    queue_position: int | None = Field(
+        default=None, description="While Queued: the place in the namespace's queue (1: next)."
+    )
+    warm_start_from: str | None = Field(
+        default=None, description="The OptimizationJob whose solution seeded this solve."
     )
     solve_seconds: float | None = Field(
         default=None, description="Seconds spent in the solver (a sweep: summed over scenarios)."
