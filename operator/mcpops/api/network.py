@@ -101,6 +101,12 @@ class EgressDestination(ApiModel):
             _ONE_NAMESPACE_FORM,
             cel("!has(self.except) || has(self.cidr)", "except needs cidr", field_path=".except"),
             cel(
+                "!has(self.except) || !has(self.cidr) || !isCIDR(self.cidr) || "
+                "self.except.all(e, !isCIDR(e) || cidr(self.cidr).containsCIDR(e))",
+                "every except range must lie inside cidr",
+                field_path=".except",
+            ),
+            cel(
                 f"has(self.cidr) || {_PODS} || has(self.ports)",
                 "name a cidr, pods or ports (an empty destination would allow everything)",
             ),
