@@ -38,16 +38,9 @@ _ONE_NAMESPACE_FORM = cel(
 )
 
 
-class NetworkPeer(ApiModel):
-    """Pods allowed to connect: those matching podSelector (default: all) in the
-    namespaces named, or matching namespaceSelector (default: the MCPServer's own)."""
-
-    model_config = ApiModel.model_config | {
-        "json_schema_extra": validations(
-            _ONE_NAMESPACE_FORM,
-            cel(_PODS, "name namespaces, a namespaceSelector or a podSelector"),
-        )
-    }
+class PodPeers(ApiModel):
+    """Pods: those matching podSelector (default: all) in the namespaces named, or matching
+    namespaceSelector (default: the MCPServer's own)."""
 
     namespaces: list[NamespaceName] | None = Field(
         default=None,
@@ -65,6 +58,18 @@ class NetworkPeer(ApiModel):
         description="Pods by label, in the namespaces above (without them: in the "
         "MCPServer's namespace).",
     )
+
+
+class NetworkPeer(PodPeers):
+    """Pods allowed to connect: those matching podSelector (default: all) in the
+    namespaces named, or matching namespaceSelector (default: the MCPServer's own)."""
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": validations(
+            _ONE_NAMESPACE_FORM,
+            cel(_PODS, "name namespaces, a namespaceSelector or a podSelector"),
+        )
+    }
 
 
 class NetworkPort(ApiModel):
@@ -87,7 +92,7 @@ class NetworkPort(ApiModel):
     protocol: Literal["TCP", "UDP", "SCTP"] = Field(default="TCP", description="TCP, UDP or SCTP.")
 
 
-class EgressDestination(ApiModel):
+class EgressDestination(PodPeers):
     """One place the server may connect to: an address range (cidr), or pods (namespaces,
     namespaceSelector, podSelector), or, with neither, any address; on the ports listed
     (default: every port)."""
@@ -119,20 +124,6 @@ class EgressDestination(ApiModel):
         alias="except",
         description="Ranges inside cidr left out, e.g. the cloud metadata address.",
         max_length=32,
-    )
-    namespaces: list[NamespaceName] | None = Field(
-        default=None,
-        description="Pods in these namespaces (all, or those matching podSelector).",
-        min_length=1,
-        max_length=32,
-        json_schema_extra={"x-kubernetes-list-type": "set"},
-    )
-    namespace_selector: LabelSelector | None = Field(
-        default=None, description="Pods in the namespaces with these labels."
-    )
-    pod_selector: LabelSelector | None = Field(
-        default=None,
-        description="Pods by label (in the namespaces above, else the MCPServer's namespace).",
     )
     ports: list[NetworkPort] | None = Field(
         default=None, description="Ports allowed (default: every port).", max_length=32
