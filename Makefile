@@ -21,8 +21,11 @@ CP_BIN := $(CACHE)/controlplane-$(K8S_VERSION)-$(CP_KEY)
 NODE_BIN := $(CACHE)/node-$(K8S_VERSION)-$(CP_KEY)
 COREDNS_KEY := $(shell cat hack/coredns/go.mod hack/coredns/go.sum | sha256sum | cut -c1-12)
 COREDNS_BIN := $(CACHE)/coredns-$(COREDNS_KEY)
+# kube-router's NetworkPolicy controller (only that part runs), for spec.network on the real node.
+KUBEROUTER_KEY := $(shell cat hack/kuberouter/go.mod hack/kuberouter/go.sum | sha256sum | cut -c1-12)
+KUBEROUTER_BIN := $(CACHE)/kuberouter-$(KUBEROUTER_KEY)
 # Debian packages the real node runs on (containerd, runc, CNI plugins, iptables).
-NODE_APT := containerd runc containernetworking-plugins iptables conntrack
+NODE_APT := containerd runc containernetworking-plugins iptables conntrack ipset
 KWOK_BIN := $(CACHE)/kwok-$(KWOK_KEY)
 HELM_BIN := $(CACHE)/helm-$(HELM_KEY)
 # promtool validates the chart's alerting rules; Debian's prometheus package, else built
@@ -33,6 +36,7 @@ export MCPOPS_CP_BIN := $(CP_BIN)
 export MCPOPS_KWOK_BIN := $(KWOK_BIN)
 export MCPOPS_NODE_BIN := $(NODE_BIN)
 export MCPOPS_COREDNS_BIN := $(COREDNS_BIN)
+export MCPOPS_KUBEROUTER := $(KUBEROUTER_BIN)/kube-router
 export MCPOPS_HELM := $(HELM_BIN)/helm
 export MCPOPS_PROMTOOL := $(PROMTOOL_DIR)/promtool
 export GOFLAGS := -mod=mod -buildvcs=false
@@ -96,6 +100,11 @@ $(COREDNS_BIN)/.stamp:
 	cd hack/coredns && go build -trimpath -ldflags '-s -w' -o $(COREDNS_BIN)/coredns github.com/coredns/coredns
 	touch $@
 
+$(KUBEROUTER_BIN)/.stamp:
+	@echo ">> building kube-router into $(KUBEROUTER_BIN)"
+	cd hack/kuberouter && go build -trimpath -ldflags '-s -w' -o $(KUBEROUTER_BIN)/kube-router github.com/cloudnativelabs/kube-router/v2/cmd/kube-router
+	touch $@
+
 $(KWOK_BIN)/.stamp:
 	@echo ">> building kwok into $(KWOK_BIN)"
 	cd hack/kwok && go build -trimpath -ldflags '-s -w' -o $(KWOK_BIN)/kwok sigs.k8s.io/kwok/cmd/kwok
@@ -118,7 +127,7 @@ node-apt: ## install the Debian packages the real node needs (only the missing o
 	  if [ "$$(id -u)" = 0 ]; then echo ">> apt-get install $$missing"; \
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing >/dev/null; \
 	  else echo ">> not root: the real node needs $$missing (skipped)"; fi; fi
-node: node-apt $(NODE_BIN)/.stamp $(COREDNS_BIN)/.stamp ## the real node: apt packages, kubelet, kube-proxy, CoreDNS (cached)
+node: node-apt $(NODE_BIN)/.stamp $(COREDNS_BIN)/.stamp $(KUBEROUTER_BIN)/.stamp ## the real node: apt packages, kubelet, kube-proxy, CoreDNS, kube-router (cached)
 promtool: $(PROMTOOL_DIR)/promtool ## promtool for the alert rules (cached; Debian package or Go)
 
 $(PROXY_BIN):
@@ -144,6 +153,7 @@ controlplane-env: ## print where the cached binaries live (for tools run outside
 	@echo MCPOPS_KWOK_BIN=$(KWOK_BIN)
 	@echo MCPOPS_NODE_BIN=$(NODE_BIN)
 	@echo MCPOPS_COREDNS_BIN=$(COREDNS_BIN)
+	@echo MCPOPS_KUBEROUTER=$(KUBEROUTER_BIN)/kube-router
 	@echo MCPOPS_HELM=$(HELM_BIN)/helm
 	@echo MCPOPS_PROMTOOL=$(PROMTOOL_DIR)/promtool
 	@echo MCPOPS_PROXY_BIN=$(PROXY_BIN)

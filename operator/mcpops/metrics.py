@@ -54,6 +54,11 @@ NOT_EXPOSED = Gauge(
     "MCPServers whose spec.expose is not in effect (condition Exposed False): the HTTPRoute "
     "refused by a Gateway or with an unresolved reference, or the Gateway API not installed.",
 )
+EGRESS_OPEN = Gauge(
+    "mcpops_mcpservers_egress_open",
+    "MCPServers whose pods may connect anywhere (condition EgressRestricted False: no "
+    "spec.network.egress, or spec.network.enabled false).",
+)
 EVENTS_POSTED = Counter(
     "mcpops_events_posted", "Kubernetes Events posted, by reason.", ["kind", "reason"]
 )

@@ -66,6 +66,14 @@ class Settings:
     # Solver pods running at once per namespace; OptimizationJobs over it are Queued and
     # started in creation order. 0: no limit. MCPOPS_MAX_SOLVER_PODS_PER_NAMESPACE.
     max_solver_pods_per_namespace: int = 0
+    # Cluster DNS as MCPServer NetworkPolicies allow it (spec.network.egress): address ranges
+    # or namespace/label=value of the DNS pods, comma-separated. MCPOPS_CLUSTER_DNS.
+    cluster_dns: str = "kube-system/k8s-app=kube-dns"
+    # The operator's own namespace, which MCPServer NetworkPolicies admit; "" outside a pod.
+    # MCPOPS_POD_NAMESPACE, else the ServiceAccount's namespace.
+    operator_namespace: str = ""
+    # The operator pods' app.kubernetes.io/name (the chart's name). MCPOPS_OPERATOR_NAME.
+    operator_name: str = "mcpops"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -78,9 +86,10 @@ class Settings:
         solver_image = get("MCPOPS_SOLVER_IMAGE") or (
             derived_solver_image(operator_image) if get("MCPOPS_IMAGE") else DEFAULT_SOLVER_IMAGE
         )
-        lease_namespace = get("MCPOPS_LEASE_NAMESPACE")
-        if not lease_namespace and SA_NAMESPACE.exists():
-            lease_namespace = SA_NAMESPACE.read_text().strip()
+        own_namespace = get("MCPOPS_POD_NAMESPACE")
+        if not own_namespace and SA_NAMESPACE.exists():
+            own_namespace = SA_NAMESPACE.read_text().strip()
+        lease_namespace = get("MCPOPS_LEASE_NAMESPACE") or own_namespace
         return cls(
             operator_image=operator_image,
             solver_image=solver_image,
@@ -97,4 +106,7 @@ class Settings:
             max_solver_pods_per_namespace=max(
                 0, int(get("MCPOPS_MAX_SOLVER_PODS_PER_NAMESPACE") or 0)
             ),
+            cluster_dns=get("MCPOPS_CLUSTER_DNS") or cls.cluster_dns,
+            operator_namespace=own_namespace,
+            operator_name=get("MCPOPS_OPERATOR_NAME") or cls.operator_name,
         )

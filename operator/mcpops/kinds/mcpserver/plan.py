@@ -5,7 +5,7 @@ delete, the status to write, Events to post, when to look again) out. `plan()` o
 sequences: read the rollout's state from status, run the rollout's steps
 (rollout.STEPS: requests, verify, the candidate's progress, tests, the switch), then the
 children's (children.STEPS: Deployments, scale-down, test Jobs, Services, autoscaler;
-exposure.expose: the HTTPRoute or Ingress),
+exposure.expose: the HTTPRoute or Ingress; network.network: the NetworkPolicy),
 and write the state back as status (status.py).
 """
 
@@ -22,12 +22,14 @@ from mcpops.kinds.mcpserver import (
     children,
     desired,
     exposure,
+    network,
     references,
     rollout,
     updates,
     verification,
 )
 from mcpops.kinds.mcpserver import status as status_
+from mcpops.kinds.mcpserver.netcontext import NetworkContext
 from mcpops.kinds.mcpserver.observed import Observed, deployment_available
 from mcpops.kinds.mcpserver.rollout import ROLLOUT_PHASES
 from mcpops.kinds.mcpserver.state import History, Inputs, Plan, State
@@ -37,7 +39,13 @@ from mcpops.objects.timestamps import fmt_time
 
 # Scheduled suites act between the rollout and the children: they may start Jobs, and
 # (onFailure: Rollback) bring a kept revision up and move traffic to it.
-STEPS = (*rollout.STEPS, verification.scheduled, *children.STEPS, exposure.expose)
+STEPS = (
+    *rollout.STEPS,
+    verification.scheduled,
+    *children.STEPS,
+    exposure.expose,
+    network.network,
+)
 
 
 def plan(
@@ -47,9 +55,11 @@ def plan(
     *,
     image: str = DEFAULT_OPERATOR_IMAGE,
     found: updates.Found | None = None,
+    net: NetworkContext | None = None,
 ) -> Plan:
     """`image`: the operator image the pods carry (health sidecar, bridge, test runner);
-    `found`: what the last lookup of spec.updates' source found."""
+    `found`: what the last lookup of spec.updates' source found; `net`: where cluster DNS
+    and the operator are (spec.network)."""
     try:
         spec = MCPServerSpec.model_validate(server.get("spec") or {})
     except ValidationError as exc:
@@ -59,7 +69,9 @@ def plan(
     refs = references.resolve(references.references(spec.to_wire()), observed.configs)
     template = desired.pod_template(server["metadata"]["name"], spec, image, refs.hash)
     revision = desired.revision_for(template)
-    inp = Inputs(server, spec, observed, now, image, template, revision, refs)
+    inp = Inputs(
+        server, spec, observed, now, image, template, revision, refs, net or NetworkContext()
+    )
     st = load(inp)
     out = Plan()
     for step in STEPS:
