@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/auto_eval.py
 BACKENDS = ["GLOP", "PDLP", "CLP", "CBC", "SCIP", "HIGHS", "CP-SAT", "BOP"]
 DEFAULT_GAP = 1e-4
 LP_TOL = 1e-6
@@ -222,6 +223,36 @@ def supported_backends(
     return refused, unreadable
 
 
+def instance_stats(report: dict[str, Any]) -> dict[str, Any]:
+    """ProblemStats of the report's instances, read from its data directory (the
+    generated set's own, or the shared one)."""
+    from mcpops_solver.readers import ReadError, read_problem
+
+    root = Path(report.get("data") or data_dir())
+    manifest = json.loads((root / "manifest.json").read_text())
+    files = {i["name"]: i["file"] for i in manifest["instances"]}
+    out: dict[str, Any] = {}
+    for name in report["instances"]:
+        try:
+            out[name] = read_problem(str(root / files[name]))[0].stats()
+        except (ReadError, KeyError):
+            continue
+    return out
+
+
+def choice_evaluation(report: dict[str, Any]) -> dict[str, Any] | None:
+    """Fitted and cross-validated scores of auto's choice (bench/auto_eval.py), when the
+    report has every candidate backend's runs."""
+    import auto_eval
+
+    from mcpops_solver.auto import BACKENDS_BY_KIND
+
+    needed = {b for bs in BACKENDS_BY_KIND.values() for b in bs}
+    if not needed <= set(report["solvers"]):
+        return None
+    return auto_eval.evaluate(report, instance_stats(report))
+
+
 # --------------------------------------------------------------------------- aggregate
 
 
@@ -346,6 +377,8 @@ def render_markdown(report: dict[str, Any]) -> str:
         "was shared with other builds and tests, so sub-second times are noisy.",
         "",
     ]
+    if report.get("note"):
+        lines += [f"Note: {report['note']}", ""]
     for set_name, rows in report["aggregate"].items():
         lines += [
             f"## {set_name}",
@@ -360,6 +393,10 @@ def render_markdown(report: dict[str, Any]) -> str:
                 f"{row['shiftedVsVirtualBest']:.3f} |"
             )
         lines.append("")
+    if report.get("choiceEvaluation"):
+        import auto_eval
+
+        lines += auto_eval.markdown(report["choiceEvaluation"])
     targets = report.get("targets")
     if targets:
         lines += ["## Targets (all instances)", ""]
@@ -523,11 +560,13 @@ def main(argv: list[str] | None = None) -> int:
         "instances": [i["name"] for i in instances],
         "unreadable": [{"instance": n, "reason": r} for n, r in unreadable.items()],
         "solvers": solvers,
+        "data": str(root),
         "aggregate": (agg := aggregate(runs, instances, solvers, args.time_limit)),
         "targets": targets(agg),
         "overhead": overhead_stats(runs),
         "runs": runs,
     }
+    report["choiceEvaluation"] = choice_evaluation(report)
     (out / "solver.json").write_text(json.dumps(report, indent=1) + "\n")
     (out / "solver.md").write_text(render_markdown(report))
     print(render_markdown({**report, "runs": runs}).split("## Per instance")[0])
