@@ -16,6 +16,9 @@ MPS or LP, plain or gzipped. Options:
   --seed N              solver random seed
   --deterministic       reproducible run: the seed (default 0) and each solver's
                         deterministic mode; only a time limit can still make runs differ
+  --race                with --solver auto and more than one thread: run auto's two
+                        best candidates at once (separate processes, threads split
+                        between them), keep the first proven answer, stop the other
   --scenarios FILE      sweep: solve scenario --scenario-index / $JOB_COMPLETION_INDEX
   --scenario-index I    which scenario (overrides $JOB_COMPLETION_INDEX)
   --name NAME           result name: ConfigMaps <name>-result[-<i>] ($MCPOPS_RESULT_NAME)
@@ -170,6 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=_positive_int, metavar="N")
     p.add_argument("--seed", type=_nonneg_int, metavar="N")
     p.add_argument("--deterministic", action="store_true")
+    p.add_argument("--race", action="store_true", help="race auto's two best backends")
     p.add_argument("--scenarios", metavar="FILE", help="scenario set (JSON/YAML)")
     p.add_argument("--scenario-index", type=_nonneg_int, metavar="I")
     p.add_argument("--name", help="result name (default $MCPOPS_RESULT_NAME)")
@@ -489,8 +493,10 @@ def _solve(run: Run, progress: _Progress, problem: Any, solver: str, log: Any) -
         run.timings["prepare"] = t1 - progress.started - run.timings["read"]
         if run.process_started is not None:
             run.timings["toSolverStart"] = t1 - run.process_started
-        result = runtime.solve_problem(problem, solver, params)
+        result = runtime.solve_problem(problem, solver, params, race=args.race)
         run.timings["solve"] = time.time() - t1
+        if result.solver_choice and result.solver != backend:
+            log.info("solver changed", solver=result.solver, reason=result.solver_reason)
     except backends.UnsupportedProblemError as exc:
         raise _RunError(EXIT_UNSUPPORTED, str(exc)) from None
     except backends.SolverError as exc:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from mcpops_common.problem import Problem
 from mcpops_common.results import SolveResult, compute_gap
 from mcpops_solver import auto, backends
@@ -43,19 +45,66 @@ def _message(status: str, raw: backends.RawSolution, gap: float | None, limit: b
     return "the solver failed" + (f": {raw.detail}" if raw.detail else "")
 
 
+def _solve_auto(
+    problem: Problem, params: SolveParams, race: bool
+) -> tuple[backends.RawSolution, str, str, dict[str, Any]]:
+    """Solve with auto's choice: race its two best candidates when allowed and there are
+    CPUs for both; else the first candidate, falling back along the ranking when a
+    backend refuses the model (CP-SAT does for some). (raw, backend, reason, record)."""
+    c = auto.choice(problem.stats())
+    record: dict[str, Any] = {"backend": c.backend, "rule": c.rule, "raced": False}
+    threads = params.threads or 1
+    if race and threads > 1 and len(c.candidates) > 1:
+        from mcpops_solver import racing
+
+        outcome = racing.race(problem, c.candidates[:2], params)
+        if outcome is not None:
+            record.update(
+                backend=outcome.backend,
+                raced=True,
+                racedAgainst=[b for b in c.candidates[:2] if b != outcome.backend],
+                cpuSeconds=round(outcome.cpu_seconds, 3),
+            )
+            reason = (
+                f"{c.reason}; raced {' and '.join(c.candidates[:2])} on "
+                f"{threads} CPUs: {outcome.backend} {outcome.how}"
+            )
+            return outcome.raw, outcome.backend, reason, record
+    refused: list[str] = []
+    for backend in c.candidates:
+        try:
+            raw = backends.solve(problem, backend, params)
+        except backends.UnsupportedProblemError as exc:
+            refused.append(backend)
+            last = exc
+            continue
+        reason = c.reason
+        if refused:
+            reason += f"; {', '.join(refused)} refused the model ({last}); fell back to {backend}"
+            record.update(backend=backend, fallbackFrom=refused)
+        return raw, backend, reason, record
+    raise backends.UnsupportedProblemError(
+        f"every backend auto would use refused the problem ({', '.join(refused)}): {last}"
+    )
+
+
 def solve_problem(
     problem: Problem,
     solver: str,
     params: SolveParams,
+    *,
+    race: bool = False,
 ) -> SolveResult:
     """Solve and return a SolveResult (values keyed by name).
 
+    With ``race`` (auto only, more than one thread), auto's two best candidates run at
+    once in separate processes and the first proven answer is kept.
     Raises backends.UnsupportedProblemError or backends.SolverError.
     """
     stats = problem.stats()
     backend, reason = choose_backend(problem, solver)
     sense = "maximize" if problem.maximize else "minimize"
-    common = {
+    common: dict[str, Any] = {
         "solver": backend,
         "solver_reason": reason,
         "sense": sense,
@@ -67,9 +116,13 @@ def solve_problem(
         return SolveResult(
             status="INFEASIBLE",
             message=f"the problem is infeasible: {inverted}",
-            **common,  # type: ignore[arg-type]
+            **common,
         )
-    raw = backends.solve(problem, backend, params)
+    if solver == "auto":
+        raw, backend, reason, record = _solve_auto(problem, params, race)
+        common.update(solver=backend, solver_reason=reason, solver_choice=record)
+    else:
+        raw = backends.solve(problem, backend, params)
     gap = compute_gap(raw.objective, raw.bound)
     values: dict[str, float] = {}
     duals = reduced = None
@@ -90,5 +143,5 @@ def solve_problem(
         duals=duals,
         reduced_costs=reduced,
         warnings=list(raw.warnings),
-        **common,  # type: ignore[arg-type]
+        **common,
     )
