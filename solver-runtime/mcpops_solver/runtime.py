@@ -69,6 +69,8 @@ def _solve_auto(
                 f"{c.reason}; raced {' and '.join(c.candidates[:2])} on "
                 f"{threads} CPUs: {outcome.backend} {outcome.how}"
             )
+            # The race's wall-clock time to the kept answer, not the winner's own solve time.
+            outcome.raw.seconds = outcome.wall_seconds
             return outcome.raw, outcome.backend, reason, record
     refused: list[str] = []
     for backend in c.candidates:

@@ -63,3 +63,28 @@ def test_an_unreadable_instance_is_recorded_and_the_benchmark_goes_on(
     markdown = (out / "solver.md").read_text()
     assert "## Unreadable instances" in markdown
     assert "| broken | " in markdown and "ends without ENDATA" in markdown
+
+
+def test_generated_set_is_deterministic_and_reads_back_as_generated(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.syspath_prepend(str(REPO / "bench"))
+    sys.modules.pop("gen_instances", None)
+    import gen_instances
+
+    from mcpops_solver.readers import read_problem
+
+    first = gen_instances.generate(tmp_path / "a", count=6, seed=3, scale=0.3)
+    again = gen_instances.generate(tmp_path / "b", count=6, seed=3, scale=0.3)
+    assert first["instances"] == again["instances"] and not first["rejected"]
+    assert {i["shape"] for i in first["instances"]} == {s[0] for s in gen_instances.SHAPES}
+    for inst in first["instances"]:
+        a = (tmp_path / "a" / inst["file"]).read_bytes()
+        assert a == (tmp_path / "b" / inst["file"]).read_bytes()
+        problem = read_problem(str(tmp_path / "a" / inst["file"]))[0]
+        stats = problem.stats()
+        assert (stats.variables, stats.constraints) == (inst["cols"], inst["rows"])
+        assert stats.is_lp == (inst["type"] == "LP")
+        # The file solves to the optimum the two backends agreed on.
+        value, why = gen_instances.reference_optimum(problem)
+        assert why == "agreed" and value == pytest.approx(inst["optimal_objective"], rel=1e-6)
