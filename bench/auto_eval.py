@@ -38,7 +38,11 @@ from mcpops_solver.choicetree import (
 
 
 def family(name: str) -> str:
-    """Instances named alike are one family: letters after leading digits, up to a digit."""
+    """Instances named alike are one family: letters after leading digits, up to a digit;
+    a generated instance (g<seed>-<k>-<shape>) by its shape."""
+    generated = re.fullmatch(r"g\d+-\d+-([a-z]+)", name)
+    if generated:
+        return generated.group(1)
     stem = name.lower().removesuffix("_o").lstrip("0123456789")
     match = re.match(r"[a-z]+", stem)
     return match.group(0) if match else name

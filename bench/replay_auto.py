@@ -25,7 +25,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from solver_bench import REPO, instance_stats, render_markdown
+from solver_bench import REPO, instance_stats, race_stats, render_markdown
 
 
 def main(argv: list[str]) -> int:
@@ -53,6 +53,7 @@ def main(argv: list[str]) -> int:
             print(f"{kind}: {as_literal(tree)}")
     if "--write" in flags:
         report["choiceEvaluation"] = ev
+        report["race"] = race_stats(report)
         report_path.write_text(json.dumps(report, indent=1) + "\n")
         report_path.with_suffix(".md").write_text(render_markdown(report))
         print(f"wrote {report_path} and {report_path.with_suffix('.md')}")
