@@ -21,7 +21,8 @@ Fixed guards that are not fitted (no instance of the set shows them):
   and the runtime falls back along the same ranking when a backend refuses a
   model at solve time (:func:`mcpops_solver.runtime.solve_problem`).
 
-The ranking of a leaf also names the two candidates raced when racing is
+The ranking of a leaf also names the two backends raced (the first, and the next that is not
+the same solver underneath: CBC runs CLP on an LP) when racing is
 allowed and the pod has more than one CPU (:mod:`mcpops_solver.race`).
 """
 

@@ -9,7 +9,7 @@ from mcpops_common.results import SolveResult, compute_gap
 from mcpops_solver import auto, backends
 from mcpops_solver.backends import SolveParams
 
-__all__ = ["choose_backend", "solve_problem"]
+__all__ = ["choose_backend", "rivals", "solve_problem"]
 
 
 def choose_backend(problem: Problem, solver: str) -> tuple[str, str]:
@@ -45,6 +45,23 @@ def _message(status: str, raw: backends.RawSolution, gap: float | None, limit: b
     return "the solver failed" + (f": {raw.detail}" if raw.detail else "")
 
 
+# On an LP, CBC runs CLP's simplex: racing one against the other would run the same
+# algorithm twice.
+_SAME_ON_LP = {frozenset({"CLP", "CBC"})}
+
+
+def rivals(candidates: tuple[str, ...], is_lp: bool) -> tuple[str, ...]:
+    """The two backends a race runs: the best candidate and the next that is not the same
+    solver underneath."""
+    if not candidates:
+        return ()
+    first = candidates[0]
+    for other in candidates[1:]:
+        if not (is_lp and frozenset({first, other}) in _SAME_ON_LP):
+            return (first, other)
+    return (first,)
+
+
 def _solve_auto(
     problem: Problem, params: SolveParams, race: bool
 ) -> tuple[backends.RawSolution, str, str, dict[str, Any]]:
@@ -54,19 +71,20 @@ def _solve_auto(
     c = auto.choice(problem.stats())
     record: dict[str, Any] = {"backend": c.backend, "rule": c.rule, "raced": False}
     threads = params.threads or 1
-    if race and threads > 1 and len(c.candidates) > 1:
+    pair = rivals(c.candidates, problem.stats().is_lp)
+    if race and threads > 1 and len(pair) > 1:
         from mcpops_solver import racing
 
-        outcome = racing.race(problem, c.candidates[:2], params)
+        outcome = racing.race(problem, pair, params)
         if outcome is not None:
             record.update(
                 backend=outcome.backend,
                 raced=True,
-                racedAgainst=[b for b in c.candidates[:2] if b != outcome.backend],
+                racedAgainst=[b for b in pair if b != outcome.backend],
                 cpuSeconds=round(outcome.cpu_seconds, 3),
             )
             reason = (
-                f"{c.reason}; raced {' and '.join(c.candidates[:2])} on "
+                f"{c.reason}; raced {' and '.join(pair)} on "
                 f"{threads} CPUs: {outcome.backend} {outcome.how}"
             )
             # The race's wall-clock time to the kept answer, not the winner's own solve time.

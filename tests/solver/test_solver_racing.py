@@ -91,10 +91,17 @@ def test_cli_race_reports_the_choice_in_the_summary(
     run = run_cli(*args, "--threads", "2", "--race")
     assert run.code == 0, run.stderr
     choice = run.summary["solverChoice"]
-    first, second = auto.TREES["LP"].ranking[:2]  # type: ignore[union-attr]
+    first, second = runtime.rivals(auto.TREES["LP"].ranking, is_lp=True)  # type: ignore[union-attr]
     assert choice["raced"] is True and choice["backend"] in {first, second}
     assert choice["racedAgainst"] == [({first, second} - {choice["backend"]}).pop()]
     assert "raced" in run.summary["solverReason"]
     # One thread: no race, whatever --race says.
     single = run_cli(*args, "--threads", "1", "--race")
     assert single.code == 0 and single.summary["solverChoice"]["raced"] is False
+
+
+def test_rivals_never_race_the_same_solver_underneath() -> None:
+    assert runtime.rivals(("CLP", "CBC", "GLOP", "HIGHS"), is_lp=True) == ("CLP", "GLOP")
+    assert runtime.rivals(("CBC", "CLP", "HIGHS"), is_lp=True) == ("CBC", "HIGHS")
+    assert runtime.rivals(("CBC", "HIGHS"), is_lp=False) == ("CBC", "HIGHS")
+    assert runtime.rivals(("HIGHS",), is_lp=False) == ("HIGHS",)
