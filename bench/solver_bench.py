@@ -247,11 +247,12 @@ def supported_backends(
 
 
 def instance_stats(report: dict[str, Any]) -> dict[str, Any]:
-    """ProblemStats of the report's instances, read from its data directory (the
-    generated set's own, or the shared one)."""
+    """ProblemStats of the report's instances, read from $MCPOPS_OPT_DATA, else the data
+    directory the report was run on, else the shared one."""
     from mcpops_solver.readers import ReadError, read_problem
 
-    root = Path(report.get("data") or data_dir())
+    env = os.environ.get("MCPOPS_OPT_DATA")
+    root = Path(env) if env else Path(report.get("data") or data_dir())
     manifest = json.loads((root / "manifest.json").read_text())
     files = {i["name"]: i["file"] for i in manifest["instances"]}
     out: dict[str, Any] = {}
