@@ -4,6 +4,7 @@
 Usage::
 
     python bench/replay_auto.py [--fit] [--write] [bench/results/solver.json]
+        [--generated bench/results/generated/solver.json --generated-data DIR]
 
 For every instance of the report it asks the runtime's current
 ``mcpops_solver.auto.choose`` for a backend and takes that backend's recorded
@@ -12,7 +13,11 @@ then it refits the choice trees on the same recorded times and scores them
 in-sample and by leave-one-family-out cross-validation (bench/auto_eval.py).
 ``--fit`` also prints the refitted trees as Python, to paste into
 mcpops_solver/auto.py; ``--write`` rewrites the report's solver.md (and the
-evaluation in solver.json) from the recorded runs. Timing noise of the
+evaluation in solver.json) from the recorded runs. ``--generated`` also
+compares every candidate (the shipped hand-written rules, tree settings,
+single-backend baselines) on both sets (``auto_eval.compare``); the generated
+set's files come from ``--generated-data`` (regenerate them with
+``bench/gen_instances.py --out DIR --count 24 --seed 20``). Timing noise of the
 recorded runs stays in, so confirm with ``make bench-solver``.
 """
 
@@ -34,6 +39,12 @@ def main(argv: list[str]) -> int:
     from mcpops_solver import auto
     from mcpops_solver.choicetree import as_literal
 
+    options = {}
+    for opt in ("--generated", "--generated-data"):
+        if opt in argv:
+            i = argv.index(opt)
+            options[opt] = argv[i + 1]
+            argv = argv[:i] + argv[i + 2 :]
     flags = {a for a in argv if a.startswith("--")}
     paths = [a for a in argv if not a.startswith("--")]
     report_path = Path(paths[0]) if paths else REPO / "bench" / "results" / "solver.json"
@@ -51,6 +62,12 @@ def main(argv: list[str]) -> int:
             group = {n: s for n, s in stats.items() if s.is_lp == (kind == "LP")}
             tree = auto.FITTERS[kind](auto_eval.samples(report, group, backends))
             print(f"{kind}: {as_literal(tree)}")
+    if "--generated" in options:
+        gen: dict[str, Any] = json.loads(Path(options["--generated"]).read_text())
+        data = options.get("--generated-data")
+        gen_stats = instance_stats(gen, Path(data) if data else None)
+        report["choiceComparison"] = auto_eval.compare(report, stats, gen, gen_stats)
+        print("\n".join(auto_eval.comparison_markdown(report["choiceComparison"])))
     if "--write" in flags:
         report["choiceEvaluation"] = ev
         report["race"] = race_stats(report)

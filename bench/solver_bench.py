@@ -246,13 +246,13 @@ def supported_backends(
     return refused, unreadable
 
 
-def instance_stats(report: dict[str, Any]) -> dict[str, Any]:
-    """ProblemStats of the report's instances, read from $MCPOPS_OPT_DATA, else the data
-    directory the report was run on, else the shared one."""
+def instance_stats(report: dict[str, Any], data: Path | None = None) -> dict[str, Any]:
+    """ProblemStats of the report's instances, read from `data`, else $MCPOPS_OPT_DATA, else
+    the data directory the report was run on, else the shared one."""
     from mcpops_solver.readers import ReadError, read_problem
 
     env = os.environ.get("MCPOPS_OPT_DATA")
-    root = Path(env) if env else Path(report.get("data") or data_dir())
+    root = data or (Path(env) if env else Path(report.get("data") or data_dir()))
     manifest = json.loads((root / "manifest.json").read_text())
     files = {i["name"]: i["file"] for i in manifest["instances"]}
     out: dict[str, Any] = {}
@@ -474,6 +474,10 @@ def render_markdown(report: dict[str, Any]) -> str:
         fitted_on = {"netlib", "miplib3"}  # the sets auto's shipped trees were fitted on
         unseen = not fitted_on & set(report.get("sets") or fitted_on)
         lines += auto_eval.markdown(report["choiceEvaluation"], unseen=unseen)
+    if report.get("choiceComparison"):
+        import auto_eval
+
+        lines += auto_eval.comparison_markdown(report["choiceComparison"])
     if report.get("race"):
         lines += _race_lines(report["race"])
     targets = report.get("targets")

@@ -111,7 +111,7 @@ def decide(node: Node, features: Mapping[str, float]) -> tuple[Leaf, list[str]]:
     path: list[str] = []
     while isinstance(node, Split):
         value = features[node.feature]
-        label = FEATURES[node.feature][0]
+        label = FEATURES[node.feature][0] if node.feature in FEATURES else node.feature
         if value <= node.threshold:
             path.append(f"{label} {_fmt(value)} <= {_fmt(node.threshold)}")
             node = node.low
@@ -146,12 +146,12 @@ def _threshold(a: float, b: float) -> float:
 
 
 def _best_split(
-    samples: Sequence[Sample], backends: Sequence[str], min_leaf: int
+    samples: Sequence[Sample], backends: Sequence[str], min_leaf: int, features: Sequence[str]
 ) -> tuple[float, str, float] | None:
     """(loss, feature, threshold) of the best split, with prefix sums per backend."""
     best: tuple[float, str, float] | None = None
     n = len(samples)
-    for feature in FEATURES:
+    for feature in features:
         ordered = sorted(samples, key=lambda s: s.features[feature])
         total = {b: sum(_cost(s.seconds[b]) for s in ordered) for b in backends}
         left = dict.fromkeys(backends, 0.0)
@@ -174,18 +174,23 @@ def fit(
     max_depth: int = 2,
     min_leaf: int = 5,
     min_gain: float = 0.2,
+    features: Sequence[str] = tuple(FEATURES),
 ) -> Node:
+    """Fit a tree; `features` are the candidate splits (samples may carry more than
+    FEATURES, e.g. the hand-written rules' conditions when candidates are compared)."""
     ranking, loss = _ranking(samples, backends)
     leaf = Leaf(ranking, len(samples))
     if max_depth <= 0 or len(samples) < 2 * min_leaf:
         return leaf
-    split = _best_split(samples, backends, min_leaf)
+    split = _best_split(samples, backends, min_leaf, features)
     if split is None or loss - split[0] < min_gain:
         return leaf
     _, feature, threshold = split
     low = [s for s in samples if s.features[feature] <= threshold]
     high = [s for s in samples if s.features[feature] > threshold]
-    sub = partial(fit, backends=backends, max_depth=max_depth - 1, min_leaf=min_leaf)
+    sub = partial(
+        fit, backends=backends, max_depth=max_depth - 1, min_leaf=min_leaf, features=features
+    )
     return Split(feature, threshold, sub(low, min_gain=min_gain), sub(high, min_gain=min_gain))
 
 
@@ -209,7 +214,7 @@ def render(node: Node, indent: str = "") -> list[str]:
     """The tree as indented text lines (docs and the benchmark report)."""
     if isinstance(node, Leaf):
         return [f"{indent}-> {', '.join(node.ranking[:3])} ({node.instances} instances)"]
-    label = FEATURES[node.feature][0]
+    label = FEATURES[node.feature][0] if node.feature in FEATURES else node.feature
     return [
         f"{indent}if {label} <= {_fmt(node.threshold)}:",
         *render(node.low, indent + "    "),

@@ -1,15 +1,17 @@
-"""`solver: auto`: the fitted choice trees, pure functions of the problem's counts."""
+"""`solver: auto`: hand-written rules (and the choice-tree fitter used to evaluate
+alternatives), pure functions of the problem's counts."""
 
 from __future__ import annotations
 
 from functools import partial
+from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from mcpops_common.problem import ProblemStats
-from mcpops_solver.auto import BACKENDS_BY_KIND, CLP_MAX_NONZEROS, TREES, choice, choose
+from mcpops_solver.auto import BACKENDS_BY_KIND, CLP_MAX_NONZEROS, RANKINGS, choice, choose
 from mcpops_solver.backends import check_supported
 from mcpops_solver.choicetree import (
     FEATURES,
@@ -49,19 +51,46 @@ def stats(
     )
 
 
-def test_large_lps_go_to_highs_and_small_ones_follow_the_tree() -> None:
+def test_large_lps_go_to_highs_and_small_ones_to_clp() -> None:
     big = stats(60_000, 20_000, nonzeros=CLP_MAX_NONZEROS + 1)
     backend, reason = choose(big)
-    assert backend == "HIGHS" and "large LP guard" in reason
-    assert choose(stats(2594, 244, nonzeros=70_215))[0] == TREES["LP"].ranking[0]  # type: ignore[union-attr]
+    assert backend == "HIGHS" and "rule 1" in reason and "> 100,000 nonzeros" in reason
+    assert choose(stats(2594, 244, nonzeros=70_215))[0] == "CLP"  # wood1p's shape
 
 
-def test_the_reason_names_the_comparisons_that_led_to_the_backend() -> None:
-    # mod008's shape: 319 binary columns on 6 rows.
+def test_the_reason_names_the_rule_and_the_counts_that_matched() -> None:
+    # mod008's shape: 319 binary columns on 6 rows, fractional data.
     c = choice(stats(319, 6, binary=319, nonzeros=1243))
     assert c.backend == "CBC"
-    assert "columns per row 53.2 > 7.6" in c.reason and "319 variables" in c.reason
+    assert "rule 3" in c.reason and "53.2 >= 10 columns per row" in c.reason
+    assert "319 variables" in c.reason
     assert c.rule in c.reason and c.candidates[0] == "CBC" and len(c.candidates) >= 2
+
+
+@pytest.mark.parametrize(
+    ("shape", "backend", "rule"),
+    [
+        # p0033's shape: small pure integer, whole-number data.
+        (dict(variables=33, constraints=16, binary=33, integral_data=True), "CP-SAT", "rule 2"),
+        # 10teams' shape: large, all binary, short rows.
+        (dict(variables=2025, constraints=230, binary=2025), "CBC", "rule 4"),
+        # fixnet6's shape: mixed 0-1, 43 % binary, no equality rows.
+        (dict(variables=878, constraints=478, binary=378), "CBC", "rule 5"),
+        # the same with flow-conservation equalities (pp08a-like): HiGHS.
+        (dict(variables=878, constraints=478, binary=378, equalities=230), "HIGHS", "rule 6"),
+        # bell5's shape: general integers with continuous variables.
+        (dict(variables=104, constraints=91, binary=30, general=28), "HIGHS", "rule 6"),
+    ],
+)
+def test_each_mip_rule_decides_its_shape(shape: dict[str, Any], backend: str, rule: str) -> None:
+    c = choice(stats(**shape))
+    assert (c.backend, c.rule.split(":")[0]) == (backend, rule)
+
+
+def test_every_ranking_is_of_backends_of_its_kind() -> None:
+    for key, ranking in RANKINGS.items():
+        kind = "LP" if key.endswith("lp") else "MIP"
+        assert set(ranking) <= set(BACKENDS_BY_KIND[kind]) and len(set(ranking)) == len(ranking)
 
 
 def test_a_leaf_backend_that_refuses_the_problem_is_skipped() -> None:
@@ -103,18 +132,6 @@ def test_cross_validation_never_uses_the_held_out_group() -> None:
     held_out = cross_validate(data, groups, fitter)
     assert {held_out[f"b{i}"] for i in range(10)} == {"A"}
     assert {held_out[f"a{i}"] for i in range(10)} == {"B"}
-
-
-def test_shipped_trees_are_the_fitters_choices_on_their_own_backends() -> None:
-    for kind, tree in TREES.items():
-        nodes = [tree]
-        while nodes:
-            node = nodes.pop()
-            if isinstance(node, Split):
-                assert node.feature in FEATURES
-                nodes += [node.low, node.high]
-            else:
-                assert set(node.ranking) == set(BACKENDS_BY_KIND[kind])
 
 
 @given(

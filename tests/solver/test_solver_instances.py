@@ -118,14 +118,17 @@ def test_auto_solves_easy_miplib_to_the_known_optimum(
     assert abs(r.objective - best) <= tol, (name, r.solver, r.objective, best)
 
 
-def test_auto_choices_follow_the_fitted_trees(opt_data: Path, manifest: dict[str, Any]) -> None:
+def test_auto_choices_follow_the_rules(opt_data: Path, manifest: dict[str, Any]) -> None:
     expected = {
-        "adlittle": "CLP",  # LP: the fitted LP tree is one leaf
-        "p0033": "HIGHS",  # 2 columns per row, 98 nonzeros
-        "fiber": "HIGHS",  # 3.6 columns per row, 2,944 nonzeros
-        "arki001": "CBC",  # 1.3 columns per row, 20,439 nonzeros
-        "mod008": "CBC",  # 53 columns per row
-        "air03": "CBC",  # 87 columns per row
+        "adlittle": "CLP",  # small LP
+        "p0033": "CP-SAT",  # small pure 0-1, whole-number data
+        "gt2": "HIGHS",  # small pure integer but fractional data
+        "fiber": "CBC",  # 1298 variables, 97% integer
+        "egout": "HIGHS",  # small MIP with continuous variables
+        "cap6000": "CBC",  # large pure 0-1
+        "mod008": "CBC",  # 0-1, 319 columns on 6 rows
+        "fixnet6": "CBC",  # mixed 0-1, 21% equality rows
+        "pp08a": "HIGHS",  # mixed 0-1, 47% equality rows
     }
     from mcpops_solver.auto import choose
 
@@ -147,7 +150,7 @@ def test_cli_auto_on_a_mip_instance(opt_data: Path, manifest: dict[str, Any]) ->
         "60",
     )
     assert run.code == 0, run.stderr
-    assert run.summary["status"] == "OPTIMAL" and run.summary["solver"] == "HIGHS"
+    assert run.summary["status"] == "OPTIMAL" and run.summary["solver"] == "CBC"
     best = _expected(manifest, "qnet1_o")
     assert abs(run.summary["objective"] - best) <= 1e-6 * abs(best) + rounding(best)
     assert run.summary["counts"]["integerVariables"] == 1417

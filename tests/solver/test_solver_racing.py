@@ -13,7 +13,6 @@ from solverkit import instance_path, run_cli
 from mcpops_common.problem import Problem
 from mcpops_solver import auto, racing, runtime
 from mcpops_solver.backends import SolveParams
-from mcpops_solver.choicetree import Leaf
 from mcpops_solver.readers import read_problem
 
 pytestmark = pytest.mark.process
@@ -71,7 +70,10 @@ def _refused_by_cp_sat() -> Problem:
 def test_auto_falls_back_along_the_ranking_when_backends_refuse_the_model(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setitem(auto.TREES, "MIP", Leaf(("CP-SAT", "SCIP", "HIGHS", "CBC", "BOP"), 1))
+    # Two integer variables, whole-number data: rule 2 (CP-SAT) decides.
+    monkeypatch.setitem(
+        auto.RANKINGS, "small-whole-integer", ("CP-SAT", "SCIP", "HIGHS", "CBC", "BOP")
+    )
     result = runtime.solve_problem(
         _refused_by_cp_sat(), "auto", SolveParams(time_limit=30, threads=1)
     )
@@ -91,7 +93,7 @@ def test_cli_race_reports_the_choice_in_the_summary(
     run = run_cli(*args, "--threads", "2", "--race")
     assert run.code == 0, run.stderr
     choice = run.summary["solverChoice"]
-    first, second = runtime.rivals(auto.TREES["LP"].ranking, is_lp=True)  # type: ignore[union-attr]
+    first, second = runtime.rivals(auto.RANKINGS["lp"], is_lp=True)
     assert choice["raced"] is True and choice["backend"] in {first, second}
     assert choice["racedAgainst"] == [({first, second} - {choice["backend"]}).pop()]
     assert "raced" in run.summary["solverReason"]

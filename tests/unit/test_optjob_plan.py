@@ -434,7 +434,7 @@ def test_auto_choice_race_and_fallback_are_in_the_status_and_an_event() -> None:
     assert "--race" in obs.jobs["lp"]["spec"]["template"]["spec"]["containers"][0]["args"]
     choice = {
         "backend": "CBC",
-        "rule": "columns per row 53.2 > 7.6",
+        "rule": "rule 3: pure 0-1, 53.2 >= 10 columns per row",
         "raced": True,
         "racedAgainst": ["SCIP"],
         "cpuSeconds": 1.5,
@@ -447,7 +447,7 @@ def test_auto_choice_race_and_fallback_are_in_the_status_and_an_event() -> None:
     assert out.status["solverChoice"] == choice
     OptimizationJobStatus.model_validate(out.status)  # the CRD's status schema takes it
     chosen = next(e for e in out.events if e.reason == "SolverChosen")
-    assert "auto chose CBC (columns per row 53.2 > 7.6)" in chosen.message
+    assert "auto chose CBC (rule 3: pure 0-1, 53.2 >= 10 columns per row)" in chosen.message
     assert "raced against SCIP" in chosen.message and "fell back from CP-SAT" in chosen.message
     assert [e.reason for e in out.events] == ["SolverChosen", "Solved"]
 

@@ -390,8 +390,8 @@ class SolverChoice(ApiModel):
     rule: str = Field(
         default="",
         description=(
-            "The comparisons of the problem's features that led to the backend, e.g. "
-            "'columns per row 53.2 > 7.6' (the fitted choice tree's path)."
+            "The rule of `solver: auto` that decided and the counts it matched, e.g. "
+            "'rule 3: pure 0-1, 53.2 >= 10 columns per row'."
         ),
     )
     raced: bool = Field(default=False, description="Whether two backends were raced (spec.race).")
