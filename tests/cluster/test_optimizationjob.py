@@ -143,7 +143,11 @@ def test_simulated_success_reads_the_result_configmap(
             status="OPTIMAL",
             solver="HIGHS",
             solver_reason="a small MIP: HiGHS",
-            solver_choice={"backend": "HIGHS", "rule": "nonzeros 6 <= 7,000", "raced": False},
+            solver_choice={
+                "backend": "HIGHS",
+                "rule": "rule 6: other MIP (50% integer)",
+                "raced": False,
+            },
             sense="maximize",
             objective=11.0,
             bound=11.0,
@@ -154,7 +158,11 @@ def test_simulated_success_reads_the_result_configmap(
     )
     st = wait_phase(cluster, "lp", namespace, "Succeeded")
     assert st["solver"] == "HIGHS" and st["solverStatus"] == "OPTIMAL"
-    assert st["solverChoice"] == {"backend": "HIGHS", "rule": "nonzeros 6 <= 7,000", "raced": False}
+    assert st["solverChoice"] == {
+        "backend": "HIGHS",
+        "rule": "rule 6: other MIP (50% integer)",
+        "raced": False,
+    }
     assert st["objective"] == 11.0 and st["gap"] == 0.0 and st["solveSeconds"] == 0.04
     assert st["resultConfigMap"] == "lp-result" and st["solutionStored"] is True
     assert cond(st, "Complete")["status"] == "True" and cond(st, "Complete")["reason"] == "Optimal"

@@ -174,3 +174,18 @@ def test_no_rows_does_not_divide_by_zero() -> None:
         backend, reason = choose(s)
         check_supported(backend, s)
         assert "50 variables" in reason
+
+
+def test_fit_splits_only_on_the_features_it_is_given() -> None:
+    data = [_sample(f"s{i}", float(i), "A" if i < 10 else "B") for i in range(20)]
+    assert isinstance(fit(data, ["A", "B"], max_depth=1, min_leaf=3, features=()), Leaf)
+    # A feature outside FEATURES (a hand-written rule's condition, when candidates are
+    # compared) can be split on, and the reason names it as given.
+    extra = [
+        Sample(s.name, {"my rule": float(i >= 10)}, s.seconds, s.supported)
+        for i, s in enumerate(data)
+    ]
+    tree = fit(extra, ["A", "B"], max_depth=1, min_leaf=3, features=("my rule",))
+    assert isinstance(tree, Split) and tree.feature == "my rule"
+    leaf, path = decide(tree, {"my rule": 1.0})
+    assert leaf.ranking[0] == "B" and path == ["my rule 1 > 0.5"]
