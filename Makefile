@@ -271,7 +271,7 @@ test-e2e: venv controlplane helm node images ## real containers on the real node
 
 # ---------------------------------------------------------------- demo, bench
 
-.PHONY: demo bench bench-proxy bench-solver bench-warmstart bench-rollout bench-cleanup bench-scale
+.PHONY: demo bench bench-proxy bench-solver bench-solver-generated bench-warmstart bench-rollout bench-cleanup bench-scale
 demo: venv controlplane node images ## local control plane + CRDs + operator + examples, shown until Ready
 	$(PY) hack/demo.py
 
@@ -280,8 +280,17 @@ bench: bench-solver bench-warmstart bench-rollout bench-cleanup bench-scale benc
 bench-proxy: venv proxy ## the in-pod proxy against its budget (RSS, added latency, req/s, warm pool, bridge cost)
 	cd bench/proxybench && go run . -proxy $(PROXY_BIN) -python $(CURDIR)/$(PY) -tests $(CURDIR)/tests -out $(CURDIR)/bench/results/proxy.md
 
-bench-solver: venv ## the solver runtime on the shared instances (auto vs each backend)
+bench-solver: venv ## the solver runtime on the shared instances (auto vs each backend), then the generated set
 	$(PY) bench/solver_bench.py --out bench/results
+	$(MAKE) bench-solver-generated
+
+# Seeded random LPs and MIPs (bench/gen_instances.py), unseen by auto's fit; optima proven by
+# HiGHS and CBC agreeing. Cached by the generator's source and the pinned solver versions.
+GEN_KEY := $(shell cat bench/gen_instances.py pyproject.toml | sha256sum | cut -c1-12)
+GEN_DATA := $(CACHE)/solver-generated-$(GEN_KEY)
+bench-solver-generated: venv ## the solver runtime on 30 generated instances; results in bench/results/generated/
+	test -f $(GEN_DATA)/manifest.json || $(PY) bench/gen_instances.py --out $(GEN_DATA) --count 30
+	MCPOPS_OPT_DATA=$(GEN_DATA) $(PY) bench/solver_bench.py --sets generated --out bench/results/generated
 
 bench-warmstart: venv ## warm start (spec.warmStartFrom): re-solve time with and without, on shared MIPs
 	$(PY) bench/warmstart_bench.py --out bench/results

@@ -14,7 +14,7 @@ replaces them when a retried pod finds them already there).
 
   - ``summary.json``: the outcome, see :class:`ResultSummary` (camelCase keys:
     ``formatVersion``, ``status``, ``sense``, ``objective``, ``bound``,
-    ``gap``, ``seconds``, ``solver``, ``solverReason``, ``message``,
+    ``gap``, ``seconds``, ``solver``, ``solverReason``, ``solverChoice``, ``message``,
     ``errorKind``, ``counts``, ``parts``, ``solutionParts``,
     ``solutionStored``, ``solutionRefusedReason``, ``scenarioIndex``, ...).
   - ``solution.json`` (when the solution fits, ``parts == 0``):
@@ -59,7 +59,7 @@ Termination message
 :func:`termination_message` gives a compact JSON object (at most 4096 bytes,
 the kubelet's limit) that the pod writes to its termination message path:
 ``{"formatVersion", "status", "exitCode", "sense", "solver", "solverReason",
-"objective", "bound", "gap", "seconds", "message", "errorKind", "configMaps",
+"solverChoice", "objective", "bound", "gap", "seconds", "message", "errorKind", "configMaps",
 "parts", "solutionStored", "scenarioIndex"}``. Long texts are shortened to fit.
 The operator can read the outcome from the pod status without reading the
 ConfigMaps.
@@ -192,6 +192,10 @@ class SolveResult:
     status: str
     solver: str = ""
     solver_reason: str = ""
+    # How auto chose (None for a requested backend): backend, rule (the comparisons that
+    # decided), raced (two backends raced, the first proven answer kept), fallbackFrom
+    # (backends that refused the model before this one).
+    solver_choice: dict[str, Any] | None = None
     sense: Literal["minimize", "maximize"] = "minimize"
     objective: float | None = None
     bound: float | None = None
@@ -233,6 +237,11 @@ class ResultSummary(BaseModel):
     seconds: float = Field(default=0.0, description="Wall-clock seconds spent in the solver.")
     solver: str = Field(default="", description="Backend that ran (GLOP, HIGHS, ...).")
     solver_reason: str = Field(default="", description="Why this backend was used.")
+    solver_choice: dict[str, Any] | None = Field(
+        default=None,
+        description="How auto chose: backend, rule (the comparisons that decided), raced "
+        "(bool), racedAgainst, fallbackFrom (backends that refused the model first).",
+    )
     message: str = Field(default="", description="Human-readable outcome or error.")
     error_kind: str | None = Field(
         default=None,
@@ -310,6 +319,7 @@ def _summary(
         seconds=round(result.seconds, 6),
         solver=result.solver,
         solver_reason=result.solver_reason,
+        solver_choice=result.solver_choice,
         message=result.message,
         error_kind=result.error_kind,
         problem=result.problem_name,
@@ -562,6 +572,16 @@ def _shorten(text: str, limit: int) -> str:
     return text[: max(0, limit - 3)] + "..."
 
 
+def _short_choice(choice: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The choice record with its rule text bounded (the termination message is 4 KiB)."""
+    if not choice:
+        return None
+    out = dict(choice)
+    if isinstance(out.get("rule"), str):
+        out["rule"] = _shorten(out["rule"], 300)
+    return out
+
+
 def termination_message(
     result: SolveResult,
     *,
@@ -593,6 +613,8 @@ def termination_message(
     }
     if result.cancelled:
         doc["cancelled"] = True
+    if result.solver_choice:  # auto only: how it chose, raced or fell back
+        doc["solverChoice"] = _short_choice(result.solver_choice)
     text = _dumps(doc)
     limit = 1024
     while len(text.encode()) > MAX_TERMINATION_MESSAGE_BYTES and limit >= 16:

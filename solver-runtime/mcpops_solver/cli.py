@@ -19,6 +19,9 @@ MPS or LP, plain or gzipped. Options:
   --warm-start FILE     seed the solve with an earlier solution.json (repeat for the
                         parts of a large one): a MIP start for SCIP, CP-SAT, HiGHS, BOP
   --progress-interval S report progress at most every S seconds (default 5)
+  --race                with --solver auto and more than one thread: run auto's two
+                        best candidates at once (separate processes, threads split
+                        between them), keep the first proven answer, stop the other
   --scenarios FILE      sweep: solve scenario --scenario-index / $JOB_COMPLETION_INDEX
   --scenario-index I    which scenario (overrides $JOB_COMPLETION_INDEX)
   --name NAME           result name: ConfigMaps <name>-result[-<i>] ($MCPOPS_RESULT_NAME)
@@ -188,6 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="an earlier solution.json to start from (repeatable: solution parts)",
     )
     p.add_argument("--progress-interval", type=_positive_float, default=5.0, metavar="S")
+    p.add_argument("--race", action="store_true", help="race auto's two best backends")
     p.add_argument("--scenarios", metavar="FILE", help="scenario set (JSON/YAML)")
     p.add_argument("--scenario-index", type=_nonneg_int, metavar="I")
     p.add_argument("--name", help="result name (default $MCPOPS_RESULT_NAME)")
@@ -549,10 +553,13 @@ def _solve(run: Run, progress: _Progress, problem: Any, solver: str, log: Any) -
             reason=reason,
             log=log,
             interval=args.progress_interval,
+            race=args.race,
             report=lambda snap: run.report_progress(snap, backend, sense),
         )
         result, run.abandoned = outcome.result, outcome.abandoned
         run.timings["solve"] = time.time() - t1
+        if result.solver_choice and result.solver != backend:
+            log.info("solver changed", solver=result.solver, reason=result.solver_reason)
     except backends.UnsupportedProblemError as exc:
         raise _RunError(EXIT_UNSUPPORTED, str(exc)) from None
     except backends.SolverError as exc:

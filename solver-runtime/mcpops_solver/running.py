@@ -114,10 +114,11 @@ def solve_reporting(
     log: Any,
     interval: float = 5.0,
     report: Callable[[dict[str, Any]], None] | None = None,
+    race: bool = False,
 ) -> Outcome:
     """Solve with progress and cancel (see the module doc). Backend errors propagate."""
     control = Control(Progress(problem.maximize))
-    worker = _Worker(lambda: runtime.solve_problem(problem, solver, params, control))
+    worker = _Worker(lambda: runtime.solve_problem(problem, solver, params, control, race=race))
     reporter = _Reporter(control.progress, interval, report, log)
     in_main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _on_sigterm(control, log)) if in_main else None

@@ -117,6 +117,12 @@ class OptimizationJobSpec(ApiModel):
                 field_path=".activeDeadlineSeconds",
             ),
             cel(
+                "!has(self.race) || !self.race || self.solver == 'auto'",
+                "race applies to solver auto (it races auto's two best backends); set solver: "
+                "auto or leave race out",
+                field_path=".race",
+            ),
+            cel(
                 "!has(self.parallelism) || has(self.scenarios) || has(self.sampling)",
                 "parallelism applies to a sweep only: set scenarios or sampling",
                 field_path=".parallelism",
@@ -235,6 +241,18 @@ class OptimizationJobSpec(ApiModel):
             "CP-SAT, HIGHS and BOP; CBC and the LP solvers solve from scratch with a warning. "
             "The job waits while that one has not finished; one that left no solution is "
             "reported in an Event and this job solves without it."
+        ),
+    )
+
+    race: bool | None = Field(
+        default=None,
+        description=(
+            "With solver auto and more than one thread: run auto's two best candidate "
+            "backends at once, in separate processes with the threads split between them, "
+            "keep the first proven answer (OPTIMAL, INFEASIBLE, UNBOUNDED) and stop the "
+            "other. Costs up to twice the CPU-seconds for a shorter wall-clock time on "
+            "problems where the choice is close; status.solverChoice.raced says whether it "
+            "raced. Ignored with one thread. Default false."
         ),
     )
 
@@ -392,6 +410,32 @@ class SolveProgress(ApiModel):
     updated_at: str | None = Field(default=None, description="When the pod reported it.")
 
 
+class SolverChoice(ApiModel):
+    """How solver auto chose the backend (absent when a backend was requested)."""
+
+    model_config = ApiModel.model_config | {"extra": "ignore"}
+
+    backend: str = Field(description="The backend whose answer was kept.")
+    rule: str = Field(
+        default="",
+        description=(
+            "The rule of `solver: auto` that decided and the counts it matched, e.g. "
+            "'rule 3: pure 0-1, 53.2 >= 10 columns per row'."
+        ),
+    )
+    raced: bool = Field(default=False, description="Whether two backends were raced (spec.race).")
+    raced_against: list[str] | None = Field(
+        default=None, description="The backend(s) raced and stopped or beaten."
+    )
+    cpu_seconds: float | None = Field(
+        default=None, description="CPU-seconds of all raced backends together."
+    )
+    fallback_from: list[str] | None = Field(
+        default=None,
+        description="Backends that refused the model before this one (e.g. CP-SAT).",
+    )
+
+
 class OptimizationJobStatus(ApiModel):
     """The observed state of an optimization job and its outcome."""
 
@@ -413,6 +457,9 @@ class OptimizationJobStatus(ApiModel):
     solver: str | None = Field(default=None, description="The solver backend that ran.")
     solver_reason: str | None = Field(
         default=None, description="Why the runtime chose this solver."
+    )
+    solver_choice: SolverChoice | None = Field(
+        default=None, description="How solver auto chose, raced or fell back."
     )
     solver_status: str | None = Field(
         default=None,

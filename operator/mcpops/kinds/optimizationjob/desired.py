@@ -360,6 +360,8 @@ def solver_args(spec: OptimizationJobSpec, where: Layout) -> list[str]:
         args += ["--seed", str(spec.seed)]
     if spec.deterministic:
         args.append("--deterministic")
+    if spec.race:
+        args.append("--race")
     if where.scenarios_path:
         args += ["--scenarios", where.scenarios_path]
     for i in range(len(where.warm_start)):

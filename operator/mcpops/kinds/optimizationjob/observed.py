@@ -25,6 +25,7 @@ class Report(TypedDict, total=False):
     errorKind: str
     solver: str
     solverReason: str
+    solverChoice: dict[str, object]  # backend, rule, raced, racedAgainst, fallbackFrom
     sense: str
     objective: float
     bound: float

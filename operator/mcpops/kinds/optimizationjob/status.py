@@ -86,6 +86,7 @@ def status(
     for key, wire in (
         ("solver", "solver"),
         ("solverReason", "solverReason"),
+        ("solverChoice", "solverChoice"),
         ("status", "solverStatus"),
         ("objective", "objective"),
         ("bound", "bound"),
@@ -168,9 +169,29 @@ def events_for(verdict: Verdict, old_phase: str | None) -> list[EventSpec]:
     if result.get("seconds") is not None:
         detail += f" in {float(result['seconds']):.3g}s"
     detail += f": {verdict.message}"
+    events = choice_events(dict(result))
     if solver_status in SOLVED_STATUSES:
-        return [EventSpec("Normal", "Solved", detail)]
-    return [EventSpec("Warning", "NoSolution", detail)]
+        return [*events, EventSpec("Normal", "Solved", detail)]
+    return [*events, EventSpec("Warning", "NoSolution", detail)]
+
+
+def choice_events(result: dict[str, Any]) -> list[EventSpec]:
+    """SolverChosen: which features led auto to which backend, and whether it raced or
+    fell back (only when auto chose)."""
+    choice = result.get("solverChoice")
+    if not isinstance(choice, dict) or not choice.get("backend"):
+        return []
+    text = f"auto chose {choice['backend']}"
+    if choice.get("rule"):
+        text += f" ({choice['rule']})"
+    if choice.get("raced"):
+        against = ", ".join(choice.get("racedAgainst") or []) or "another backend"
+        text += f"; raced against {against}"
+        if choice.get("cpuSeconds") is not None:
+            text += f", {choice['cpuSeconds']} CPU-seconds in all"
+    if choice.get("fallbackFrom"):
+        text += f"; fell back from {', '.join(choice['fallbackFrom'])}, which refused the model"
+    return [EventSpec("Normal", "SolverChosen", text[:1024])]
 
 
 def _cancel_detail(verdict: Verdict) -> str:
