@@ -21,8 +21,11 @@ CP_BIN := $(CACHE)/controlplane-$(K8S_VERSION)-$(CP_KEY)
 NODE_BIN := $(CACHE)/node-$(K8S_VERSION)-$(CP_KEY)
 COREDNS_KEY := $(shell cat hack/coredns/go.mod hack/coredns/go.sum | sha256sum | cut -c1-12)
 COREDNS_BIN := $(CACHE)/coredns-$(COREDNS_KEY)
+# kube-router's NetworkPolicy controller (only that part runs), for spec.network on the real node.
+KUBEROUTER_KEY := $(shell cat hack/kuberouter/go.mod hack/kuberouter/go.sum | sha256sum | cut -c1-12)
+KUBEROUTER_BIN := $(CACHE)/kuberouter-$(KUBEROUTER_KEY)
 # Debian packages the real node runs on (containerd, runc, CNI plugins, iptables).
-NODE_APT := containerd runc containernetworking-plugins iptables conntrack
+NODE_APT := containerd runc containernetworking-plugins iptables conntrack ipset
 KWOK_BIN := $(CACHE)/kwok-$(KWOK_KEY)
 HELM_BIN := $(CACHE)/helm-$(HELM_KEY)
 # promtool validates the chart's alerting rules; Debian's prometheus package, else built
@@ -33,6 +36,7 @@ export MCPOPS_CP_BIN := $(CP_BIN)
 export MCPOPS_KWOK_BIN := $(KWOK_BIN)
 export MCPOPS_NODE_BIN := $(NODE_BIN)
 export MCPOPS_COREDNS_BIN := $(COREDNS_BIN)
+export MCPOPS_KUBEROUTER := $(KUBEROUTER_BIN)/kube-router
 export MCPOPS_HELM := $(HELM_BIN)/helm
 export MCPOPS_PROMTOOL := $(PROMTOOL_DIR)/promtool
 export GOFLAGS := -mod=mod -buildvcs=false
@@ -96,6 +100,11 @@ $(COREDNS_BIN)/.stamp:
 	cd hack/coredns && go build -trimpath -ldflags '-s -w' -o $(COREDNS_BIN)/coredns github.com/coredns/coredns
 	touch $@
 
+$(KUBEROUTER_BIN)/.stamp:
+	@echo ">> building kube-router into $(KUBEROUTER_BIN)"
+	cd hack/kuberouter && go build -trimpath -ldflags '-s -w' -o $(KUBEROUTER_BIN)/kube-router github.com/cloudnativelabs/kube-router/v2/cmd/kube-router
+	touch $@
+
 $(KWOK_BIN)/.stamp:
 	@echo ">> building kwok into $(KWOK_BIN)"
 	cd hack/kwok && go build -trimpath -ldflags '-s -w' -o $(KWOK_BIN)/kwok sigs.k8s.io/kwok/cmd/kwok
@@ -118,7 +127,7 @@ node-apt: ## install the Debian packages the real node needs (only the missing o
 	  if [ "$$(id -u)" = 0 ]; then echo ">> apt-get install $$missing"; \
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing >/dev/null; \
 	  else echo ">> not root: the real node needs $$missing (skipped)"; fi; fi
-node: node-apt $(NODE_BIN)/.stamp $(COREDNS_BIN)/.stamp ## the real node: apt packages, kubelet, kube-proxy, CoreDNS (cached)
+node: node-apt $(NODE_BIN)/.stamp $(COREDNS_BIN)/.stamp $(KUBEROUTER_BIN)/.stamp ## the real node: apt packages, kubelet, kube-proxy, CoreDNS, kube-router (cached)
 promtool: $(PROMTOOL_DIR)/promtool ## promtool for the alert rules (cached; Debian package or Go)
 
 $(PROXY_BIN):
@@ -144,6 +153,7 @@ controlplane-env: ## print where the cached binaries live (for tools run outside
 	@echo MCPOPS_KWOK_BIN=$(KWOK_BIN)
 	@echo MCPOPS_NODE_BIN=$(NODE_BIN)
 	@echo MCPOPS_COREDNS_BIN=$(COREDNS_BIN)
+	@echo MCPOPS_KUBEROUTER=$(KUBEROUTER_BIN)/kube-router
 	@echo MCPOPS_HELM=$(HELM_BIN)/helm
 	@echo MCPOPS_PROMTOOL=$(PROMTOOL_DIR)/promtool
 	@echo MCPOPS_PROXY_BIN=$(PROXY_BIN)
@@ -261,17 +271,29 @@ test-e2e: venv controlplane helm node images ## real containers on the real node
 
 # ---------------------------------------------------------------- demo, bench
 
-.PHONY: demo bench bench-proxy bench-solver bench-rollout bench-cleanup bench-scale
+.PHONY: demo bench bench-proxy bench-solver bench-solver-generated bench-warmstart bench-rollout bench-cleanup bench-scale
 demo: venv controlplane node images ## local control plane + CRDs + operator + examples, shown until Ready
 	$(PY) hack/demo.py
 
-bench: bench-solver bench-rollout bench-cleanup bench-scale bench-proxy ## every benchmark; results in bench/results/ (about an hour)
+bench: bench-solver bench-warmstart bench-rollout bench-cleanup bench-scale bench-proxy ## every benchmark; results in bench/results/ (about an hour)
 
 bench-proxy: venv proxy ## the in-pod proxy against its budget (RSS, added latency, req/s, warm pool, bridge cost)
 	cd bench/proxybench && go run . -proxy $(PROXY_BIN) -python $(CURDIR)/$(PY) -tests $(CURDIR)/tests -out $(CURDIR)/bench/results/proxy.md
 
-bench-solver: venv ## the solver runtime on the shared instances (auto vs each backend)
+bench-solver: venv ## the solver runtime on the shared instances (auto vs each backend), then the generated set
 	$(PY) bench/solver_bench.py --out bench/results
+	$(MAKE) bench-solver-generated
+
+# Seeded random LPs and MIPs (bench/gen_instances.py), unseen by auto's fit; optima proven by
+# HiGHS and CBC agreeing. Cached by the generator's source and the pinned solver versions.
+GEN_KEY := $(shell cat bench/gen_instances.py pyproject.toml | sha256sum | cut -c1-12)
+GEN_DATA := $(CACHE)/solver-generated-$(GEN_KEY)
+bench-solver-generated: venv ## the solver runtime on 30 generated instances; results in bench/results/generated/
+	test -f $(GEN_DATA)/manifest.json || $(PY) bench/gen_instances.py --out $(GEN_DATA) --count 30
+	MCPOPS_OPT_DATA=$(GEN_DATA) $(PY) bench/solver_bench.py --sets generated --out bench/results/generated
+
+bench-warmstart: venv ## warm start (spec.warmStartFrom): re-solve time with and without, on shared MIPs
+	$(PY) bench/warmstart_bench.py --out bench/results
 
 bench-rollout: venv controlplane ## blue-green overhead: spec change to switch, minus the tests
 	$(PY) bench/rollout_bench.py --out bench/results

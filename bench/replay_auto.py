@@ -3,14 +3,22 @@
 
 Usage::
 
-    python bench/replay_auto.py [bench/results/solver.json]
+    python bench/replay_auto.py [--fit] [--write] [bench/results/solver.json]
+        [--generated bench/results/generated/solver.json --generated-data DIR]
 
 For every instance of the report it asks the runtime's current
 ``mcpops_solver.auto.choose`` for a backend and takes that backend's recorded
-time (unsolved = the time limit), then prints solved count and shifted
-geometric mean against the virtual best per set, as solver_bench.py does. It
-shows what a change of the rules would do on the recorded times alone; timing
-noise of the recorded runs stays in, so confirm with ``make bench``.
+time (unsolved = the time limit), and scores it against the virtual best;
+then it refits the choice trees on the same recorded times and scores them
+in-sample and by leave-one-family-out cross-validation (bench/auto_eval.py).
+``--fit`` also prints the refitted trees as Python, to paste into
+mcpops_solver/auto.py; ``--write`` rewrites the report's solver.md (and the
+evaluation in solver.json) from the recorded runs. ``--generated`` also
+compares every candidate (the shipped hand-written rules, tree settings,
+single-backend baselines) on both sets (``auto_eval.compare``); the generated
+set's files come from ``--generated-data`` (regenerate them with
+``bench/gen_instances.py --out DIR --count 24 --seed 20``). Timing noise of the
+recorded runs stays in, so confirm with ``make bench-solver``.
 """
 
 from __future__ import annotations
@@ -22,43 +30,50 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from solver_bench import BACKENDS, REPO, data_dir, sgm
+from solver_bench import REPO, instance_stats, race_stats, render_markdown
 
 
 def main(argv: list[str]) -> int:
-    from mcpops_solver.auto import choose
-    from mcpops_solver.readers import read_problem
+    import auto_eval
 
-    report_path = Path(argv[0]) if argv else REPO / "bench" / "results" / "solver.json"
+    from mcpops_solver import auto
+    from mcpops_solver.choicetree import as_literal
+
+    options = {}
+    for opt in ("--generated", "--generated-data"):
+        if opt in argv:
+            i = argv.index(opt)
+            options[opt] = argv[i + 1]
+            argv = argv[:i] + argv[i + 2 :]
+    flags = {a for a in argv if a.startswith("--")}
+    paths = [a for a in argv if not a.startswith("--")]
+    report_path = Path(paths[0]) if paths else REPO / "bench" / "results" / "solver.json"
     report: dict[str, Any] = json.loads(report_path.read_text())
-    limit = float(report["timeLimit"])
-    manifest = json.loads((data_dir() / "manifest.json").read_text())
-    files = {i["name"]: i for i in manifest["instances"]}
-    times: dict[tuple[str, str], float] = {}
+    stats = instance_stats(report)
     for r in report["runs"]:
-        solved = r.get("solved") and r.get("seconds") is not None
-        times[(r["instance"], r["solver"])] = min(float(r["seconds"]), limit) if solved else limit
-    rows: dict[str, list[tuple[float, float]]] = {}
-    for name in report["instances"]:
-        inst = files[name]
-        stats = read_problem(str(data_dir() / inst["file"]))[0].stats()
-        backend, _ = choose(stats)
-        t = times.get((name, backend), limit)
-        best = min(times.get((name, b), limit) for b in BACKENDS)
-        recorded = next(
-            (r.get("chosen") for r in report["runs"] if r["instance"] == name and r.get("chosen")),
-            None,
-        )
-        if recorded and recorded != backend:
-            print(f"{name:<12} recorded auto {recorded:<7} now {backend:<7} {t:6.2f} s")
-        for key in (inst["type"], "all"):
-            rows.setdefault(key, []).append((t, best))
-    for key, pairs in rows.items():
-        auto = sgm([t for t, _ in pairs])
-        vb = sgm([b for _, b in pairs])
-        solved = sum(t < limit for t, _ in pairs)
-        print(f"{key:<4} solved {solved}/{len(pairs)}  SGM {auto:.3f} s  VB {vb:.3f} s  "
-              f"ratio {auto / vb:.3f}")  # fmt: skip
+        if r["solver"] == "auto" and r.get("chosen") and r["instance"] in stats:
+            now = auto.choose(stats[r["instance"]])[0]
+            if now != r["chosen"]:
+                print(f"{r['instance']:<12} recorded auto {r['chosen']:<7} now {now}")
+    ev = auto_eval.evaluate(report, stats)
+    print("\n".join(auto_eval.markdown(ev)))
+    if "--fit" in flags:
+        for kind, backends in auto.BACKENDS_BY_KIND.items():
+            group = {n: s for n, s in stats.items() if s.is_lp == (kind == "LP")}
+            tree = auto.FITTERS[kind](auto_eval.samples(report, group, backends))
+            print(f"{kind}: {as_literal(tree)}")
+    if "--generated" in options:
+        gen: dict[str, Any] = json.loads(Path(options["--generated"]).read_text())
+        data = options.get("--generated-data")
+        gen_stats = instance_stats(gen, Path(data) if data else None)
+        report["choiceComparison"] = auto_eval.compare(report, stats, gen, gen_stats)
+        print("\n".join(auto_eval.comparison_markdown(report["choiceComparison"])))
+    if "--write" in flags:
+        report["choiceEvaluation"] = ev
+        report["race"] = race_stats(report)
+        report_path.write_text(json.dumps(report, indent=1) + "\n")
+        report_path.with_suffix(".md").write_text(render_markdown(report))
+        print(f"wrote {report_path} and {report_path.with_suffix('.md')}")
     return 0
 
 

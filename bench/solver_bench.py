@@ -9,7 +9,13 @@ Usage::
 
 Every run is a real ``mcpops-solver`` process (``python -m mcpops_solver.cli``)
 with ``--threads`` (default 1), the given time limit and the runtime's default
-relative gap (1e-4), exactly as in a solver pod; ``auto`` runs the same way.
+relative gap (1e-4), exactly as in a solver pod; ``auto`` runs the same way, and
+``auto-race`` is auto with ``--race`` on 2 threads (its two best candidates at
+once; wall-clock and CPU-seconds reported against the 1-thread runs). The report
+also scores auto's choice fitted and cross-validated from the recorded
+per-backend times (bench/auto_eval.py). With ``MCPOPS_OPT_DATA`` pointing at a
+directory made by bench/gen_instances.py and ``--sets generated`` it runs the
+generated set (``make bench-solver-generated``).
 HiGHS through ``highspy`` (no OR-Tools) runs in its own process for
 comparison, with the same limits.
 
@@ -41,7 +47,12 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/auto_eval.py
 BACKENDS = ["GLOP", "PDLP", "CLP", "CBC", "SCIP", "HIGHS", "CP-SAT", "BOP"]
+# Rows that are not a single OR-Tools backend (never part of the virtual best). auto-race:
+# auto with --race on 2 threads (its two best candidates at once, 1 thread each).
+NOT_BACKENDS = {"auto", "highspy", "auto-race"}
+RACE_THREADS = 2
 DEFAULT_GAP = 1e-4
 LP_TOL = 1e-6
 # The manifest's ganges and scrs8 values are the Netlib README figures, off in the
@@ -84,8 +95,15 @@ def objective_ok(inst: dict[str, Any], objective: float | None, gap: float) -> b
 # --------------------------------------------------------------------------- runs
 
 
+def _children_cpu() -> float:
+    import resource
+
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
 def run_runtime(
-    path: Path, solver: str, time_limit: float, threads: int, gap: float
+    path: Path, solver: str, time_limit: float, threads: int, gap: float, race: bool = False
 ) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="mcpops-bench-") as tmp:
         term = Path(tmp) / "termination-log"
@@ -106,9 +124,11 @@ def run_runtime(
             str(term),
             "--log-level",
             "WARNING",
+            *(["--race"] if race else []),
         ]
         env = {k: v for k, v in os.environ.items() if not k.startswith("MCPOPS_")}
         started = time.time()
+        cpu0 = _children_cpu()
         try:
             proc = subprocess.run(
                 cmd, capture_output=True, text=True, timeout=time_limit * 3 + 60, env=env
@@ -116,6 +136,8 @@ def run_runtime(
         except subprocess.TimeoutExpired:
             return {"status": "TIMEOUT", "exitCode": None, "wall": time.time() - started}
         wall = time.time() - started
+        # CPU of the process and of the racers it waited for (interpreter start included).
+        cpu = _children_cpu() - cpu0
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
     summary: dict[str, Any] = json.loads(lines[-1]) if lines else {}
     timings = summary.get("timings") or {}
@@ -130,6 +152,8 @@ def run_runtime(
         "message": (summary.get("message") or proc.stderr[-300:])[:300],
         "overhead": timings.get("toSolverStart"),
         "wall": wall,
+        "cpuSeconds": cpu,
+        "solverChoice": summary.get("solverChoice"),
     }
 
 
@@ -213,13 +237,44 @@ def supported_backends(
             unreadable[inst["name"]] = str(exc)
             continue
         for s in solvers:
-            if s in {"auto", "highspy"}:
+            if s in NOT_BACKENDS:
                 continue
             try:
                 check_supported(s, stats)
             except UnsupportedProblemError as exc:
                 refused[(inst["name"], s)] = str(exc)
     return refused, unreadable
+
+
+def instance_stats(report: dict[str, Any], data: Path | None = None) -> dict[str, Any]:
+    """ProblemStats of the report's instances, read from `data`, else $MCPOPS_OPT_DATA, else
+    the data directory the report was run on, else the shared one."""
+    from mcpops_solver.readers import ReadError, read_problem
+
+    env = os.environ.get("MCPOPS_OPT_DATA")
+    root = data or (Path(env) if env else Path(report.get("data") or data_dir()))
+    manifest = json.loads((root / "manifest.json").read_text())
+    files = {i["name"]: i["file"] for i in manifest["instances"]}
+    out: dict[str, Any] = {}
+    for name in report["instances"]:
+        try:
+            out[name] = read_problem(str(root / files[name]))[0].stats()
+        except (ReadError, KeyError):
+            continue
+    return out
+
+
+def choice_evaluation(report: dict[str, Any]) -> dict[str, Any] | None:
+    """Fitted and cross-validated scores of auto's choice (bench/auto_eval.py), when the
+    report has every candidate backend's runs."""
+    import auto_eval
+
+    from mcpops_solver.auto import BACKENDS_BY_KIND
+
+    needed = {b for bs in BACKENDS_BY_KIND.values() for b in bs}
+    if not needed <= set(report["solvers"]):
+        return None
+    return auto_eval.evaluate(report, instance_stats(report))
 
 
 # --------------------------------------------------------------------------- aggregate
@@ -233,8 +288,10 @@ def aggregate(
 ) -> dict[str, Any]:
     by = {(r["instance"], r["solver"]): r for r in runs}
     result: dict[str, Any] = {}
-    for set_name, kinds in (("LP (netlib)", {"LP"}), ("MIP (miplib3)", {"MIP"}), ("all", None)):
-        insts = [i for i in instances if kinds is None or i["type"] in kinds]
+    for kind in ("LP", "MIP", None):
+        insts = [i for i in instances if kind is None or i["type"] == kind]
+        sets = sorted({str(i.get("set", "")) for i in insts})
+        set_name = f"{kind} ({', '.join(sets)})" if kind else "all"
         if not insts:
             continue
         rows: dict[str, Any] = {}
@@ -243,7 +300,7 @@ def aggregate(
         for inst in insts:
             best = None
             for s in solvers:
-                if s in {"auto", "highspy"}:
+                if s in NOT_BACKENDS:
                     continue
                 r = by.get((inst["name"], s))
                 if r and r.get("solved"):
@@ -295,7 +352,7 @@ def targets(agg: dict[str, Any]) -> list[str]:
     rows = agg.get("all") or {}
     if "auto" not in rows:
         return []
-    singles = {k: v for k, v in rows.items() if k not in {"auto", "highspy", "virtual best"}}
+    singles = {k: v for k, v in rows.items() if k not in NOT_BACKENDS | {"virtual best"}}
     if not singles:
         return []
     best = max(singles, key=lambda k: (singles[k]["solved"], -singles[k]["sgm"]))
@@ -309,6 +366,55 @@ def targets(agg: dict[str, Any]) -> list[str]:
         f"{auto['sgmVsVirtualBest']:.3f}x (target 1.10x: "
         + ("met" if auto["sgmVsVirtualBest"] <= 1.10 else "NOT met")
         + f"); with the shift kept, {auto['shiftedVsVirtualBest']:.3f}x",
+    ]
+
+
+def race_stats(report: dict[str, Any]) -> dict[str, Any] | None:
+    """auto-race (2 threads) against auto and the virtual best on 1 thread: wall-clock SGM
+    of the solve, and CPU-seconds of the whole process (racers included)."""
+    rows = (report.get("aggregate") or {}).get("all") or {}
+    runs = report["runs"]
+    if "auto-race" not in rows or "auto" not in rows:
+        return None
+    cpu: dict[str, float] = {}
+    walls: dict[str, list[float]] = {}
+    raced = 0
+    for r in runs:
+        if r["solver"] in {"auto", "auto-race"} and r.get("cpuSeconds") is not None:
+            cpu[r["solver"]] = cpu.get(r["solver"], 0.0) + float(r["cpuSeconds"])
+            walls.setdefault(r["solver"], []).append(float(r.get("wall") or 0.0))
+        raced += r["solver"] == "auto-race" and bool((r.get("solverChoice") or {}).get("raced"))
+    vb = rows["virtual best"]["sgm"]
+    return {
+        "threads": RACE_THREADS,
+        "raced": raced,
+        "autoRaceSgm": rows["auto-race"]["sgm"],
+        "autoRaceSolved": rows["auto-race"]["solved"],
+        "autoSgm": rows["auto"]["sgm"],
+        "virtualBestSgm": vb,
+        "ratioToVirtualBest": rows["auto-race"]["sgm"] / vb if vb > 0 else float("nan"),
+        "cpuSeconds": cpu,
+        # Whole-process wall time (start, read, translate, solve, write): a race pays its
+        # forks and one model translation per racer, which the solve seconds above leave out.
+        "processWallSgm": {k: sgm(v) for k, v in walls.items()},
+    }
+
+
+def _race_lines(race: dict[str, Any]) -> list[str]:
+    cpu = race["cpuSeconds"]
+    return [
+        f"## Racing ({race['threads']} threads, `auto-race`) against 1 thread",
+        "",
+        f"auto-race raced on {race['raced']} instances; solved {race['autoRaceSolved']}. "
+        f"Wall-clock SGM {race['autoRaceSgm']:.3f} s against auto on 1 thread "
+        f"{race['autoSgm']:.3f} s and the 1-thread virtual best {race['virtualBestSgm']:.3f} s: "
+        f"{race['ratioToVirtualBest']:.3f}x (target 0.9x). CPU-seconds of the whole runs "
+        f"(interpreter start, reading and racers included): auto-race "
+        f"{cpu.get('auto-race', 0.0):.1f} s, auto {cpu.get('auto', 0.0):.1f} s. Whole-process "
+        "wall-clock SGM: "
+        + ", ".join(f"{k} {v:.3f} s" for k, v in sorted(race["processWallSgm"].items()))
+        + ". Only meaningful on an idle machine with 2 free CPUs (see the load above).",
+        "",
     ]
 
 
@@ -346,6 +452,8 @@ def render_markdown(report: dict[str, Any]) -> str:
         "was shared with other builds and tests, so sub-second times are noisy.",
         "",
     ]
+    if report.get("note"):
+        lines += [f"Note: {report['note']}", ""]
     for set_name, rows in report["aggregate"].items():
         lines += [
             f"## {set_name}",
@@ -360,6 +468,18 @@ def render_markdown(report: dict[str, Any]) -> str:
                 f"{row['shiftedVsVirtualBest']:.3f} |"
             )
         lines.append("")
+    if report.get("choiceEvaluation"):
+        import auto_eval
+
+        fitted_on = {"netlib", "miplib3"}  # the sets auto's shipped trees were fitted on
+        unseen = not fitted_on & set(report.get("sets") or fitted_on)
+        lines += auto_eval.markdown(report["choiceEvaluation"], unseen=unseen)
+    if report.get("choiceComparison"):
+        import auto_eval
+
+        lines += auto_eval.comparison_markdown(report["choiceComparison"])
+    if report.get("race"):
+        lines += _race_lines(report["race"])
     targets = report.get("targets")
     if targets:
         lines += ["## Targets (all instances)", ""]
@@ -420,7 +540,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--time-limit", type=float, default=5.0)
     ap.add_argument("--out", default=str(REPO / "bench" / "results"))
-    ap.add_argument("--backends", default=",".join([*BACKENDS, "auto", "highspy"]))
+    ap.add_argument("--backends", default=",".join([*BACKENDS, "auto", "auto-race", "highspy"]))
     ap.add_argument("--instances", default="")
     ap.add_argument("--sets", default="netlib,miplib3")
     ap.add_argument("--threads", type=int, default=1)
@@ -490,12 +610,16 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 if s == "highspy":
                     r = run_highspy(path, args.time_limit, args.threads, args.relative_gap)
+                elif s == "auto-race":
+                    r = run_runtime(
+                        path, "auto", args.time_limit, RACE_THREADS, args.relative_gap, race=True
+                    )
                 else:
                     r = run_runtime(path, s, args.time_limit, args.threads, args.relative_gap)
                 r.update(
                     instance=inst["name"], solver=s, type=inst["type"], timeLimit=args.time_limit
                 )
-                if s == "auto":
+                if s in {"auto", "auto-race"}:
                     r["chosen"] = r.get("solverUsed")
                 r["solved"] = r.get("status") == "OPTIMAL" and objective_ok(
                     inst, r.get("objective"), args.relative_gap
@@ -523,11 +647,15 @@ def main(argv: list[str] | None = None) -> int:
         "instances": [i["name"] for i in instances],
         "unreadable": [{"instance": n, "reason": r} for n, r in unreadable.items()],
         "solvers": solvers,
+        "sets": sorted(sets),
+        "data": str(root),
         "aggregate": (agg := aggregate(runs, instances, solvers, args.time_limit)),
         "targets": targets(agg),
         "overhead": overhead_stats(runs),
         "runs": runs,
     }
+    report["choiceEvaluation"] = choice_evaluation(report)
+    report["race"] = race_stats(report)
     (out / "solver.json").write_text(json.dumps(report, indent=1) + "\n")
     (out / "solver.md").write_text(render_markdown(report))
     print(render_markdown({**report, "runs": runs}).split("## Per instance")[0])

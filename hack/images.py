@@ -12,7 +12,8 @@ Images (all `mcpops.local/<name>:<tag>`, never pushed anywhere):
   the local stand-in for the official python image the Dockerfile names by default.
 - mcpops (operator, default target of ./Dockerfile), mcpops-solver (`--target solver`).
 - mcp-python: MCP servers from PyPI, pre-installed (`mcp-server-time`).
-- mcp-node: Node.js 22 and MCP servers from npm, pre-installed (`mcp-server-everything`).
+- mcp-node: Node.js 22 and MCP servers from npm, pre-installed (`mcp-server-everything`,
+  `mcp-server-filesystem`).
 - pause: the pod sandbox image of the local node (static Go, hack/pause/).
 - mcpops-proxy: the in-pod MCP proxy (static Go, proxy/), FROM scratch: the sidecar of HTTP
   servers and, copied by an init container (`mcpops-proxy install DIR`), the wrapper of stdio
@@ -69,6 +70,7 @@ HOST_TOOLS = {"podman": "podman", "runc": "runc", "debootstrap": "debootstrap", 
 # Pinned versions of what the MCP server images pre-install (pods have no network).
 MCP_SERVER_TIME_VERSION = "2026.10.19"
 SERVER_EVERYTHING_VERSION = "2026.8.31"
+SERVER_FILESYSTEM_VERSION = "2026.8.31"
 
 
 @dataclass(frozen=True)
@@ -217,6 +219,7 @@ IMAGES: tuple[Image, ...] = (
             ("NODE_TARBALL", NODE.filename),
             ("NPM_TARBALL", NPM.filename),
             ("SERVER_EVERYTHING_VERSION", SERVER_EVERYTHING_VERSION),
+            ("SERVER_FILESYSTEM_VERSION", SERVER_FILESYSTEM_VERSION),
         ),
         downloads=(NODE, NPM),
         stable_tag="1",

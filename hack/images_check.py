@@ -42,6 +42,8 @@ from images import (
 SOLVER_INSTANCE = "adlittle"  # a small Netlib LP: solves in well under a second
 CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 PROTOCOL_VERSION = "2025-06-18"
+# The filesystem server refuses to start without an allowed directory that exists.
+FILESYSTEM_SERVER = ("mcp-server-filesystem", "/tmp")
 
 
 def pem_blocks(text: str) -> set[str]:
@@ -263,6 +265,7 @@ def checks(store: Store, refs: Mapping[str, str]) -> list[tuple[str, Callable[[]
         ("mcpops-solver", lambda: check_solver(store, refs["mcpops-solver"])),
         ("mcp-python", lambda: check_tools(store, python, ["mcp-server-time"], "get_current_time")),
         ("mcp-node", lambda: check_tools(store, node, ["mcp-server-everything", "stdio"], "echo")),
+        ("mcp-node", lambda: check_tools(store, node, FILESYSTEM_SERVER, "read_text_file")),
         ("mcp-node", lambda: check_stops(store, node, ["mcp-server-everything", "streamableHttp"])),
         ("mcp-python", lambda: check_stops(store, python, ["mcp-server-time"])),
         ("ca", lambda: check_ca(store, refs)),

@@ -38,6 +38,7 @@ ROLE: Final = "mcpops.dev/role"  # Services (annotation: active | preview), inpu
 # ---------------------------------------------------------------- annotations mcpops sets
 HASH_ANNOTATION: Final = "mcpops.dev/applied-hash"  # content hash of what was applied
 NOTE_ANNOTATION: Final = "mcpops.dev/note"  # a sentence for people reading the object
+CANCEL_ANNOTATION: Final = "mcpops.dev/cancel"  # OptimizationJob: "true" stops the solve
 # On a revision's Deployment: the spec fields that made its pod template (JSON), so that a
 # rollback can restore them without inverting the template.
 REVISION_SPEC_ANNOTATION: Final = "mcpops.dev/revision-spec"

@@ -14,7 +14,7 @@ replaces them when a retried pod finds them already there).
 
   - ``summary.json``: the outcome, see :class:`ResultSummary` (camelCase keys:
     ``formatVersion``, ``status``, ``sense``, ``objective``, ``bound``,
-    ``gap``, ``seconds``, ``solver``, ``solverReason``, ``message``,
+    ``gap``, ``seconds``, ``solver``, ``solverReason``, ``solverChoice``, ``message``,
     ``errorKind``, ``counts``, ``parts``, ``solutionParts``,
     ``solutionStored``, ``solutionRefusedReason``, ``scenarioIndex``, ...).
   - ``solution.json`` (when the solution fits, ``parts == 0``):
@@ -43,13 +43,23 @@ replaces them when a retried pod finds them already there).
   sweep, ``mcpops.dev/scenario-index=<index>``. Each has one ownerReference to
   the owner with ``controller: true`` (``blockOwnerDeletion`` is not set, so the
   pod's service account needs no permission on the owner's finalizers).
+* A cancelled solve (SIGTERM) writes the same ConfigMaps with ``cancelled: true`` in
+  ``summary.json``: the solution, if any, is the best found until then (status FEASIBLE,
+  or NOT_SOLVED without one; OPTIMAL only if the solver had already proven it).
+
+Progress ConfigMap
+------------------
+While a single solve runs, :func:`build_progress_configmap` gives ``<name>-progress``
+(label ``mcpops.dev/result-role=progress``, same owner) whose ``progress.json`` is
+``{"objective", "bound", "gap", "solutionsFound", "elapsedSeconds", "solver", "sense",
+"updatedAt"}``; the runtime replaces it at most every few seconds, only when it changed.
 
 Termination message
 -------------------
 :func:`termination_message` gives a compact JSON object (at most 4096 bytes,
 the kubelet's limit) that the pod writes to its termination message path:
 ``{"formatVersion", "status", "exitCode", "sense", "solver", "solverReason",
-"objective", "bound", "gap", "seconds", "message", "errorKind", "configMaps",
+"solverChoice", "objective", "bound", "gap", "seconds", "message", "errorKind", "configMaps",
 "parts", "solutionStored", "scenarioIndex"}``. Long texts are shortened to fit.
 The operator can read the outcome from the pod status without reading the
 ConfigMaps.
@@ -182,6 +192,10 @@ class SolveResult:
     status: str
     solver: str = ""
     solver_reason: str = ""
+    # How auto chose (None for a requested backend): backend, rule (the comparisons that
+    # decided), raced (two backends raced, the first proven answer kept), fallbackFrom
+    # (backends that refused the model before this one).
+    solver_choice: dict[str, Any] | None = None
     sense: Literal["minimize", "maximize"] = "minimize"
     objective: float | None = None
     bound: float | None = None
@@ -198,6 +212,9 @@ class SolveResult:
     reduced_costs: dict[str, float] | None = None
     warnings: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    # Stopped by a cancel (SIGTERM): the solution, if any, is the best found so far and
+    # not proven optimal unless status says OPTIMAL.
+    cancelled: bool = False
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -220,6 +237,11 @@ class ResultSummary(BaseModel):
     seconds: float = Field(default=0.0, description="Wall-clock seconds spent in the solver.")
     solver: str = Field(default="", description="Backend that ran (GLOP, HIGHS, ...).")
     solver_reason: str = Field(default="", description="Why this backend was used.")
+    solver_choice: dict[str, Any] | None = Field(
+        default=None,
+        description="How auto chose: backend, rule (the comparisons that decided), raced "
+        "(bool), racedAgainst, fallbackFrom (backends that refused the model first).",
+    )
     message: str = Field(default="", description="Human-readable outcome or error.")
     error_kind: str | None = Field(
         default=None,
@@ -242,6 +264,10 @@ class ResultSummary(BaseModel):
     )
     warnings: list[str] = Field(default_factory=list, description="Warnings of the run.")
     timings: dict[str, float] = Field(default_factory=dict, description="Seconds per phase.")
+    cancelled: bool = Field(
+        default=False,
+        description="The solve was cancelled: the solution is the best found until then.",
+    )
 
 
 def _finite_or_none(x: float | None) -> float | None:
@@ -293,6 +319,7 @@ def _summary(
         seconds=round(result.seconds, 6),
         solver=result.solver,
         solver_reason=result.solver_reason,
+        solver_choice=result.solver_choice,
         message=result.message,
         error_kind=result.error_kind,
         problem=result.problem_name,
@@ -310,6 +337,7 @@ def _summary(
         },
         warnings=list(result.warnings[:20]),
         timings={k: round(v, 6) for k, v in result.timings.items()},
+        cancelled=result.cancelled,
     )
 
 
@@ -378,6 +406,79 @@ def _split_solution(
     return chunks
 
 
+def _owner_refs(owner: Mapping[str, str] | None) -> list[dict[str, Any]]:
+    if owner is None:
+        return []
+    missing = [k for k in ("apiVersion", "kind", "name", "uid") if not owner.get(k)]
+    if missing:
+        raise ValueError(f"owner lacks {', '.join(missing)}")
+    return [
+        {
+            "apiVersion": owner["apiVersion"],
+            "kind": owner["kind"],
+            "name": owner["name"],
+            "uid": owner["uid"],
+            "controller": True,
+        }
+    ]
+
+
+def _result_configmap(
+    cm_name: str,
+    role: str,
+    data: dict[str, str],
+    *,
+    name: str,
+    namespace: str,
+    owner: Mapping[str, str] | None,
+    index: int | None,
+) -> dict[str, Any]:
+    labels = {
+        MANAGED_BY_LABEL: MANAGED_BY,
+        PART_OF_LABEL: PART_OF,
+        NAME_LABEL: "optimizationjob",
+        INSTANCE_LABEL: label_value(name),
+        OPTJOB_LABEL: label_value(name),
+        RESULT_ROLE_LABEL: role,
+    }
+    if index is not None:
+        labels[SCENARIO_INDEX_LABEL] = str(index)
+    meta: dict[str, Any] = {"name": cm_name, "namespace": namespace, "labels": labels}
+    refs = _owner_refs(owner)
+    if refs:
+        meta["ownerReferences"] = refs
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": data}
+
+
+def progress_configmap_name(name: str) -> str:
+    """``<name>-progress``: where a running solve reports its incumbent and bound."""
+    return f"{name}-progress"
+
+
+def build_progress_configmap(
+    progress: Mapping[str, Any],
+    *,
+    name: str,
+    namespace: str,
+    owner: Mapping[str, str] | None,
+) -> dict[str, Any]:
+    """The progress ConfigMap of a running solve: ``progress.json`` holds `progress`
+    (``objective``, ``bound``, ``gap``, ``solutionsFound``, ``elapsedSeconds``,
+    ``solver``, ``sense``, ``updatedAt``). Pure function."""
+    if not name or not namespace:
+        raise ValueError("name and namespace are required")
+    data = {"progress.json": _dumps(dict(progress))}
+    return _result_configmap(
+        progress_configmap_name(name),
+        "progress",
+        data,
+        name=name,
+        namespace=namespace,
+        owner=owner,
+        index=None,
+    )
+
+
 def build_result_configmaps(
     result: SolveResult,
     *,
@@ -399,36 +500,11 @@ def build_result_configmaps(
         raise ValueError(f"name {name!r} is too long for result ConfigMap names ({longest!r})")
     if not name or not namespace:
         raise ValueError("name and namespace are required")
-    owner_refs: list[dict[str, Any]] = []
-    if owner is not None:
-        missing = [k for k in ("apiVersion", "kind", "name", "uid") if not owner.get(k)]
-        if missing:
-            raise ValueError(f"owner lacks {', '.join(missing)}")
-        owner_refs = [
-            {
-                "apiVersion": owner["apiVersion"],
-                "kind": owner["kind"],
-                "name": owner["name"],
-                "uid": owner["uid"],
-                "controller": True,
-            }
-        ]
 
     def manifest(cm_name: str, role: str, data: dict[str, str]) -> dict[str, Any]:
-        labels = {
-            MANAGED_BY_LABEL: MANAGED_BY,
-            PART_OF_LABEL: PART_OF,
-            NAME_LABEL: "optimizationjob",
-            INSTANCE_LABEL: label_value(name),
-            OPTJOB_LABEL: label_value(name),
-            RESULT_ROLE_LABEL: role,
-        }
-        if index is not None:
-            labels[SCENARIO_INDEX_LABEL] = str(index)
-        meta: dict[str, Any] = {"name": cm_name, "namespace": namespace, "labels": labels}
-        if owner_refs:
-            meta["ownerReferences"] = [dict(r) for r in owner_refs]
-        return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": data}
+        return _result_configmap(
+            cm_name, role, data, name=name, namespace=namespace, owner=owner, index=index
+        )
 
     sections: dict[str, dict[str, float | None] | None] = {
         "values": _clean_map(result.values) or {},
@@ -496,6 +572,16 @@ def _shorten(text: str, limit: int) -> str:
     return text[: max(0, limit - 3)] + "..."
 
 
+def _short_choice(choice: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The choice record with its rule text bounded (the termination message is 4 KiB)."""
+    if not choice:
+        return None
+    out = dict(choice)
+    if isinstance(out.get("rule"), str):
+        out["rule"] = _shorten(out["rule"], 300)
+    return out
+
+
 def termination_message(
     result: SolveResult,
     *,
@@ -525,6 +611,10 @@ def termination_message(
         "solutionStored": solution_stored,
         "scenarioIndex": result.scenario_index,
     }
+    if result.cancelled:
+        doc["cancelled"] = True
+    if result.solver_choice:  # auto only: how it chose, raced or fell back
+        doc["solverChoice"] = _short_choice(result.solver_choice)
     text = _dumps(doc)
     limit = 1024
     while len(text.encode()) > MAX_TERMINATION_MESSAGE_BYTES and limit >= 16:

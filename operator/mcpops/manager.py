@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import functools
 import logging
 import os
 import sys
@@ -173,6 +174,9 @@ async def start_reconciling() -> None:
     workers = OPERATOR.settings.workers
     for c in CONTROLLERS:
         reconcile = c.reconciler(OPERATOR.store, OPERATOR.client, OPERATOR.settings)
+        if isinstance(reconcile, optimizationjob.OptimizationJobReconciler):
+            # A finished job wakes the queued ones of its namespace.
+            reconcile.wake = functools.partial(OPERATOR.enqueue, c.kind)
         queue = WorkQueue(c.kind, reconcile, workers)
         OPERATOR.queues[c.kind] = queue
         queue.start()

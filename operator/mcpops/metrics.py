@@ -54,6 +54,11 @@ NOT_EXPOSED = Gauge(
     "MCPServers whose spec.expose is not in effect (condition Exposed False): the HTTPRoute "
     "refused by a Gateway or with an unresolved reference, or the Gateway API not installed.",
 )
+EGRESS_OPEN = Gauge(
+    "mcpops_mcpservers_egress_open",
+    "MCPServers whose pods may connect anywhere (condition EgressRestricted False: no "
+    "spec.network.egress, or spec.network.enabled false).",
+)
 EVENTS_POSTED = Counter(
     "mcpops_events_posted", "Kubernetes Events posted, by reason.", ["kind", "reason"]
 )
@@ -66,9 +71,24 @@ ROLLOUTS = Counter(
 TEST_JOBS = Counter("mcpops_test_jobs_created", "Test suite Jobs created for candidates.")
 OPTJOBS_FINISHED = Counter(
     "mcpops_optimizationjobs_finished",
-    "OptimizationJobs that finished, by phase (Succeeded, Failed) and reason (the solver "
-    "outcome such as Optimal or Infeasible, or the failure such as OOMKilled).",
+    "OptimizationJobs that finished, by phase (Succeeded, Failed, Cancelled) and reason (the "
+    "solver outcome such as Optimal or Infeasible, or the failure such as OOMKilled).",
     ["phase", "reason"],
+)
+OPTJOBS_QUEUED = Gauge(
+    "mcpops_optimizationjobs_queued",
+    "OptimizationJobs waiting for a solver slot (MCPOPS_MAX_SOLVER_PODS_PER_NAMESPACE).",
+    ["namespace"],
+)
+SOLVER_SLOTS_USED = Gauge(
+    "mcpops_solver_slots_used",
+    "Solver pods that running OptimizationJobs may run at once, per namespace.",
+    ["namespace"],
+)
+OPTJOBS_CANCELLED = Counter(
+    "mcpops_optimizationjobs_cancelled",
+    "OptimizationJobs cancelled, by whether a solution was kept.",
+    ["solution"],
 )
 SOLVE_SECONDS = Histogram(
     "mcpops_solver_solve_seconds",

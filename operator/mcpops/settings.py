@@ -72,6 +72,17 @@ class Settings:
     # How often an optional API that is not served (the Gateway API's HTTPRoute) is looked
     # for again. MCPOPS_API_RECHECK_SECONDS.
     api_recheck_seconds: float = 30.0
+    # Solver pods running at once per namespace; OptimizationJobs over it are Queued and
+    # started in creation order. 0: no limit. MCPOPS_MAX_SOLVER_PODS_PER_NAMESPACE.
+    max_solver_pods_per_namespace: int = 0
+    # Cluster DNS as MCPServer NetworkPolicies allow it (spec.network.egress): address ranges
+    # or namespace/label=value of the DNS pods, comma-separated. MCPOPS_CLUSTER_DNS.
+    cluster_dns: str = "kube-system/k8s-app=kube-dns"
+    # The operator's own namespace, which MCPServer NetworkPolicies admit; "" outside a pod.
+    # MCPOPS_POD_NAMESPACE, else the ServiceAccount's namespace.
+    operator_namespace: str = ""
+    # The operator pods' app.kubernetes.io/name (the chart's name). MCPOPS_OPERATOR_NAME.
+    operator_name: str = "mcpops"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -87,9 +98,10 @@ class Settings:
         proxy_image = get("MCPOPS_PROXY_IMAGE") or (
             derived_image(operator_image, "proxy") if get("MCPOPS_IMAGE") else DEFAULT_PROXY_IMAGE
         )
-        lease_namespace = get("MCPOPS_LEASE_NAMESPACE")
-        if not lease_namespace and SA_NAMESPACE.exists():
-            lease_namespace = SA_NAMESPACE.read_text().strip()
+        own_namespace = get("MCPOPS_POD_NAMESPACE")
+        if not own_namespace and SA_NAMESPACE.exists():
+            own_namespace = SA_NAMESPACE.read_text().strip()
+        lease_namespace = get("MCPOPS_LEASE_NAMESPACE") or own_namespace
         return cls(
             operator_image=operator_image,
             solver_image=solver_image,
@@ -104,4 +116,10 @@ class Settings:
             metrics_port=int(get("MCPOPS_METRICS_PORT") or cls.metrics_port),
             log_level=get("MCPOPS_LOG_LEVEL") or cls.log_level,
             api_recheck_seconds=float(get("MCPOPS_API_RECHECK_SECONDS") or cls.api_recheck_seconds),
+            max_solver_pods_per_namespace=max(
+                0, int(get("MCPOPS_MAX_SOLVER_PODS_PER_NAMESPACE") or 0)
+            ),
+            cluster_dns=get("MCPOPS_CLUSTER_DNS") or cls.cluster_dns,
+            operator_namespace=own_namespace,
+            operator_name=get("MCPOPS_OPERATOR_NAME") or cls.operator_name,
         )

@@ -34,15 +34,22 @@ Netlib: GLOP, CLP and HiGHS agree to 1e-11).
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import math
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from mcpops_common.problem import Problem, ProblemStats
+from mcpops_solver.progress import (
+    Control,
+    parse_cpsat_line,
+    parse_highs_line,
+    read_highs_solution,
+)
 
 __all__ = [
     "BACKENDS",
@@ -150,6 +157,8 @@ class SolveParams:
     # CP-SAT searches interleaved, PDLP runs on one thread. The others are deterministic
     # as they run here (single-threaded, or HiGHS, deterministic at any thread count).
     deterministic: bool = False
+    # Warm start: values by variable name from an earlier solution (a MIP start / hint).
+    hint: dict[str, float] | None = None
 
     def effective_seed(self) -> int | None:
         return 0 if self.seed is None and self.deterministic else self.seed
@@ -218,6 +227,9 @@ def default_threads() -> int:
     return max(1, cpus)
 
 
+_SAVED_STDOUT: list[int] = []  # the real fd 1 while a native solve writes to fd 2
+
+
 @contextlib.contextmanager
 def stdout_to_stderr() -> Iterator[None]:
     """Send native solver output written to fd 1 to fd 2, keeping stdout for results."""
@@ -226,12 +238,22 @@ def stdout_to_stderr() -> Iterator[None]:
     except OSError:
         yield
         return
+    _SAVED_STDOUT.append(saved)
     try:
         os.dup2(2, 1)
         yield
     finally:
-        os.dup2(saved, 1)
+        if saved in _SAVED_STDOUT:
+            os.dup2(saved, 1)
+            _SAVED_STDOUT.remove(saved)
         os.close(saved)
+
+
+def restore_stdout() -> None:
+    """Give fd 1 back while an abandoned native solve (a cancel) is still inside
+    stdout_to_stderr, so that the summary reaches standard output."""
+    while _SAVED_STDOUT:
+        os.dup2(_SAVED_STDOUT.pop(0), 1)
 
 
 def ortools_module(name: str) -> Any:
@@ -346,14 +368,18 @@ def _mathopt_params(backend: str, params: SolveParams, is_mip: bool) -> tuple[An
     return sp, warnings
 
 
-def _solve_mathopt(p: Problem, backend: str, params: SolveParams) -> RawSolution:
+def _solve_mathopt(
+    p: Problem, backend: str, params: SolveParams, control: Control | None = None
+) -> RawSolution:
     from ortools.math_opt import solution_pb2
 
     is_mip = any(p.var_integer)
     model = to_mathopt_proto(p)
     sp, warnings = _mathopt_params(backend, params, is_mip)
+    live = _mathopt_live(p, backend, sp, control, is_mip)
+    live.model_params = _mathopt_hints(p, backend, params, is_mip, warnings)
     start = time.perf_counter()
-    res = _mathopt_call(model, backend, sp)
+    res = _mathopt_call(model, backend, sp, live)
     seconds = time.perf_counter() - start
     term = res.termination
     out = RawSolution(status="ABNORMAL", seconds=seconds, detail=term.detail, warnings=warnings)
@@ -376,11 +402,147 @@ def _solve_mathopt(p: Problem, backend: str, params: SolveParams) -> RawSolution
     return out
 
 
-def _mathopt_call(model: Any, backend: str, sp: Any) -> Any:
+# Backends whose MathOpt solve stops on its interrupter (HiGHS ignores it in this build).
+MATHOPT_INTERRUPTIBLE = frozenset({"SCIP", "CP-SAT", "GLOP", "PDLP"})
+# Backends that take a MIP start (solution hint): through MathOpt, and BOP through pywraplp.
+WARM_START_BACKENDS = frozenset({"SCIP", "CP-SAT", "HIGHS", "BOP"})
+# MathOpt callback events (CallbackEventProto).
+_MIP_SOLUTION = 4
+_MIP_NODE = 5
+
+
+@dataclass
+class _Live:
+    """The callbacks, log handler, interrupter and hints of one MathOpt solve."""
+
+    registration: Any = None
+    callback: Any = None
+    messages: Any = None
+    interrupter: Any = None
+    model_params: Any = None
+
+
+def _mathopt_live(
+    p: Problem, backend: str, sp: Any, control: Control | None, is_mip: bool
+) -> _Live:
+    """Wire a solve to its Control: progress from callbacks and log lines, the interrupter."""
+    from ortools.math_opt import callback_pb2
+
+    live = _Live(registration=callback_pb2.CallbackRegistrationProto())
+    if control is None:
+        return live
+    from ortools.util.python import pybind_solve_interrupter
+
+    from mcpops_solver.logs import get_logger
+
+    progress = control.progress
+    progress.maximize = p.maximize
+    interrupter = pybind_solve_interrupter.PySolveInterrupter()
+    live.interrupter = interrupter
+    control.interruptible(interrupter.interrupt if backend in MATHOPT_INTERRUPTIBLE else None)
+    solver_log = get_logger("mcpops_solver.solver")
+    parse: Callable[[str], tuple[float | None, float | None] | None] | None = None
+    if backend == "HIGHS":
+        parse = parse_highs_line
+    elif backend == "CP-SAT":
+        parse = functools.partial(parse_cpsat_line, maximize=p.maximize)
+
+    def messages(lines: list[str]) -> None:
+        for line in lines:
+            if line.strip():
+                solver_log.info("solver log", solver=backend, line=line.rstrip())
+            found = parse(line) if parse is not None and is_mip else None
+            if found is not None:
+                bound, incumbent = found
+                if bound is not None:
+                    progress.bound_at(bound)
+                if incumbent is not None:
+                    progress.solution(incumbent)
+
+    live.messages = messages
+    if not is_mip:
+        return live
+    if backend == "HIGHS":
+        import tempfile
+
+        path = os.path.join(tempfile.mkdtemp(prefix="mcpops-highs-"), "improving.sol")
+        sp.highs.bool_options["mip_improving_solution_save"] = True
+        sp.highs.string_options["mip_improving_solution_file"] = path
+        progress.values_source = lambda: read_highs_solution(path, p.num_vars)
+    if backend in {"SCIP", "CP-SAT"}:
+        live.registration.request_registration.append(_MIP_SOLUTION)
+        if backend == "SCIP":
+            live.registration.request_registration.append(_MIP_NODE)
+        live.callback = _progress_callback(p, progress)
+    return live
+
+
+def _progress_callback(p: Problem, progress: Any) -> Any:
+    from ortools.math_opt import callback_pb2
+
+    def callback(data: Any) -> Any:
+        if data.event == _MIP_SOLUTION and data.HasField("primal_solution_vector"):
+            values = _dense(data.primal_solution_vector, p.num_vars)
+            objective = p.objective_offset + math.fsum(
+                c * x for c, x in zip(p.objective, values, strict=True)
+            )
+            progress.solution(objective, values)
+        elif data.event == _MIP_NODE:
+            progress.bound_at(data.mip_stats.dual_bound)
+        return callback_pb2.CallbackResultProto()
+
+    return callback
+
+
+def _mathopt_hints(
+    p: Problem, backend: str, params: SolveParams, is_mip: bool, warnings: list[str]
+) -> Any:
+    """The model parameters: the warm start as a solution hint, where the backend takes one."""
+    from ortools.math_opt import model_parameters_pb2
+
+    mpp = model_parameters_pb2.ModelSolveParametersProto()
+    pairs = _hint_pairs(p, backend, params, is_mip, warnings)
+    if pairs:
+        hint = mpp.solution_hints.add()
+        hint.variable_values.ids.extend(i for i, _ in pairs)
+        hint.variable_values.values.extend(v for _, v in pairs)
+    return mpp
+
+
+def _hint_pairs(
+    p: Problem, backend: str, params: SolveParams, is_mip: bool, warnings: list[str]
+) -> list[tuple[int, float]]:
+    """(variable index, value) of the warm start, or [] with a warning saying why not."""
+    if not params.hint:
+        return []
+    if not is_mip:
+        warnings.append(
+            "warm start ignored: it seeds mixed-integer solves; a linear program is solved "
+            "from scratch (no basis is kept between jobs)"
+        )
+        return []
+    if backend not in WARM_START_BACKENDS:
+        warnings.append(
+            f"warm start ignored: {backend} takes no MIP start through OR-Tools "
+            f"(SCIP, CP-SAT, HIGHS and BOP do)"
+        )
+        return []
+    index = {name: i for i, name in enumerate(p.var_names)}
+    pairs = sorted((index[n], float(v)) for n, v in params.hint.items() if n in index)
+    if len(pairs) < len(params.hint):
+        warnings.append(
+            f"warm start: {len(params.hint) - len(pairs)} of {len(params.hint)} values name "
+            "no variable of this problem and were ignored"
+        )
+    return pairs
+
+
+def _mathopt_call(model: Any, backend: str, sp: Any, live: _Live | None = None) -> Any:
     """Run MathOpt; what it refuses (an invalid model) is Unsupported, the rest a failure."""
-    from ortools.math_opt import callback_pb2, model_parameters_pb2, parameters_pb2
+    from ortools.math_opt import model_parameters_pb2, parameters_pb2
     from ortools.math_opt.core.python import solver as mo_solver
 
+    live = live or _mathopt_live_none()
     try:
         with stdout_to_stderr():
             return mo_solver.solve(
@@ -388,11 +550,11 @@ def _mathopt_call(model: Any, backend: str, sp: Any) -> Any:
                 _MATHOPT_SOLVER[backend],
                 parameters_pb2.SolverInitializerProto(),
                 sp,
-                model_parameters_pb2.ModelSolveParametersProto(),
-                None,
-                callback_pb2.CallbackRegistrationProto(),
-                None,
-                None,
+                live.model_params or model_parameters_pb2.ModelSolveParametersProto(),
+                live.messages,
+                live.registration,
+                live.callback,
+                live.interrupter,
             )
     except Exception as exc:  # pybind11 StatusNotOk and friends
         message = str(exc)
@@ -404,6 +566,12 @@ def _mathopt_call(model: Any, backend: str, sp: Any) -> Any:
         if "INVALID_ARGUMENT" in message or "MODEL_INVALID" in message:
             raise UnsupportedProblemError(f"{backend} refused the problem: {message}") from exc
         raise SolverError(f"{backend} failed: {message}") from exc
+
+
+def _mathopt_live_none() -> _Live:
+    from ortools.math_opt import callback_pb2
+
+    return _Live(registration=callback_pb2.CallbackRegistrationProto())
 
 
 # MathOpt's termination reasons (TERMINATION_REASON_<name>) -> our status.
@@ -531,7 +699,9 @@ def _mpsolver_params(
     return mpp
 
 
-def _solve_mpsolver(p: Problem, backend: str, params: SolveParams) -> RawSolution:
+def _solve_mpsolver(
+    p: Problem, backend: str, params: SolveParams, control: Control | None = None
+) -> RawSolution:
     linear_solver_pb2 = ortools_module("ortools.linear_solver.linear_solver_pb2")
     pywraplp = ortools_module("ortools.linear_solver.pywraplp")
 
@@ -547,6 +717,14 @@ def _solve_mpsolver(p: Problem, backend: str, params: SolveParams) -> RawSolutio
     if err:
         raise UnsupportedProblemError(f"{backend} refused the problem: {err}")
     mpp = _mpsolver_params(solver, pywraplp, backend, params, is_mip, warnings)
+    pairs = _hint_pairs(p, backend, params, is_mip, warnings)
+    if pairs:
+        variables = solver.variables()
+        solver.SetHint([variables[i] for i, _ in pairs], [v for _, v in pairs])
+    if control is not None:
+        control.progress.maximize = p.maximize
+        # Only BOP stops on InterruptSolve in this build (CBC and CLP answer False).
+        control.interruptible(solver.InterruptSolve if backend == "BOP" else None)
     with stdout_to_stderr():
         code = solver.Solve(mpp)
     seconds = time.perf_counter() - start
@@ -577,15 +755,19 @@ def _solve_mpsolver(p: Problem, backend: str, params: SolveParams) -> RawSolutio
 # ---------------------------------------------------------------------------
 
 
-def solve(p: Problem, backend: str, params: SolveParams) -> RawSolution:
-    """Solve `p` with `backend`. Raises UnsupportedProblemError or SolverError."""
+def solve(
+    p: Problem, backend: str, params: SolveParams, control: Control | None = None
+) -> RawSolution:
+    """Solve `p` with `backend`. Raises UnsupportedProblemError or SolverError.
+
+    `control`: progress reporting and interruption of a running solve (progress.py)."""
     info = BACKENDS[backend]
     check_supported(backend, p.stats())
     if info.engine == "mathopt":
-        out = _solve_mathopt(p, backend, params)
+        out = _solve_mathopt(p, backend, params, control)
     else:
-        out = _solve_mpsolver(p, backend, params)
-    if out.status == "INFEASIBLE_OR_UNBOUNDED":
+        out = _solve_mpsolver(p, backend, params, control)
+    if out.status == "INFEASIBLE_OR_UNBOUNDED" and not (control and control.cancelled.is_set()):
         _disambiguate(p, backend, params, out)
     return out
 

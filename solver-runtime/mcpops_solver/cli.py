@@ -16,6 +16,12 @@ MPS or LP, plain or gzipped. Options:
   --seed N              solver random seed
   --deterministic       reproducible run: the seed (default 0) and each solver's
                         deterministic mode; only a time limit can still make runs differ
+  --warm-start FILE     seed the solve with an earlier solution.json (repeat for the
+                        parts of a large one): a MIP start for SCIP, CP-SAT, HiGHS, BOP
+  --progress-interval S report progress at most every S seconds (default 5)
+  --race                with --solver auto and more than one thread: run auto's two
+                        best candidates at once (separate processes, threads split
+                        between them), keep the first proven answer, stop the other
   --scenarios FILE      sweep: solve scenario --scenario-index / $JOB_COMPLETION_INDEX
   --scenario-index I    which scenario (overrides $JOB_COMPLETION_INDEX)
   --name NAME           result name: ConfigMaps <name>-result[-<i>] ($MCPOPS_RESULT_NAME)
@@ -25,6 +31,14 @@ MPS or LP, plain or gzipped. Options:
                         (default /dev/termination-log when it exists and is writable)
   --print-solution      also print solution.json to standard output
   --log-level LEVEL     DEBUG, INFO (default), WARNING, ERROR
+
+While it runs (a single solve, not a sweep), the best objective, bound and gap so
+far are logged as ``progress`` lines and written to the ConfigMap
+``<name>-progress`` (``progress.json``), at most every --progress-interval
+seconds and only when they changed. SIGTERM cancels: the solver is interrupted
+(or, for a backend that cannot be, abandoned) and the best solution found so far
+is recorded with ``cancelled: true`` (status FEASIBLE, or NOT_SOLVED without
+one); the exit code is 0.
 
 Where results go: with ``--output-dir``, to files; else, when a result name is
 known ($MCPOPS_RESULT_NAME or --name), to ConfigMaps through the Kubernetes
@@ -170,6 +184,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=_positive_int, metavar="N")
     p.add_argument("--seed", type=_nonneg_int, metavar="N")
     p.add_argument("--deterministic", action="store_true")
+    p.add_argument(
+        "--warm-start",
+        action="append",
+        metavar="FILE",
+        help="an earlier solution.json to start from (repeatable: solution parts)",
+    )
+    p.add_argument("--progress-interval", type=_positive_float, default=5.0, metavar="S")
+    p.add_argument("--race", action="store_true", help="race auto's two best backends")
     p.add_argument("--scenarios", metavar="FILE", help="scenario set (JSON/YAML)")
     p.add_argument("--scenario-index", type=_nonneg_int, metavar="I")
     p.add_argument("--name", help="result name (default $MCPOPS_RESULT_NAME)")
@@ -210,6 +232,30 @@ class Run:
         self.solution_stored = True
         self.timings: dict[str, float] = {}
         self.process_started: float | None = None
+        self.abandoned = False  # a cancelled native solve still runs: exit hard
+
+    def report_progress(self, snapshot: dict[str, Any], solver: str, sense: str) -> None:
+        """Write the progress ConfigMap (to the API or a file). Raises on failure."""
+        from datetime import UTC, datetime
+
+        from mcpops_common.results import build_progress_configmap
+        from mcpops_solver.kube import put_configmap, write_configmap_files
+
+        dest = self.destination()
+        if dest == "none" or self.scenario_index is not None:
+            return
+        doc = dict(snapshot, solver=solver, sense=sense)
+        doc["updatedAt"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        manifest = build_progress_configmap(
+            doc,
+            name=self.name or "problem",
+            namespace=self.namespace or "default",
+            owner=self.owner(),
+        )
+        if dest == "files":
+            write_configmap_files([manifest], self.args.output_dir)
+        else:
+            put_configmap(manifest, self.namespace or "default")
 
     # -- destinations ---------------------------------------------------------
 
@@ -335,7 +381,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if started is not None:
         run.timings["startup"] = max(0.0, entered - started)
     try:
-        return _main(run, log)
+        code = _main(run, log)
+        if run.abandoned:
+            # The cancelled native solve still holds its thread: the result is written,
+            # so leave now rather than wait for it.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+        return code
     except Exception as exc:  # a bug: report it as such, with a traceback in the log
         log.exception("internal error")
         from mcpops_common.results import SolveResult
@@ -470,6 +523,7 @@ def _read(run: Run, progress: _Progress, log: Any) -> Any:
 def _solve(run: Run, progress: _Progress, problem: Any, solver: str, log: Any) -> Any:
     """Choose the backend and solve; what the backend refuses or fails at stops the run."""
     from mcpops_solver import backends, runtime
+    from mcpops_solver.running import solve_reporting
 
     args = run.args
     threads = args.threads or backends.default_threads()
@@ -480,7 +534,9 @@ def _solve(run: Run, progress: _Progress, problem: Any, solver: str, log: Any) -
         threads=threads,
         seed=args.seed,
         deterministic=args.deterministic,
+        hint=_warm_start(args.warm_start, log),
     )
+    sense = "maximize" if problem.maximize else "minimize"
     try:
         backend, reason = runtime.choose_backend(problem, solver)
         progress.solver_name = backend
@@ -489,8 +545,21 @@ def _solve(run: Run, progress: _Progress, problem: Any, solver: str, log: Any) -
         run.timings["prepare"] = t1 - progress.started - run.timings["read"]
         if run.process_started is not None:
             run.timings["toSolverStart"] = t1 - run.process_started
-        result = runtime.solve_problem(problem, solver, params)
+        outcome = solve_reporting(
+            problem,
+            solver,
+            params,
+            backend=backend,
+            reason=reason,
+            log=log,
+            interval=args.progress_interval,
+            race=args.race,
+            report=lambda snap: run.report_progress(snap, backend, sense),
+        )
+        result, run.abandoned = outcome.result, outcome.abandoned
         run.timings["solve"] = time.time() - t1
+        if result.solver_choice and result.solver != backend:
+            log.info("solver changed", solver=result.solver, reason=result.solver_reason)
     except backends.UnsupportedProblemError as exc:
         raise _RunError(EXIT_UNSUPPORTED, str(exc)) from None
     except backends.SolverError as exc:
@@ -507,8 +576,28 @@ def _solve(run: Run, progress: _Progress, problem: Any, solver: str, log: Any) -
         gap=result.gap,
         seconds=round(result.seconds, 4),
         solver=result.solver,
+        cancelled=result.cancelled,
     )
     return result
+
+
+def _warm_start(paths: list[str] | None, log: Any) -> dict[str, float] | None:
+    """The values of earlier solution.json files (the parts of one solution), by name."""
+    if not paths:
+        return None
+    values: dict[str, float] = {}
+    for path in paths:
+        try:
+            with open(path, encoding="utf-8") as f:
+                doc = json.load(f)
+            part = doc["values"]
+            values.update({str(k): float(v) for k, v in part.items() if v is not None})
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise _RunError(
+                EXIT_MALFORMED, f"--warm-start {path}: not a readable solution.json: {exc}"
+            ) from None
+    log.info("warm start", values=len(values), files=len(paths))
+    return values
 
 
 def _store(run: Run, result: Any, log: Any) -> int:

@@ -18,7 +18,13 @@ from typing import Any
 from mcpops_common.names import OPTJOB_LABEL, RESULT_ROLE_LABEL, SCENARIO_INDEX_LABEL
 from mcpops_solver.logs import get_logger
 
-__all__ = ["WriteError", "in_cluster_namespace", "write_configmap_files", "write_configmaps"]
+__all__ = [
+    "WriteError",
+    "in_cluster_namespace",
+    "put_configmap",
+    "write_configmap_files",
+    "write_configmaps",
+]
 
 SA_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 log = get_logger("mcpops_solver.kube")
@@ -94,25 +100,50 @@ def _retrying(what: str, fn: Any, *args: Any, attempts: int = 5, **kwargs: Any) 
 
 def write_configmaps(manifests: Sequence[dict[str, Any]], namespace: str) -> None:
     """Create or replace the ConfigMaps, then delete stale parts of the same result."""
-    from kubernetes.client.exceptions import ApiException
-
     api = _api()
     for m in manifests:
-        name = m["metadata"]["name"]
-        try:
-            try:
-                _retrying(f"create {name}", api.create_namespaced_config_map, namespace, m)
-            except ApiException as exc:
-                if exc.status != 409:
-                    raise
-                _retrying(f"replace {name}", api.replace_namespaced_config_map, name, namespace, m)
-        except ApiException as exc:
-            reason = exc.reason or ""
-            raise WriteError(
-                f"cannot write ConfigMap {namespace}/{name}: HTTP {exc.status} {reason}".strip()
-            ) from exc
-        log.info("result ConfigMap written", configmap=name)
+        _put(api, m, namespace)
+        log.info("result ConfigMap written", configmap=m["metadata"]["name"])
     _delete_stale_parts(api, manifests, namespace)
+
+
+_API: Any = None
+
+
+def put_configmap(manifest: dict[str, Any], namespace: str) -> None:
+    """Create or replace one ConfigMap (the progress ConfigMap, every few seconds: the
+    client is kept)."""
+    global _API
+    if _API is None:
+        _API = _api()
+    _put(_API, manifest, namespace, attempts=2)
+
+
+def _put(api: Any, m: dict[str, Any], namespace: str, attempts: int = 5) -> None:
+    from kubernetes.client.exceptions import ApiException
+
+    name = m["metadata"]["name"]
+    try:
+        try:
+            _retrying(
+                f"create {name}", api.create_namespaced_config_map, namespace, m, attempts=attempts
+            )
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
+            _retrying(
+                f"replace {name}",
+                api.replace_namespaced_config_map,
+                name,
+                namespace,
+                m,
+                attempts=attempts,
+            )
+    except ApiException as exc:
+        reason = exc.reason or ""
+        raise WriteError(
+            f"cannot write ConfigMap {namespace}/{name}: HTTP {exc.status} {reason}".strip()
+        ) from exc
 
 
 def _delete_stale_parts(api: Any, manifests: Sequence[dict[str, Any]], namespace: str) -> None:

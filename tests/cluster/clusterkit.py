@@ -431,6 +431,27 @@ class OperatorProcess:
         self.stop(signal.SIGKILL)
 
 
+@contextlib.contextmanager
+def replacing(
+    session: OperatorProcess,
+    log_path: Path,
+    env: dict[str, str],
+    before_start: Callable[[], None] | None = None,
+) -> Iterator[OperatorProcess]:
+    """An operator with settings of its own while the session's is stopped (two operators
+    would both reconcile the same objects); the session's runs again afterwards."""
+    session.stop()
+    if before_start is not None:
+        before_start()
+    own = OperatorProcess(session.kubeconfig, log_path, env=env)
+    try:
+        own.start()
+        yield own
+    finally:
+        own.stop()
+        session.start()
+
+
 def assert_lease_rights(cluster: Cluster, sa: str, namespace: str, lease: str) -> None:
     """Leader election: create any Lease, but read and renew only our own, and only in the
     operator's namespace."""

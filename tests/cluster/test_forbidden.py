@@ -29,6 +29,11 @@ def role(namespace: str, deployments: list[str]) -> dict[str, Any]:
         {"apiGroups": ["autoscaling"], "resources": ["horizontalpodautoscalers"], "verbs": WATCH},
         {"apiGroups": ["policy"], "resources": ["poddisruptionbudgets"], "verbs": WATCH},
         {"apiGroups": ["networking.k8s.io"], "resources": ["ingresses"], "verbs": WATCH},
+        {
+            "apiGroups": ["networking.k8s.io"],
+            "resources": ["networkpolicies"],
+            "verbs": [*WATCH, "create", "patch"],
+        },
         {"apiGroups": ["gateway.networking.k8s.io"], "resources": ["httproutes"], "verbs": WATCH},
         {
             "apiGroups": ["rbac.authorization.k8s.io"],

@@ -92,6 +92,9 @@ OPERATOR_RIGHTS = {
     ("delete", "httproutes.gateway.networking.k8s.io"): True,
     ("watch", "ingresses.networking.k8s.io"): True,
     ("patch", "ingresses.networking.k8s.io"): True,
+    # spec.network.
+    ("watch", "networkpolicies.networking.k8s.io"): True,
+    ("patch", "networkpolicies.networking.k8s.io"): True,
     ("patch", "httproutes.gateway.networking.k8s.io/status"): False,
     # Secrets: listed and watched for a hash of what MCPServer pods read; created once per
     # MCPServer (its session key); never read one by one, never changed or deleted.

@@ -16,7 +16,7 @@ from typing import Any
 
 import gatewayapi
 import pytest
-from clusterkit import Cluster, OperatorProcess, wait_until
+from clusterkit import Cluster, OperatorProcess, replacing, wait_until
 from test_mcpserver import cond, mcpserver, patch_spec, stable_revision, status, wait_ready
 
 FAST = {"scaleDownDelaySeconds": 2, "verifySeconds": 2, "progressDeadlineSeconds": 90}
@@ -122,19 +122,11 @@ def without_gateway_api(
 ) -> Iterator[OperatorProcess]:
     """An operator started on a cluster without the Gateway API CRDs (the session's is
     stopped meanwhile), looking for them again every 2 seconds."""
-    operator.stop()
-    gatewayapi.uninstall(cluster)
-    own = OperatorProcess(
-        cluster.kubeconfig,
-        tmp_path / "operator.log",
-        env={"MCPOPS_NAMESPACES": namespace, "MCPOPS_API_RECHECK_SECONDS": "2"},
-    )
-    try:
-        own.start()
+    env = {"MCPOPS_NAMESPACES": namespace, "MCPOPS_API_RECHECK_SECONDS": "2"}
+    with replacing(
+        operator, tmp_path / "operator.log", env, lambda: gatewayapi.uninstall(cluster)
+    ) as own:
         yield own
-    finally:
-        own.stop()
-        operator.start()
 
 
 def test_an_httproute_once_the_gateway_api_appears_follows_the_switch(

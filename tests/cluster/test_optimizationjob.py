@@ -143,6 +143,11 @@ def test_simulated_success_reads_the_result_configmap(
             status="OPTIMAL",
             solver="HIGHS",
             solver_reason="a small MIP: HiGHS",
+            solver_choice={
+                "backend": "HIGHS",
+                "rule": "rule 6: other MIP (50% integer)",
+                "raced": False,
+            },
             sense="maximize",
             objective=11.0,
             bound=11.0,
@@ -153,13 +158,18 @@ def test_simulated_success_reads_the_result_configmap(
     )
     st = wait_phase(cluster, "lp", namespace, "Succeeded")
     assert st["solver"] == "HIGHS" and st["solverStatus"] == "OPTIMAL"
+    assert st["solverChoice"] == {
+        "backend": "HIGHS",
+        "rule": "rule 6: other MIP (50% integer)",
+        "raced": False,
+    }
     assert st["objective"] == 11.0 and st["gap"] == 0.0 and st["solveSeconds"] == 0.04
     assert st["resultConfigMap"] == "lp-result" and st["solutionStored"] is True
     assert cond(st, "Complete")["status"] == "True" and cond(st, "Complete")["reason"] == "Optimal"
     assert cond(st, "Ready")["status"] == "True" and cond(st, "Failed")["status"] == "False"
     assert st["observedGeneration"] == 1 and "completionTime" in st
-    assert {"JobCreated", "Solved"} <= event_reasons(
-        cluster, "lp", namespace, "JobCreated", "Solved"
+    assert {"JobCreated", "Solved", "SolverChosen"} <= event_reasons(
+        cluster, "lp", namespace, "JobCreated", "Solved", "SolverChosen"
     )
     finished = {
         dict(labels).get("reason"): v
@@ -257,6 +267,7 @@ def test_simulated_hang_hits_the_deadline(
         ({"model": {"variables": []}}, "spec.model.variables"),
         ({"resources": {"limits": {"memory": "lots"}}}, "spec.resources.limits.memory"),
         ({"format": "mps"}, "spec.format"),
+        ({"solver": "HIGHS", "race": True}, "spec.race"),
     ],
 )
 def test_invalid_spec_is_refused_naming_the_field(

@@ -25,7 +25,7 @@ from clusterkit import (
     local_cluster,
     require_built_controlplane,
 )
-from e2ekit import image, load_images, node_unavailable, real_namespace
+from e2ekit import NODE_IP, image, load_images, node_unavailable, real_namespace
 from toolpaths import require_tool
 
 HELM_HOMES = ("HELM_CACHE_HOME", "HELM_CONFIG_HOME", "HELM_DATA_HOME")
@@ -100,6 +100,8 @@ def installed(crds: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         "--set", "image.pullPolicy=Never",
         "--set", f"proxyImage.repository={proxy_repo}", "--set", f"proxyImage.tag={proxy_tag}",
         "--set", "logLevel=DEBUG",
+        # CoreDNS runs on the real node itself (hack/realnode.py), not as pods.
+        "--set", f"networkPolicy.clusterDNS={NODE_IP}/32",
     ]  # fmt: skip
     res = subprocess.run(args, capture_output=True, text=True, env=env, timeout=240, check=False)
     if res.returncode != 0:

@@ -16,6 +16,7 @@ sys.path.insert(0, str(REPO / "hack"))
 import realnode
 
 NODE_NAME = realnode.NODE_NAME
+NODE_IP = realnode.NODE_IP
 # What PodNodeSelector and PodTolerationRestriction read: every pod created in a namespace
 # with these annotations runs on the real node, and no other pod may (the node is tainted).
 REAL_NODE_ANNOTATIONS = realnode.placement_annotations()

@@ -135,3 +135,49 @@ def test_past_its_deadline_ends_deadline_exceeded(
     assert failed["reason"] == "DeadlineExceeded"
     assert job["status"].get("failed", 0) <= 1  # the Job stopped its one pod, no retry
     assert len(cluster.list("jobs", namespace)) == 1  # and the operator made no other Job
+
+
+@pytest.mark.parametrize("solver", ["SCIP", "HIGHS"])
+def test_running_mip_shows_its_incumbent_and_cancel_keeps_it(
+    cluster: Cluster, installed: Installed, namespace: str, solver: str
+) -> None:
+    """pk1 runs for minutes on one thread: its incumbent and gap reach status while it runs;
+    a cancel stops the pod (SIGTERM) and the best solution so far is kept. SCIP is
+    interrupted; HiGHS cannot be, and its last improving solution is reported."""
+    name = f"pk1-{solver.lower()}"
+    key = problem_configmap(cluster, namespace, "pk1")  # each test has its own namespace
+    cluster.apply(
+        optjob(name, "pk1", key, solver=solver, threads=1, timeLimitSeconds=600), namespace
+    )
+
+    def progressing() -> dict[str, Any] | None:
+        obj = cluster.get("optimizationjob", name, namespace) or {}
+        progress = (obj.get("status") or {}).get("progress") or {}
+        return progress if progress.get("objective") is not None and "gap" in progress else None
+
+    progress = wait_until(progressing, timeout=180, what="incumbent and gap in status")
+    assert progress["bound"] <= progress["objective"]
+    [pod] = solver_pods(cluster, namespace, name)
+    log = cluster.kubectl("logs", pod["metadata"]["name"], "-n", namespace).stdout
+    assert '"event": "progress"' in log and '"event": "solver log"' in log
+
+    cluster.kubectl("annotate", "optjob", name, "-n", namespace, "mcpops.dev/cancel=true")
+    obj = wait_until(
+        lambda: (
+            (o := cluster.get("optimizationjob", name, namespace))
+            and (o.get("status") or {}).get("phase") == "Cancelled"
+            and o
+        ),
+        timeout=120,
+        what=f"OptimizationJob {name} Cancelled",
+    )
+    st = obj["status"]
+    assert st["cancelled"] is True and st["solverStatus"] == "FEASIBLE", st
+    assert st["objective"] <= progress["objective"] + 1e-9  # minimize: never worse
+    cm = cluster.get("configmap", st["resultConfigMap"], namespace)
+    assert cm is not None
+    assert json.loads(cm["data"]["summary.json"])["cancelled"] is True
+    values = json.loads(cm["data"]["solution.json"])["values"]
+    assert len(values) == instance("pk1")["cols"]
+    reasons = {e["reason"] for e in cluster.events(namespace, name, kind="OptimizationJob")}
+    assert {"CancelRequested", "Cancelled"} <= reasons

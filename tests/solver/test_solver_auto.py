@@ -1,20 +1,29 @@
-"""`solver: auto` rules as pure functions of the problem's counts (no solving)."""
+"""`solver: auto`: hand-written rules (and the choice-tree fitter used to evaluate
+alternatives), pure functions of the problem's counts."""
 
 from __future__ import annotations
+
+from functools import partial
+from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from mcpops_common.problem import ProblemStats
-from mcpops_solver.auto import (
-    CLP_MAX_NONZEROS,
-    CP_SAT_MAX_VARIABLES,
-    KNAPSACK_MIN_COLUMNS_PER_ROW,
-    MIXED_BINARY_MAX_EQUALITY_SHARE,
-    choose,
-)
+from mcpops_solver.auto import BACKENDS_BY_KIND, CLP_MAX_NONZEROS, RANKINGS, choice, choose
 from mcpops_solver.backends import check_supported
+from mcpops_solver.choicetree import (
+    FEATURES,
+    Leaf,
+    Sample,
+    Split,
+    cross_validate,
+    decide,
+    features_of,
+    fit,
+    pick,
+)
 
 
 def stats(
@@ -42,61 +51,87 @@ def stats(
     )
 
 
-# Shapes of the MIPLIB 3 instances each rule was measured on (counts from the files).
-CASES: list[tuple[str, ProblemStats, str]] = [
-    ("LP", stats(2594, 244, nonzeros=70_215), "CLP"),
-    ("large LP", stats(60_000, 20_000, nonzeros=CLP_MAX_NONZEROS + 1), "HIGHS"),
-    ("small integral 0-1 (p0201)", stats(201, 133, binary=201, integral_data=True), "CP-SAT"),
-    ("small 0-1 with fractional data, few rows (mod008)", stats(319, 6, binary=319), "CBC"),
-    ("large 0-1, few rows (air03)", stats(10_757, 124, binary=10_757, equalities=124), "CBC"),
-    ("small 0-1, fractional data, many rows (p0282-like)", stats(282, 241, binary=282), "HIGHS"),
-    ("large mostly integer (fiber)", stats(1298, 363, binary=1254, equalities=363), "CBC"),
-    ("mixed 0-1, 21% equalities (fixnet6)", stats(878, 478, binary=378, equalities=100), "CBC"),
-    ("mixed 0-1, 18% equalities (vpm2)", stats(378, 234, binary=168, equalities=42), "CBC"),
-    ("mixed 0-1, 47% equalities (pp08a)", stats(240, 136, binary=64, equalities=64), "HIGHS"),
-    ("mixed 0-1, 33% equalities (modglob)", stats(422, 291, binary=98, equalities=95), "HIGHS"),
-    ("0-1 plus one continuous (misc03)", stats(160, 96, binary=159, equalities=27), "HIGHS"),
-    ("general integers (gesa2)", stats(1224, 1392, binary=240, general=168, equalities=48),
-     "HIGHS"),
-    ("small pure general integer, fractional data (gt2)", stats(188, 29, binary=24, general=164),
-     "HIGHS"),
-]  # fmt: skip
+def test_large_lps_go_to_highs_and_small_ones_to_clp() -> None:
+    big = stats(60_000, 20_000, nonzeros=CLP_MAX_NONZEROS + 1)
+    backend, reason = choose(big)
+    assert backend == "HIGHS" and "rule 1" in reason and "> 100,000 nonzeros" in reason
+    assert choose(stats(2594, 244, nonzeros=70_215))[0] == "CLP"  # wood1p's shape
 
 
-@pytest.mark.parametrize(("s", "backend"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
-def test_choice_by_shape(s: ProblemStats, backend: str) -> None:
-    chosen, reason = choose(s)
-    assert chosen == backend, reason
-    assert reason.startswith("auto: ") and f"{s.variables} variables" in reason
+def test_the_reason_names_the_rule_and_the_counts_that_matched() -> None:
+    # mod008's shape: 319 binary columns on 6 rows, fractional data.
+    c = choice(stats(319, 6, binary=319, nonzeros=1243))
+    assert c.backend == "CBC"
+    assert "rule 3" in c.reason and "53.2 >= 10 columns per row" in c.reason
+    assert "319 variables" in c.reason
+    assert c.rule in c.reason and c.candidates[0] == "CBC" and len(c.candidates) >= 2
 
 
-def test_knapsack_rule_boundary() -> None:
-    n = 300
-    rows = n // KNAPSACK_MIN_COLUMNS_PER_ROW
-    assert choose(stats(n, rows, binary=n))[0] == "CBC"
-    assert choose(stats(n, rows + 1, binary=n))[0] == "HIGHS"
-    # Small whole-number 0-1 problems stay with CP-SAT even when knapsack-shaped.
-    assert choose(stats(CP_SAT_MAX_VARIABLES, 3, binary=250, integral_data=True))[0] == "CP-SAT"
-    # A general integer makes it no longer a 0-1 problem.
-    assert choose(stats(n, 3, binary=n - 1, general=1))[0] == "HIGHS"
+@pytest.mark.parametrize(
+    ("shape", "backend", "rule"),
+    [
+        # p0033's shape: small pure integer, whole-number data.
+        (dict(variables=33, constraints=16, binary=33, integral_data=True), "CP-SAT", "rule 2"),
+        # 10teams' shape: large, all binary, short rows.
+        (dict(variables=2025, constraints=230, binary=2025), "CBC", "rule 4"),
+        # fixnet6's shape: mixed 0-1, 43 % binary, no equality rows.
+        (dict(variables=878, constraints=478, binary=378), "CBC", "rule 5"),
+        # the same with flow-conservation equalities (pp08a-like): HiGHS.
+        (dict(variables=878, constraints=478, binary=378, equalities=230), "HIGHS", "rule 6"),
+        # bell5's shape: general integers with continuous variables.
+        (dict(variables=104, constraints=91, binary=30, general=28), "HIGHS", "rule 6"),
+    ],
+)
+def test_each_mip_rule_decides_its_shape(shape: dict[str, Any], backend: str, rule: str) -> None:
+    c = choice(stats(**shape))
+    assert (c.backend, c.rule.split(":")[0]) == (backend, rule)
 
 
-def test_mixed_binary_rule_boundary() -> None:
-    rows = 400
-    at_bound = int(MIXED_BINARY_MAX_EQUALITY_SHARE * rows)
-    assert choose(stats(800, rows, binary=300, equalities=at_bound))[0] == "CBC"
-    assert choose(stats(800, rows, binary=300, equalities=at_bound + 1))[0] == "HIGHS"
-    # Needs a real continuous part (at least a quarter of the variables) ...
-    assert choose(stats(800, rows, binary=600))[0] == "CBC"
-    assert choose(stats(800, rows, binary=601))[0] == "HIGHS"
-    # ... and binary integers only.
-    assert choose(stats(800, rows, binary=299, general=1))[0] == "HIGHS"
+def test_every_ranking_is_of_backends_of_its_kind() -> None:
+    for key, ranking in RANKINGS.items():
+        kind = "LP" if key.endswith("lp") else "MIP"
+        assert set(ranking) <= set(BACKENDS_BY_KIND[kind]) and len(set(ranking)) == len(ranking)
 
 
-def test_no_rows_does_not_divide_by_zero() -> None:
-    assert choose(stats(50, 0, binary=50))[0] == "CBC"
-    assert choose(stats(50, 0, binary=20))[0] == "CBC"
-    assert choose(stats(50, 0))[0] == "CLP"
+def test_a_leaf_backend_that_refuses_the_problem_is_skipped() -> None:
+    tree = Leaf(("CP-SAT", "HIGHS"), 1)
+    features = features_of(stats(100, 50, binary=50))  # continuous variables: CP-SAT refuses
+    leaf, path = decide(tree, features)
+    assert path == [] and pick(leaf, {"HIGHS", "CBC"}) == "HIGHS"
+    assert pick(leaf, {"CP-SAT", "HIGHS"}) == "CP-SAT"
+
+
+def _sample(name: str, x: float, fast: str) -> Sample:
+    return Sample(
+        name,
+        {f: x for f in FEATURES},
+        {"A": 0.1 if fast == "A" else 3.0, "B": 0.1 if fast == "B" else 3.0},
+        frozenset({"A", "B"}),
+    )
+
+
+def test_fit_finds_the_threshold_that_separates_the_faster_backend() -> None:
+    data = [_sample(f"s{i}", float(i), "A" if i < 10 else "B") for i in range(20)]
+    tree = fit(data, ["A", "B"], max_depth=1, min_leaf=3)
+    assert isinstance(tree, Split) and tree.threshold == pytest.approx(9.5)
+    assert decide(tree, data[0].features)[0].ranking[0] == "A"
+    assert decide(tree, data[-1].features)[0].ranking[0] == "B"
+    # Too few instances per side: no split, one leaf ranking the overall best first.
+    assert isinstance(fit(data, ["A", "B"], max_depth=1, min_leaf=11), Leaf)
+
+
+def test_cross_validation_never_uses_the_held_out_group() -> None:
+    # Group "odd" is the only one where B is faster: a tree fitted without it never
+    # learns that, so its held-out choices are A -- in-sample it would have said B.
+    data = [_sample(f"a{i}", float(i), "A") for i in range(10)]
+    data += [_sample(f"b{i}", 100.0 + i, "B") for i in range(10)]
+    groups = ["even"] * 10 + ["odd"] * 10
+    fitter = partial(fit, backends=["A", "B"], max_depth=1, min_leaf=3)
+    in_sample = fitter(data)
+    assert decide(in_sample, data[-1].features)[0].ranking[0] == "B"
+    held_out = cross_validate(data, groups, fitter)
+    assert {held_out[f"b{i}"] for i in range(10)} == {"A"}
+    assert {held_out[f"a{i}"] for i in range(10)} == {"B"}
 
 
 @given(
@@ -132,3 +167,25 @@ def test_equality_rows_are_counted() -> None:
     p.add_constraint("le", float("-inf"), 0.0, [x, y], [1.0, -1.0])
     s = p.stats()
     assert s.equality_constraints == 1 and s.equality_share == 0.5
+
+
+def test_no_rows_does_not_divide_by_zero() -> None:
+    for s in (stats(50, 0, binary=50), stats(50, 0, binary=20), stats(50, 0)):
+        backend, reason = choose(s)
+        check_supported(backend, s)
+        assert "50 variables" in reason
+
+
+def test_fit_splits_only_on_the_features_it_is_given() -> None:
+    data = [_sample(f"s{i}", float(i), "A" if i < 10 else "B") for i in range(20)]
+    assert isinstance(fit(data, ["A", "B"], max_depth=1, min_leaf=3, features=()), Leaf)
+    # A feature outside FEATURES (a hand-written rule's condition, when candidates are
+    # compared) can be split on, and the reason names it as given.
+    extra = [
+        Sample(s.name, {"my rule": float(i >= 10)}, s.seconds, s.supported)
+        for i, s in enumerate(data)
+    ]
+    tree = fit(extra, ["A", "B"], max_depth=1, min_leaf=3, features=("my rule",))
+    assert isinstance(tree, Split) and tree.feature == "my rule"
+    leaf, path = decide(tree, {"my rule": 1.0})
+    assert leaf.ranking[0] == "B" and path == ["my rule 1 > 0.5"]

@@ -136,25 +136,7 @@ def test_auto_choices_follow_the_rules(opt_data: Path, manifest: dict[str, Any])
         stats = read_problem(str(instance_path(opt_data, manifest, name)))[0].stats()
         chosen, reason = choose(stats)
         assert chosen == backend, (name, chosen, reason)
-        assert str(stats.variables) in reason
-
-
-def test_large_lps_go_to_highs() -> None:
-    from mcpops_common.problem import ProblemStats
-    from mcpops_solver.auto import CLP_MAX_NONZEROS, choose
-
-    stats = ProblemStats(
-        variables=60_000,
-        constraints=20_000,
-        nonzeros=CLP_MAX_NONZEROS + 1,
-        integer_variables=0,
-        binary_variables=0,
-        continuous_variables=60_000,
-        integral_data=True,
-        bounded_variables=False,
-        max_abs_coefficient=1.0,
-    )
-    assert choose(stats)[0] == "HIGHS"
+        assert str(stats.variables) in reason and "->" in reason
 
 
 def test_cli_auto_on_a_mip_instance(opt_data: Path, manifest: dict[str, Any]) -> None:

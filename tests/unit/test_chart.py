@@ -439,6 +439,7 @@ def test_rbac_has_no_wildcards_and_least_privilege(rendered: list[dict[str, Any]
     child = {"get", "list", "watch", "create", "patch", "delete"}
     assert verbs_for(rendered, "gateway.networking.k8s.io", "httproutes") == child
     assert verbs_for(rendered, "networking.k8s.io", "ingresses") == child
+    assert verbs_for(rendered, "networking.k8s.io", "networkpolicies") == child  # spec.network
     assert verbs_for(rendered, "gateway.networking.k8s.io", "httproutes/status") == set()
     # The solver Roles the operator creates may only grant what it holds itself.
     assert verbs_for(rendered, "", "configmaps") >= {"create", "patch"}

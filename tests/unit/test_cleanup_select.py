@@ -480,3 +480,16 @@ def test_generic_rules_leave_mcpserver_children_alone() -> None:
         kind="Deployment",
     )
     assert slim(rule, target_of(rule), dep, Context()) is None
+
+
+def test_optimization_jobs_finished_includes_cancelled_not_queued_or_running() -> None:
+    rule = Rule.model_validate({"name": "o", "optimizationJobs": {}})
+    target = target_of(rule)
+    phases = ["Succeeded", "Failed", "Cancelled", "Queued", "Pending", "Running", None]
+    jobs = [
+        body(i, age=100, phase=p, api_version="mcpops.dev/v1alpha1", kind="OptimizationJob")
+        for i, p in enumerate(phases)
+    ]
+    ctx = context([])
+    kept = [r.name for r in (slim(rule, target, j, ctx) for j in jobs) if r is not None]
+    assert kept == ["obj-0", "obj-1", "obj-2"]

@@ -387,3 +387,78 @@ def test_acknowledge_names_exactly_the_reported_block() -> None:
     with pytest.raises(PluginError, match="nothing to acknowledge"):
         acknowledge_patch(free)
     assert parser().parse_args(["run-now", "tidy", "--dry-run"]).command == "run-now"
+
+
+# ---------------------------------------------------------------- OptimizationJob: cancel, logs
+
+
+class _Jobs:
+    """The plugin's reads and writes for OptimizationJobs, over a dict (what `run` calls)."""
+
+    namespace = "ns"
+
+    def __init__(self, status: dict[str, Any], log: str = "") -> None:
+        self.job = {"metadata": {"name": "mip", "namespace": "ns"}, "status": status}
+        self.patches: list[dict[str, Any]] = []
+        self.log = log
+
+    def get(self, kind: str, namespace: str, name: str) -> dict[str, Any]:
+        return self.job
+
+    def patch(self, kind: str, namespace: str, name: str, body: dict[str, Any]) -> None:
+        self.patches.append(body)
+
+    def pods(self, namespace: str, selector: str) -> list[dict[str, Any]]:
+        assert selector == "job-name=mip"
+        return [
+            {"metadata": {"name": "mip-old", "creationTimestamp": "2026-01-01T00:00:00Z"}},
+            {"metadata": {"name": "mip-new", "creationTimestamp": "2026-01-01T00:01:00Z"}},
+        ]
+
+    def pod_log(self, namespace: str, pod: str, container: str, tail: int | None) -> str:
+        assert (pod, container) == ("mip-new", "solver")
+        return self.log
+
+
+def test_cancel_sets_the_annotation() -> None:
+    from mcpops.kubectl.cli import run
+    from mcpops_common.names import CANCEL_ANNOTATION
+
+    kube = _Jobs({"phase": "Running"})
+    out = run(parser().parse_args(["cancel", "mip"]), kube)  # type: ignore[arg-type]
+    assert kube.patches == [{"metadata": {"annotations": {CANCEL_ANNOTATION: "true"}}}]
+    assert "kubectl patch optimizationjob mip -n ns" in out
+    dry = _Jobs({"phase": "Running"})
+    run(parser().parse_args(["cancel", "mip", "--dry-run"]), dry)  # type: ignore[arg-type]
+    assert dry.patches == []
+
+
+def test_logs_reads_the_newest_solver_pod_and_renders_progress() -> None:
+    from mcpops.kubectl.cli import run
+
+    lines = [
+        {"event": "solver log", "line": "L 202 33 81 0.00% 0 19",
+         "timestamp": "2026-01-01T00:00:01Z"},
+        {"event": "progress", "objective": 19.0, "bound": 0.0, "gap": 1.0, "solutionsFound": 4,
+         "elapsedSeconds": 5.0, "timestamp": "2026-01-01T00:00:05Z", "level": "info"},
+    ]  # fmt: skip
+    log = "\n".join(json.dumps(d) for d in lines) + "\nnative text\n"
+    kube = _Jobs({"phase": "Running", "job": "mip"}, log)
+    out = run(parser().parse_args(["logs", "mip"]), kube)  # type: ignore[arg-type]
+    assert out.splitlines() == [
+        "00:00:01 | L 202 33 81 0.00% 0 19",
+        "00:00:05 progress: objective 19, bound 0, gap 1, 4 solutions, 5s",
+        "native text",
+    ]
+    raw = run(parser().parse_args(["logs", "mip", "--raw"]), kube)  # type: ignore[arg-type]
+    assert raw == log
+    with pytest.raises(PluginError, match="no solver Job yet"):
+        run(parser().parse_args(["logs", "mip"]), _Jobs({"phase": "Queued"}))  # type: ignore[arg-type]
+
+
+def test_result_view_of_a_running_job_shows_its_progress() -> None:
+    job = {
+        "metadata": {"name": "mip"},
+        "status": {"phase": "Running", "progress": {"objective": 19.0, "gap": 0.5}},
+    }
+    assert "so far:    objective 19, gap 0.5" in views.result(job, None)

@@ -37,6 +37,7 @@ class FakeCluster:
         self.services: dict[str, dict[str, Any]] = {}
         self.budgets: dict[str, dict[str, Any]] = {}
         self.hpas: dict[str, dict[str, Any]] = {}
+        self.policies: dict[str, dict[str, Any]] = {}  # NetworkPolicies
         self.uid = 0
 
     def observed(self) -> Observed:
@@ -57,6 +58,7 @@ class FakeCluster:
             endpoint_slices=slices,
             budgets=dict(self.budgets),
             hpas=dict(self.hpas),
+            network_policies=dict(self.policies),
         )
 
     def apply(self, manifest: dict[str, Any]) -> None:
@@ -65,6 +67,7 @@ class FakeCluster:
             "Deployment": self.deployments,
             "PodDisruptionBudget": self.budgets,
             "HorizontalPodAutoscaler": self.hpas,
+            "NetworkPolicy": self.policies,
         }.get(manifest["kind"], self.services)
         live = store.get(name)
         body = copy.deepcopy(manifest)
@@ -93,7 +96,11 @@ class FakeCluster:
         }
 
     def delete(self, kind: str, name: str) -> None:
-        stores = {"PodDisruptionBudget": self.budgets, "HorizontalPodAutoscaler": self.hpas}
+        stores = {
+            "PodDisruptionBudget": self.budgets,
+            "HorizontalPodAutoscaler": self.hpas,
+            "NetworkPolicy": self.policies,
+        }
         stores.get(kind, self.deployments).pop(name, None)
 
     def commit(self, srv: dict[str, Any], result: Any) -> Any:
@@ -137,8 +144,9 @@ def test_idempotent_when_nothing_changed() -> None:
     result = cluster.run(srv, T0 + timedelta(minutes=5))
     assert result.apply == [] and result.delete == [] and result.events == []
     assert result.status == status_before
-    # Deployment, stable and preview Service, PodDisruptionBudget (two replicas).
-    assert result.skipped_writes == 4
+    # Deployment, stable and preview Service, PodDisruptionBudget (two replicas),
+    # NetworkPolicy.
+    assert result.skipped_writes == 5
 
 
 def test_replicas_change_keeps_revision() -> None:
@@ -160,7 +168,7 @@ def test_invalid_spec_reports_field_and_touches_nothing() -> None:
 
 def test_every_child_is_owned_and_labelled() -> None:
     result = plan(server({"image": "img:1"}), Observed(), T0)
-    assert {m["kind"] for m in result.apply} == {"Deployment", "Service"}
+    assert {m["kind"] for m in result.apply} == {"Deployment", "Service", "NetworkPolicy"}
     for manifest in result.apply:
         meta = manifest["metadata"]
         assert meta["ownerReferences"][0]["uid"] == "u-1"

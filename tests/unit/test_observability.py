@@ -42,6 +42,7 @@ ALERTS = {
     "MCPOpsCleanupBlocked",
     "MCPOpsUpdateLookupsFailing",
     "MCPOpsScheduledSuiteFailed",
+    "MCPOpsMCPServersNotExposed",
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import math
 import re
@@ -15,7 +16,7 @@ from hypothesis import strategies as st
 
 from mcpops import settings as operator_settings
 from mcpops.api.kinds import OPTIMIZATIONJOB
-from mcpops.api.optimizationjob import OptimizationJobSpec
+from mcpops.api.optimizationjob import OptimizationJobSpec, OptimizationJobStatus
 from mcpops.gen import crds as crdgen
 from mcpops.kinds.optimizationjob import desired
 from mcpops.kinds.optimizationjob.plan import (
@@ -426,6 +427,29 @@ def test_success_from_the_result_configmap() -> None:
     again = plan({**obj, "status": st_}, obs, T0 + timedelta(minutes=1))
     assert status_patch(st_, again.status) is None and not again.events and not again.apply
     assert again.finished is None
+
+
+def test_auto_choice_race_and_fallback_are_in_the_status_and_an_event() -> None:
+    obj, obs = settled(optjob({"model": MODEL, "timeLimitSeconds": 10, "race": True, "threads": 2}))
+    assert "--race" in obs.jobs["lp"]["spec"]["template"]["spec"]["containers"][0]["args"]
+    choice = {
+        "backend": "CBC",
+        "rule": "rule 3: pure 0-1, 53.2 >= 10 columns per row",
+        "raced": True,
+        "racedAgainst": ["SCIP"],
+        "cpuSeconds": 1.5,
+        "fallbackFrom": ["CP-SAT"],
+    }
+    raced = dataclasses.replace(OPTIMAL, solver="CBC", solver_choice=choice)
+    obs.jobs["lp"] = finished_job(obs.jobs["lp"], "Complete")
+    obs.configmaps.update(result_cms(raced))
+    out = plan(obj, obs, T0)
+    assert out.status["solverChoice"] == choice
+    OptimizationJobStatus.model_validate(out.status)  # the CRD's status schema takes it
+    chosen = next(e for e in out.events if e.reason == "SolverChosen")
+    assert "auto chose CBC (rule 3: pure 0-1, 53.2 >= 10 columns per row)" in chosen.message
+    assert "raced against SCIP" in chosen.message and "fell back from CP-SAT" in chosen.message
+    assert [e.reason for e in out.events] == ["SolverChosen", "Solved"]
 
 
 def test_time_limited_feasible_is_a_result_not_an_error() -> None:

@@ -129,6 +129,10 @@ No wildcards; each rule says why it exists.
 - apiGroups: ["networking.k8s.io"]
   resources: ["ingresses"]
   verbs: ["get", "list", "watch", "create", "patch", "delete"]
+# spec.network: the NetworkPolicy over an MCPServer's pods.
+- apiGroups: ["networking.k8s.io"]
+  resources: ["networkpolicies"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
 # Optional autoscaling of an MCPServer revision.
 - apiGroups: ["autoscaling"]
   resources: ["horizontalpodautoscalers"]

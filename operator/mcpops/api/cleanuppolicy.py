@@ -177,8 +177,8 @@ class Rule(ApiModel):
     optimization_jobs: OptimizationJobTarget | None = Field(
         default=None,
         description=(
-            "Finished (Succeeded or Failed) OptimizationJobs; their result ConfigMaps are "
-            "owned by them and deleted with them."
+            "Finished (Succeeded, Failed or Cancelled) OptimizationJobs; their result "
+            "ConfigMaps are owned by them and deleted with them."
         ),
     )
     resources: ResourceTarget | None = Field(

@@ -102,6 +102,9 @@ OPTIMIZATIONJOB = Kind(
         _col("Gap", ".status.gap", "number"),
         _col("Seconds", ".status.solveSeconds", "number", priority=1),
         _col("Result", ".status.resultConfigMap", priority=1),
+        # While it runs: the incumbent and gap so far (kubectl get -o wide).
+        _col("Incumbent", ".status.progress.objective", "number", priority=1),
+        _col("Gap so far", ".status.progress.gap", "number", priority=1),
         AGE,
     ),
     spec_validations=(

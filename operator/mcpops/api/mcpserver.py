@@ -21,6 +21,7 @@ from mcpops.api.base import (
 )
 from mcpops.api.exposure import SPEC_RULES as EXPOSE_RULES
 from mcpops.api.exposure import Exposure
+from mcpops.api.network import Network, NetworkStatus
 from mcpops.api.podspec import (
     Affinity,
     PodTemplateOverlay,
@@ -529,6 +530,11 @@ class MCPServerSpec(ApiModel):
         "HTTPRoute or an Ingress (owned by the MCPServer, removed with this field). It points "
         "at the stable Service, never the preview: it follows the switch without changing.",
     )
+    network: Network | None = Field(
+        default=None,
+        description="The server's NetworkPolicy: who may connect (default: the MCPServer's "
+        "namespace) and where it may connect (default: anywhere, reported in status).",
+    )
     tests: list[TestSuite] | None = Field(
         default=None,
         description=(
@@ -786,4 +792,7 @@ class MCPServerStatus(ApiModel):
     )
     updates: UpdatesStatus | None = Field(
         default=None, description="What the update manager found, runs, and why."
+    )
+    network: NetworkStatus | None = Field(
+        default=None, description="What the NetworkPolicy (spec.network) allows, in short."
     )

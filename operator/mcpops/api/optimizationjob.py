@@ -30,7 +30,7 @@ from mcpops_common.optmodel import (
     SolverName,
 )
 
-Phase = Literal["Pending", "Running", "Succeeded", "Failed"]
+Phase = Literal["Queued", "Pending", "Running", "Succeeded", "Failed", "Cancelled"]
 ProblemFormat = Literal["auto", "json", "yaml", "mps", "lp", "lp-solve"]
 
 DEFAULT_TIME_LIMIT_SECONDS = 3600.0
@@ -115,6 +115,12 @@ class OptimizationJobSpec(ApiModel):
                 "activeDeadlineSeconds must be greater than timeLimitSeconds: the solver stops "
                 "itself at its time limit, and the deadline is the hard stop after that",
                 field_path=".activeDeadlineSeconds",
+            ),
+            cel(
+                "!has(self.race) || !self.race || self.solver == 'auto'",
+                "race applies to solver auto (it races auto's two best backends); set solver: "
+                "auto or leave race out",
+                field_path=".race",
             ),
             cel(
                 "!has(self.parallelism) || has(self.scenarios) || has(self.sampling)",
@@ -221,6 +227,32 @@ class OptimizationJobSpec(ApiModel):
             "seed defaults to 0, CP-SAT uses its interleaved (deterministic) parallel search "
             "and PDLP one thread; the other solvers are deterministic as the runtime runs "
             "them. A solve stopped by timeLimitSeconds can still differ between runs."
+        ),
+    )
+
+    warm_start_from: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=253,
+        pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$",
+        description=(
+            "The name of an earlier OptimizationJob in this namespace whose solution seeds "
+            "this solve (each scenario of a sweep): a MIP start (solution hint) for SCIP, "
+            "CP-SAT, HIGHS and BOP; CBC and the LP solvers solve from scratch with a warning. "
+            "The job waits while that one has not finished; one that left no solution is "
+            "reported in an Event and this job solves without it."
+        ),
+    )
+
+    race: bool | None = Field(
+        default=None,
+        description=(
+            "With solver auto and more than one thread: run auto's two best candidate "
+            "backends at once, in separate processes with the threads split between them, "
+            "keep the first proven answer (OPTIMAL, INFEASIBLE, UNBOUNDED) and stop the "
+            "other. Costs up to twice the CPU-seconds for a shorter wall-clock time on "
+            "problems where the choice is close; status.solverChoice.raced says whether it "
+            "raced. Ignored with one thread. Default false."
         ),
     )
 
@@ -363,6 +395,47 @@ class ScenarioSummary(ApiModel):
     )
 
 
+class SolveProgress(ApiModel):
+    """How a running solve is doing, as its solver pod last reported (at most every 5 s)."""
+
+    model_config = ApiModel.model_config | {"extra": "ignore"}
+
+    objective: float | None = Field(default=None, description="Best objective found so far.")
+    bound: float | None = Field(default=None, description="Best proven bound so far.")
+    gap: float | None = Field(
+        default=None, description="Relative gap |objective - bound| / |objective| so far."
+    )
+    solutions_found: int | None = Field(default=None, description="Solutions found so far.")
+    elapsed_seconds: float | None = Field(default=None, description="Seconds into the solve.")
+    updated_at: str | None = Field(default=None, description="When the pod reported it.")
+
+
+class SolverChoice(ApiModel):
+    """How solver auto chose the backend (absent when a backend was requested)."""
+
+    model_config = ApiModel.model_config | {"extra": "ignore"}
+
+    backend: str = Field(description="The backend whose answer was kept.")
+    rule: str = Field(
+        default="",
+        description=(
+            "The rule of `solver: auto` that decided and the counts it matched, e.g. "
+            "'rule 3: pure 0-1, 53.2 >= 10 columns per row'."
+        ),
+    )
+    raced: bool = Field(default=False, description="Whether two backends were raced (spec.race).")
+    raced_against: list[str] | None = Field(
+        default=None, description="The backend(s) raced and stopped or beaten."
+    )
+    cpu_seconds: float | None = Field(
+        default=None, description="CPU-seconds of all raced backends together."
+    )
+    fallback_from: list[str] | None = Field(
+        default=None,
+        description="Backends that refused the model before this one (e.g. CP-SAT).",
+    )
+
+
 class OptimizationJobStatus(ApiModel):
     """The observed state of an optimization job and its outcome."""
 
@@ -374,15 +447,19 @@ class OptimizationJobStatus(ApiModel):
     phase: Phase | None = Field(
         default=None,
         description=(
-            "Pending (the solver pod is not running yet), Running, Succeeded (a result was "
-            "recorded: see solverStatus, which may be INFEASIBLE) or Failed (no result: see "
-            "the Failed condition)."
+            "Queued (waiting for a solver slot in the namespace), Pending (the solver pod is "
+            "not running yet), Running, Succeeded (a result was recorded: see solverStatus, "
+            "which may be INFEASIBLE), Failed (no result: see the Failed condition) or "
+            "Cancelled (stopped by a cancel; the best solution found until then is kept)."
         ),
     )
     job: str | None = Field(default=None, description="The batch/v1 Job that runs the solver.")
     solver: str | None = Field(default=None, description="The solver backend that ran.")
     solver_reason: str | None = Field(
         default=None, description="Why the runtime chose this solver."
+    )
+    solver_choice: SolverChoice | None = Field(
+        default=None, description="How solver auto chose, raced or fell back."
     )
     solver_status: str | None = Field(
         default=None,
@@ -398,6 +475,26 @@ class OptimizationJobStatus(ApiModel):
     bound: float | None = Field(default=None, description="Best proven bound on the objective.")
     gap: float | None = Field(
         default=None, description="Relative gap |objective - bound| / |objective|."
+    )
+    progress: SolveProgress | None = Field(
+        default=None,
+        description=(
+            "While Running: the best objective, bound and gap so far (SCIP, CP-SAT and HIGHS "
+            "report them during a MIP solve; CBC, BOP and the LP solvers only at the end)."
+        ),
+    )
+    cancelled: bool | None = Field(
+        default=None,
+        description=(
+            "True when the job was cancelled. The solution, if any, is the best found until "
+            "then and not proven optimal unless solverStatus is OPTIMAL."
+        ),
+    )
+    queue_position: int | None = Field(
+        default=None, description="While Queued: the place in the namespace's queue (1: next)."
+    )
+    warm_start_from: str | None = Field(
+        default=None, description="The OptimizationJob whose solution seeded this solve."
     )
     solve_seconds: float | None = Field(
         default=None, description="Seconds spent in the solver (a sweep: summed over scenarios)."

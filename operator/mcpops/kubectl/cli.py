@@ -23,6 +23,7 @@ from mcpops.objects.bodies import Body
 from mcpops_common.names import (
     ABORT_ANNOTATION,
     ACK_ANNOTATION,
+    CANCEL_ANNOTATION,
     PROMOTE_ANNOTATION,
     RETRY_ANNOTATION,
     REVISION_LABEL,
@@ -96,6 +97,16 @@ class Kube:
     def configmap(self, namespace: str, name: str) -> Body:
         return self._dict(self.core.read_namespaced_config_map(name, namespace))
 
+    def pods(self, namespace: str, selector: str) -> list[Body]:
+        res = self.core.list_namespaced_pod(namespace, label_selector=selector)
+        return [self._dict(p) for p in res.items]
+
+    def pod_log(self, namespace: str, pod: str, container: str, tail: int | None) -> str:
+        text: str = self.core.read_namespaced_pod_log(
+            pod, namespace, container=container, tail_lines=tail
+        )
+        return text
+
 
 def token() -> str:
     """A new value for abort/retry: the operator acts once per distinct value."""
@@ -152,6 +163,23 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("result", help="an OptimizationJob's outcome and solution")
     s.add_argument("name")
     s.add_argument("-o", "--output", choices=["text", "json"], default="text")
+
+    s = sub.add_parser(
+        "cancel",
+        help=f"stop an OptimizationJob, keeping its best solution so far ({CANCEL_ANNOTATION})",
+    )
+    s.add_argument("name")
+    s.add_argument("--dry-run", action="store_true", help="print the patch, send nothing")
+
+    s = sub.add_parser(
+        "logs",
+        help="an OptimizationJob's solver log: progress lines and the solver's own output",
+    )
+    s.add_argument("name")
+    s.add_argument("--tail", type=int, metavar="N", help="only the last N lines")
+    s.add_argument(
+        "--raw", action="store_true", help="the JSON lines as the pod wrote them (one per line)"
+    )
     return p
 
 
@@ -276,7 +304,7 @@ def cmd_result(kube: Kube, ns: str, name: str, output: str) -> str:
     job = kube.get("OptimizationJob", ns, name)
     st = job.get("status") or {}
     solution = None
-    if st.get("resultConfigMap") and st.get("phase") == "Succeeded":
+    if st.get("resultConfigMap") and st.get("phase") in {"Succeeded", "Cancelled"}:
         names = [st["resultConfigMap"], *(st.get("resultParts") or [])]
         configmaps = [kube.configmap(ns, n) for n in names]
         if any("solution.json" in (cm.get("data") or {}) for cm in configmaps):
@@ -287,8 +315,32 @@ def cmd_result(kube: Kube, ns: str, name: str, output: str) -> str:
     return views.result(job, solution)
 
 
+def cmd_logs(kube: Kube, ns: str, name: str, tail: int | None, raw: bool) -> str:
+    """The newest solver pod's log (all of a sweep's pods: `kubectl logs -l ...`)."""
+    job = kube.get("OptimizationJob", ns, name)
+    job_name = (job.get("status") or {}).get("job")
+    if not job_name:
+        phase = (job.get("status") or {}).get("phase") or "new"
+        raise PluginError(f"{name} has no solver Job yet (phase {phase})")
+    pods = kube.pods(ns, f"job-name={job_name}")
+    if not pods:
+        raise PluginError(f"no solver pod of Job {job_name} (gone after ttlSecondsAfterFinished?)")
+    newest = max(pods, key=lambda p: str(p["metadata"].get("creationTimestamp") or ""))
+    text = kube.pod_log(ns, newest["metadata"]["name"], "solver", tail)
+    return text if raw else views.solver_log(text)
+
+
 def run(args: argparse.Namespace, kube: Kube) -> str:
     ns = args.namespace or kube.namespace
+    if args.command == "logs":
+        return cmd_logs(kube, ns, args.name, args.tail, args.raw)
+    if args.command == "cancel":
+        body = annotate(CANCEL_ANNOTATION, "true")
+        shown = write(kube, "OptimizationJob", ns, args.name, body, args.dry_run)
+        return (
+            f"{args.name}: cancel requested; the solver stops and keeps its best solution "
+            f"so far (phase Cancelled)\n{shown}\n"
+        )
     if args.command == "status":
         return cmd_status(kube, None if args.all_namespaces else ns)
     if args.command == "tests":

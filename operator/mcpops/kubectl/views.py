@@ -107,14 +107,15 @@ def optimizationjobs(items: list[Body], now: datetime, all_namespaces: bool) -> 
     rows = []
     for obj in items:
         st = obj.get("status") or {}
+        live = st.get("progress") or {}  # a running solve: its incumbent and gap so far
         rows.append(
             [
                 *_where(obj, all_namespaces),
                 st.get("phase", "Pending"),
                 st.get("solver"),
                 st.get("solverStatus"),
-                _num(st.get("objective")),
-                _num(st.get("gap")),
+                _num(st.get("objective", live.get("objective"))),
+                _num(st.get("gap", live.get("gap"))),
                 _num(st.get("solveSeconds")),
                 age(obj["metadata"].get("creationTimestamp"), now),
             ]
@@ -219,6 +220,10 @@ def result(job: Body, solution: Body | None) -> str:
         if st.get(key) is not None:
             value = _num(st[key]) if isinstance(st[key], int | float) else st[key]
             lines.append(f"  {label + ':':<11}{value}")
+    progress = st.get("progress")
+    if progress:
+        so_far = ", ".join(f"{k} {_num(v) or v}" for k, v in progress.items())
+        lines.append(f"  {'so far:':<11}{so_far}")
     if st.get("message"):
         lines.append(f"  {'message:':<11}{st['message']}")
     scenarios = st.get("scenarios")
@@ -227,7 +232,7 @@ def result(job: Body, solution: Body | None) -> str:
     if solution is None:
         if st.get("solutionStored") is False:
             lines.append("solution not stored (too large); see the message above")
-        elif st.get("phase") in {"Succeeded", "Failed"}:
+        elif st.get("phase") in {"Succeeded", "Failed", "Cancelled"}:
             lines.append("no solution")
         return "\n".join(lines) + "\n"
     values = solution.get("values") or {}
@@ -243,3 +248,34 @@ def result(job: Body, solution: Body | None) -> str:
         lines.append("")
         lines.append(table(["constraint", "dual"], [[k, _num(v)] for k, v in duals.items()]))
     return "\n".join(lines) + "\n"
+
+
+def solver_log(text: str) -> str:
+    """The solver pod's JSON log lines for a person: the solver's own output as it wrote
+    it, progress lines as one sentence, the runtime's other events with their fields."""
+    out = []
+    for raw in text.splitlines():
+        try:
+            doc = json.loads(raw)
+        except ValueError:
+            out.append(raw)  # native output of a solver library
+            continue
+        if not isinstance(doc, dict):
+            out.append(raw)
+            continue
+        event = doc.pop("event", "")
+        when = str(doc.pop("timestamp", ""))[11:19]
+        for noise in ("logger", "job", "namespace", "level"):
+            doc.pop(noise, None)
+        if event == "solver log":
+            out.append(f"{when} | {doc.get('line', '')}")
+        elif event == "progress":
+            out.append(
+                f"{when} progress: objective {_num(doc.get('objective')) or '-'}, bound "
+                f"{_num(doc.get('bound')) or '-'}, gap {_num(doc.get('gap')) or '-'}, "
+                f"{doc.get('solutionsFound', 0)} solutions, {_num(doc.get('elapsedSeconds'))}s"
+            )
+        else:
+            fields = " ".join(f"{k}={v}" for k, v in doc.items())
+            out.append(f"{when} {event} {fields}".rstrip())
+    return "\n".join(out) + "\n"

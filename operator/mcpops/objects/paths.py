@@ -46,6 +46,7 @@ PLURALS: dict[str, str] = {
     "PodDisruptionBudget": "poddisruptionbudgets",
     "HTTPRoute": "httproutes",
     "Ingress": "ingresses",
+    "NetworkPolicy": "networkpolicies",
     "Pod": "pods",
     "Event": "events",
     "MCPServer": "mcpservers",

@@ -35,7 +35,7 @@ from mcpops_common.names import (
     SUITE_LABEL,
 )
 
-FINISHED_PHASES = frozenset({"Succeeded", "Failed"})
+FINISHED_PHASES = frozenset({"Succeeded", "Failed", "Cancelled"})  # OptimizationJob phases
 _DURATION = re.compile(r"([0-9]+)(s|m|h|d)")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 

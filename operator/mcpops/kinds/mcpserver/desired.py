@@ -90,6 +90,7 @@ NOT_IN_TEMPLATE = frozenset(
         "disruption_budget",
         "updates",
         "expose",  # the route to the stable Service (exposure.py), never the pods
+        "network",  # the NetworkPolicy (network.py) selects every revision's pods
     }
 )
 

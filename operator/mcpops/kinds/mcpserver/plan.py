@@ -5,7 +5,7 @@ delete, the status to write, Events to post, when to look again) out. `plan()` o
 sequences: read the rollout's state from status, run the rollout's steps
 (rollout.STEPS: requests, verify, the candidate's progress, tests, the switch), then the
 children's (children.STEPS: Deployments, scale-down, test Jobs, Services, autoscaler;
-exposure.expose: the HTTPRoute or Ingress),
+exposure.expose: the HTTPRoute or Ingress; network.network: the NetworkPolicy),
 and write the state back as status (status.py).
 """
 
@@ -23,12 +23,14 @@ from mcpops.kinds.mcpserver import (
     children,
     desired,
     exposure,
+    network,
     references,
     rollout,
     updates,
     verification,
 )
 from mcpops.kinds.mcpserver import status as status_
+from mcpops.kinds.mcpserver.netcontext import NetworkContext
 from mcpops.kinds.mcpserver.observed import Observed, deployment_available
 from mcpops.kinds.mcpserver.rollout import ROLLOUT_PHASES
 from mcpops.kinds.mcpserver.state import History, Inputs, Plan, State
@@ -38,7 +40,13 @@ from mcpops.objects.timestamps import fmt_time
 
 # Scheduled suites act between the rollout and the children: they may start Jobs, and
 # (onFailure: Rollback) bring a kept revision up and move traffic to it.
-STEPS = (*rollout.STEPS, verification.scheduled, *children.STEPS, exposure.expose)
+STEPS = (
+    *rollout.STEPS,
+    verification.scheduled,
+    *children.STEPS,
+    exposure.expose,
+    network.network,
+)
 
 
 def plan(
@@ -49,10 +57,11 @@ def plan(
     image: str = DEFAULT_OPERATOR_IMAGE,
     proxy_image: str = DEFAULT_PROXY_IMAGE,
     found: updates.Found | None = None,
+    net: NetworkContext | None = None,
 ) -> Plan:
     """`image`: the operator image (test runner; sse servers' health sidecar);
     `proxy_image`: the in-pod proxy's; `found`: what the last lookup of spec.updates'
-    source found."""
+    source found; `net`: where cluster DNS and the operator are (spec.network)."""
     try:
         spec = MCPServerSpec.model_validate(server.get("spec") or {})
     except ValidationError as exc:
@@ -64,7 +73,10 @@ def plan(
         server["metadata"]["name"], spec, image, refs.hash, proxy_image=proxy_image
     )
     revision = desired.revision_for(template)
-    inp = Inputs(server, spec, observed, now, image, template, revision, refs, proxy_image)
+    inp = Inputs(
+        server, spec, observed, now, image, template, revision, refs,
+        net or NetworkContext(), proxy_image,
+    )  # fmt: skip
     st = load(inp)
     out = Plan()
     for step in STEPS:

@@ -13,7 +13,8 @@ from pydantic import ValidationError
 from mcpops import metrics
 from mcpops.api.mcpserver import MCPServerSpec, Phase
 from mcpops.api.updates import Updates
-from mcpops.kinds.mcpserver import desired, exposure, references, updates
+from mcpops.kinds.mcpserver import desired, exposure, network, references, updates
+from mcpops.kinds.mcpserver.netcontext import NetworkContext, cluster_dns
 from mcpops.kinds.mcpserver.observed import proxy_endpoints, revision_proxies
 from mcpops.kinds.mcpserver.plan import ROLLOUT_PHASES, Observed, plan
 from mcpops.machinery.client import HANDOVER_MANAGER, ApiError, Client
@@ -69,6 +70,7 @@ CHILD_WATCHES = (
     # informer looks for them again until they are, and status says so meanwhile).
     Watch("networking.k8s.io/v1", "ingresses", "Ingress", MANAGED_SELECTOR),
     Watch(exposure.ROUTE_API, "httproutes", exposure.ROUTE, MANAGED_SELECTOR, optional=True),
+    Watch(network.API_VERSION, "networkpolicies", network.KIND, MANAGED_SELECTOR),
     # What the pods read: not ours, so unlabelled; kept as a hash of their data (trim).
     # Listed in small pages: a Helm release Secret alone can hold a megabyte.
     Watch("v1", "configmaps", "ConfigMap", page=100),
@@ -124,6 +126,7 @@ def observe(store: Store, key: Key) -> Observed:
         endpoint_slices=store.children_of("EndpointSlice", key),
         routes=store.children_of(exposure.ROUTE, key),
         ingresses=store.children_of(exposure.INGRESS, key),
+        network_policies=store.children_of(network.KIND, key),
         unserved=frozenset(store.unserved),
         configs={
             (kind, name): body
@@ -146,6 +149,12 @@ class MCPServerReconciler:
         self.rollouts: dict[Key, datetime] = {}  # rollouts moving on their own: since when
         self.waiting: set[Key] = set()  # servers whose revision waits for a missing reference
         self.unexposed: set[Key] = set()  # servers whose spec.expose is not in effect
+        self.egress_open: set[Key] = set()  # servers whose pods may connect anywhere
+        self.net = NetworkContext(
+            dns=tuple(cluster_dns(self.settings.cluster_dns)),
+            operator_namespace=self.settings.operator_namespace or None,
+            operator_name=self.settings.operator_name,
+        )
         metrics.ROLLOUT_OLDEST_SECONDS.set_function(self._oldest_rollout)
         self.phase_counts: dict[str, int] = dict.fromkeys(get_args(Phase), 0)
 
@@ -181,6 +190,7 @@ class MCPServerReconciler:
         for type_, keys, gauge in (
             ("ReferencesResolved", self.waiting, metrics.WAITING_FOR_REFERENCES),
             (exposure.CONDITION, self.unexposed, metrics.NOT_EXPOSED),
+            (network.CONDITION, self.egress_open, metrics.EGRESS_OPEN),
         ):
             false = any(
                 c.get("type") == type_ and c.get("status") == "False"
@@ -209,6 +219,7 @@ class MCPServerReconciler:
             image=self.settings.operator_image,
             proxy_image=self.settings.proxy_image,
             found=await self.found(server),
+            net=self.net,
         )
         metrics.WRITES_SKIPPED.labels(KIND).inc(result.skipped_writes)
         metrics.TEST_JOBS.inc(sum(1 for m in result.apply if m["kind"] == "Job"))

@@ -10,6 +10,7 @@ from typing import Any, NotRequired, TypedDict
 from mcpops import PROXY_IMAGE
 from mcpops.api.mcpserver import MCPServerSpec, Rollout, RolloutRecord
 from mcpops.kinds.mcpserver import desired
+from mcpops.kinds.mcpserver.netcontext import NetworkContext
 from mcpops.kinds.mcpserver.observed import Observed
 from mcpops.kinds.mcpserver.references import Resolution
 from mcpops.kinds.mcpserver.suites import SuiteEntry, SuiteVerdict
@@ -31,6 +32,8 @@ class Inputs:
     revision: Revision  # ...and its hash
     # The ConfigMaps and Secrets the pods read: found (part of the revision) or missing.
     refs: Resolution = field(default_factory=lambda: Resolution([], [], None))
+    # Where cluster DNS and the operator are (spec.network's policy needs them).
+    network: NetworkContext = field(default_factory=NetworkContext)
     proxy_image: str = PROXY_IMAGE  # the in-pod proxy's, in the template
 
     @property

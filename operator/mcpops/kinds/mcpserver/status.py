@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from mcpops.api.base import Condition
-from mcpops.kinds.mcpserver import exposure, verification
+from mcpops.kinds.mcpserver import exposure, network, verification
 from mcpops.kinds.mcpserver.observed import ready_replicas, replicas_of, serving_ready, settling
 from mcpops.kinds.mcpserver.rollout import ROLLOUT_PHASES
 from mcpops.kinds.mcpserver.state import Inputs, Plan, State
@@ -26,6 +26,7 @@ CONDITIONS = frozenset(
         "RolledBack",
         "ReferencesResolved",
         exposure.CONDITION,
+        network.CONDITION,
     }
 )
 
@@ -176,6 +177,7 @@ def conditions(
         tests_passed(st, inp),
         references_resolved(inp),
         exposed.condition if exposed else None,
+        network.condition(inp),
     ):
         if extra is not None:
             out.append(extra)
@@ -224,6 +226,7 @@ def status(st: State, inp: Inputs, out: Plan) -> dict[str, Any]:
         ),
         "revisions": st.history.entries,
         "rollout": st.record.to_wire(),
+        "network": network.summary(inp),
     }
     for key, value in (
         ("activeRevision", st.active),

@@ -35,7 +35,12 @@ from mcpops.objects.children import (
 )
 from mcpops_common.names import COMPONENT_LABEL, NOTE_ANNOTATION, OPTJOB_LABEL, ROLE
 from mcpops_common.optmodel import ScenarioSet
-from mcpops_common.results import MAX_PARTS, label_value, result_configmap_name
+from mcpops_common.results import (
+    MAX_PARTS,
+    label_value,
+    progress_configmap_name,
+    result_configmap_name,
+)
 
 KIND = "OptimizationJob"
 COMPONENT = "optimizationjob"
@@ -47,6 +52,10 @@ DEFAULT_MEMORY_LIMIT = "2Gi"
 # a problem the chosen backend does not support (4); and 137, the kernel's OOM kill.
 FATAL_EXIT_CODES = (2, 3, 4, 137)
 INPUT_DIR = "/input"
+WARM_START_DIR = "/warmstart"
+# The pod's SIGTERM grace on a cancel: the runtime stops the solver and writes the best
+# solution found so far within INTERRUPT_WAIT_SECONDS (10 s), well inside this.
+TERMINATION_GRACE_SECONDS = 30
 PROBLEM_DIR = "/problem"
 # Beyond this many result ConfigMap names the Role's get/update/patch rule is not
 # restricted by resourceNames (the Role object would grow past sensible sizes).
@@ -156,6 +165,8 @@ class Layout:
     problem_format: str | None  # None: let the runtime detect it
     scenarios_path: str | None
     scenario_count: int  # 0: not a sweep
+    # Warm start: the ConfigMaps holding an earlier job's solution.json (its parts, if split).
+    warm_start: tuple[str, ...] = ()
 
 
 def scenario_set(spec: OptimizationJobSpec) -> ScenarioSet | None:
@@ -228,8 +239,9 @@ def input_configmap(
 
 
 def result_configmap_count(scenario_count: int) -> int:
-    """How many result ConfigMaps a job may write: each result and its parts."""
-    return max(scenario_count, 1) * (MAX_PARTS + 1)
+    """How many result ConfigMaps a job may write: each result and its parts (and the
+    progress ConfigMap of a single solve)."""
+    return max(scenario_count, 1) * (MAX_PARTS + 1) + (0 if scenario_count else 1)
 
 
 def result_configmap_names(name: str, scenario_count: int) -> list[str]:
@@ -242,7 +254,7 @@ def result_configmap_names(name: str, scenario_count: int) -> list[str]:
     for base in bases:
         out.append(base)
         out.extend(f"{base}-part-{k}" for k in range(1, MAX_PARTS + 1))
-    return out
+    return out if scenario_count else [*out, progress_configmap_name(name)]
 
 
 def service_account(parent: Body) -> Manifest:
@@ -348,8 +360,12 @@ def solver_args(spec: OptimizationJobSpec, where: Layout) -> list[str]:
         args += ["--seed", str(spec.seed)]
     if spec.deterministic:
         args.append("--deterministic")
+    if spec.race:
+        args.append("--race")
     if where.scenarios_path:
         args += ["--scenarios", where.scenarios_path]
+    for i in range(len(where.warm_start)):
+        args += ["--warm-start", f"{WARM_START_DIR}/{i}.json"]
     return args
 
 
@@ -414,6 +430,24 @@ def job(
                 },
             }
         )
+    if where.warm_start:
+        mounts.append({"name": "warmstart", "mountPath": WARM_START_DIR, "readOnly": True})
+        volumes.append(
+            {
+                "name": "warmstart",
+                "projected": {
+                    "sources": [
+                        {
+                            "configMap": {
+                                "name": cm,
+                                "items": [{"key": "solution.json", "path": f"{i}.json"}],
+                            }
+                        }
+                        for i, cm in enumerate(where.warm_start)
+                    ]
+                },
+            }
+        )
     container: dict[str, Any] = {
         "name": CONTAINER,
         "image": image,
@@ -436,6 +470,7 @@ def job(
         template_meta["annotations"] = dict(spec.pod_annotations)
     pod_spec: dict[str, Any] = {
         "restartPolicy": "Never",
+        "terminationGracePeriodSeconds": TERMINATION_GRACE_SECONDS,
         "serviceAccountName": service_account_name(name),
         "automountServiceAccountToken": True,
         "enableServiceLinks": False,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import TypedDict, cast
+from typing import Any, TypedDict, cast
 
 from mcpops.kinds.optimizationjob.desired import CONTAINER
 from mcpops.objects.bodies import Body, ContainerTerminated
@@ -25,6 +25,7 @@ class Report(TypedDict, total=False):
     errorKind: str
     solver: str
     solverReason: str
+    solverChoice: dict[str, object]  # backend, rule, raced, racedAgainst, fallbackFrom
     sense: str
     objective: float
     bound: float
@@ -36,6 +37,7 @@ class Report(TypedDict, total=False):
     solutionStored: bool
     solutionRefusedReason: str
     scenarioIndex: int
+    cancelled: bool
 
 
 @dataclass
@@ -61,6 +63,18 @@ def read_summary(cm: Body | None, uid: str) -> Report | None:
     if cm is None or not _owned_by(cm, uid):
         return None
     return _status_doc((cm.get("data") or {}).get("summary.json"))
+
+
+def read_progress(cm: Body | None, uid: str) -> dict[str, Any] | None:
+    """progress.json of the progress ConfigMap, when it is this job's and well formed."""
+    if cm is None or not _owned_by(cm, uid):
+        return None
+    raw = (cm.get("data") or {}).get("progress.json")
+    try:
+        doc = json.loads(raw) if raw else None
+    except ValueError:
+        return None
+    return doc if isinstance(doc, dict) else None
 
 
 def terminated(pod: Body) -> ContainerTerminated | None:

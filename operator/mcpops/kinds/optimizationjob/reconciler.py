@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import structlog
 
 from mcpops import metrics
+from mcpops.api.optimizationjob import DEFAULT_PARALLELISM
+from mcpops.kinds.optimizationjob import queue
 from mcpops.kinds.optimizationjob.desired import KIND as KIND
 from mcpops.kinds.optimizationjob.desired import job_name
-from mcpops.kinds.optimizationjob.plan import Observed, Outcome, plan
+from mcpops.kinds.optimizationjob.plan import (
+    Observed,
+    Outcome,
+    Slot,
+    cancel_requested,
+    plan,
+)
+from mcpops.kinds.optimizationjob.status import TERMINAL
 from mcpops.machinery.client import ApiError, Client
 from mcpops.machinery.informer import Watch
 from mcpops.machinery.store import Key, Store
@@ -69,15 +79,17 @@ def resolve_parent(store: Store, body: Body) -> tuple[Key, Key | None]:
 
 
 def trim(kind: str, body: Body) -> Body:
-    """What the store keeps of a child. Of ConfigMaps only summary.json: solution parts and the
+    """What the store keeps of a child. Of ConfigMaps only summary.json and progress.json:
+    solution parts and the
     input model can be large, and the plan needs neither (the hash annotation tells whether the
     input is current)."""
     if kind != "ConfigMap":
         return body
     out = {k: v for k, v in body.items() if k not in {"data", "binaryData"}}
-    summary = (body.get("data") or {}).get("summary.json")
-    if summary is not None:
-        out["data"] = {"summary.json": summary}
+    data = body.get("data") or {}
+    kept = {k: data[k] for k in ("summary.json", "progress.json") if k in data}
+    if kept:
+        out["data"] = kept
     return out
 
 
@@ -127,8 +139,57 @@ def observe(store: Store, key: Key) -> Observed:
     )
 
 
+def _pods_wanted(spec: Body) -> int:
+    """Pods a job's Job may run at once: 1, or a sweep's parallelism."""
+    if spec.get("scenarios") or spec.get("sampling"):
+        return int(spec.get("parallelism") or DEFAULT_PARALLELISM)
+    return 1
+
+
+def _warm_start_pending(store: Store, namespace: str, obj: Body) -> bool:
+    """Waiting for the job its warm start comes from: not in the line for a slot yet."""
+    source = (obj.get("spec") or {}).get("warmStartFrom")
+    if not source:
+        return False
+    found = store.parent(KIND, (namespace, source))
+    return ((found or {}).get("status") or {}).get("phase") not in TERMINAL
+
+
+def namespace_queue(
+    store: Store, namespace: str, limit: int, starting: set[str]
+) -> queue.Admission:
+    """The namespace's queue as the store shows it; `starting`: jobs whose Job this operator
+    created but the watch has not delivered yet (they hold their slots already)."""
+    entries = []
+    for (ns, name), obj in store.parents.get(KIND, {}).items():
+        if ns != namespace:
+            continue
+        meta = obj.get("metadata") or {}
+        job = store.children_of(CHILD_KINDS["Job"], child_key(ns, name)).get(job_name(name))
+        phase = (obj.get("status") or {}).get("phase")
+        waiting = (
+            job is None
+            and phase not in TERMINAL
+            and not meta.get("deletionTimestamp")
+            and not cancel_requested(obj)
+            and not _warm_start_pending(store, ns, obj)
+        )
+        entries.append(
+            queue.Entry(
+                name=name,
+                created=str(meta.get("creationTimestamp") or ""),
+                slots=queue.slots(_pods_wanted(obj.get("spec") or {}), limit),
+                holding=queue.job_holds_slots(job) or (job is None and name in starting),
+                waiting=waiting and name not in starting,
+            )
+        )
+    return queue.admit(entries, limit)
+
+
 def record(outcome: Outcome) -> None:
     metrics.OPTJOBS_FINISHED.labels(outcome.phase, outcome.reason).inc()
+    if outcome.phase == "Cancelled":
+        metrics.OPTJOBS_CANCELLED.labels("kept" if outcome.solution else "none").inc()
     solver = outcome.solver or "unknown"
     for seconds in outcome.seconds:
         metrics.SOLVE_SECONDS.labels(solver).observe(seconds)
@@ -141,22 +202,74 @@ class OptimizationJobReconciler:
         self.store = store
         self.settings = settings or Settings()
         self.write = Writer(client, store, KIND, store_kind=CHILD_KINDS.__getitem__)
+        self.client = client
+        # Jobs created but not yet seen by the watch, per namespace: they hold their slots.
+        self.starting: dict[str, set[str]] = {}
+        # Wakes a parent (set by the manager): a freed slot starts the next queued job now.
+        self.wake: Callable[[Key], None] | None = None
+
+    def _slot(self, key: Key, obj: Body) -> Slot:
+        limit = self.settings.max_solver_pods_per_namespace
+        namespace = key[0]
+        starting = self.starting.setdefault(namespace, set())
+        jobs = self.store.children.get(CHILD_KINDS["Job"], {})
+        starting -= {n for n in starting if jobs.get(child_key(namespace, n))}
+        admission = namespace_queue(self.store, namespace, limit, starting)
+        metrics.OPTJOBS_QUEUED.labels(namespace).set(len(admission.queued))
+        metrics.SOLVER_SLOTS_USED.labels(namespace).set(admission.used)
+        if limit <= 0:
+            return Slot()
+        name = key[1]
+        return Slot(
+            admitted=name in admission.started,
+            position=admission.position(name),
+            used=admission.used,
+            limit=limit,
+        )
+
+    def _wake_queue(self, namespace: str) -> None:
+        """A job finished or was cancelled: look at the namespace's queued jobs again."""
+        if self.wake is None:
+            return
+        for (ns, name), obj in list(self.store.parents.get(KIND, {}).items()):
+            if ns == namespace and (obj.get("status") or {}).get("phase") == "Queued":
+                self.wake((ns, name))
 
     async def __call__(self, key: Key) -> float | None:
         obj = self.store.parent(KIND, key)
         if obj is None or obj["metadata"].get("deletionTimestamp"):
             return None  # children go with their owner (garbage collection)
         bound = log.bind(namespace=key[0], name=key[1], uid=obj["metadata"].get("uid"), kind=KIND)
+        # Decided and recorded with no await in between: two reconciles of one namespace
+        # cannot both take the last slot.
+        slot = self._slot(key, obj)
+        warm_from = (obj.get("spec") or {}).get("warmStartFrom")
+        warm_source = self.store.parent(KIND, (key[0], warm_from)) if warm_from else None
         result = plan(
-            obj, observe(self.store, key), datetime.now(UTC), image=self.settings.solver_image
+            obj,
+            observe(self.store, key),
+            datetime.now(UTC),
+            image=self.settings.solver_image,
+            slot=slot,
+            warm_source=warm_source,
         )
+        if result.started:
+            self.starting.setdefault(key[0], set()).add(key[1])
         metrics.WRITES_SKIPPED.labels(KIND).inc(result.skipped_writes)
         try:
             await self.write.apply(child_key(*key), result.apply, bound)
-        except ApiError as exc:
-            if not exc.forbidden:
+        except BaseException as exc:
+            # The Job may not exist: its slot is not held (the next look decides again).
+            self.starting.get(key[0], set()).discard(key[1])
+            if not isinstance(exc, ApiError) or not exc.forbidden:
                 raise
             return await self.write.forbidden(key, obj, exc, bound)
+        if result.suspend is not None:
+            suspended = await self.client.patch(
+                "batch/v1", "jobs", key[0], result.suspend, {"spec": {"suspend": True}}
+            )
+            self.store.put_child(CHILD_KINDS["Job"], child_key(*key), suspended)
+            bound.info("job suspended for a cancel", job=result.suspend)
         patch = await self.write.status(key, obj, result.status)
         if patch is not None:
             bound.info(
@@ -169,5 +282,6 @@ class OptimizationJobReconciler:
             )
         if result.finished is not None:
             record(result.finished)
+            self._wake_queue(key[0])
         await self.write.events(obj, result.events)
         return result.requeue_after

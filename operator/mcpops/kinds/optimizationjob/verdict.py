@@ -69,6 +69,66 @@ class Verdict:
     requeue_after: float | None = None
     seconds: tuple[float, ...] = ()
     gaps: tuple[float, ...] = ()
+    progress: dict[str, Any] | None = None  # while Running: the pod's progress.json
+    queue_position: int | None = None  # while Queued
+
+
+# While a cancel is being carried out: how often to look again.
+CANCEL_POLL_SECONDS = 5.0
+
+
+def cancelled_verdict(
+    base: Verdict, summary: Report | None, cm_name: str | None, job: Body | None, now: datetime
+) -> Verdict:
+    """What a job whose cancel was asked for is: Cancelled with the solution the pod kept,
+    finished anyway (the solve ended before the cancel reached it), or still stopping."""
+    from mcpops.kinds.optimizationjob.queue import job_holds_slots
+
+    if summary is not None and summary.get("cancelled"):
+        kept = summary.get("status") in {"OPTIMAL", "FEASIBLE"}
+        return Verdict(
+            "Cancelled",
+            "Cancelled",
+            str(summary.get("message") or "cancelled"),
+            result=summary,
+            result_configmap=cm_name,
+            parts=list(summary.get("solutionParts") or []) if kept else [],
+        )
+    if base.phase in {"Succeeded", "Failed"}:
+        return base
+    if job is None or not job_holds_slots(job):
+        stopped = true_condition(job, "Suspended")
+        since = parse_time((stopped or {}).get("lastTransitionTime")) or now
+        waited = (now - since).total_seconds()
+        if job is None or waited >= POD_GRACE_SECONDS:
+            if job is None:
+                return Verdict("Cancelled", "Cancelled", "cancelled before it started")
+            # A sweep keeps the scenarios that had reported, and its best one.
+            return Verdict(
+                "Cancelled",
+                "Cancelled",
+                f"cancelled; {base.message}"
+                if base.scenarios is not None
+                else "cancelled before the solver reported a solution",
+                result=base.result,
+                result_configmap=base.result_configmap,
+                parts=base.parts,
+                scenarios=base.scenarios,
+            )
+        return Verdict(
+            "Running",
+            "Cancelling",
+            "cancel requested: the solver pod has stopped; reading what it left",
+            requeue_after=POD_GRACE_SECONDS - waited,
+        )
+    return Verdict(
+        "Running",
+        "Cancelling",
+        "cancel requested: the solver pod is being stopped (SIGTERM) and writes the best "
+        "solution found so far",
+        requeue_after=CANCEL_POLL_SECONDS,
+        progress=base.progress,
+    )
 
 
 _EXIT_CODE = re.compile(r"exit code (\d+)")
