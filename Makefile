@@ -165,7 +165,7 @@ controlplane-env: ## print where the cached binaries live (for tools run outside
 # MCP server images and the node's pause image, built with podman (installed if missing) into
 # mcpops' own store; archives and tags under $(CACHE)/images/, keyed by content.
 .PHONY: images images-check image-tags
-images: ## build every container image (cached: only what changed is rebuilt)
+images: proxy ## build every container image (cached: only what changed is rebuilt)
 	$(PYTHON) hack/images.py build
 
 images-check: images ## run each image once with no network (cheap when nothing changed)

@@ -266,9 +266,10 @@ def main() -> int:
     real = real_node_ready(kc, kubectl_bin)
     tags = image_tags() if real else {}
     say("starting the operator (log: .cluster/logs/operator-demo.log)")
-    # On the real node, the pods it creates carry the locally built operator image.
+    # On the real node, the pods it creates carry the locally built images.
     pid = start_operator(
-        kc, {"MCPOPS_IMAGE": tags["mcpops"], "MCPOPS_SOLVER_IMAGE": tags["mcpops-solver"]}
+        kc, {"MCPOPS_IMAGE": tags["mcpops"], "MCPOPS_SOLVER_IMAGE": tags["mcpops-solver"],
+             "MCPOPS_PROXY_IMAGE": tags["mcpops-proxy"]}
         if real else None,
     )  # fmt: skip
     port = os.environ.get("MCPOPS_METRICS_PORT", "18080")

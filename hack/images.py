@@ -15,6 +15,10 @@ Images (all `mcpops.local/<name>:<tag>`, never pushed anywhere):
 - mcp-node: Node.js 22 and MCP servers from npm, pre-installed (`mcp-server-everything`,
   `mcp-server-filesystem`).
 - pause: the pod sandbox image of the local node (static Go, hack/pause/).
+- mcpops-proxy: the in-pod MCP proxy (static Go, proxy/), FROM scratch: the sidecar of HTTP
+  servers and, copied by an init container (`mcpops-proxy install DIR`), the wrapper of stdio
+  ones. Keyed by the proxy's Go sources only, so a README or test edit makes no new tag (the
+  tag is part of every MCPServer's pod template: a new one is a new revision everywhere).
 
 Each image is tagged by a hash of its inputs (its Containerfile, build arguments, the files it
 copies, its base's key), so a changed input gives a new tag and an unchanged one is never
@@ -149,7 +153,13 @@ class Image:
     # README and examples/): bumped by hand when what the image offers changes. `load` moves it
     # to new content by the key label.
     stable_tag: str | None = None
-    go_program: str | None = None  # built static into the (temporary) build context
+    go_program: str | None = None  # module directory, built static into the build context
+    go_package: str = "."  # the main package, relative to go_program
+    go_binary: str = "pause"  # the binary's name in the build context
+    # An environment variable naming the binary already built from the same sources (the
+    # Makefile's cache, `make proxy`): copied instead of built again.
+    go_prebuilt_env: str | None = None
+    go_sources_only: bool = False  # key: the program's *.go (not tests), go.mod, go.sum only
     downloads: tuple[NpmTarball, ...] = ()  # mounted read-only at /downloads
     uses_base: bool = True
     # Build stages whose layers are worth keeping (dependencies): tagged, so never dangling.
@@ -163,7 +173,6 @@ PROJECT_INPUTS = (
     "operator",
     "solver-runtime",
     "common",
-    "docker/bridge_install.py",
     "docker/requirements.py",
 )
 IMAGES: tuple[Image, ...] = (
@@ -173,6 +182,17 @@ IMAGES: tuple[Image, ...] = (
         ("hack/pause/main.go", "hack/pause/go.mod"),
         stable_tag=PAUSE_IMAGE.rsplit(":", 1)[1],
         go_program="hack/pause",
+        uses_base=False,
+    ),
+    Image(
+        "mcpops-proxy",
+        "hack/containerfiles/proxy.Containerfile",
+        ("proxy",),
+        go_program="proxy",
+        go_package="./cmd/mcpops-proxy",
+        go_binary="mcpops-proxy",
+        go_prebuilt_env="MCPOPS_PROXY_BIN",
+        go_sources_only=True,
         uses_base=False,
     ),
     Image("mcpops", "Dockerfile", PROJECT_INPUTS, target="operator", cache_stages=("build",)),
@@ -222,20 +242,30 @@ def ignored(path: Path) -> bool:
     )
 
 
-def input_files(root: Path, inputs: Iterable[str]) -> list[Path]:
-    """Every file under the inputs, relative to root, sorted."""
+def go_source(path: Path) -> bool:
+    """What a Go binary is built from: its non-test sources and its module files."""
+    name = path.name
+    return name in ("go.mod", "go.sum") or (name.endswith(".go") and not name.endswith("_test.go"))
+
+
+def input_files(root: Path, inputs: Iterable[str], go_only: bool = False) -> list[Path]:
+    """Every file under the inputs, relative to root, sorted (go_only: Go sources only)."""
     found: set[Path] = set()
     for name in inputs:
         path = root / name
         candidates = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
-        found.update(p.relative_to(root) for p in candidates if not ignored(p.relative_to(root)))
+        found.update(
+            p.relative_to(root)
+            for p in candidates
+            if not ignored(p.relative_to(root)) and (not go_only or go_source(p))
+        )
     return sorted(found)
 
 
-def tree_digest(root: Path, inputs: Iterable[str]) -> str:
+def tree_digest(root: Path, inputs: Iterable[str], go_only: bool = False) -> str:
     """A hash of the inputs' names and contents."""
     h = hashlib.sha256()
-    for rel in input_files(root, inputs):
+    for rel in input_files(root, inputs, go_only):
         h.update(f"{rel}\0{hashlib.sha256((root / rel).read_bytes()).hexdigest()}\n".encode())
     return h.hexdigest()[:12]
 
@@ -246,7 +276,7 @@ def image_key(image: Image, root: Path, base_key: str) -> str:
     one built from the same sources."""
     parts = {
         "containerfile": hashlib.sha256((root / image.containerfile).read_bytes()).hexdigest(),
-        "inputs": tree_digest(root, image.inputs),
+        "inputs": tree_digest(root, image.inputs, image.go_sources_only),
         "args": list(image.build_args),
         "downloads": [t.integrity for t in image.downloads],
         "base": base_key if image.uses_base else None,
@@ -592,11 +622,19 @@ class Timing:
 
 
 def build_context(image: Image, root: Path, scratch: Path) -> Path:
+    """The build context: the checkout, or for a Go program a directory holding only its
+    static binary (the binary is never committed; a cached build of the same sources is
+    copied, else it is built here with the Makefile's flags)."""
     if image.go_program is None:
         return root
-    env = {**os.environ, "CGO_ENABLED": "0", "GOFLAGS": "-trimpath"}
+    target = scratch / image.go_binary
+    prebuilt = Path(os.environ.get(image.go_prebuilt_env or "", "") or "/nonexistent")
+    if image.go_prebuilt_env and prebuilt.is_file():
+        shutil.copy2(prebuilt, target)
+        return scratch
+    env = {**os.environ, "CGO_ENABLED": "0", "GOFLAGS": "-trimpath -mod=mod -buildvcs=false"}
     run(
-        ["go", "build", "-ldflags=-s -w", "-o", str(scratch / "pause"), "."],
+        ["go", "build", "-ldflags=-s -w", "-o", str(target), image.go_package],
         env=env,
         cwd=root / image.go_program,
     )

@@ -1,8 +1,10 @@
 """`hack/images.py check`: run every built image once, with no network (`--network none`).
 
 - pause starts and says what it is;
-- the operator image runs `mcpops --help`, and its init-container step installs the stdio bridge
-  bundle, which then runs in the mcp-python image (a plain glibc image);
+- mcpops-proxy installs itself into a shared volume (what a stdio server's init container
+  does), and the installed binary serves mcp-server-time over stdio in the mcp-python image:
+  ready (an MCP exchange through the child) and the protocol revision classified;
+- the operator image runs `mcpops --help`;
 - the solver image solves a Netlib instance from the shared data set to its known objective;
 - mcp-python and mcp-node answer an MCP exchange over stdio (initialize, tools/list), and
   stop on SIGTERM (tini is their PID 1) rather than after a grace period;
@@ -40,7 +42,6 @@ from images import (
 SOLVER_INSTANCE = "adlittle"  # a small Netlib LP: solves in well under a second
 CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 PROTOCOL_VERSION = "2025-06-18"
-INSTALLER = "/opt/mcpops-bridge/install"  # what the init container of a stdio server runs
 # The filesystem server refuses to start without an allowed directory that exists.
 FILESYSTEM_SERVER = ("mcp-server-filesystem", "/tmp")
 
@@ -158,18 +159,45 @@ def check_solver(store: Store, ref: str) -> str:
     return f"{SOLVER_INSTANCE}: {summary['status']} {objective} (known optimum {expected})"
 
 
-def check_bridge(store: Store, operator: str, python: str) -> str:
-    with tempfile.TemporaryDirectory(prefix="mcpops-bridge-") as tmp:
-        os.chmod(tmp, 0o777)  # the image's user (65532) writes the bundle here
-        mount = f"{tmp}:/mcpops"
-        podman_output(
-            store, "--volume", mount, "--entrypoint", INSTALLER, operator, "/mcpops/bridge"
-        )
-        bridge = "/mcpops/bridge/mcpops-bridge"
-        help_text = podman_output(store, "--volume", mount, python, bridge, "--help")
-    if "--port" not in help_text:
-        raise SystemExit(f"bridge --help in {python}: {help_text[:200]}")
-    return f"installed by {operator.split('/')[1]} and run in {python.split('/')[1]}"
+PROXY_PROBE = """
+import json, time, urllib.request
+deadline = time.monotonic() + 60
+while True:
+    try:
+        ready = urllib.request.urlopen("http://127.0.0.1:8090/readyz", timeout=5).status
+        break
+    except OSError:
+        if time.monotonic() > deadline:
+            raise
+        time.sleep(0.3)
+info = json.load(urllib.request.urlopen("http://127.0.0.1:8090/mcpops/info", timeout=5))
+print(json.dumps({**info, "readyz": ready}))
+"""
+
+
+def check_proxy(store: Store, proxy: str, python: str) -> str:
+    """The proxy image's binary, installed as the init container does, wraps a stdio
+    server in another image (the static binary needs nothing of it)."""
+    name = f"mcpops-check-{digest(proxy + str(time.time()))}"
+    with tempfile.TemporaryDirectory(prefix="mcpops-proxy-") as tmp:
+        os.chmod(tmp, 0o777)  # the image's user (65532) writes the binary here
+        mount = f"{tmp}:/mcpops/bin"
+        podman_output(store, "--volume", mount, proxy, "install", "/mcpops/bin")
+        start = store.podman("run", "--detach", "--network=none", "--name", name)
+        serve = ["/mcpops/bin/mcpops-proxy", "--transport", "stdio", "--", "mcp-server-time"]
+        output([*start, "--volume", mount, python, *serve], store.env())
+        try:
+            probe = store.podman("exec", name, "python3", "-c", PROXY_PROBE)
+            info = json.loads(output(probe, store.env()).strip().splitlines()[-1])
+        finally:
+            remove = store.podman("rm", "--force", name)
+            subprocess.run(remove, env=store.env(), capture_output=True, check=False)
+    if info.get("readyz") != 200 or not info.get("protocolVersion"):
+        raise SystemExit(f"mcpops-proxy over mcp-server-time in {python}: {info}")
+    return (
+        f"installed, wraps mcp-server-time in {python.split('/')[1]}: ready, "
+        f"protocol {info['protocolVersion']}"
+    )
 
 
 def check_tools(store: Store, ref: str, cmd: Sequence[str], expected: str) -> str:
@@ -213,7 +241,7 @@ def check_ca(store: Store, refs: Mapping[str, str]) -> str:
     base = bundle(refs["base"])
     host_only = pem_blocks(HOST_CA_BUNDLE.read_text()) - pem_blocks(base)
     for name, ref in refs.items():
-        if name in ("base", "pause"):
+        if name in ("base", "pause", "mcpops-proxy"):  # FROM scratch: no bundle at all
             continue
         extra = foreign_certs(bundle(ref), base)
         if extra:
@@ -233,7 +261,7 @@ def checks(store: Store, refs: Mapping[str, str]) -> list[tuple[str, Callable[[]
     return [
         ("pause", lambda: podman_output(store, refs["pause"], "-v").strip()),
         ("mcpops", lambda: podman_output(store, operator, "--help").splitlines()[0][:70]),
-        ("bridge", lambda: check_bridge(store, operator, python)),
+        ("mcpops-proxy", lambda: check_proxy(store, refs["mcpops-proxy"], python)),
         ("mcpops-solver", lambda: check_solver(store, refs["mcpops-solver"])),
         ("mcp-python", lambda: check_tools(store, python, ["mcp-server-time"], "get_current_time")),
         ("mcp-node", lambda: check_tools(store, node, ["mcp-server-everything", "stdio"], "echo")),

@@ -22,7 +22,6 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "mcpops.inpod.testrunner",
         "run an MCP test suite against a server (in a Job pod)",
     ),
-    "bridge": ("mcpops.inpod.bridge", "serve a stdio MCP server over Streamable HTTP"),
     "probe": ("mcpops.inpod.probe", "exit 0 only if an MCP initialize succeeds (readiness probe)"),
     "health": (
         "mcpops.inpod.health",

@@ -179,3 +179,26 @@ UPDATE_VERSIONS_FOUND = Counter(
     "Versions (tags, releases) seen for the first time by this operator process, by source.",
     ["source"],
 )
+
+# The in-pod proxies (machinery.proxyinfo): what the operator asks of them.
+PROXY_INFO_REQUESTS = Counter(
+    "mcpops_proxy_info_requests",
+    "Requests for a pod proxy's /mcpops/info (protocol revision, open sessions), by outcome "
+    "(ok, error).",
+    ["outcome"],
+)
+SESSION_KEYS_CREATED = Counter(
+    "mcpops_session_keys_created",
+    "Session-key Secrets created (one per MCPServer, shared by all its revisions).",
+)
+DRAINS = Counter(
+    "mcpops_drains",
+    "Previous revisions kept up after a switch for their open sessions, by how the wait "
+    "ended (ended: the sessions ended; timeout: rollout.drainSeconds passed with some open).",
+    ["outcome"],
+)
+DRAIN_SECONDS = Histogram(
+    "mcpops_drain_seconds",
+    "How long a previous revision waited for its open sessions past the scale-down window.",
+    buckets=(1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600),
+)

@@ -14,25 +14,31 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mcpops import OPERATOR_IMAGE, SOLVER_IMAGE, __version__
+from mcpops import OPERATOR_IMAGE, PROXY_IMAGE, SOLVER_IMAGE, __version__
 
 DEFAULT_OPERATOR_IMAGE = OPERATOR_IMAGE
 DEFAULT_SOLVER_IMAGE = SOLVER_IMAGE
+DEFAULT_PROXY_IMAGE = PROXY_IMAGE
 SA_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 TRUE = frozenset({"1", "true", "yes"})
 
 
-def derived_solver_image(operator_image: str) -> str:
-    """ghcr.io/x/mcpops:1.2 -> ghcr.io/x/mcpops-solver:1.2 (a digest cannot carry over)."""
+def derived_image(operator_image: str, suffix: str) -> str:
+    """ghcr.io/x/mcpops:1.2 -> ghcr.io/x/mcpops-<suffix>:1.2 (a digest cannot carry over)."""
     ref = operator_image
     if "@" in ref:
         ref = ref.split("@", 1)[0]
         repo, _, tag = ref.rpartition(":") if _has_tag(ref) else (ref, "", "")
-        return f"{repo}-solver:{tag or __version__}"
+        return f"{repo}-{suffix}:{tag or __version__}"
     if _has_tag(ref):
         repo, _, tag = ref.rpartition(":")
-        return f"{repo}-solver:{tag}"
-    return f"{ref}-solver:{__version__}"
+        return f"{repo}-{suffix}:{tag}"
+    return f"{ref}-{suffix}:{__version__}"
+
+
+def derived_solver_image(operator_image: str) -> str:
+    """ghcr.io/x/mcpops:1.2 -> ghcr.io/x/mcpops-solver:1.2 (a digest cannot carry over)."""
+    return derived_image(operator_image, "solver")
 
 
 def _has_tag(ref: str) -> bool:
@@ -45,11 +51,14 @@ def _default_identity() -> str:
 
 @dataclass(frozen=True)
 class Settings:
-    # The image that carries mcpops itself: put into the pods it creates (health sidecar,
-    # bridge installer, test runner). MCPOPS_IMAGE.
+    # The image that carries mcpops itself: the test runner's (and the health sidecar of sse
+    # servers). MCPOPS_IMAGE.
     operator_image: str = DEFAULT_OPERATOR_IMAGE
     # The solver pods' image. MCPOPS_SOLVER_IMAGE, else derived from MCPOPS_IMAGE.
     solver_image: str = DEFAULT_SOLVER_IMAGE
+    # The in-pod proxy's image (a static binary, FROM scratch), in every MCP server pod.
+    # MCPOPS_PROXY_IMAGE, else derived from MCPOPS_IMAGE (mcpops:T -> mcpops-proxy:T).
+    proxy_image: str = DEFAULT_PROXY_IMAGE
     namespaces: tuple[str, ...] = ()  # MCPOPS_NAMESPACES (comma-separated); () = all
     workers: int = 16  # MCPOPS_WORKERS: concurrent reconciles per kind
     leader_elect: bool = False  # MCPOPS_LEADER_ELECT
@@ -86,6 +95,9 @@ class Settings:
         solver_image = get("MCPOPS_SOLVER_IMAGE") or (
             derived_solver_image(operator_image) if get("MCPOPS_IMAGE") else DEFAULT_SOLVER_IMAGE
         )
+        proxy_image = get("MCPOPS_PROXY_IMAGE") or (
+            derived_image(operator_image, "proxy") if get("MCPOPS_IMAGE") else DEFAULT_PROXY_IMAGE
+        )
         own_namespace = get("MCPOPS_POD_NAMESPACE")
         if not own_namespace and SA_NAMESPACE.exists():
             own_namespace = SA_NAMESPACE.read_text().strip()
@@ -93,6 +105,7 @@ class Settings:
         return cls(
             operator_image=operator_image,
             solver_image=solver_image,
+            proxy_image=proxy_image,
             namespaces=tuple(n.strip() for n in get("MCPOPS_NAMESPACES").split(",") if n.strip()),
             workers=int(get("MCPOPS_WORKERS") or cls.workers),
             leader_elect=get("MCPOPS_LEADER_ELECT").lower() in TRUE,

@@ -23,7 +23,7 @@ def role(namespace: str, deployments: list[str]) -> dict[str, Any]:
         {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": deployments},
         {"apiGroups": [""], "resources": ["services"], "verbs": [*WATCH, "create", "patch"]},
         {"apiGroups": [""], "resources": ["pods", "configmaps", "serviceaccounts"], "verbs": WATCH},
-        {"apiGroups": [""], "resources": ["secrets"], "verbs": ["list", "watch"]},
+        {"apiGroups": [""], "resources": ["secrets"], "verbs": ["list", "watch", "create"]},
         {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": WATCH},
         {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": WATCH},
         {"apiGroups": ["autoscaling"], "resources": ["horizontalpodautoscalers"], "verbs": WATCH},

@@ -96,17 +96,19 @@ OPERATOR_RIGHTS = {
     ("watch", "networkpolicies.networking.k8s.io"): True,
     ("patch", "networkpolicies.networking.k8s.io"): True,
     ("patch", "httproutes.gateway.networking.k8s.io/status"): False,
-    # Secrets: listed and watched for a hash of what MCPServer pods read; never read one by
-    # one, never written.
+    # Secrets: listed and watched for a hash of what MCPServer pods read; created once per
+    # MCPServer (its session key); never read one by one, never changed or deleted.
     ("list", "secrets"): True,
     ("watch", "secrets"): True,
-    # Never: spec and lifetime of the parents belong to Git; no secret writes; no pods made.
+    ("create", "secrets"): True,
+    # Never: spec and lifetime of the parents belong to Git; no secret changes; no pods made.
     ("delete", "mcpservers.mcpops.dev"): False,
     ("update", "mcpservers.mcpops.dev"): False,
     ("create", "mcpservers.mcpops.dev"): False,
     ("get", "secrets"): False,
-    ("create", "secrets"): False,
     ("patch", "secrets"): False,
+    ("update", "secrets"): False,
+    ("delete", "secrets"): False,
     ("create", "pods"): False,
     ("create", "pods/exec"): False,
     ("create", "pods/eviction"): False,
@@ -136,6 +138,7 @@ def test_helm_install_cluster_wide(crds: Cluster, namespace: str, helm: str) -> 
         (container,) = dep["spec"]["template"]["spec"]["containers"]
         env = {e["name"]: e.get("value") for e in container["env"]}
         assert env["MCPOPS_IMAGE"] == container["image"]
+        assert env["MCPOPS_PROXY_IMAGE"] == container["image"].replace("/mcpops:", "/mcpops-proxy:")
         assert env["MCPOPS_LEADER_ELECT"] == "true"
         pods = cluster.list("pods", namespace, selector=f"app.kubernetes.io/instance={release}")
         assert len(pods) == 1

@@ -240,7 +240,7 @@ def test_candidate_that_never_becomes_ready_keeps_traffic(
     assert preview["spec"]["selector"]["mcpops.dev/revision"] == st["candidateRevision"]
 
 
-def test_stdio_server_gets_the_bridge(
+def test_stdio_server_gets_the_proxy(
     cluster: Cluster, operator: OperatorProcess, namespace: str
 ) -> None:
     cluster.apply(
@@ -251,9 +251,14 @@ def test_stdio_server_gets_the_bridge(
     pod = dep["spec"]["template"]["spec"]
     server = pod["containers"][0]
     assert server["command"][-2:] == ["uvx", "mcp-server-time"]
-    assert "mcpops-bridge" in server["command"][0]
+    assert server["command"][0] == "/mcpops/bin/mcpops-proxy"
     assert server["readinessProbe"]["httpGet"]["path"] == "/readyz"
-    assert pod["initContainers"][0]["name"] == "install-bridge"
+    assert server["livenessProbe"]["httpGet"]["path"] == "/livez"
+    assert pod["initContainers"][0]["name"] == "install-proxy"
+    # One session key per server, created by the operator and owned by the server.
+    secret = cluster.get("secret", "tick-mcpops-session", namespace)
+    assert secret is not None and len(secret["data"]["key"]) >= 40  # 32 bytes, base64
+    assert secret["metadata"]["ownerReferences"][0]["kind"] == "MCPServer"
 
 
 INVALID: list[tuple[str, dict[str, Any], str]] = [
@@ -303,7 +308,7 @@ def test_invalid_refused_by_api_server_naming_the_field(
 
 def test_kubectl_explain_and_get_read_well(crds: Cluster) -> None:
     out = crds.kubectl("explain", "mcpservers.spec.transport").stdout
-    assert "stdio is wrapped by the mcpops bridge" in out
+    assert "the proxy starts the program" in " ".join(out.split())  # explain wraps lines
     out = crds.kubectl("explain", "mcpservers.spec.rollout.scaleDownDelaySeconds").stdout
     assert "previous revision stays up" in out
     res = crds.kubectl("get", "mosrv", "-A")

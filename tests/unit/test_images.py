@@ -94,7 +94,7 @@ def test_base_key_follows_the_recipe() -> None:
 def test_every_image_but_pause_is_tagged_by_its_key(tmp_path: Path) -> None:
     resolved = images.resolve(REPO, tmp_path, "b" * 12)
     names = [r.image.name for r in resolved]
-    assert names == ["pause", "mcpops", "mcpops-solver", "mcp-python", "mcp-node"]
+    assert names == ["pause", "mcpops-proxy", "mcpops", "mcpops-solver", "mcp-python", "mcp-node"]
     for r in resolved:
         assert r.archive == tmp_path / f"{r.image.name}-{r.key}.tar"
         assert r.ref == f"mcpops.local/{r.image.name}:{r.key}"
@@ -112,6 +112,25 @@ def test_every_image_but_pause_is_tagged_by_its_key(tmp_path: Path) -> None:
     # reference (mcpops:K -> mcpops-solver:K, settings.derived_solver_image).
     assert by_name["mcpops"].key == by_name["mcpops-solver"].key
     assert by_name["mcpops"].archive != by_name["mcpops-solver"].archive
+
+
+def test_the_proxy_image_is_keyed_by_its_go_sources_only(tmp_path: Path) -> None:
+    """Its tag is in every MCPServer's pod template: a README or test edit must not make a
+    new revision of every server, a source change must."""
+    (proxy,) = [i for i in images.IMAGES if i.name == "mcpops-proxy"]
+    root = tmp_path / "repo"
+    (root / "proxy" / "cmd").mkdir(parents=True)
+    (root / "hack" / "containerfiles").mkdir(parents=True)
+    (root / proxy.containerfile).write_text("FROM scratch\n")
+    (root / "proxy" / "go.mod").write_text("module x\n")
+    (root / "proxy" / "cmd" / "main.go").write_text("package main\n")
+    key = images.image_key(proxy, root, "b" * 12)
+    (root / "proxy" / "README.md").write_text("docs\n")
+    (root / "proxy" / "cmd" / "main_test.go").write_text("package main\n")
+    assert images.image_key(proxy, root, "b" * 12) == key
+    (root / "proxy" / "cmd" / "main.go").write_text("package main // changed\n")
+    assert images.image_key(proxy, root, "b" * 12) != key
+    assert not proxy.uses_base, "FROM scratch: a base image change is not its change"
 
 
 def test_the_project_images_hash_what_the_dockerfile_copies() -> None:

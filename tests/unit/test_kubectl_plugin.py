@@ -25,8 +25,8 @@ from mcpops.kubectl.cli import (
     promote_patch,
     retry_patch,
 )
-from mcpops.kubectl.rollback import RollbackError, rollback_spec, spec_patch
-from mcpops.settings import DEFAULT_OPERATOR_IMAGE
+from mcpops.kubectl.rollback import PodImages, RollbackError, images_of, rollback_spec, spec_patch
+from mcpops.settings import DEFAULT_OPERATOR_IMAGE, DEFAULT_PROXY_IMAGE
 from mcpops_common.names import ABORT_ANNOTATION, PROMOTE_ANNOTATION, RETRY_ANNOTATION
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "status"
@@ -214,13 +214,16 @@ def server_for(spec: dict[str, Any], name: str = "srv") -> dict[str, Any]:
 
 
 def stored_deployment(
-    spec: dict[str, Any], name: str = "srv", image: str = DEFAULT_OPERATOR_IMAGE
+    spec: dict[str, Any],
+    name: str = "srv",
+    image: str = DEFAULT_OPERATOR_IMAGE,
+    proxy_image: str = DEFAULT_PROXY_IMAGE,
 ) -> tuple[dict[str, Any], str]:
     """The revision's Deployment as the API server returns it (with its defaults filled in)."""
     model = MCPServerSpec.model_validate(spec)
-    template = desired.pod_template(name, model, image)
+    template = desired.pod_template(name, model, image, proxy_image=proxy_image)
     rev = desired.revision_for(template)
-    record = desired.spec_record(model, image)
+    record = desired.spec_record(model, image, proxy_image)
     dep = desired.deployment(server_for(spec, name), template, rev, 1, record=record)
     stored = copy.deepcopy(dep)
     pod = stored["spec"]["template"]["spec"]
@@ -291,7 +294,7 @@ def test_rollback_from_the_history_record_when_the_deployment_is_gone() -> None:
     _, rev = stored_deployment({"image": "img:1"})
     server = server_for({"image": "img:2"})
     server["status"] = {"revisions": [{"revision": rev, "image": "img:1"}]}
-    spec, how = rollback_spec(server, rev, None, DEFAULT_OPERATOR_IMAGE)
+    spec, how = rollback_spec(server, rev, None, PodImages())
     assert spec == {"image": "img:1"} and how == "the image recorded in status.revisions"
 
 
@@ -303,14 +306,21 @@ def test_rollback_refuses_what_it_cannot_rebuild() -> None:
     _, rev = stored_deployment({"image": "img:1", "port": 9000})
     server["status"] = {"revisions": [{"revision": rev, "image": "img:1"}]}
     with pytest.raises(RollbackError, match="no spec found"):
-        rollback_spec(server, rev, None, DEFAULT_OPERATOR_IMAGE)
+        rollback_spec(server, rev, None, PodImages())
 
 
-def test_rollback_uses_the_operator_image_the_revision_was_built_with() -> None:
-    image = "registry.example/mcpops:9"  # not the plugin's own default
-    dep, rev = stored_deployment({"image": "img:1", "port": 9000}, image=image)
-    spec, _ = rollback_spec(server_for({"image": "img:2"}), rev, dep)
-    assert desired.revision_of("srv", MCPServerSpec.model_validate(spec), image) == rev
+def test_rollback_uses_the_images_the_revision_was_built_with() -> None:
+    image, proxy = "registry.example/mcpops:9", "registry.example/mcpops-proxy:9"
+    for transport in ("sse", "streamable-http"):  # the operator's image, the proxy's
+        spec0 = {"image": "img:1", "port": 9000, "transport": transport}
+        dep, rev = stored_deployment(spec0, image=image, proxy_image=proxy)
+        spec, _ = rollback_spec(server_for({"image": "img:2", "transport": transport}), rev, dep)
+        model = MCPServerSpec.model_validate(spec)
+        assert desired.revision_of("srv", model, image, proxy) == rev
+        # Without the record: the images read from the template itself.
+        assert images_of(dep["spec"]["template"]) == (
+            PodImages(operator=image) if transport == "sse" else PodImages(proxy=proxy)
+        )
 
 
 names = st.text(alphabet="abcdefghij", min_size=1, max_size=6)
@@ -352,7 +362,7 @@ def test_spec_record_remakes_the_pod_template(
     dep, rev = stored_deployment(spec)
     recorded = desired.read_spec_record(dep)
     assert recorded is not None
-    fields, _ = recorded
+    fields, _, _ = recorded
     fields.pop("imagePullPolicy", None)  # defaulted by the API server, as above
     assert desired.revision_of("srv", MCPServerSpec.model_validate(fields)) == rev
 

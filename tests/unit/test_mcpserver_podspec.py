@@ -53,11 +53,13 @@ def test_volumes_and_mounts_reach_the_server_container() -> None:
     mounts[0]["subPath"] = "conf"
     pod = template(volumes=volumes, volumeMounts=mounts)["spec"]
     assert pod["volumes"][0] == {"name": "tmp", "emptyDir": {}}  # mcpops' own stays first
-    assert pod["volumes"][1:] == volumes
+    assert pod["volumes"][1:-1] == volumes
+    assert pod["volumes"][-1]["name"] == "mcpops-session"  # the proxy's session key
     server = pod["containers"][0]
     assert server["volumeMounts"][0] == {"name": "tmp", "mountPath": "/tmp"}
     assert server["volumeMounts"][1:] == mounts
-    assert "volumeMounts" not in pod["containers"][1]  # the health sidecar gets none
+    # The proxy sidecar gets only the session key, never the server's volumes.
+    assert [m["name"] for m in pod["containers"][1]["volumeMounts"]] == ["mcpops-session"]
 
 
 def test_scheduling_fields_reach_the_pod() -> None:
@@ -165,12 +167,12 @@ def test_overlay_adds_and_changes_but_mcpops_keeps_its_own() -> None:
     ps = pod["spec"]
     assert ps["dnsPolicy"] == "None" and ps["dnsConfig"] == {"nameservers": ["10.0.0.10"]}
     names = [c["name"] for c in ps["containers"]]
-    assert names == ["server", "mcp-health", "audit"]  # merged by name, the sidecar appended
+    assert names == ["server", "mcp-proxy", "audit"]  # merged by name, the sidecar appended
     server, _, audit = ps["containers"]
     assert server["image"] == "img:1" and {"name": "EXTRA", "value": "1"} in server["env"]
     # The sidecar did not ask for a security context; it gets the restricted one.
     assert audit["securityContext"] == restricted_container_context()
-    assert [v["name"] for v in ps["volumes"]] == ["tmp", "secrets"]
+    assert [v["name"] for v in ps["volumes"]] == ["tmp", "mcpops-session", "secrets"]
     labels = pod["metadata"]["labels"]
     assert labels["extra"] == "y" and labels["team"] == "x"
     assert labels[SERVER_LABEL] == "s"  # the Services select by it: never overridden

@@ -45,6 +45,14 @@ app.kubernetes.io/part-of: mcpops
 {{- end }}
 
 {{/* The operator image; the operator hands the same one to the pods it creates. */}}
+{{- define "mcpops.proxyImage" -}}
+{{- if .Values.proxyImage.digest }}
+{{- printf "%s@%s" .Values.proxyImage.repository .Values.proxyImage.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.proxyImage.repository (default .Chart.AppVersion .Values.proxyImage.tag) }}
+{{- end }}
+{{- end }}
+
 {{- define "mcpops.image" -}}
 {{- if .Values.image.digest }}
 {{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
@@ -89,11 +97,12 @@ No wildcards; each rule says why it exists.
   resources: ["configmaps"]
   verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
 # What MCPServer pods read (env valueFrom, envFrom, volumes): watched so that a changed
-# Secret rolls out as a new, tested revision. List and watch only (no get, no writes); the
-# operator keeps a hash of each Secret's data in memory, never the values.
+# Secret rolls out as a new, tested revision; the operator keeps a hash of each Secret's
+# data in memory, never the values. Create: the session-key Secret of each MCPServer
+# (created once, never read back, updated or deleted: it goes with its owner).
 - apiGroups: [""]
   resources: ["secrets"]
-  verbs: ["list", "watch"]
+  verbs: ["list", "watch", "create"]
 # Test-suite Jobs and solver (Indexed) Jobs.
 - apiGroups: ["batch"]
   resources: ["jobs"]

@@ -63,6 +63,7 @@ MCPSERVER = Kind(
         _col("Active", ".status.activeRevision"),
         _col("Candidate", ".status.candidateRevision", priority=1),
         _col("Ready", ".status.readyReplicas", "integer"),
+        _col("Protocol", ".status.protocolVersion"),
         _col("Transport", ".spec.transport", priority=1),
         _col("External", ".status.externalUrl", priority=1),
         _col(

@@ -183,6 +183,43 @@ class Probe(ApiModel):
     )
 
 
+class Liveness(ApiModel):
+    """How liveness is checked: the in-pod proxy's /livez, one MCP request any server
+    answers without a session. A hung server fails it and is restarted by the kubelet; a
+    slow or busy one stays alive (only readiness fails)."""
+
+    period_seconds: int = Field(default=10, ge=1, le=300, description="How often to check.")
+    timeout_seconds: int = Field(
+        default=2, ge=1, le=60, description="How long the server may take to answer one check."
+    )
+    failure_threshold: int = Field(
+        default=3,
+        ge=1,
+        le=30,
+        description="Failures in a row before the server container is restarted.",
+    )
+
+
+class Sessions(ApiModel):
+    """How MCP sessions are kept across replicas (the in-pod proxy)."""
+
+    mode: Literal["Sticky", "None"] = Field(
+        default="Sticky",
+        description="Sticky: the proxy issues session ids that name the replica owning the "
+        "session, and a request that reaches another replica is forwarded to it (no client-IP "
+        "affinity, no shared store); a session whose replica is gone gets HTTP 404, so the "
+        "client starts a new one. Servers that issue no session ids (2026-07-28) are not "
+        "affected. None: session ids pass through untouched (a single replica, or a server "
+        "that keeps sessions in a shared store of its own).",
+    )
+    idle_seconds: int = Field(
+        default=1800,
+        ge=0,
+        le=604800,
+        description="End a session idle this long (0: never).",
+    )
+
+
 class Analysis(ApiModel):
     """Thresholds over what the in-pod proxy measures of real traffic after the switch.
 
@@ -243,6 +280,16 @@ class Rollout(ApiModel):
         ge=0,
         le=86400,
         description="How long the previous revision stays up after the switch, for a fast undo.",
+    )
+    drain_seconds: int = Field(
+        default=300,
+        ge=0,
+        le=86400,
+        description="After the switch, sessions already open on the previous revision keep "
+        "working (the new revision's proxies forward their requests to it): it is scaled down "
+        "once its open sessions have ended (as its proxies report), but no later than this many "
+        "seconds after the switch (and never before verifySeconds and scaleDownDelaySeconds). "
+        "0: do not wait for sessions. Servers without sessions (2026-07-28, sse) do not wait.",
     )
     progress_deadline_seconds: int = Field(
         default=600,
@@ -325,7 +372,7 @@ class MCPServerSpec(ApiModel):
     command: list[Arg] | None = Field(
         default=None,
         description=(
-            "Entrypoint. Required for transport stdio (the program the bridge starts); "
+            "Entrypoint. Required for transport stdio (the program the proxy starts); "
             "otherwise the image's entrypoint is used when left out."
         ),
         max_length=64,
@@ -344,12 +391,17 @@ class MCPServerSpec(ApiModel):
     transport: Transport = Field(
         default="streamable-http",
         description=(
-            "How the server speaks MCP. streamable-http and sse are served directly; "
-            "stdio is wrapped by the mcpops bridge and served over Streamable HTTP."
+            "How the server speaks MCP. streamable-http: the in-pod proxy (mcpops-proxy) runs "
+            "beside the server and the Services target it; stdio: the proxy starts the "
+            "program (spec.command) once per session and serves it over Streamable HTTP; sse "
+            "(the older transport): served directly, readiness by mcpops' health sidecar."
         ),
     )
     port: int = Field(
-        default=8080, ge=1, le=65535, description="Port the server (or the bridge) listens on."
+        default=8080,
+        ge=1,
+        le=65535,
+        description="Port the server listens on (stdio: the proxy's port); the Services' port.",
     )
     path: str = Field(
         default="/mcp",
@@ -369,14 +421,24 @@ class MCPServerSpec(ApiModel):
         description=(
             "Requests and limits of the server container, by resource name (extended "
             "resources such as nvidia.com/gpu included). Defaults: requests cpu 100m, "
-            "memory 128Mi (192Mi for stdio: the bridge runs in the same container, about "
-            "70 MiB); limits cpu 500m, memory 512Mi."
+            "memory 128Mi (192Mi for stdio: the container holds the proxy and, at rest, two "
+            "server processes, one for checks and one warm for the next session); limits cpu "
+            "500m, memory 512Mi."
         ),
     )
     autoscaling: Autoscaling | None = Field(
         default=None, description="Scale the serving revision on CPU (a HorizontalPodAutoscaler)."
     )
     readiness: Probe | None = Field(default=None, description="Tuning of the MCP readiness check.")
+    liveness: Liveness | None = Field(
+        default=None,
+        description="Tuning of the MCP liveness check (streamable-http and stdio servers).",
+    )
+    sessions: Sessions | None = Field(
+        default=None,
+        description="How sessions are kept across replicas and revisions (streamable-http and "
+        "stdio servers). Default: Sticky.",
+    )
     disruption_budget: DisruptionBudget | None = Field(
         default=None,
         description="A PodDisruptionBudget for the serving revision (on by default when it may "
@@ -611,6 +673,13 @@ class RolloutRecord(ApiModel):
         default=None,
         description="True when traffic returned to the previous revision after a switch.",
     )
+    drain_started_at: str | None = Field(
+        default=None,
+        description="When the previous revision started waiting for its open sessions to end.",
+    )
+    drain_sessions: int | None = Field(
+        default=None, ge=0, description="Open sessions on the previous revision at the last look."
+    )
 
     @classmethod
     def load(cls, raw: Any) -> RolloutRecord:
@@ -627,6 +696,15 @@ class RolloutRecord(ApiModel):
                     break
                 data = {k: v for k, v in data.items() if k not in bad}
         return cls()
+
+
+class DrainStatus(ApiModel):
+    """The previous revision, kept up after a switch for its open sessions."""
+
+    revision: str = Field(description="The revision draining.")
+    open_sessions: int = Field(ge=0, description="Sessions still open on it (its proxies' count).")
+    since: str = Field(description="When it started waiting for them.")
+    deadline: str = Field(description="When it is scaled down even if sessions remain open.")
 
 
 class ConfigReference(ApiModel):
@@ -664,6 +742,17 @@ class MCPServerStatus(ApiModel):
     replicas: int | None = Field(default=None, description="Pods of the active revision.")
     ready_replicas: int | None = Field(
         default=None, description="Ready pods of the active revision."
+    )
+    draining: DrainStatus | None = Field(
+        default=None,
+        description="While the previous revision waits for its open sessions to end "
+        "(rollout.drainSeconds): which, how many, until when.",
+    )
+    protocol_version: str | None = Field(
+        default=None,
+        description="The MCP protocol revision the active revision's server speaks (e.g. "
+        "2026-07-28, 2025-11-25), as the in-pod proxy classified it: server/discover first, "
+        "then initialize. Unset until a ready pod has classified it, and for sse servers.",
     )
     url: str | None = Field(default=None, description="In-cluster URL of the MCP endpoint.")
     external_url: str | None = Field(

@@ -452,8 +452,7 @@ class ProjectedVolumeSource(ApiModel):
 
 
 # Names mcpops gives its own volumes (and mount paths of its own): not for the user's.
-RESERVED_VOLUMES = ("tmp", "mcpops-bridge")
-RESERVED_MOUNTS = ("/tmp", "/mcpops")
+RESERVED_VOLUMES = ("tmp", "mcpops-proxy", "mcpops-session")
 
 VOLUME_SOURCES = ("configMap", "secret", "emptyDir", "persistentVolumeClaim", "projected")
 
@@ -478,7 +477,8 @@ class Volume(ApiModel):
             ),
             cel(
                 "!(self.name in " + str(list(RESERVED_VOLUMES)).replace('"', "'") + ")",
-                "volume names tmp and mcpops-bridge are mcpops' own; choose another name",
+                "volume names tmp, mcpops-proxy and mcpops-session are mcpops' own; choose "
+                "another name",
                 field_path=".name",
             ),
         )
@@ -513,14 +513,17 @@ class VolumeMount(ApiModel):
         description="Name of a volume in spec.volumes.", max_length=63, pattern=DNS_LABEL
     )
     mount_path: str = Field(
-        description="Absolute path in the container, e.g. /data (not /tmp or /mcpops).",
+        description="Absolute path in the container, e.g. /data (not /tmp, /mcpops or "
+        "/var/run/mcpops).",
         max_length=1024,
         pattern=r"^/[^\x00:]*$",
         json_schema_extra=validations(
             cel(
-                "!(self in ['/tmp', '/mcpops']) && !self.startsWith('/tmp/') && "
-                "!self.startsWith('/mcpops/')",
-                "/tmp and /mcpops are mcpops' own mounts; choose another mountPath",
+                "!(self in ['/tmp', '/mcpops', '/var/run/mcpops']) && "
+                "!self.startsWith('/tmp/') && !self.startsWith('/mcpops/') && "
+                "!self.startsWith('/var/run/mcpops/')",
+                "/tmp, /mcpops and /var/run/mcpops are mcpops' own mounts; choose another "
+                "mountPath",
             )
         ),
     )
@@ -540,7 +543,7 @@ class VolumeMount(ApiModel):
 # or the pod's security context, host namespaces, hostPath volumes. The fields below are
 # declared only so that the CRD's rules can refuse them; everything else passes through.
 
-OWN_CONTAINERS = ("server", "mcp-health", "install-bridge")
+OWN_CONTAINERS = ("server", "mcp-proxy", "install-proxy", "mcp-health")
 OWNED_CONTAINER_FIELDS = ("image", "command", "args", "ports", "readinessProbe", "livenessProbe")
 Free = dict[str, Any]
 
@@ -550,7 +553,7 @@ def _refused(field: str, why: str) -> dict[str, str]:
 
 
 class ContainerOverlay(ApiModel):
-    """A container of the overlay, merged by name into mcpops' (server, mcp-health) or
+    """A container of the overlay, merged by name into mcpops' (server, mcp-proxy) or
     added (a sidecar). Any Container field except those mcpops owns."""
 
     model_config = ApiModel.model_config | {
@@ -568,7 +571,8 @@ class ContainerOverlay(ApiModel):
                 + " && ".join(f"!has(self.{f})" for f in OWNED_CONTAINER_FIELDS)
                 + ")",
                 "the overlay may not change image, command, args, ports or probes of mcpops' "
-                "containers (server, mcp-health, install-bridge): use the MCPServer's own "
+                "containers (server, mcp-proxy, install-proxy, mcp-health): use the "
+                "MCPServer's own "
                 "fields",
             ),
         ),

@@ -1,9 +1,7 @@
 """What runs inside the pods mcpops creates (never imports the machinery or the reconcilers).
 
-- `bridge`: serves a stdio MCP server over Streamable HTTP (`mcpops bridge`, also frozen
-  into a self-contained bundle for images without Python);
-- `health`: the MCP health sidecar (`mcpops health`): /readyz only while an MCP
-  initialize succeeds;
+- `health`: the MCP health sidecar of sse servers (`mcpops health`): /readyz only while an
+  MCP initialize succeeds (every other server's pod runs the Go in-pod proxy, proxy/);
 - `probe`: one MCP initialize, as an exec probe (`mcpops probe`);
 - `testrunner`: the built-in test suites (`mcpops test-runner`), run in test Job pods.
 

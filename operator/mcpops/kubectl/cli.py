@@ -18,7 +18,7 @@ from mcpops.api import GROUP, VERSION
 from mcpops.api.kinds import KINDS
 from mcpops.api.updates import HOLD_ANNOTATION, PIN_ANNOTATION
 from mcpops.kubectl import views
-from mcpops.kubectl.rollback import RollbackError, operator_image_of, rollback_spec, spec_patch
+from mcpops.kubectl.rollback import RollbackError, images_of, rollback_spec, spec_patch
 from mcpops.objects.bodies import Body
 from mcpops_common.names import (
     ABORT_ANNOTATION,
@@ -276,7 +276,7 @@ def cmd_rollback(kube: Kube, ns: str, name: str, revision: str, dry_run: bool) -
         return f"revision {revision} already serves {name}: nothing to do\n"
     deps = kube.deployments(ns, f"{SERVER_LABEL}={name}")
     mine = [d for d in deps if d["metadata"].get("labels", {}).get(REVISION_LABEL) == revision]
-    hint = next((i for d in deps if (i := operator_image_of(d["spec"]["template"]))), None)
+    hint = next((i for d in deps if (i := images_of(d["spec"]["template"]))), None)
     try:
         spec, how = rollback_spec(server, revision, mine[0] if mine else None, hint)
     except RollbackError as exc:

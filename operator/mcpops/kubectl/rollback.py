@@ -4,14 +4,14 @@ The operator has no "roll back" request: a revision is the hash of the pod templ
 it builds from spec, and rolling back to an earlier spec reuses that revision's kept
 Deployment. So a rollback is a spec change, the one a person would make in Git. Each
 revision's Deployment records the spec fields that made its pod template (and the
-operator image), and this reads them back (desired.read_spec_record); a candidate spec
+operator and proxy images), and this reads them back (desired.read_spec_record); a candidate spec
 is kept only if the operator's own code hashes it to the wanted revision.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import ValidationError
 
@@ -19,31 +19,43 @@ from mcpops.api.mcpserver import MCPServerSpec
 from mcpops.kinds.mcpserver import desired
 from mcpops.objects.bodies import Body
 from mcpops.objects.patch import merge_patch
-from mcpops.settings import DEFAULT_OPERATOR_IMAGE
+from mcpops.settings import DEFAULT_OPERATOR_IMAGE, DEFAULT_PROXY_IMAGE
 
-# The containers the operator puts into every pod template, carrying its own image.
-OPERATOR_CONTAINERS = ("install-bridge", "mcp-health")
+
+class PodImages(NamedTuple):
+    """The images of mcpops' own in a pod template: part of its hash (the revision)."""
+
+    operator: str = DEFAULT_OPERATOR_IMAGE  # sse servers' health sidecar
+    proxy: str = DEFAULT_PROXY_IMAGE  # every other server's proxy
+
+
+# The containers the operator puts into pod templates, by the image they carry.
+OPERATOR_CONTAINERS = ("mcp-health",)
+PROXY_CONTAINERS = ("mcp-proxy", "install-proxy")
 
 
 class RollbackError(Exception):
     """The revision's spec cannot be found again; the message says why."""
 
 
-def revision_of(name: str, spec: dict[str, Any], image: str) -> str | None:
+def revision_of(name: str, spec: dict[str, Any], images: PodImages) -> str | None:
     try:
         model = MCPServerSpec.model_validate(spec)
     except ValidationError:
         return None
-    return desired.revision_of(name, model, image)
+    return desired.revision_of(name, model, images.operator, images.proxy)
 
 
-def operator_image_of(template: dict[str, Any]) -> str | None:
-    """The operator image a pod template carries (in its sidecar or bridge installer)."""
+def images_of(template: dict[str, Any]) -> PodImages | None:
+    """The images of mcpops' own containers in a pod template (None: it carries none)."""
     pod = template.get("spec") or {}
+    found = {}
     for c in [*(pod.get("initContainers") or []), *(pod.get("containers") or [])]:
         if c.get("name") in OPERATOR_CONTAINERS:
-            return str(c.get("image"))
-    return None
+            found["operator"] = str(c.get("image"))
+        elif c.get("name") in PROXY_CONTAINERS:
+            found["proxy"] = str(c.get("image"))
+    return PodImages(**found) if found else None
 
 
 def with_fields(spec: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
@@ -54,34 +66,35 @@ def with_fields(spec: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
 
 def _from_deployment(
     spec: dict[str, Any], deployment: Body
-) -> Iterator[tuple[str, dict[str, Any], str]]:
+) -> Iterator[tuple[str, dict[str, Any], PodImages]]:
     recorded = desired.read_spec_record(deployment)
     if recorded is not None:
-        fields, op_image = recorded
+        fields, op_image, proxy_image = recorded
+        images = PodImages(op_image, proxy_image)
         if "image" in fields:
-            yield "the revision's image", {**spec, "image": fields["image"]}, op_image
-        yield "the revision's pod template", with_fields(spec, fields), op_image
+            yield "the revision's image", {**spec, "image": fields["image"]}, images
+        yield "the revision's pod template", with_fields(spec, fields), images
         return
     # Made before Deployments recorded their spec: its image is all that can be told.
     template = (deployment.get("spec") or {}).get("template") or {}
     containers = (template.get("spec") or {}).get("containers") or []
     server = next((c for c in containers if c.get("name") == "server"), None)
     if server is not None:
-        op_image = operator_image_of(template) or DEFAULT_OPERATOR_IMAGE
-        yield "the revision's image", {**spec, "image": server["image"]}, op_image
+        images = images_of(template) or PodImages()
+        yield "the revision's image", {**spec, "image": server["image"]}, images
 
 
 def candidates(
     spec: dict[str, Any],
     deployment: Body | None,
     image: str | None,
-    op_image_hint: str | None = None,
-) -> Iterator[tuple[str, dict[str, Any], str]]:
-    """(how, spec, operator image) that may make the revision, most likely first."""
+    images_hint: PodImages | None = None,
+) -> Iterator[tuple[str, dict[str, Any], PodImages]]:
+    """(how, spec, images) that may make the revision, most likely first."""
     if deployment is not None:
         yield from _from_deployment(spec, deployment)
     if image:
-        hint = op_image_hint or DEFAULT_OPERATOR_IMAGE
+        hint = images_hint or PodImages()
         yield "the image recorded in status.revisions", {**spec, "image": image}, hint
 
 
@@ -89,11 +102,11 @@ def rollback_spec(
     server: Body,
     revision: str,
     deployment: Body | None,
-    op_image_hint: str | None = None,
+    images_hint: PodImages | None = None,
 ) -> tuple[dict[str, Any], str]:
     """The spec to write so that the operator serves `revision` again, and how it was found.
 
-    op_image_hint: the operator image of any revision of this server (it is part of every
+    images_hint: mcpops' images in any revision of this server (they are part of every
     pod template), for when the revision's own Deployment is gone.
     """
     name = server["metadata"]["name"]
@@ -107,10 +120,10 @@ def rollback_spec(
             f"Deployment {name}-{revision}"
         )
     tried = []
-    for how, candidate, op_image in candidates(
-        spec, deployment, (record or {}).get("image"), op_image_hint
+    for how, candidate, images in candidates(
+        spec, deployment, (record or {}).get("image"), images_hint
     ):
-        got = revision_of(name, candidate, op_image)
+        got = revision_of(name, candidate, images)
         if got == revision:
             return candidate, how
         tried.append(f"{how} -> {got}")

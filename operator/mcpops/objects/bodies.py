@@ -52,6 +52,7 @@ class Manifest(TypedDict, total=False):
     roleRef: dict[str, str]
     subjects: list[dict[str, str]]
     automountServiceAccountToken: bool
+    type: str  # a Secret's
 
 
 class PodTemplate(TypedDict):

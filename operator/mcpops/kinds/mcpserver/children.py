@@ -37,7 +37,7 @@ def _running(st: State, inp: Inputs) -> list[Revision]:
 
 def run(st: State, inp: Inputs, out: Plan) -> None:
     """Deployments of the running revisions, at the wanted size."""
-    record = desired.spec_record(inp.spec, inp.image)
+    record = desired.spec_record(inp.spec, inp.image, inp.proxy_image)
     window = abort_window(st, inp)
     if window > 0:
         out.wakeups.append(window)

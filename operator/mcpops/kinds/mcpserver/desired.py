@@ -8,12 +8,14 @@ against the preview (their results are read in suites.py).
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 from typing import Any
 
 from mcpops import OPERATOR_IMAGE as DEFAULT_OPERATOR_IMAGE
-from mcpops.api.mcpserver import MCPServerSpec, Probe
+from mcpops import PROXY_IMAGE as DEFAULT_PROXY_IMAGE
+from mcpops.api.mcpserver import Liveness, MCPServerSpec, Probe, Sessions
 from mcpops.api.testsuite import TestSuite
 from mcpops.objects.bodies import Body, Manifest, ObjectMeta, PodTemplate, Revision
 from mcpops.objects.children import (
@@ -40,19 +42,37 @@ from mcpops_common.names import (
 COMPONENT = "mcpserver"
 
 DEFAULT_REQUESTS = {"cpu": "100m", "memory": "128Mi"}
-# A stdio server's container also runs the bridge: measured on a real node at rest, the
-# bridge uses about 70 MiB and mcp-server-time about 66 MiB RSS (docs/operating.md).
+# A stdio server's container runs the proxy (about 7 MiB RSS at rest) and, besides a child per
+# session, two of the server's processes at rest: the control child (checks, stateless
+# requests) and a warm one (a new session starts at once); mcp-server-time is about 66 MiB.
 STDIO_DEFAULT_REQUESTS = {"cpu": "100m", "memory": "192Mi"}
 DEFAULT_LIMITS = {"cpu": "500m", "memory": "512Mi"}
-# The health sidecar (and the bridge installer, the same image): 65 MiB working set measured
-# at rest on a real node, 79 MiB RSS as a process; requested with headroom.
+# The health sidecar of sse servers (operator image): 65 MiB working set measured at rest on
+# a real node, 79 MiB RSS as a process; requested with headroom.
 SIDECAR_RESOURCES = {
     "requests": {"cpu": "10m", "memory": "96Mi"},
     "limits": {"cpu": "200m", "memory": "192Mi"},
 }
+# The proxy sidecar: about 7 MiB RSS at rest (bench/results/proxy.md), budget 30 MiB; its
+# limit leaves room for buffered bodies (--max-body 4 MiB) under load.
+PROXY_RESOURCES = {
+    "requests": {"cpu": "10m", "memory": "32Mi"},
+    "limits": {"cpu": "500m", "memory": "128Mi"},
+}
+# The init container that copies the proxy into a stdio server's pod: a file copy.
+INSTALL_RESOURCES = {
+    "requests": {"cpu": "10m", "memory": "16Mi"},
+    "limits": {"cpu": "100m", "memory": "32Mi"},
+}
 DEFAULT_UID = 65532
 HEALTH_PORT = 8099
-BRIDGE_DIR = "/mcpops"
+# The proxy's port beside an HTTP server (the server keeps spec.port; the Services target
+# the proxy's port by its name, "mcp"); the next one if the server itself uses it.
+PROXY_PORT = 8090
+PROXY_DIR = "/mcpops/bin"  # a stdio server's pod: where the init container puts the proxy
+PROXY_BIN = f"{PROXY_DIR}/mcpops-proxy"
+SESSION_KEY_DIR = "/var/run/mcpops/session"
+SESSION_KEY = "key"  # the Secret's key, and the file name under SESSION_KEY_DIR
 TEST_COMPONENT = "mcpserver-test"
 RUNNER_RESOURCES = {
     "requests": {"cpu": "50m", "memory": "96Mi"},
@@ -137,20 +157,208 @@ def _probe_timing(probe: Probe) -> dict[str, Any]:
     }
 
 
+def proxy_port(spec: MCPServerSpec) -> int:
+    """The port the proxy listens on: spec.port for stdio (the proxy is the server there),
+    else PROXY_PORT beside the server (PROXY_PORT + 1 if the server uses that one)."""
+    if spec.transport == "stdio":
+        return spec.port
+    return PROXY_PORT + 1 if spec.port == PROXY_PORT else PROXY_PORT
+
+
+def session_secret_name(server: str) -> str:
+    """The Secret holding the key the proxies sign session ids with: one per MCPServer,
+    shared by every replica of every revision (blue and green forward to each other)."""
+    return f"{server}-mcpops-session"
+
+
+def session_secret(parent: Body, key: bytes) -> Manifest:
+    """The session-key Secret (see session_secret_name), owned by the MCPServer. Created
+    once with a random key and never applied again: a new key would make every open
+    session's id unverifiable."""
+    name = parent["metadata"]["name"]
+    return stamp(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "type": "Opaque",
+            "metadata": child_meta(
+                parent,
+                session_secret_name(name),
+                labels(COMPONENT, name, **{SERVER_LABEL: name}),
+            ),
+            "data": {SESSION_KEY: base64.b64encode(key).decode()},
+        }
+    )
+
+
+def uses_proxy(spec: MCPServerSpec) -> bool:
+    """The proxy serves Streamable HTTP (and wraps stdio); the older sse transport keeps the
+    health sidecar (the proxy does not speak it)."""
+    return spec.transport != "sse"
+
+
+def proxy_args(spec: MCPServerSpec, probe: Probe, live: Liveness) -> list[str]:
+    """The proxy's flags (proxy/README.md) for this spec."""
+    sessions = spec.sessions or Sessions()
+    args = [
+        "--listen", f":{proxy_port(spec)}",
+        "--path", spec.path,
+        "--sessions", "sticky" if sessions.mode == "Sticky" else "none",
+        "--session-idle", f"{sessions.idle_seconds}s",
+        "--session-key-file", f"{SESSION_KEY_DIR}/{SESSION_KEY}",
+        "--ready-timeout", f"{probe.timeout_seconds}s",
+        "--live-timeout", f"{live.timeout_seconds}s",
+    ]  # fmt: skip
+    if spec.transport == "stdio":
+        return [*args, "--transport", "stdio", "--", *(spec.command or []), *(spec.args or [])]
+    upstream = f"http://127.0.0.1:{spec.port}{spec.path}"
+    return [*args, "--transport", "http", "--upstream", upstream]
+
+
+# What the proxy reads from the pod: its own address (written into session ids) and the
+# revision it serves (/mcpops/info, audit records), both by the downward API: the revision
+# is the template's hash, so the template cannot carry it as a value.
+PROXY_ENV = [
+    {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+    {
+        "name": "MCPOPS_REVISION",
+        "valueFrom": {"fieldRef": {"fieldPath": f"metadata.labels['{REVISION_LABEL}']"}},
+    },
+]
+
+
+def _proxy_checks(spec: MCPServerSpec, probe: Probe, live: Liveness) -> dict[str, Any]:
+    """Readiness (/readyz: a full MCP exchange) and liveness (/livez: does anything answer)
+    on the proxy's port; both speak MCP, and only a hung server fails liveness."""
+    port = proxy_port(spec)
+    return {
+        "readinessProbe": {"httpGet": {"path": "/readyz", "port": port}, **_probe_timing(probe)},
+        "livenessProbe": {
+            "httpGet": {"path": "/livez", "port": port},
+            "periodSeconds": live.period_seconds,
+            "timeoutSeconds": live.timeout_seconds + 1,
+            "failureThreshold": live.failure_threshold,
+            # The first checks wait for readiness's budget: a server still starting is alive.
+            "initialDelaySeconds": probe.initial_delay_seconds,
+        },
+    }
+
+
+def _with_proxy(
+    spec: MCPServerSpec,
+    server: dict[str, Any],
+    containers: list[dict[str, Any]],
+    init_containers: list[dict[str, Any]],
+    volumes: list[dict[str, Any]],
+    proxy_image: str,
+    name: str,
+) -> None:
+    """Put the proxy into the pod, in place: beside an HTTP server, or (stdio) as the server
+    container's entrypoint, copied in by an init container from the proxy image."""
+    probe = spec.readiness or Probe()
+    live = spec.liveness or Liveness()
+    key_mount = {"name": "mcpops-session", "mountPath": SESSION_KEY_DIR, "readOnly": True}
+    volumes.append(
+        {
+            "name": "mcpops-session",
+            "secret": {
+                "secretName": session_secret_name(name),
+                "items": [{"key": SESSION_KEY, "path": SESSION_KEY}],
+                "defaultMode": 0o440,
+            },
+        }
+    )
+    checks = _proxy_checks(spec, probe, live)
+    if spec.transport == "stdio":
+        volumes.append({"name": "mcpops-proxy", "emptyDir": {}})
+        init_containers.append(
+            {
+                "name": "install-proxy",
+                "image": proxy_image,
+                "args": ["install", PROXY_DIR],
+                "resources": INSTALL_RESOURCES,
+                "securityContext": restricted_container_context(),
+                "volumeMounts": [{"name": "mcpops-proxy", "mountPath": PROXY_DIR}],
+            }
+        )
+        server["command"] = [PROXY_BIN, *proxy_args(spec, probe, live)]
+        server["env"] = [*server["env"], *PROXY_ENV]
+        server["volumeMounts"] += [
+            {"name": "mcpops-proxy", "mountPath": PROXY_DIR, "readOnly": True},
+            key_mount,
+        ]
+        # A hung child fails /livez (a ping in the control child's session): the container,
+        # proxy and children, is restarted.
+        server.update(checks)
+        return
+    # The Services target the proxy (port name "mcp"); the server's own port is internal.
+    server["ports"] = [{"name": "server", "containerPort": spec.port, "protocol": "TCP"}]
+    # Liveness belongs to the server container: a failure restarts what hangs (the server),
+    # while the proxy (and the sessions it routes for other replicas) keeps running.
+    server["livenessProbe"] = checks["livenessProbe"]
+    containers.append(
+        {
+            "name": "mcp-proxy",
+            "image": proxy_image,
+            "args": proxy_args(spec, probe, live),
+            "env": list(PROXY_ENV),
+            "ports": [{"name": "mcp", "containerPort": proxy_port(spec), "protocol": "TCP"}],
+            "readinessProbe": checks["readinessProbe"],
+            "resources": PROXY_RESOURCES,
+            "securityContext": restricted_container_context(),
+            "volumeMounts": [key_mount],
+        }
+    )
+
+
+def _health_sidecar(spec: MCPServerSpec, image: str) -> dict[str, Any]:
+    """sse servers: readiness by an MCP initialize over SSE from the operator image (the
+    proxy does not speak the older transport)."""
+    probe = spec.readiness or Probe()
+    return {
+        "name": "mcp-health",
+        "image": image,
+        "args": [
+            "health",
+            "--listen",
+            f"0.0.0.0:{HEALTH_PORT}",
+            "--url",
+            f"http://127.0.0.1:{spec.port}{spec.path}",
+            "--transport",
+            "sse",
+            "--timeout",
+            str(probe.timeout_seconds),
+        ],
+        "ports": [{"name": "health", "containerPort": HEALTH_PORT, "protocol": "TCP"}],
+        "readinessProbe": {
+            "httpGet": {"path": "/readyz", "port": HEALTH_PORT},
+            **_probe_timing(probe),
+        },
+        "livenessProbe": {
+            "httpGet": {"path": "/healthz", "port": HEALTH_PORT},
+            "periodSeconds": 20,
+            "failureThreshold": 3,
+        },
+        "resources": SIDECAR_RESOURCES,
+        "securityContext": restricted_container_context(),
+    }
+
+
 def pod_template(
     name: str,
     spec: MCPServerSpec,
     image: str = DEFAULT_OPERATOR_IMAGE,
     config_hash: str | None = None,
+    *,
+    proxy_image: str = DEFAULT_PROXY_IMAGE,
 ) -> PodTemplate:
     """The pod template, without the revision label (the revision is its hash).
 
-    `image` is the operator image the template carries (health sidecar, bridge installer);
-    `config_hash` the hash of what the pods read from ConfigMaps and Secrets
-    (references.resolve), None when they read none.
+    `image` is the operator image (in the template of sse servers only: their health
+    sidecar), `proxy_image` the in-pod proxy's (every other server); `config_hash` the hash
+    of what the pods read from ConfigMaps and Secrets (references.resolve), None when they
+    read none.
     """
-    own_image = image
-    probe = spec.readiness or Probe()
     uid = spec.run_as_user or DEFAULT_UID
     env = [e.to_wire() for e in spec.env or []]
     server: dict[str, Any] = {
@@ -175,74 +383,15 @@ def pod_template(
     ]
     containers = [server]
     init_containers: list[dict[str, Any]] = []
-
-    if spec.transport == "stdio":
-        # The bridge is copied from the operator image into a shared volume and
-        # becomes the entrypoint; it starts the user's stdio program as its child.
-        volumes.append({"name": "mcpops-bridge", "emptyDir": {}})
-        init_containers.append(
-            {
-                "name": "install-bridge",
-                "image": own_image,
-                "command": ["/opt/mcpops-bridge/install", f"{BRIDGE_DIR}/bridge"],
-                "resources": SIDECAR_RESOURCES,
-                "securityContext": restricted_container_context(),
-                "volumeMounts": [{"name": "mcpops-bridge", "mountPath": BRIDGE_DIR}],
-            }
-        )
-        server["command"] = [
-            f"{BRIDGE_DIR}/bridge/mcpops-bridge",
-            "--port",
-            str(spec.port),
-            "--path",
-            spec.path,
-            "--",
-            *(spec.command or []),
-            *(spec.args or []),
-        ]
-        server["volumeMounts"].append({"name": "mcpops-bridge", "mountPath": BRIDGE_DIR})
-        # The bridge's /readyz runs an MCP initialize through its child end to end.
-        server["readinessProbe"] = {
-            "httpGet": {"path": "/readyz", "port": spec.port},
-            **_probe_timing(probe),
-        }
-    else:
+    if spec.transport != "stdio":
         if spec.command:
             server["command"] = list(spec.command)
         if spec.args:
             server["args"] = list(spec.args)
-        transport = "sse" if spec.transport == "sse" else "streamable-http"
-        # Readiness speaks MCP: the health sidecar answers /readyz only after an
-        # MCP initialize against the server on localhost succeeds.
-        containers.append(
-            {
-                "name": "mcp-health",
-                "image": own_image,
-                "args": [
-                    "health",
-                    "--listen",
-                    f"0.0.0.0:{HEALTH_PORT}",
-                    "--url",
-                    f"http://127.0.0.1:{spec.port}{spec.path}",
-                    "--transport",
-                    transport,
-                    "--timeout",
-                    str(probe.timeout_seconds),
-                ],
-                "ports": [{"name": "health", "containerPort": HEALTH_PORT, "protocol": "TCP"}],
-                "readinessProbe": {
-                    "httpGet": {"path": "/readyz", "port": HEALTH_PORT},
-                    **_probe_timing(probe),
-                },
-                "livenessProbe": {
-                    "httpGet": {"path": "/healthz", "port": HEALTH_PORT},
-                    "periodSeconds": 20,
-                    "failureThreshold": 3,
-                },
-                "resources": SIDECAR_RESOURCES,
-                "securityContext": restricted_container_context(),
-            }
-        )
+    if uses_proxy(spec):
+        _with_proxy(spec, server, containers, init_containers, volumes, proxy_image, name)
+    else:
+        containers.append(_health_sidecar(spec, image))
 
     pod_spec: dict[str, Any] = {
         "containers": containers,
@@ -271,8 +420,13 @@ def revision_for(template: PodTemplate) -> Revision:
     return Revision(digest(template, 10))
 
 
-def revision_of(name: str, spec: MCPServerSpec, image: str = DEFAULT_OPERATOR_IMAGE) -> Revision:
-    return revision_for(pod_template(name, spec, image))
+def revision_of(
+    name: str,
+    spec: MCPServerSpec,
+    image: str = DEFAULT_OPERATOR_IMAGE,
+    proxy_image: str = DEFAULT_PROXY_IMAGE,
+) -> Revision:
+    return revision_for(pod_template(name, spec, image, proxy_image=proxy_image))
 
 
 # ---------------------------------------------------------------- a revision's Deployment
@@ -280,21 +434,23 @@ def revision_of(name: str, spec: MCPServerSpec, image: str = DEFAULT_OPERATOR_IM
 ROLLING = {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}}
 
 
-def spec_record(spec: MCPServerSpec, image: str) -> str:
+def spec_record(spec: MCPServerSpec, image: str, proxy_image: str = DEFAULT_PROXY_IMAGE) -> str:
     """What a revision's Deployment records of the spec that made it: the fields that shape
-    the pod template (defaults left out) and the operator image. `kubectl mcpops rollback`
-    restores them from here (read_spec_record), instead of reading a pod template back."""
+    the pod template (defaults left out), the operator and the proxy image. `kubectl mcpops
+    rollback` restores them from here (read_spec_record), instead of reading a pod template
+    back."""
     fields = spec.model_dump(
         mode="json", by_alias=True, exclude_none=True, exclude_defaults=True,
         exclude=set(NOT_IN_TEMPLATE),
     )  # fmt: skip
-    record = {"spec": fields, "operatorImage": image}
+    record = {"spec": fields, "operatorImage": image, "proxyImage": proxy_image}
     return json.dumps(record, sort_keys=True, separators=(",", ":"))
 
 
-def read_spec_record(deployment: Body) -> tuple[dict[str, Any], str] | None:
-    """(template fields of the spec, operator image) recorded on a revision's Deployment;
-    None on one made before the record existed, or with a record that cannot be read."""
+def read_spec_record(deployment: Body) -> tuple[dict[str, Any], str, str] | None:
+    """(template fields of the spec, operator image, proxy image) recorded on a revision's
+    Deployment; None on one made before the record existed, or with a record that cannot be
+    read."""
     raw = ((deployment.get("metadata") or {}).get("annotations") or {}).get(
         REVISION_SPEC_ANNOTATION
     )
@@ -305,7 +461,11 @@ def read_spec_record(deployment: Body) -> tuple[dict[str, Any], str] | None:
     if not isinstance(record, dict) or not isinstance(record.get("spec"), dict):
         return None
     fields: dict[str, Any] = record["spec"]
-    return fields, str(record.get("operatorImage") or DEFAULT_OPERATOR_IMAGE)
+    return (
+        fields,
+        str(record.get("operatorImage") or DEFAULT_OPERATOR_IMAGE),
+        str(record.get("proxyImage") or DEFAULT_PROXY_IMAGE),
+    )
 
 
 def deployment(

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from mcpops.objects.bodies import Body
 from mcpops.objects.conditions import true_condition
+from mcpops_common.names import REVISION_LABEL
 
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"  # set by the EndpointSlice controller
 JOB_NAME_LABEL = "job-name"  # set by the Job controller on its pods
@@ -30,6 +31,12 @@ class Observed:
     unserved: frozenset[str] = frozenset()
     # ConfigMaps and Secrets of the namespace, by (kind, name): identity and a data hash.
     configs: dict[tuple[str, str], Body] = field(default_factory=dict)
+    # The MCP protocol revision each revision's server speaks, as its proxies classified it
+    # (asked of the pods by the reconciler: machinery.proxyinfo).
+    protocols: dict[str, str] = field(default_factory=dict)
+    # Open sessions per revision, summed over the pods whose proxies answered (a revision
+    # none answered for is absent): asked of the previous revision's pods after a switch.
+    sessions: dict[str, int] = field(default_factory=dict)
 
     def pods_of(self, job: str) -> list[Body]:
         return [
@@ -102,6 +109,53 @@ def ready_endpoints(slices: dict[str, Body], service: str) -> int:
             if (endpoint.get("conditions") or {}).get("ready"):
                 count += 1
     return count
+
+
+def proxy_endpoints(services: dict[str, Body], slices: dict[str, Body]) -> dict[str, list[str]]:
+    """revision -> host:port of the ready proxies behind the Services that select it (the
+    Services' port "mcp" is the proxy's), sorted: the addresses to ask /mcpops/info."""
+    out: dict[str, list[str]] = {}
+    for eps in slices.values():
+        service = (eps.get("metadata", {}).get("labels") or {}).get(SERVICE_NAME_LABEL)
+        selector = ((services.get(service or "") or {}).get("spec") or {}).get("selector") or {}
+        revision = selector.get(REVISION_LABEL)
+        port = next((p.get("port") for p in eps.get("ports") or [] if p.get("name") == "mcp"), None)
+        if not revision or revision == "none" or not port:
+            continue
+        for endpoint in eps.get("endpoints") or []:
+            if not (endpoint.get("conditions") or {}).get("ready"):
+                continue
+            for address in endpoint.get("addresses") or []:
+                host = f"[{address}]" if ":" in address else address
+                out.setdefault(revision, []).append(f"{host}:{port}")
+    return {rev: sorted(set(addrs)) for rev, addrs in out.items()}
+
+
+def revision_proxies(pods: dict[str, Body], deployment: Body | None, revision: str) -> list[str]:
+    """host:port of the running proxies of a revision's serving pods (not its test pods),
+    the port read from its Deployment's template (the container port named "mcp")."""
+    template = ((deployment or {}).get("spec") or {}).get("template") or {}
+    port = next(
+        (
+            p.get("containerPort")
+            for c in (template.get("spec") or {}).get("containers") or []
+            for p in c.get("ports") or []
+            if p.get("name") == "mcp"
+        ),
+        None,
+    )
+    if not port:
+        return []
+    out = []
+    for pod in pods.values():
+        meta, st = pod.get("metadata") or {}, pod.get("status") or {}
+        labels = meta.get("labels") or {}
+        if labels.get(REVISION_LABEL) != revision or JOB_NAME_LABEL in labels:
+            continue
+        ip = st.get("podIP")
+        if st.get("phase") == "Running" and ip and not meta.get("deletionTimestamp"):
+            out.append(f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}")
+    return sorted(out)
 
 
 def ready_replicas(dep: Body | None) -> int:

@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from mcpops import OPERATOR_IMAGE as DEFAULT_OPERATOR_IMAGE
+from mcpops import PROXY_IMAGE as DEFAULT_PROXY_IMAGE
 from mcpops.api.mcpserver import MCPServerSpec, RolloutRecord
 from mcpops.kinds.mcpserver import (
     children,
@@ -54,12 +55,13 @@ def plan(
     now: datetime,
     *,
     image: str = DEFAULT_OPERATOR_IMAGE,
+    proxy_image: str = DEFAULT_PROXY_IMAGE,
     found: updates.Found | None = None,
     net: NetworkContext | None = None,
 ) -> Plan:
-    """`image`: the operator image the pods carry (health sidecar, bridge, test runner);
-    `found`: what the last lookup of spec.updates' source found; `net`: where cluster DNS
-    and the operator are (spec.network)."""
+    """`image`: the operator image (test runner; sse servers' health sidecar);
+    `proxy_image`: the in-pod proxy's; `found`: what the last lookup of spec.updates'
+    source found; `net`: where cluster DNS and the operator are (spec.network)."""
     try:
         spec = MCPServerSpec.model_validate(server.get("spec") or {})
     except ValidationError as exc:
@@ -67,11 +69,14 @@ def plan(
     # spec.updates: the version decided on is pinned in what the pods run (and the revision)
     spec, update = updates.prepare(server, spec, found, now)
     refs = references.resolve(references.references(spec.to_wire()), observed.configs)
-    template = desired.pod_template(server["metadata"]["name"], spec, image, refs.hash)
+    template = desired.pod_template(
+        server["metadata"]["name"], spec, image, refs.hash, proxy_image=proxy_image
+    )
     revision = desired.revision_for(template)
     inp = Inputs(
-        server, spec, observed, now, image, template, revision, refs, net or NetworkContext()
-    )
+        server, spec, observed, now, image, template, revision, refs,
+        net or NetworkContext(), proxy_image,
+    )  # fmt: skip
     st = load(inp)
     out = Plan()
     for step in STEPS:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import functools
+import secrets
 from datetime import UTC, datetime
-from typing import get_args
+from typing import Any, get_args
 
 import structlog
 from pydantic import ValidationError
@@ -12,11 +13,13 @@ from pydantic import ValidationError
 from mcpops import metrics
 from mcpops.api.mcpserver import MCPServerSpec, Phase
 from mcpops.api.updates import Updates
-from mcpops.kinds.mcpserver import exposure, network, references, updates
+from mcpops.kinds.mcpserver import desired, exposure, network, references, updates
 from mcpops.kinds.mcpserver.netcontext import NetworkContext, cluster_dns
+from mcpops.kinds.mcpserver.observed import proxy_endpoints, revision_proxies
 from mcpops.kinds.mcpserver.plan import ROLLOUT_PHASES, Observed, plan
 from mcpops.machinery.client import HANDOVER_MANAGER, ApiError, Client
 from mcpops.machinery.informer import Watch
+from mcpops.machinery.proxyinfo import ProxyInfos
 from mcpops.machinery.registries import Auth, Lookups, auth_from_secret
 from mcpops.machinery.store import Key, Store
 from mcpops.machinery.writer import Writer
@@ -59,7 +62,9 @@ CHILD_WATCHES = (
     ),
     Watch("policy/v1", "poddisruptionbudgets", "PodDisruptionBudget", MANAGED_SELECTOR),
     Watch("batch/v1", "jobs", "Job", f"{MANAGED_SELECTOR},{SERVER_LABEL}"),
-    Watch("v1", "pods", "Pod", f"{MANAGED_SELECTOR},{SERVER_LABEL},job-name"),
+    # Test Job pods (results) and serving pods (their addresses: the previous revision's
+    # proxies are asked for their open sessions while it drains).
+    Watch("v1", "pods", "Pod", f"{MANAGED_SELECTOR},{SERVER_LABEL}"),
     Watch("discovery.k8s.io/v1", "endpointslices", "EndpointSlice", MANAGED_SELECTOR),
     # spec.expose. HTTPRoutes only where the Gateway API CRDs are installed (optional: the
     # informer looks for them again until they are, and status says so meanwhile).
@@ -138,6 +143,8 @@ class MCPServerReconciler:
         self.write = Writer(client, store, KIND)
         self.client = client
         self.lookups = Lookups()  # spec.updates: one cache for every server (per source)
+        self.proxies = ProxyInfos()  # what the in-pod proxies say (protocol revision)
+        self.keyed: set[Key] = set()  # servers whose session-key Secret this process made
         self.phases: dict[Key, str] = {}
         self.rollouts: dict[Key, datetime] = {}  # rollouts moving on their own: since when
         self.waiting: set[Key] = set()  # servers whose revision waits for a missing reference
@@ -198,21 +205,26 @@ class MCPServerReconciler:
             self._count_phase(key, None)
             self._track_rollout(key, None)
             self._track_conditions(key, None)
+            self.proxies.forget(key)
+            self.keyed.discard(key)
             return None  # children go with their owner (garbage collection)
         bound = log.bind(
             namespace=key[0], name=key[1], uid=server["metadata"].get("uid"), kind=KIND
         )
+        observed = await self.ask_proxies(key, server, observe(self.store, key))
         result = plan(
             server,
-            observe(self.store, key),
+            observed,
             datetime.now(UTC),
             image=self.settings.operator_image,
+            proxy_image=self.settings.proxy_image,
             found=await self.found(server),
             net=self.net,
         )
         metrics.WRITES_SKIPPED.labels(KIND).inc(result.skipped_writes)
         metrics.TEST_JOBS.inc(sum(1 for m in result.apply if m["kind"] == "Job"))
         try:
+            await self.session_key(key, server, bound)
             await self.write.apply(key, result.handover, bound, manager=HANDOVER_MANAGER)
             await self.write.apply(key, result.apply, bound)
             await self.write.delete(key[0], result.delete, bound)
@@ -234,6 +246,9 @@ class MCPServerReconciler:
         for phase, seconds in result.phase_durations:
             if phase in ROLLOUT_PHASES:
                 metrics.ROLLOUT_PHASE_SECONDS.labels(phase).observe(seconds)
+        for outcome, seconds in result.drains:
+            metrics.DRAINS.labels(outcome).inc()
+            metrics.DRAIN_SECONDS.observe(seconds)
         for outcome in result.test_results:
             metrics.TEST_RESULTS.labels(outcome).inc()
         for outcome in result.scheduled_results:
@@ -253,6 +268,41 @@ class MCPServerReconciler:
         self._track_conditions(key, result.status)
         await self.write.events(server, result.events)
         return result.requeue_after
+
+    async def ask_proxies(self, key: Key, server: Body, observed: Observed) -> Observed:
+        """What the pods' proxies say: the protocol revision of the revisions behind the
+        Services, and the open sessions of the previous revision after a switch."""
+        if (server.get("spec") or {}).get("transport") == "sse":  # no proxy in those pods
+            return observed
+        endpoints = proxy_endpoints(observed.services, observed.endpoint_slices)
+        observed.protocols = await self.proxies.protocols(key, endpoints)
+        previous = ((server.get("status") or {}).get("rollout") or {}).get("previous")
+        if isinstance(previous, str) and previous in observed.deployments:
+            addresses = revision_proxies(observed.pods, observed.deployments[previous], previous)
+            count = await self.proxies.sessions(addresses) if addresses else None
+            if count is not None:
+                observed.sessions[previous] = count
+        return observed
+
+    async def session_key(self, key: Key, server: Body, bound: Any) -> None:
+        """Create the Secret the proxies sign session ids with, once per MCPServer: created
+        (never applied), so that a key is never replaced under open sessions; an existing
+        one (409) is kept. Random bytes cannot come from the pure plan."""
+        if (server.get("spec") or {}).get("transport") == "sse" or key in self.keyed:
+            return
+        name = desired.session_secret_name(key[1])
+        if name in self.store.children_of("Secret", (key[0], "")):
+            self.keyed.add(key)
+            return
+        try:
+            await self.client.create(desired.session_secret(server, secrets.token_bytes(32)))
+        except ApiError as exc:
+            if exc.status != 409:
+                raise
+        else:
+            metrics.SESSION_KEYS_CREATED.inc()
+            bound.info("session key created", secret=name)
+        self.keyed.add(key)
 
     async def found(self, server: Body) -> updates.Found | None:
         """What spec.updates' source offers now (cached per source and interval)."""

@@ -4,7 +4,8 @@ A candidate revision (the spec's, when it is neither serving nor the failed one)
 through these phases; traffic moves only at the switch, and only to a tested revision:
 
     Progressing --available--> Testing --all suites passed--> [Promoting] --switch-->
-    Verifying --window over--> (Healthy)
+    Verifying --window over, and the previous revision's sessions ended or
+              drainSeconds passed--> (Healthy; the previous revision scaled down)
 
     Progressing/Testing/Promoting --aborted, a suite failed, deadline--> (Degraded: failed)
     Verifying --the new revision turned unready--> rolled back to the previous one
@@ -20,6 +21,7 @@ suites) is writing one more function and putting it in its place in STEPS.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from mcpops.api.testresult import termination_message
@@ -94,9 +96,38 @@ def requests(st: State, inp: Inputs, out: Plan) -> None:
 # ---------------------------------------------------------------- after a switch: Verifying
 
 
+# While the previous revision drains, its sessions are counted again this often.
+DRAIN_RECHECK_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class Drain:
+    """Whether the previous revision stays up now, and when to look again."""
+
+    keep: bool
+    wake: float | None = None  # seconds until the next look (keep)
+    draining: bool = False  # kept for its open sessions (past the keep window)
+    timed_out: bool = False  # released with sessions still open (drainSeconds passed)
+
+
+def drain(elapsed: float, keep_window: float, drain_seconds: int, sessions: int | None) -> Drain:
+    """The previous revision after a switch, `elapsed` seconds ago: kept for the verify and
+    scale-down window; past it, kept while it has open sessions, until drainSeconds after
+    the switch. `sessions` None: no proxy of it answered (gone, sse, unreachable), so there
+    is nothing known to wait for."""
+    if elapsed < keep_window:
+        return Drain(True, keep_window - elapsed)
+    if not sessions:
+        return Drain(False)
+    if elapsed < drain_seconds:
+        return Drain(True, min(DRAIN_RECHECK_SECONDS, drain_seconds - elapsed), draining=True)
+    return Drain(False, timed_out=True)
+
+
 def verify(st: State, inp: Inputs, out: Plan) -> None:
     """Watch the revision that just took traffic: send traffic back if it turns unready
-    within verifySeconds; keep the previous one up until the window is over."""
+    within verifySeconds; keep the previous one up until the window is over and its open
+    sessions have ended (or drainSeconds passed)."""
     previous = st.previous
     if previous is None:
         return
@@ -107,10 +138,50 @@ def verify(st: State, inp: Inputs, out: Plan) -> None:
     elapsed = (inp.now - switched_at).total_seconds()
     if elapsed < inp.cfg.verify_seconds and _turned_unready(st.active, previous, inp):
         _roll_back(st, inp, out, elapsed)
-    elif elapsed >= inp.keep_window:
-        st.forget_switch()
+        return
+    sessions = inp.observed.sessions.get(previous)
+    decision = drain(elapsed, inp.keep_window, inp.cfg.drain_seconds, sessions)
+    if decision.keep:
+        if decision.draining:
+            _draining(st, inp, out, previous, sessions or 0)
+        assert decision.wake is not None
+        out.wakeups.append(decision.wake)
+        return
+    if st.record.drain_started_at:
+        _drained(st, inp, out, previous, decision, sessions or 0)
+    st.forget_switch()
+
+
+def _draining(st: State, inp: Inputs, out: Plan, previous: Revision, sessions: int) -> None:
+    if st.record.drain_started_at is None:
+        st.record.drain_started_at = inp.now_s
+        out.event(
+            "Normal",
+            "Draining",
+            f"revision {previous} stays up for its {sessions} open session(s): scaled down "
+            f"when they end, at the latest {inp.cfg.drain_seconds}s after the switch "
+            "(rollout.drainSeconds)",
+        )
+    st.record.drain_sessions = sessions
+
+
+def _drained(
+    st: State, inp: Inputs, out: Plan, previous: Revision, decision: Drain, sessions: int
+) -> None:
+    started = parse_time(st.record.drain_started_at) or inp.now
+    waited = max(0.0, (inp.now - started).total_seconds())
+    if decision.timed_out:
+        outcome = "timeout"
+        message = (
+            f"revision {previous} scaled down with {sessions} session(s) still open: "
+            f"rollout.drainSeconds ({inp.cfg.drain_seconds}s) passed; their clients get "
+            "HTTP 404 and start new sessions"
+        )
     else:
-        out.wakeups.append(inp.keep_window - elapsed)
+        outcome = "ended"
+        message = f"revision {previous} scaled down: its open sessions ended ({waited:.0f}s)"
+    out.event("Normal", "DrainFinished", message)
+    out.drains.append((outcome, waited))
 
 
 def _turned_unready(active: Revision, previous: Revision, inp: Inputs) -> bool:
@@ -414,8 +485,9 @@ def switch(st: State, inp: Inputs, out: Plan) -> None:
     st.failed = None
     st.record.failure_reason = None
     st.record.rolled_back = None
-    if previous and inp.keep_window > 0:
-        out.wakeups.append(float(inp.keep_window))
+    if previous and (inp.keep_window > 0 or inp.cfg.drain_seconds > 0):
+        # Kept at least until its proxies are asked for open sessions (the next look).
+        out.wakeups.append(float(max(inp.keep_window, 1)))
     else:
         st.forget_switch()
 

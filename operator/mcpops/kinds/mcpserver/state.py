@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NotRequired, TypedDict
 
+from mcpops import PROXY_IMAGE
 from mcpops.api.mcpserver import MCPServerSpec, Rollout, RolloutRecord
 from mcpops.kinds.mcpserver import desired
 from mcpops.kinds.mcpserver.netcontext import NetworkContext
@@ -26,13 +27,14 @@ class Inputs:
     spec: MCPServerSpec
     observed: Observed
     now: datetime
-    image: str  # the operator image the pods carry (health sidecar, bridge, test runner)
+    image: str  # the operator image (test runner; the health sidecar of sse servers)
     template: PodTemplate  # the spec's pod template...
     revision: Revision  # ...and its hash
     # The ConfigMaps and Secrets the pods read: found (part of the revision) or missing.
     refs: Resolution = field(default_factory=lambda: Resolution([], [], None))
     # Where cluster DNS and the operator are (spec.network's policy needs them).
     network: NetworkContext = field(default_factory=NetworkContext)
+    proxy_image: str = PROXY_IMAGE  # the in-pod proxy's, in the template
 
     @property
     def waiting(self) -> str:
@@ -172,6 +174,8 @@ class State:
     def forget_switch(self) -> None:
         self.record.previous = None
         self.record.switched_at = None
+        self.record.drain_started_at = None
+        self.record.drain_sessions = None
 
 
 @dataclass
@@ -193,6 +197,7 @@ class Plan:
     scheduled_results: list[str] = field(default_factory=list)  # scheduled runs finished
     new_revision: bool = False  # the spec's pod template was seen for the first time
     wakeups: list[float] = field(default_factory=list)  # seconds until something is due
+    drains: list[tuple[str, float]] = field(default_factory=list)  # (outcome, seconds waited)
 
     def event(self, type_: str, reason: str, message: str) -> None:
         self.events.append(EventSpec(type_, reason, message))

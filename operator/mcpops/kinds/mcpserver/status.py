@@ -5,7 +5,7 @@ metrics learn from the step. Pure."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from mcpops.api.base import Condition
@@ -196,7 +196,9 @@ def conditions(
 def phase(st: State, inp: Inputs, s: Serving) -> str:
     if st.candidate:
         return st.phase or "Progressing"
-    if st.previous:
+    if st.previous and not st.record.drain_started_at:
+        # Draining is the previous revision's business (status.draining): the new one
+        # is verified by then, and the phase says how it serves.
         return "Verifying"
     if _failed_now(st, inp):
         return "Degraded"
@@ -237,8 +239,46 @@ def status(st: State, inp: Inputs, out: Plan) -> dict[str, Any]:
     ):
         if value:
             new[key] = value
+    if st.previous and st.record.drain_started_at:
+        switched = parse_time(st.record.switched_at) or inp.now
+        new["draining"] = {
+            "revision": st.previous,
+            "openSessions": st.record.drain_sessions or 0,
+            "since": st.record.drain_started_at,
+            "deadline": fmt_time(switched + timedelta(seconds=inp.cfg.drain_seconds)),
+        }
+    protocol = protocol_version(old, st.active, inp.observed.protocols)
+    if protocol:
+        new["protocolVersion"] = protocol
+    _protocol_event(out, old, new)
     timeline(out, old, new, inp.now)
     return new
+
+
+def protocol_version(old: dict[str, Any], active: str | None, known: dict[str, str]) -> str | None:
+    """The active revision's protocol revision: as its proxies classified it, else what the
+    last status said of the same revision (the operator asks once per revision, and a
+    restarted operator has not asked yet)."""
+    if active is None:
+        return None
+    if active in known:
+        return known[active]
+    if old.get("activeRevision") == active and isinstance(old.get("protocolVersion"), str):
+        return str(old["protocolVersion"])
+    return None
+
+
+def _protocol_event(out: Plan, old: dict[str, Any], new: dict[str, Any]) -> None:
+    """An Event when the serving revision's protocol becomes known or changes."""
+    protocol = new.get("protocolVersion")
+    if protocol and protocol != old.get("protocolVersion"):
+        before = old.get("protocolVersion")
+        out.event(
+            "Normal",
+            "ProtocolVersion",
+            f"revision {new.get('activeRevision')} speaks MCP {protocol}"
+            + (f" (was {before})" if before else ""),
+        )
 
 
 def timeline(out: Plan, old: dict[str, Any], new: dict[str, Any], now: datetime) -> None:
