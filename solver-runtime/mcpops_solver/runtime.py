@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mcpops_common.problem import Problem
+from mcpops_common.problem import Problem, ProblemStats
 from mcpops_common.results import SolveResult, compute_gap
 from mcpops_solver import auto, backends
 from mcpops_solver.backends import SolveParams
@@ -64,15 +64,19 @@ def rivals(candidates: tuple[str, ...], is_lp: bool) -> tuple[str, ...]:
 
 
 def _solve_auto(
-    problem: Problem, params: SolveParams, race: bool, control: Control | None = None
+    problem: Problem,
+    stats: ProblemStats,
+    params: SolveParams,
+    race: bool,
+    control: Control | None = None,
 ) -> tuple[backends.RawSolution, str, str, dict[str, Any]]:
     """Solve with auto's choice: race its two best candidates when allowed and there are
     CPUs for both; else the first candidate, falling back along the ranking when a
     backend refuses the model (CP-SAT does for some). (raw, backend, reason, record)."""
-    c = auto.choice(problem.stats())
+    c = auto.choice(stats)
     record: dict[str, Any] = {"backend": c.backend, "rule": c.rule, "raced": False}
     threads = params.threads or 1
-    pair = rivals(c.candidates, problem.stats().is_lp)
+    pair = rivals(c.candidates, stats.is_lp)
     if race and threads > 1 and len(pair) > 1:
         from mcpops_solver import racing
 
@@ -109,6 +113,19 @@ def _solve_auto(
     )
 
 
+def _described(
+    problem: Problem, backend: str, reason: str, stats: ProblemStats | None = None
+) -> dict[str, Any]:
+    """What every result says of the problem and the backend, solved or cancelled."""
+    return {
+        "solver": backend,
+        "solver_reason": reason,
+        "sense": "maximize" if problem.maximize else "minimize",
+        "problem_name": problem.name,
+        "counts": (stats or problem.stats()).as_counts(),
+    }
+
+
 def solve_problem(
     problem: Problem,
     solver: str,
@@ -123,16 +140,9 @@ def solve_problem(
     once in separate processes and the first proven answer is kept.
     Raises backends.UnsupportedProblemError or backends.SolverError.
     """
-    stats = problem.stats()
+    stats = problem.stats()  # one pass over the matrix, shared by auto and the result
     backend, reason = choose_backend(problem, solver)
-    sense = "maximize" if problem.maximize else "minimize"
-    common: dict[str, Any] = {
-        "solver": backend,
-        "solver_reason": reason,
-        "sense": sense,
-        "problem_name": problem.name,
-        "counts": stats.as_counts(),
-    }
+    common = _described(problem, backend, reason, stats)
     inverted = problem.inverted_bounds()
     if inverted is not None:
         return SolveResult(
@@ -141,7 +151,7 @@ def solve_problem(
             **common,
         )
     if solver == "auto":
-        raw, backend, reason, record = _solve_auto(problem, params, race, control)
+        raw, backend, reason, record = _solve_auto(problem, stats, params, race, control)
         common.update(solver=backend, solver_reason=reason, solver_choice=record)
     else:
         raw = backends.solve(problem, backend, params, control)
@@ -207,9 +217,5 @@ def cancelled_result(
         message=message,
         values=dict(zip(problem.var_names, values, strict=True)) if values else {},
         cancelled=True,
-        solver=backend,
-        solver_reason=reason,
-        sense="maximize" if problem.maximize else "minimize",
-        problem_name=problem.name,
-        counts=problem.stats().as_counts(),
+        **_described(problem, backend, reason),
     )

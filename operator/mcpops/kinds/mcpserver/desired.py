@@ -191,10 +191,10 @@ def session_secret(parent: Body, key: bytes) -> Manifest:
     )
 
 
-def uses_proxy(spec: MCPServerSpec) -> bool:
+def uses_proxy(transport: str | None) -> bool:
     """The proxy serves Streamable HTTP (and wraps stdio); the older sse transport keeps the
     health sidecar (the proxy does not speak it)."""
-    return spec.transport != "sse"
+    return transport != "sse"
 
 
 def proxy_args(spec: MCPServerSpec, probe: Probe, live: Liveness) -> list[str]:
@@ -388,7 +388,7 @@ def pod_template(
             server["command"] = list(spec.command)
         if spec.args:
             server["args"] = list(spec.args)
-    if uses_proxy(spec):
+    if uses_proxy(spec.transport):
         _with_proxy(spec, server, containers, init_containers, volumes, proxy_image, name)
     else:
         containers.append(_health_sidecar(spec, image))

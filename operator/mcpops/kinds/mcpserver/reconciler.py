@@ -272,7 +272,7 @@ class MCPServerReconciler:
     async def ask_proxies(self, key: Key, server: Body, observed: Observed) -> Observed:
         """What the pods' proxies say: the protocol revision of the revisions behind the
         Services, and the open sessions of the previous revision after a switch."""
-        if (server.get("spec") or {}).get("transport") == "sse":  # no proxy in those pods
+        if not desired.uses_proxy((server.get("spec") or {}).get("transport")):
             return observed
         endpoints = proxy_endpoints(observed.services, observed.endpoint_slices)
         observed.protocols = await self.proxies.protocols(key, endpoints)
@@ -288,7 +288,7 @@ class MCPServerReconciler:
         """Create the Secret the proxies sign session ids with, once per MCPServer: created
         (never applied), so that a key is never replaced under open sessions; an existing
         one (409) is kept. Random bytes cannot come from the pure plan."""
-        if (server.get("spec") or {}).get("transport") == "sse" or key in self.keyed:
+        if not desired.uses_proxy((server.get("spec") or {}).get("transport")) or key in self.keyed:
             return
         name = desired.session_secret_name(key[1])
         if name in self.store.children_of("Secret", (key[0], "")):
