@@ -117,16 +117,22 @@ class Cluster:
         kind: str | None = None,
         at_least: int = 1,
         timeout: float = 30.0,
+        containing: str = "",
     ) -> list[dict[str, Any]]:
-        """The Events as in `events`, once there are `at_least` of them: the operator posts
-        an Event after the status write it follows, so status is seen first."""
+        """The Events as in `events` (whose message has `containing`), once there are
+        `at_least` of them: the operator posts an Event after the status write it follows,
+        so status is seen first."""
+
+        def found() -> list[dict[str, Any]] | None:
+            events = [
+                e
+                for e in self.events(namespace, name, kind=kind, reason=reason)
+                if containing in (e.get("message") or "")
+            ]
+            return events if len(events) >= at_least else None
+
         return wait_until(
-            lambda: (
-                len(found := self.events(namespace, name, kind=kind, reason=reason)) >= at_least
-                and found
-            ),
-            timeout=timeout,
-            what=f"{at_least} {reason} Event(s) about {name}",
+            found, timeout=timeout, what=f"{at_least} {reason} Event(s) {containing!r} on {name}"
         )
 
 
