@@ -308,6 +308,23 @@ def make_namespace(
     return name
 
 
+def wait_other_test_namespaces_gone(cluster: Cluster, namespace: str, timeout: float = 90) -> None:
+    """Until no test namespace but `namespace` exists: the operator's counters are global, and
+    objects in earlier tests' namespaces still being deleted make it write (a Forbidden
+    status when a child cannot be made again in a terminating namespace)."""
+    wait_until(
+        lambda: (
+            not [
+                n
+                for n in cluster.list("namespaces", selector="mcpops.dev/test=true")
+                if n["metadata"]["name"] != namespace
+            ]
+        ),
+        timeout=timeout,
+        what="earlier test namespaces deleted",
+    )
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
