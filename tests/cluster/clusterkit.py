@@ -7,7 +7,6 @@ import functools
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -19,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from ports import free_port
 from toolpaths import makefile_env
 
 from mcpops.machinery.client import WRITE_VERBS
@@ -323,13 +323,6 @@ def wait_other_test_namespaces_gone(cluster: Cluster, namespace: str, timeout: f
         timeout=timeout,
         what="earlier test namespaces deleted",
     )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 class OperatorProcess:
