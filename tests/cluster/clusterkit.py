@@ -310,8 +310,8 @@ def make_namespace(
 
 def wait_other_test_namespaces_gone(cluster: Cluster, namespace: str, timeout: float = 90) -> None:
     """Until no test namespace but `namespace` exists: the operator's counters are global, and
-    objects in earlier tests' namespaces still being deleted make it write (a Forbidden
-    status when a child cannot be made again in a terminating namespace)."""
+    objects in earlier tests' namespaces still being deleted make it write (their pods go,
+    so their status changes; updates are accepted in a terminating namespace)."""
     wait_until(
         lambda: (
             not [
