@@ -34,9 +34,9 @@ def free_port() -> int:
         port = random.choice(candidates) if candidates else 0
         with socket.socket() as s:
             try:
-                s.bind(("127.0.0.1", port))
+                s.bind(("0.0.0.0", port))  # free on every address, not only on loopback
             except OSError:
-                continue  # taken: another one
+                continue  # taken (on some address): another one
             chosen: int = s.getsockname()[1]
             return chosen
     raise RuntimeError("no free TCP port found")
