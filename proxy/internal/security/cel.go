@@ -1,0 +1,123 @@
+package security
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/google/cel-go/cel"
+
+	"mcpops.dev/proxy/internal/auth"
+)
+
+// A rule's `when`: a CEL expression over the caller and the tool, compiled once when the
+// settings load (a bad one refuses the file) and evaluated per tools/call and per
+// tools/list element, within a cost limit.
+
+// WhenCostLimit bounds one evaluation (CEL's runtime cost units: about one per operation,
+// per list element a comprehension visits). Past it the evaluation fails, and a failed
+// evaluation refuses the call: a token cannot make the proxy spend unbounded time.
+const WhenCostLimit = 10000
+
+// whenMaxLen bounds the expression's text (the parser's work and the settings' size).
+const whenMaxLen = 4096
+
+// The variables an expression sees.
+const (
+	varSub            = "sub"            // string: the token's subject ("" anonymous)
+	varGroups         = "groups"         // list(string): the caller's groups (groupsClaim, ServiceAccount groups)
+	varServiceAccount = "serviceAccount" // map: {"namespace": ..., "name": ...}, empty strings when not a ServiceAccount
+	varAnonymous      = "anonymous"      // bool: no token (auth.mode None)
+	varClaims         = "claims"         // map(string, dyn): every claim of the verified token, as JSON decoded them
+	varTool           = "tool"           // string: the server's tool name
+	varArgBytes       = "argumentsBytes" // int: size of tools/call params.arguments in bytes (0 in tools/list)
+)
+
+var (
+	celEnvOnce sync.Once
+	celEnv     *cel.Env
+	errCelEnv  error
+)
+
+// whenEnv is built on first use: settings without a `when` never pay for it.
+func whenEnv() (*cel.Env, error) {
+	celEnvOnce.Do(func() {
+		celEnv, errCelEnv = cel.NewEnv(
+			cel.Variable(varSub, cel.StringType),
+			cel.Variable(varGroups, cel.ListType(cel.StringType)),
+			cel.Variable(varServiceAccount, cel.MapType(cel.StringType, cel.StringType)),
+			cel.Variable(varAnonymous, cel.BoolType),
+			cel.Variable(varClaims, cel.MapType(cel.StringType, cel.DynType)),
+			cel.Variable(varTool, cel.StringType),
+			cel.Variable(varArgBytes, cel.IntType),
+		)
+	})
+	return celEnv, errCelEnv
+}
+
+// compileWhen type-checks an expression that must give a bool.
+func compileWhen(expr string) (cel.Program, error) {
+	if strings.TrimSpace(expr) == "" {
+		return nil, errors.New("empty expression (leave when out instead)")
+	}
+	if len(expr) > whenMaxLen {
+		return nil, fmt.Errorf("expression over %d bytes", whenMaxLen)
+	}
+	env, err := whenEnv()
+	if err != nil {
+		return nil, err
+	}
+	ast, iss := env.Compile(expr)
+	if iss.Err() != nil {
+		return nil, iss.Err()
+	}
+	if !ast.OutputType().IsExactType(cel.BoolType) {
+		return nil, fmt.Errorf("gives %s, not bool", ast.OutputType())
+	}
+	return env.Program(ast, cel.CostLimit(WhenCostLimit))
+}
+
+// Call is what a rule's `when` judges: the server's tool name and, for tools/call, the
+// size of the arguments.
+type Call struct {
+	Tool           string
+	ArgumentsBytes int
+}
+
+// whenInput is the activation for one evaluation.
+func whenInput(c *auth.Caller, call Call) map[string]any {
+	in := map[string]any{
+		varSub: "", varGroups: []string{}, varAnonymous: true, varClaims: map[string]any{},
+		varServiceAccount: map[string]string{"namespace": "", "name": ""},
+		varTool:           call.Tool, varArgBytes: int64(call.ArgumentsBytes),
+	}
+	if c == nil || c.Anonymous {
+		return in
+	}
+	in[varSub], in[varAnonymous] = c.Subject, false
+	if c.Groups != nil {
+		in[varGroups] = c.Groups
+	}
+	if c.Claims != nil {
+		in[varClaims] = c.Claims
+	}
+	if ns, name, ok := strings.Cut(c.ServiceAccount, "/"); ok {
+		in[varServiceAccount] = map[string]string{"namespace": ns, "name": name}
+	}
+	return in
+}
+
+// evalWhen runs a compiled expression; an error (a claim of another type than the
+// expression assumed, a missing key, the cost limit) is returned, never read as false.
+func evalWhen(prog cel.Program, c *auth.Caller, call Call) (bool, error) {
+	out, _, err := prog.Eval(whenInput(c, call))
+	if err != nil {
+		return false, err
+	}
+	b, ok := out.Value().(bool)
+	if !ok {
+		return false, fmt.Errorf("gave %v, not a bool", out.Value())
+	}
+	return b, nil
+}
