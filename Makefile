@@ -277,8 +277,10 @@ demo: venv controlplane node images ## local control plane + CRDs + operator + e
 
 bench: bench-solver bench-warmstart bench-rollout bench-cleanup bench-scale bench-proxy ## every benchmark; results in bench/results/ (about an hour)
 
+# BENCH_PROXY_BASELINE=PATH: an earlier mcpops-proxy build, whose size and RSS at rest go beside this one's.
 bench-proxy: venv proxy ## the in-pod proxy against its budget (RSS, added latency, req/s, warm pool, bridge cost)
-	cd bench/proxybench && go run . -proxy $(PROXY_BIN) -python $(CURDIR)/$(PY) -tests $(CURDIR)/tests -out $(CURDIR)/bench/results/proxy.md
+	cd bench/proxybench && go run . -proxy $(PROXY_BIN) -python $(CURDIR)/$(PY) -tests $(CURDIR)/tests -out $(CURDIR)/bench/results/proxy.md \
+	  $(if $(BENCH_PROXY_BASELINE),-baseline $(BENCH_PROXY_BASELINE))
 
 bench-solver: venv ## the solver runtime on the shared instances (auto vs each backend), then the generated set
 	$(PY) bench/solver_bench.py --out bench/results

@@ -127,8 +127,9 @@ func TestWhenNoMatchAndAnonymous(t *testing.T) {
 	if ok, _ := p.Allowed(&auth.Caller{Subject: "x", ServiceAccount: "agents/bot"}, Call{Tool: "echo"}); !ok {
 		t.Error("agents/bot refused")
 	}
-	// The class label is the caller's, decided by match alone (when depends on the tool).
-	if p.Class(&auth.Caller{Subject: "bob"}) != "sa" {
-		t.Error("class")
+	// The class label is the caller's: rules with a when (which depends on the tool) do not name it.
+	p = rules(t, `{"name":"sa","when":"serviceAccount.namespace == \"agents\""},{"name":"all"}`)
+	if c := p.Class(&auth.Caller{Subject: "x", ServiceAccount: "agents/bot"}); c != "all" {
+		t.Errorf("class %s", c)
 	}
 }

@@ -92,22 +92,23 @@ func (p *Policy) PublicName(server string) string {
 	return server
 }
 
-// Rule returns the first rule whose match matches the caller (nil: none, or no rules);
-// a rule's when is not consulted (it depends on the tool): this is the caller's class.
+// Rule returns the first rule without a when whose match matches the caller (nil: none,
+// or no rules): the caller's class. Rules with a when are skipped, as their answer depends
+// on the tool and a class is the caller's alone.
 func (p *Policy) Rule(c *auth.Caller) *Rule {
 	if p.t == nil {
 		return nil
 	}
 	for i := range p.t.Rules {
-		if p.t.Rules[i].Match.matches(c) {
+		if p.t.Rules[i].when == nil && p.t.Rules[i].Match.matches(c) {
 			return &p.t.Rules[i]
 		}
 	}
 	return nil
 }
 
-// Class is the caller's bounded label: the matching rule's name, else
-// authenticated/anonymous.
+// Class is the caller's bounded label: the name of the first rule without a when whose
+// match matches, else authenticated/anonymous.
 func (p *Policy) Class(c *auth.Caller) string {
 	if r := p.Rule(c); r != nil {
 		return r.Name
