@@ -50,7 +50,7 @@ K8S_LDFLAGS := -s -w \
   -X k8s.io/client-go/pkg/version.gitMajor=1 \
   -X k8s.io/client-go/pkg/version.gitMinor=34
 
-# The in-pod proxy (proxy/, Go, standard library only): a static binary cached by the
+# The in-pod proxy (proxy/, Go: standard library and cel-go): a static binary cached by the
 # hash of its sources and the Go version, so tests and benches share one build.
 PROXY_KEY := $(shell (go version; find proxy -type f \( -name '*.go' ! -name '*_test.go' -o -name 'go.mod' -o -name 'go.sum' \) | LC_ALL=C sort | xargs cat) | sha256sum | cut -c1-12)
 PROXY_BIN := $(CACHE)/proxy-$(PROXY_KEY)/mcpops-proxy

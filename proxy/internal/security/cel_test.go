@@ -3,6 +3,7 @@ package security
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 
@@ -131,5 +132,28 @@ func TestWhenNoMatchAndAnonymous(t *testing.T) {
 	p = rules(t, `{"name":"sa","when":"serviceAccount.namespace == \"agents\""},{"name":"all"}`)
 	if c := p.Class(&auth.Caller{Subject: "x", ServiceAccount: "agents/bot"}); c != "all" {
 		t.Errorf("class %s", c)
+	}
+}
+
+// The README's settings example (rules with a when included) is a file the proxy loads.
+func TestReadmeExampleLoads(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, _ := strings.Cut(string(readme), "## Security settings")
+	_, rest, _ = strings.Cut(rest, "```json\n")
+	example, _, _ := strings.Cut(rest, "```")
+	s, err := Decode([]byte(example))
+	if err != nil {
+		t.Fatalf("README example: %v", err)
+	}
+	p := NewPolicy(s.Tools)
+	sre := &auth.Caller{Subject: "dana", Groups: []string{"sre"}}
+	if ok, why := p.Allowed(sre, Call{Tool: "search_code", ArgumentsBytes: 100}); !ok {
+		t.Errorf("sre-read: %s", why)
+	}
+	if ok, _ := p.Allowed(sre, Call{Tool: "get_issue"}); ok {
+		t.Error("sre-read admits get_issue")
 	}
 }
