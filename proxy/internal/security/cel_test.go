@@ -12,11 +12,7 @@ import (
 
 func rules(t *testing.T, rs string) *Policy {
 	t.Helper()
-	s, err := Decode([]byte(`{"tools":{"rules":[` + rs + `]}}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return NewPolicy(s.Tools)
+	return NewPolicy(mustDecode(t, `{"tools":{"rules":[`+rs+`]}}`).Tools)
 }
 
 func TestWhenCompileErrorsNameTheRule(t *testing.T) {
@@ -156,4 +152,33 @@ func TestReadmeExampleLoads(t *testing.T) {
 	if ok, _ := p.Allowed(sre, Call{Tool: "get_issue"}); ok {
 		t.Error("sre-read admits get_issue")
 	}
+}
+
+// The policy's own cost per tools/call: `go test -run - -bench Allowed ./internal/security/`.
+func BenchmarkAllowed(b *testing.B) {
+	caller := &auth.Caller{Subject: "alice", Groups: []string{"dev", "sre", "mcp-users"},
+		Claims: map[string]any{"groups": []any{"dev", "sre", "mcp-users"}, "tenant": "acme"}}
+	for _, c := range []struct{ name, rule string }{
+		{"matcher", `{"name":"sre","match":{"groups":["sre"]},"allow":["read_*"]}`},
+		{"when", `{"name":"sre","when":"claims.groups.exists(g, g == \"sre\") && tool.startsWith(\"read_\") && argumentsBytes < 4096"}`},
+	} {
+		p := NewPolicy(mustDecode(b, `{"tools":{"rules":[`+c.rule+`]}}`).Tools)
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if ok, why := p.Allowed(caller, Call{Tool: "read_file", ArgumentsBytes: 100}); !ok {
+					b.Fatal(why)
+				}
+			}
+		})
+	}
+}
+
+func mustDecode(tb testing.TB, settings string) *Settings {
+	tb.Helper()
+	s, err := Decode([]byte(settings))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return s
 }
