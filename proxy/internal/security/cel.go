@@ -75,7 +75,8 @@ func compileWhen(expr string) (cel.Program, error) {
 	if !ast.OutputType().IsExactType(cel.BoolType) {
 		return nil, fmt.Errorf("gives %s, not bool", ast.OutputType())
 	}
-	return env.Program(ast, cel.CostLimit(WhenCostLimit))
+	// OptOptimize: constant parts (a regular expression in matches()) are prepared once, here.
+	return env.Program(ast, cel.CostLimit(WhenCostLimit), cel.EvalOptions(cel.OptOptimize))
 }
 
 // Call is what a rule's `when` judges: the server's tool name and, for tools/call, the
