@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/google/cel-go/cel"
+	"github.com/google/cel-go/interpreter"
 
 	"mcpops.dev/proxy/internal/auth"
 )
@@ -86,33 +87,60 @@ type Call struct {
 	ArgumentsBytes int
 }
 
-// whenInput is the activation for one evaluation.
-func whenInput(c *auth.Caller, call Call) map[string]any {
-	in := map[string]any{
-		varSub: "", varGroups: []string{}, varAnonymous: true, varClaims: map[string]any{},
-		varServiceAccount: map[string]string{"namespace": "", "name": ""},
-		varTool:           call.Tool, varArgBytes: int64(call.ArgumentsBytes),
-	}
-	if c == nil || c.Anonymous {
-		return in
-	}
-	in[varSub], in[varAnonymous] = c.Subject, false
-	if c.Groups != nil {
-		in[varGroups] = c.Groups
-	}
-	if c.Claims != nil {
-		in[varClaims] = c.Claims
-	}
-	if ns, name, ok := strings.Cut(c.ServiceAccount, "/"); ok {
-		in[varServiceAccount] = map[string]string{"namespace": ns, "name": name}
-	}
-	return in
+// whenVars is the activation for one evaluation: names resolved on demand, so a call
+// pays only for the variables its expression reads.
+type whenVars struct {
+	c    *auth.Caller
+	call Call
 }
+
+var (
+	noGroups = []string{}
+	noClaims = map[string]any{}
+	noSA     = map[string]string{"namespace": "", "name": ""}
+)
+
+func (v whenVars) ResolveName(name string) (any, bool) {
+	known := v.c != nil && !v.c.Anonymous
+	switch name {
+	case varTool:
+		return v.call.Tool, true
+	case varArgBytes:
+		return int64(v.call.ArgumentsBytes), true
+	case varAnonymous:
+		return !known, true
+	case varSub:
+		if known {
+			return v.c.Subject, true
+		}
+		return "", true
+	case varGroups:
+		if known && v.c.Groups != nil {
+			return v.c.Groups, true
+		}
+		return noGroups, true
+	case varClaims:
+		if known && v.c.Claims != nil {
+			return v.c.Claims, true
+		}
+		return noClaims, true
+	case varServiceAccount:
+		if known {
+			if ns, n, ok := strings.Cut(v.c.ServiceAccount, "/"); ok {
+				return map[string]string{"namespace": ns, "name": n}, true
+			}
+		}
+		return noSA, true
+	}
+	return nil, false
+}
+
+func (whenVars) Parent() interpreter.Activation { return nil }
 
 // evalWhen runs a compiled expression; an error (a claim of another type than the
 // expression assumed, a missing key, the cost limit) is returned, never read as false.
 func evalWhen(prog cel.Program, c *auth.Caller, call Call) (bool, error) {
-	out, _, err := prog.Eval(whenInput(c, call))
+	out, _, err := prog.Eval(whenVars{c, call})
 	if err != nil {
 		return false, err
 	}
