@@ -19,7 +19,7 @@ PLAN: dict[str, Any] = {
     "variables": [{"name": "chairs", "lowerBound": 0}, {"name": "tables", "lowerBound": 0}],
     "constraints": [
         {"name": "wood", "coefficients": {"chairs": 1, "tables": 3}, "upperBound": 60},
-        {"constraint": "labour", "coefficients": {"chairs": 2, "tables": 2}, "upperBound": 80},
+        {"name": "labour", "coefficients": {"chairs": 2, "tables": 2}, "upperBound": 80},
         {"name": "table-demand", "coefficients": {"tables": 1}, "upperBound": 15},
     ],
     "objective": {"coefficients": {"chairs": 30, "tables": 50}},
@@ -129,7 +129,7 @@ def test_a_sweep_copies_the_base_problem_and_checks_the_count() -> None:
             parallelism=None,
             time_limit_seconds=None,
         )
-    with pytest.raises(jobs.ToolInputError, match="scenarios or sampling"):
+    with pytest.raises(jobs.ToolInputError, match="give scenarios"):
         jobs.sweep(
             "s",
             LIMITS,
