@@ -234,6 +234,11 @@ async def test_an_agent_session(
         # A mistake is told back, naming the field; nothing is created.
         bad = await agent.call_tool("submit_model", {"model": {**PLAN, "sense": "most"}})
         assert bad.is_error and "sense" in str(bad.content)
+        too_long = await agent.call_tool(
+            "submit_model", {"model": PLAN, "time_limit_seconds": 1000}
+        )
+        assert too_long.is_error and "the server's limit" in str(too_long.content)
+        assert not cluster.list("optimizationjobs", ns)
 
         # Submit the README's production plan; it is an OptimizationJob like any other.
         submitted = data(
