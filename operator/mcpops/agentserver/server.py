@@ -78,7 +78,8 @@ def http_app(server: MCPServer, host: str) -> Any:
     from starlette.responses import PlainTextResponse, Response
     from starlette.routing import Route
 
-    app = server.streamable_http_app(host=host)
+    # Stateless: every call reads the API server, so any replica can answer any request.
+    app = server.streamable_http_app(host=host, stateless_http=True)
 
     async def metrics_endpoint(_: Request) -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
