@@ -20,7 +20,15 @@ from typing import Any
 
 import pytest
 import yaml
-from clusterkit import REPO, Cluster, OperatorProcess, assert_rights, free_port, wait_until
+from clusterkit import (
+    REPO,
+    Cluster,
+    OperatorProcess,
+    assert_rights,
+    free_port,
+    token_kubeconfig,
+    wait_until,
+)
 from mcp import Client
 from mcp_types import CallToolResult
 from test_optimizationjob import get, wait_phase, write_results
@@ -135,13 +143,7 @@ def agent_kubeconfig(cluster: Cluster, namespace: str, tmp_path: Path) -> Path:
     for doc in yaml.safe_load_all(rendered):
         if doc and doc["kind"] in {"ServiceAccount", "Role", "RoleBinding"}:
             cluster.apply(doc, namespace)
-    token = cluster.kubectl("create", "token", SA, "-n", namespace, "--duration=1h").stdout
-    config = yaml.safe_load(Path(cluster.kubeconfig).read_text())
-    for user in config["users"]:
-        user["user"] = {"token": token.strip()}
-    path = tmp_path / "agent.kubeconfig"
-    path.write_text(yaml.safe_dump(config))
-    return path
+    return token_kubeconfig(cluster, SA, namespace, tmp_path / "agent.kubeconfig")
 
 
 @pytest.fixture

@@ -29,6 +29,15 @@ def _finite(x: Any) -> float | None:
     return None
 
 
+def _bound_at(x: float, lo: float | None, hi: float | None, tol: float) -> str | None:
+    """Which finite bound `x` sits at (upper first), if any."""
+    if hi is not None and _near(x, hi, tol):
+        return "upper"
+    if lo is not None and _near(x, lo, tol):
+        return "lower"
+    return None
+
+
 def _terms(constraint: Mapping[str, Any]) -> dict[str, float]:
     if constraint.get("coefficients") is not None:
         return {k: float(v) for k, v in constraint["coefficients"].items()}
@@ -53,11 +62,7 @@ def constraint_rows(
             if s is not None
         ]
         slack = min(slacks) if slacks else None
-        binding_side = None
-        if hi is not None and _near(activity, hi, tol):
-            binding_side = "upper"
-        elif lo is not None and _near(activity, lo, tol):
-            binding_side = "lower"
+        binding_side = _bound_at(activity, lo, hi, tol)
         row: dict[str, Any] = {
             "name": c["name"],
             "activity": activity,
@@ -92,11 +97,7 @@ def variable_rows(
     for v in model.get("variables") or []:
         value = float(values.get(v["name"], 0.0))
         lo, hi = _variable_bounds(v)
-        at = None
-        if hi is not None and _near(value, hi, tol):
-            at = "upper"
-        elif lo is not None and _near(value, lo, tol):
-            at = "lower"
+        at = _bound_at(value, lo, hi, tol)
         row: dict[str, Any] = {
             "name": v["name"],
             "value": value,
