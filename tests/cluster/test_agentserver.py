@@ -291,7 +291,7 @@ async def test_an_agent_session(
             "parallelism": 3,
         }))  # fmt: skip
         sweep_name = sweep["name"]
-        wait_until(lambda: cluster.get("job", sweep_name, ns), what="the sweep's Job")
+        wait_until(lambda: cluster.get("job", sweep_name, ns), timeout=60, what="the sweep's Job")
         objectives = solve_sweep_as_the_pods_would(cluster, ns, sweep_name)
         assert len(objectives) == 6
         for _ in range(12):
@@ -312,7 +312,7 @@ async def test_an_agent_session(
         # A problem as an MPS file: its ConfigMap is created, owned by the job.
         text_job = data(await agent.call_tool("submit_model", {"text": MPS, "solver": "CLP"}))
         cm = wait_until(lambda: cluster.get("configmap", f"{text_job['name']}-problem", ns),
-                        what="the problem ConfigMap")  # fmt: skip
+                        timeout=60, what="the problem ConfigMap")  # fmt: skip
         owner = get(cluster, text_job["name"], ns)["metadata"]["uid"]
         assert cm["metadata"]["ownerReferences"][0]["uid"] == owner
         solve_as_the_pod_would(cluster, ns, text_job["name"])
@@ -357,6 +357,7 @@ async def test_an_agent_session(
         assert cancelled["cancelRequested"] is True
         wait_until(
             lambda: (cluster.get("job", mip_name, ns) or {}).get("spec", {}).get("suspend"),
+            timeout=60,
             what="the solver Job suspended",
         )
         # The runtime, on SIGTERM, writes the best solution it had, marked cancelled.
