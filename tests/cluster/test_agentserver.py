@@ -399,3 +399,22 @@ async def test_an_agent_session(
     lines = [json.loads(line) for line in fast.log.read_text().splitlines() if line.startswith("{")]
     calls = [line for line in lines if line.get("event") == "tool call"]
     assert {"tool": "submit_model", "outcome": "refused"}.items() <= calls[0].items()
+
+
+async def test_stdio_for_a_local_agent(
+    cluster: Cluster, operator: OperatorProcess, namespace: str, agent_kubeconfig: Path
+) -> None:
+    """`mcpops mcp-server --stdio`: an agent on a laptop starts it with a kubeconfig."""
+    from mcp.client.stdio import StdioServerParameters, stdio_client
+
+    params = StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "mcpops.cli", "mcp-server", f"--namespace={namespace}", "--stdio",
+              "--pod-annotation=sim.mcpops.dev/outcome=hang"],
+        env={"KUBECONFIG": str(agent_kubeconfig), "PATH": os.environ.get("PATH", "")},
+    )  # fmt: skip
+    async with Client(stdio_client(params)) as agent:
+        job = data(await agent.call_tool("submit_model", {"model": PLAN}))
+        listed = data(await agent.call_tool("list_jobs", {}))
+        assert [j["name"] for j in listed["jobs"]] == [job["name"]]
+    assert get(cluster, job["name"], namespace)["spec"]["model"]["name"] == "production-plan"
