@@ -25,12 +25,12 @@ from clusterkit import (
     Cluster,
     OperatorProcess,
     assert_rights,
-    free_port,
     token_kubeconfig,
     wait_until,
 )
 from mcp import Client
 from mcp_types import CallToolResult
+from ports import free_port
 from test_optimizationjob import get, wait_phase, write_results
 from test_optimizationjob_service import report_progress
 from toolpaths import tool_path
