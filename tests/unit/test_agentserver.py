@@ -52,6 +52,8 @@ def test_a_model_becomes_a_labelled_job_with_the_servers_limits() -> None:
     assert job["spec"]["ttlSecondsAfterFinished"] == 3600
     assert job["spec"]["podAnnotations"] == {"team": "planning"}
     assert sub.problem_text is None
+    warm = jobs.submission("agent-b", LIMITS, model=PLAN, warm_start_from="agent-abcde").job
+    assert warm["spec"]["warmStartFrom"] == "agent-abcde"
 
 
 @pytest.mark.parametrize(
