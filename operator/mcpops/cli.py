@@ -23,6 +23,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "run an MCP test suite against a server (in a Job pod)",
     ),
     "probe": ("mcpops.inpod.probe", "exit 0 only if an MCP initialize succeeds (readiness probe)"),
+    "mcp-server": (
+        "mcpops.agentserver.server",
+        "serve OptimizationJobs as MCP tools to agents, in one namespace",
+    ),
     "health": (
         "mcpops.inpod.health",
         "serve /readyz that is ready only while MCP initialize succeeds",

@@ -202,3 +202,16 @@ DRAIN_SECONDS = Histogram(
     "How long a previous revision waited for its open sessions past the scale-down window.",
     buckets=(1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600),
 )
+AGENT_TOOL_CALLS = Counter(
+    "mcpops_agent_tool_calls",
+    "Tool calls to `mcpops mcp-server` (the agent server, its own process), by tool and "
+    "outcome: ok, refused (bad input or an unknown job), forbidden (its RBAC refused), "
+    "api-error, error.",
+    ["tool", "outcome"],
+)
+AGENT_TOOL_SECONDS = Histogram(
+    "mcpops_agent_tool_duration_seconds",
+    "Time one tool call of `mcpops mcp-server` took (get_status includes its wait).",
+    ["tool"],
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)

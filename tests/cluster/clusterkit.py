@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+import yaml
 from ports import free_port
 from toolpaths import makefile_env
 
@@ -199,6 +200,17 @@ def assert_rights(
         if can_i(cluster, sa, verb, resource, namespace) != want
     }
     assert not wrong, f"{sa} in {namespace or 'all namespaces'}: expected can-i {wrong}"
+
+
+def token_kubeconfig(cluster: Cluster, sa: str, namespace: str, path: Path) -> Path:
+    """A copy of the cluster's kubeconfig that authenticates as ServiceAccount `sa` (a
+    one-hour token), for a process that must act with that account's rights only."""
+    token = cluster.kubectl("create", "token", sa, "-n", namespace, "--duration=1h").stdout
+    config = yaml.safe_load(Path(cluster.kubeconfig).read_text())
+    for user in config["users"]:
+        user["user"] = {"token": token.strip()}
+    path.write_text(yaml.safe_dump(config))
+    return path
 
 
 def wait_available(cluster: Cluster, name: str, namespace: str, replicas: int) -> dict[str, Any]:

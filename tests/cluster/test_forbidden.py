@@ -8,8 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
-from clusterkit import Cluster, OperatorProcess, wait_until
+from clusterkit import Cluster, OperatorProcess, token_kubeconfig, wait_until
 from test_mcpserver import cond, mcpserver, status, wait_ready
 
 SA = "limited-operator"
@@ -76,12 +75,7 @@ def limited_operator(
         "create", "clusterrolebinding", f"{namespace}-crds", f"--clusterrole={namespace}-crds",
         f"--serviceaccount={namespace}:{SA}",
     )  # fmt: skip
-    token = cluster.kubectl("create", "token", SA, "-n", namespace, "--duration=1h").stdout
-    config = yaml.safe_load(Path(cluster.kubeconfig).read_text())
-    for user in config["users"]:
-        user["user"] = {"token": token.strip()}
-    kubeconfig = tmp_path / "limited.kubeconfig"
-    kubeconfig.write_text(yaml.safe_dump(config))
+    kubeconfig = token_kubeconfig(cluster, SA, namespace, tmp_path / "limited.kubeconfig")
     operator.stop()
     limited = OperatorProcess(
         str(kubeconfig), tmp_path / "limited.log", env={"MCPOPS_NAMESPACES": namespace}

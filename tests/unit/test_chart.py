@@ -112,7 +112,18 @@ VARIANTS: dict[str, tuple[str, ...]] = {
         "--set",
         "metrics.prometheusRule.enabled=true,metrics.grafanaDashboard.enabled=true",
     ),
+    "agent-server": ("--set", "agentServer.enabled=true,agentServer.namespace=optim"),
 }
+AGENT = "agent-server"  # app.kubernetes.io/component of the agent server's objects
+
+
+def operator_docs(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The operator's own objects (not the agent server's, which has its own rights)."""
+    return [
+        d
+        for d in docs
+        if d["metadata"].get("labels", {}).get("app.kubernetes.io/component") != AGENT
+    ]
 
 
 @pytest.fixture(scope="module", params=sorted(VARIANTS))
@@ -410,6 +421,8 @@ def test_watch_namespaces_uses_roles(helm: str) -> None:
 
 def test_rbac_has_no_wildcards_and_least_privilege(rendered: list[dict[str, Any]]) -> None:
     rules = rules_of(rendered)
+    every = rendered
+    rendered = operator_docs(every)
     assert rules
     for where, rule in rules:
         for key in ("apiGroups", "resources", "verbs", "resourceNames", "nonResourceURLs"):
@@ -534,3 +547,72 @@ def test_cleanup_extra_rules_reach_the_operator(helm: str) -> None:
         )
         kind = "Role" if args else "ClusterRole"
         assert verbs_for(docs, "", "persistentvolumeclaims", kind) == {"list", "delete"}
+
+
+def test_agent_server_acts_in_one_namespace_with_least_privilege(helm: str) -> None:
+    assert not [
+        d
+        for d in render(helm)
+        if d["metadata"]["labels"].get("app.kubernetes.io/component") == AGENT
+    ]
+    docs = render(
+        helm, "--set", "agentServer.enabled=true,agentServer.namespace=optim",
+        "--set", "agentServer.solverPodAnnotations.team=planning",
+    )  # fmt: skip
+    agent = [d for d in docs if d not in operator_docs(docs)]
+    kinds = sorted(d["kind"] for d in agent)
+    assert kinds == ["Deployment", "Role", "RoleBinding", "Service", "ServiceAccount"]
+    role = the(agent, "Role")
+    assert role["metadata"]["namespace"] == "optim"
+    assert verbs_for(agent, "mcpops.dev", "optimizationjobs") == {"get", "list", "create", "patch"}
+    assert verbs_for(agent, "", "configmaps") == {"get", "create"}
+    assert {(tuple(r["apiGroups"]), tuple(r["resources"])) for _, r in rules_of(agent)} == {
+        (("mcpops.dev",), ("optimizationjobs",)),
+        (("",), ("configmaps",)),
+    }
+    binding = the(agent, "RoleBinding")
+    sa = the(agent, "ServiceAccount")
+    assert binding["metadata"]["namespace"] == "optim"
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": sa["metadata"]["name"], "namespace": NAMESPACE}
+    ]
+    deployment = the(agent, "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == sa["metadata"]["name"]
+    (container,) = pod["containers"]
+    assert container["command"] == ["mcpops"] and container["args"][0] == "mcp-server"
+    assert "--namespace=optim" in container["args"]
+    assert "--pod-annotation=team=planning" in container["args"]
+    assert (
+        container["image"]
+        == the(operator_docs(docs), "Deployment")["spec"]["template"]["spec"]["containers"][0][
+            "image"
+        ]
+    )
+    # Its pods are not the operator's: neither the operator's Deployment nor its metrics
+    # Service selects them.
+    selector = deployment["spec"]["selector"]["matchLabels"]
+    operator_selector = the(operator_docs(docs), "Deployment")["spec"]["selector"]["matchLabels"]
+    assert not operator_selector.items() <= pod_labels(deployment).items()
+    assert selector.items() <= pod_labels(deployment).items()
+    service = the(agent, "Service")
+    assert service["spec"]["selector"] == selector
+    assert service["spec"]["ports"][0]["targetPort"] == "http-mcp"
+
+
+def pod_labels(deployment: dict[str, Any]) -> dict[str, str]:
+    labels: dict[str, str] = deployment["spec"]["template"]["metadata"]["labels"]
+    return labels
+
+
+def test_agent_server_values_are_checked(helm: str) -> None:
+    for bad in (
+        "agentServer.port=80",
+        "agentServer.maxThreads=0",
+        "agentServer.bogus=1",
+        "agentServer.namespace=Not_A_Namespace",
+    ):
+        res = run_helm(
+            helm, "template", RELEASE, str(CHART), "--set", f"agentServer.enabled=true,{bad}"
+        )
+        assert res.returncode != 0, bad

@@ -161,3 +161,34 @@ No wildcards; each rule says why it exists.
   verbs: ["create", "patch"]
 {{- end }}
 
+
+{{/* The agent server (agentServer.enabled): its own pods, so its own selector. */}}
+{{- define "mcpops.agentServer.fullname" -}}
+{{- printf "%s-agent-server" (include "mcpops.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "mcpops.agentServer.selectorLabels" -}}
+app.kubernetes.io/name: {{ printf "%s-agent-server" (include "mcpops.name" .) | trunc 63 | trimSuffix "-" }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "mcpops.agentServer.labels" -}}
+helm.sh/chart: {{ include "mcpops.chart" . }}
+{{ include "mcpops.agentServer.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: mcpops
+app.kubernetes.io/component: agent-server
+{{- end }}
+
+{{- define "mcpops.agentServer.namespace" -}}
+{{- default .Release.Namespace .Values.agentServer.namespace }}
+{{- end }}
+
+{{- define "mcpops.agentServer.serviceAccountName" -}}
+{{- if .Values.agentServer.serviceAccount.create }}
+{{- default (include "mcpops.agentServer.fullname" .) .Values.agentServer.serviceAccount.name }}
+{{- else }}
+{{- required "agentServer.serviceAccount.name is required when agentServer.serviceAccount.create is false" .Values.agentServer.serviceAccount.name }}
+{{- end }}
+{{- end }}

@@ -246,6 +246,49 @@ def metrics_page() -> str:
     return "\n".join(lines) + "\n"
 
 
+def _schema_type(prop: dict[str, Any]) -> str:
+    """A parameter's JSON schema type in a few words (object types by their title)."""
+    if "$ref" in prop:
+        return str(prop["$ref"]).rsplit("/", 1)[-1]
+    if "anyOf" in prop:
+        kinds = [_schema_type(p) for p in prop["anyOf"] if p.get("type") != "null"]
+        return " or ".join(kinds)
+    if "enum" in prop:
+        return " | ".join(json.dumps(v) for v in prop["enum"])
+    if prop.get("type") == "array":
+        return f"list of {_schema_type(prop.get('items', {}))}"
+    return str(prop.get("type", "any"))
+
+
+def agent_tools_page() -> str:
+    """The tools of `mcpops mcp-server`, as its tools/list describes them."""
+    from mcpops.agentserver.tools import tool_reference
+
+    lines = [
+        HEADER.rstrip("\n"),
+        "# Agent server tools",
+        "",
+        "The MCP tools of `mcpops mcp-server` (chart value `agentServer.enabled`), as its "
+        "`tools/list` describes them. Every tool acts through the Kubernetes API as "
+        "OptimizationJobs in the one namespace the server serves. Model parameters follow "
+        "the OptimizationJob's model form ([optimizationjob.md](optimizationjob.md)). "
+        "Source: `operator/mcpops/agentserver/server.py`.",
+    ]
+    for tool in tool_reference():
+        schema = tool["inputSchema"]
+        required = set(schema.get("required", []))
+        lines += ["", f"## {tool['name']}", "", " ".join(tool["description"].split()), ""]
+        props = schema.get("properties", {})
+        if not props:
+            lines.append("No parameters.")
+            continue
+        lines += ["| Parameter | Type | Default |", "| --- | --- | --- |"]
+        for pname, prop in props.items():
+            default = "required" if pname in required else _code(json.dumps(prop.get("default")))
+            lines.append(f"| `{pname}` | {_cell(_schema_type(prop))} | {default} |")
+    return "\n".join(lines) + "\n"
+
+
 def index_page() -> str:
     lines = [
         HEADER.rstrip("\n"),
@@ -258,12 +301,14 @@ def index_page() -> str:
     for kind in KINDS:
         lines.append(f"- [{kind.kind}]({kind.singular}.md) — {kind.description}")
     lines.append("- [Metrics](metrics.md) — every Prometheus metric the operator exports.")
+    lines.append("- [Agent server tools](agent-tools.md) — the MCP tools of `mcpops mcp-server`.")
     return "\n".join(lines) + "\n"
 
 
 def pages() -> dict[str, str]:
     out = {f"{kind.singular}.md": kind_page(kind) for kind in KINDS}
     out["metrics.md"] = metrics_page()
+    out["agent-tools.md"] = agent_tools_page()
     out[INDEX] = index_page()
     return out
 
