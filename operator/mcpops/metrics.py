@@ -187,6 +187,17 @@ PROXY_INFO_REQUESTS = Counter(
     "(ok, error).",
     ["outcome"],
 )
+ANALYSIS_READS = Counter(
+    "mcpops_rollout_analysis_reads",
+    "Reads of a pod proxy's /metrics for rollout.analysis, by outcome (ok, error).",
+    ["outcome"],
+)
+ROLLOUT_ANALYSES = Counter(
+    "mcpops_rollout_analysis",
+    "rollout.analysis verdicts after a switch, by result (passed; failed: a threshold was "
+    "breached and traffic returned to the previous revision; inconclusive: too few calls).",
+    ["result"],
+)
 SESSION_KEYS_CREATED = Counter(
     "mcpops_session_keys_created",
     "Session-key Secrets created (one per MCPServer, shared by all its revisions).",

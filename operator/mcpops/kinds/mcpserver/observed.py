@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from mcpops.kinds.mcpserver.analysis import ToolStats
 from mcpops.objects.bodies import Body
 from mcpops.objects.conditions import true_condition
 from mcpops_common.names import REVISION_LABEL
@@ -37,6 +38,9 @@ class Observed:
     # Open sessions per revision, summed over the pods whose proxies answered (a revision
     # none answered for is absent): asked of the previous revision's pods after a switch.
     sessions: dict[str, int] = field(default_factory=dict)
+    # rollout.analysis: per revision, calls, errors and p95 per tool counted by its proxies
+    # since the last switch (absent: no proxy of it answered since).
+    traffic: dict[str, dict[str, ToolStats]] = field(default_factory=dict)
 
     def pods_of(self, job: str) -> list[Body]:
         return [
@@ -134,6 +138,21 @@ def proxy_endpoints(services: dict[str, Body], slices: dict[str, Body]) -> dict[
 def revision_proxies(pods: dict[str, Body], deployment: Body | None, revision: str) -> list[str]:
     """host:port of the running proxies of a revision's serving pods (not its test pods),
     the port read from its Deployment's template (the container port named "mcp")."""
+    return sorted(p.address for p in revision_pods(pods, deployment, revision))
+
+
+@dataclass(frozen=True)
+class ProxyPod:
+    """A running serving pod of a revision, and where its proxy listens."""
+
+    name: str
+    address: str  # host:port
+    created: str  # metadata.creationTimestamp
+
+
+def revision_pods(pods: dict[str, Body], deployment: Body | None, revision: str) -> list[ProxyPod]:
+    """The running serving pods of a revision (not its test pods), with their proxies'
+    addresses, the port read from its Deployment's template (the container port "mcp")."""
     template = ((deployment or {}).get("spec") or {}).get("template") or {}
     port = next(
         (
@@ -154,8 +173,11 @@ def revision_proxies(pods: dict[str, Body], deployment: Body | None, revision: s
             continue
         ip = st.get("podIP")
         if st.get("phase") == "Running" and ip and not meta.get("deletionTimestamp"):
-            out.append(f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}")
-    return sorted(out)
+            address = f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
+            out.append(
+                ProxyPod(str(meta.get("name")), address, str(meta.get("creationTimestamp") or ""))
+            )
+    return sorted(out, key=lambda p: p.name)
 
 
 def ready_replicas(dep: Body | None) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import secrets
 from datetime import UTC, datetime
@@ -13,9 +14,9 @@ from pydantic import ValidationError
 from mcpops import metrics
 from mcpops.api.mcpserver import MCPServerSpec, Phase
 from mcpops.api.updates import Updates
-from mcpops.kinds.mcpserver import desired, exposure, network, references, updates
+from mcpops.kinds.mcpserver import analysis, desired, exposure, network, references, updates
 from mcpops.kinds.mcpserver.netcontext import NetworkContext, cluster_dns
-from mcpops.kinds.mcpserver.observed import proxy_endpoints, revision_proxies
+from mcpops.kinds.mcpserver.observed import proxy_endpoints, revision_pods, revision_proxies
 from mcpops.kinds.mcpserver.plan import ROLLOUT_PHASES, Observed, plan
 from mcpops.machinery.client import HANDOVER_MANAGER, ApiError, Client
 from mcpops.machinery.informer import Watch
@@ -145,6 +146,7 @@ class MCPServerReconciler:
         self.lookups = Lookups()  # spec.updates: one cache for every server (per source)
         self.proxies = ProxyInfos()  # what the in-pod proxies say (protocol revision)
         self.keyed: set[Key] = set()  # servers whose session-key Secret this process made
+        self.windows: dict[Key, analysis.Window] = {}  # rollout.analysis: counted so far
         self.phases: dict[Key, str] = {}
         self.rollouts: dict[Key, datetime] = {}  # rollouts moving on their own: since when
         self.waiting: set[Key] = set()  # servers whose revision waits for a missing reference
@@ -207,6 +209,7 @@ class MCPServerReconciler:
             self._track_conditions(key, None)
             self.proxies.forget(key)
             self.keyed.discard(key)
+            self.windows.pop(key, None)
             return None  # children go with their owner (garbage collection)
         bound = log.bind(
             namespace=key[0], name=key[1], uid=server["metadata"].get("uid"), kind=KIND
@@ -249,6 +252,9 @@ class MCPServerReconciler:
         for outcome, seconds in result.drains:
             metrics.DRAINS.labels(outcome).inc()
             metrics.DRAIN_SECONDS.observe(seconds)
+        for revision, verdict, message in result.analyses:
+            metrics.ROLLOUT_ANALYSES.labels(verdict.lower()).inc()
+            bound.info("analysis", revision=revision, result=verdict, message=message)
         for outcome in result.test_results:
             metrics.TEST_RESULTS.labels(outcome).inc()
         for outcome in result.scheduled_results:
@@ -282,7 +288,41 @@ class MCPServerReconciler:
             count = await self.proxies.sessions(addresses) if addresses else None
             if count is not None:
                 observed.sessions[previous] = count
+        await self.read_traffic(key, server, observed)
         return observed
+
+    async def read_traffic(self, key: Key, server: Body, observed: Observed) -> None:
+        """rollout.analysis: read the /metrics of the proxies of the revision being verified
+        (or, before the switch, of the candidate: the baseline) and count what they served
+        since the switch (kept in memory: a restarted operator counts from its first look)."""
+        aim = analysis.target(server)
+        if aim is None:
+            self.windows.pop(key, None)
+            return
+        revision, since = aim
+        pods = revision_pods(observed.pods, observed.deployments.get(revision), revision)
+        texts = await asyncio.gather(*(self.proxies.metrics(p.address) for p in pods))
+        readings: dict[str, analysis.Sample] = {}
+        for pod, text in zip(pods, texts, strict=True):
+            if text is None:
+                continue  # not this look; the next one counts what it missed
+            try:
+                readings[pod.name] = analysis.parse(text)
+            except ValueError:
+                log.warning("unreadable proxy metrics", pod=pod.name, namespace=key[0])
+        fresh = analysis.born_after({p.name: p.created for p in pods}, since)
+        window = analysis.advance(self.windows.get(key), revision, since, readings, fresh)
+        self.windows[key] = window
+        if since and window.readings:
+            observed.traffic[revision] = analysis.stats(window.totals)
+            log.debug(
+                "analysis look",
+                namespace=key[0],
+                name=key[1],
+                revision=revision,
+                pods=len(readings),
+                traffic=analysis.summary(observed.traffic[revision]),
+            )
 
     async def session_key(self, key: Key, server: Body, bound: Any) -> None:
         """Create the Secret the proxies sign session ids with, once per MCPServer: created
