@@ -162,23 +162,29 @@ def advance(
     readings: Mapping[str, Sample],
     born_after: frozenset[str] = frozenset(),
 ) -> Window:
-    """Fold this look's readings (pod -> Sample; pods that did not answer are absent) into
-    the window. A new `since` (the switch happened) starts the counting from the last
-    readings; a pod first seen counts from zero when it was created after the switch
-    (`born_after`), otherwise from its first reading (what it counted before is unknown)."""
+    """Fold this look's readings into the window: proxy -> Sample, the proxy named
+    "<pod>#<restarts of its container>" (proxies that did not answer are absent). A new
+    `since` (the switch happened) starts the counting from the last readings. A proxy first
+    seen counts from zero when its pod was created after the switch (`born_after`: pod
+    names) or when it is a restart of one already read; otherwise from its first reading
+    (what it counted before is unknown)."""
     if window is None or window.revision != revision:
         window = Window(revision, since)
     if window.since != since:
         window = Window(revision, since, dict(window.last))
     last, totals = dict(window.last), dict(window.totals)
-    for pod, now in readings.items():
-        before = last.get(pod)
-        if before is None and pod not in born_after:
+    read_before = {p.partition("#")[0] for p in last}
+    for proxy, now in readings.items():
+        pod = proxy.partition("#")[0]
+        before = last.get(proxy)
+        if before is None and pod not in born_after and pod not in read_before:
             before = now
         if since:
             for k, v in delta(before, now).items():
                 totals[k] = totals.get(k, 0.0) + v
-        last[pod] = now
+        for stale in [p for p in last if p.partition("#")[0] == pod and p != proxy]:
+            del last[stale]
+        last[proxy] = now
     counted = window.readings + (1 if since and readings else 0)
     return Window(revision, since, last, totals, counted)
 

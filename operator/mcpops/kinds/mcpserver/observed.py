@@ -12,6 +12,7 @@ from mcpops_common.names import REVISION_LABEL
 
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"  # set by the EndpointSlice controller
 JOB_NAME_LABEL = "job-name"  # set by the Job controller on its pods
+PROXY_CONTAINER = "mcp-proxy"  # the in-pod proxy's container (desired.pod_template)
 
 
 @dataclass
@@ -148,6 +149,12 @@ class ProxyPod:
     name: str
     address: str  # host:port
     created: str  # metadata.creationTimestamp
+    restarts: int = 0  # of its proxy container: a restarted proxy counts from zero again
+
+    @property
+    def reading(self) -> str:
+        """The key of its proxy's readings: a restart starts a new series of them."""
+        return f"{self.name}#{self.restarts}"
 
 
 def revision_pods(pods: dict[str, Body], deployment: Body | None, revision: str) -> list[ProxyPod]:
@@ -174,9 +181,13 @@ def revision_pods(pods: dict[str, Body], deployment: Body | None, revision: str)
         ip = st.get("podIP")
         if st.get("phase") == "Running" and ip and not meta.get("deletionTimestamp"):
             address = f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
-            out.append(
-                ProxyPod(str(meta.get("name")), address, str(meta.get("creationTimestamp") or ""))
+            restarts = sum(
+                int(c.get("restartCount") or 0)
+                for c in st.get("containerStatuses") or []
+                if c.get("name") == PROXY_CONTAINER
             )
+            created = str(meta.get("creationTimestamp") or "")
+            out.append(ProxyPod(str(meta.get("name")), address, created, restarts))
     return sorted(out, key=lambda p: p.name)
 
 

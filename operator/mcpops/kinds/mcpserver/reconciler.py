@@ -307,7 +307,7 @@ class MCPServerReconciler:
             if text is None:
                 continue  # not this look; the next one counts what it missed
             try:
-                readings[pod.name] = analysis.parse(text)
+                readings[pod.reading] = analysis.parse(text)
             except ValueError:
                 log.warning("unreadable proxy metrics", pod=pod.name, namespace=key[0])
         fresh = analysis.born_after({p.name: p.created for p in pods}, since)
