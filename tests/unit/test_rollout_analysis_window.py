@@ -100,6 +100,8 @@ def test_the_switch_counts_from_the_candidates_last_reading() -> None:
     w = advance(w, "green", "T", {"p1#1": {("a", "ok"): 50}})
     assert w.totals == {("a", "ok"): 59, ("a", "error"): 5}
     assert "p1#0" not in w.last
+    # A status read from a cache older than the switch does not reset what was counted.
+    assert advance(w, "green", "", {"p1#1": {("a", "ok"): 99}}) == w
     # Another revision starts again.
     assert advance(w, "other", "T2", {"p9#0": {("a", "ok"): 1}}).totals == {}
 

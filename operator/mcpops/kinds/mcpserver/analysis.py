@@ -170,6 +170,8 @@ def advance(
     (what it counted before is unknown)."""
     if window is None or window.revision != revision:
         window = Window(revision, since)
+    if window.since and not since:
+        return window  # a status older than the switch (a stale cache): not a baseline
     if window.since != since:
         window = Window(revision, since, dict(window.last))
     last, totals = dict(window.last), dict(window.totals)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import secrets
+import time
 from datetime import UTC, datetime
 from typing import Any, get_args
 
@@ -35,6 +36,7 @@ MOVING_PHASES = frozenset({"Progressing", "Testing", "Verifying"})
 # Invalid (422), bad request (400), too large (413): the same object would be refused again.
 REFUSED = frozenset({400, 413, 422})
 log = structlog.stdlib.get_logger("mcpops.kinds.mcpserver")
+MIN_READ_SECONDS = 1.0  # rollout.analysis: the proxies of one server read at most this often
 
 
 # Test Jobs and their pods are read for their labels and status only; their specs carry
@@ -147,6 +149,7 @@ class MCPServerReconciler:
         self.proxies = ProxyInfos()  # what the in-pod proxies say (protocol revision)
         self.keyed: set[Key] = set()  # servers whose session-key Secret this process made
         self.windows: dict[Key, analysis.Window] = {}  # rollout.analysis: counted so far
+        self.next_read: dict[Key, float] = {}  # rollout.analysis: not read again before
         self.phases: dict[Key, str] = {}
         self.rollouts: dict[Key, datetime] = {}  # rollouts moving on their own: since when
         self.waiting: set[Key] = set()  # servers whose revision waits for a missing reference
@@ -210,6 +213,7 @@ class MCPServerReconciler:
             self.proxies.forget(key)
             self.keyed.discard(key)
             self.windows.pop(key, None)
+            self.next_read.pop(key, None)
             return None  # children go with their owner (garbage collection)
         bound = log.bind(
             namespace=key[0], name=key[1], uid=server["metadata"].get("uid"), kind=KIND
@@ -298,8 +302,17 @@ class MCPServerReconciler:
         aim = analysis.target(server)
         if aim is None:
             self.windows.pop(key, None)
+            self.next_read.pop(key, None)
             return
         revision, since = aim
+        window = self.windows.get(key)
+        now = time.monotonic()
+        if window and (window.revision, window.since) == aim and now < self.next_read.get(key, 0):
+            # A burst of reconciles (watch events) reads the proxies once.
+            if since and window.readings:
+                observed.traffic[revision] = analysis.stats(window.totals)
+            return
+        self.next_read[key] = now + MIN_READ_SECONDS
         pods = revision_pods(observed.pods, observed.deployments.get(revision), revision)
         texts = await asyncio.gather(*(self.proxies.metrics(p.address) for p in pods))
         readings: dict[str, analysis.Sample] = {}
@@ -311,7 +324,7 @@ class MCPServerReconciler:
             except ValueError:
                 log.warning("unreadable proxy metrics", pod=pod.name, namespace=key[0])
         fresh = analysis.born_after({p.name: p.created for p in pods}, since)
-        window = analysis.advance(self.windows.get(key), revision, since, readings, fresh)
+        window = analysis.advance(window, revision, since, readings, fresh)
         self.windows[key] = window
         if since and window.readings:
             observed.traffic[revision] = analysis.stats(window.totals)
