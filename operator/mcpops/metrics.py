@@ -198,6 +198,8 @@ ROLLOUT_ANALYSES = Counter(
     "breached and traffic returned to the previous revision; inconclusive: too few calls).",
     ["result"],
 )
+for _result in ("passed", "failed", "inconclusive"):  # increase() sees the first of each
+    ROLLOUT_ANALYSES.labels(_result)
 SESSION_KEYS_CREATED = Counter(
     "mcpops_session_keys_created",
     "Session-key Secrets created (one per MCPServer, shared by all its revisions).",
