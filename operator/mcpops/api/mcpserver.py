@@ -312,7 +312,8 @@ class Rollout(ApiModel):
         le=86400,
         description=(
             "After the switch, traffic returns to the previous revision automatically if the "
-            "new one stops being ready within this window."
+            "new one stops being ready within this window, or (rollout.analysis) its real "
+            "traffic breaches a threshold."
         ),
     )
     revision_history_limit: int = Field(
