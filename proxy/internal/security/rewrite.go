@@ -45,7 +45,7 @@ func (g *Guard) fixResult(raw json.RawMessage, caller *auth.Caller) (json.RawMes
 		if json.Unmarshal(t["name"], &name) != nil {
 			continue
 		}
-		if ok, _ := g.Policy.Allowed(caller, name); !ok {
+		if ok, _ := g.Policy.Allowed(caller, Call{Tool: name}); !ok {
 			continue
 		}
 		if o, ok := g.Policy.t.Overrides[name]; ok {

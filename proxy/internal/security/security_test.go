@@ -171,7 +171,7 @@ func TestRulesPerCaller(t *testing.T) {
 		want bool
 	}{{ops, "rm", true}, {agent, "echo", true}, {agent, "rm", false}, {stranger, "echo", false}, {&auth.Caller{Anonymous: true}, "echo", false}}
 	for _, c := range checks {
-		if ok, why := p.Allowed(c.c, c.tool); ok != c.want {
+		if ok, why := p.Allowed(c.c, Call{Tool: c.tool}); ok != c.want {
 			t.Errorf("%s calling %s: %v (%s)", c.c.Subject, c.tool, ok, why)
 		}
 	}
