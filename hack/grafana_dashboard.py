@@ -80,8 +80,17 @@ ROWS: list[tuple[str, list[tuple[str, str, str, list[Q], str]]]] = [
                 "stat",
                 "none",
                 [('sum(increase(mcpops_rollouts_total{outcome="rolled_back"}[1h]))', "")],
-                "Revisions that stopped being ready after the switch, so traffic returned "
-                "to the previous one (alert MCPOpsRepeatedRollbacks at 3).",
+                "Revisions that stopped being ready after the switch, or whose real traffic "
+                "breached rollout.analysis, so traffic returned to the previous one (alert "
+                "MCPOpsRepeatedRollbacks at 3).",
+            ),
+            (
+                "Post-switch analysis by result",
+                "timeseries",
+                "none",
+                [("sum by (result) (increase(mcpops_rollout_analysis_total[1h]))", "{{result}}")],
+                "rollout.analysis verdicts per hour: passed, failed (traffic returned), "
+                "inconclusive (too few calls in the verify window).",
             ),
             (
                 "Rollout phase duration (p50, p95)",

@@ -187,6 +187,19 @@ PROXY_INFO_REQUESTS = Counter(
     "(ok, error).",
     ["outcome"],
 )
+ANALYSIS_READS = Counter(
+    "mcpops_rollout_analysis_reads",
+    "Reads of a pod proxy's /metrics for rollout.analysis, by outcome (ok, error).",
+    ["outcome"],
+)
+ROLLOUT_ANALYSES = Counter(
+    "mcpops_rollout_analysis",
+    "rollout.analysis verdicts after a switch, by result (passed; failed: a threshold was "
+    "breached and traffic returned to the previous revision; inconclusive: too few calls).",
+    ["result"],
+)
+for _result in ("passed", "failed", "inconclusive"):  # increase() sees the first of each
+    ROLLOUT_ANALYSES.labels(_result)
 SESSION_KEYS_CREATED = Counter(
     "mcpops_session_keys_created",
     "Session-key Secrets created (one per MCPServer, shared by all its revisions).",

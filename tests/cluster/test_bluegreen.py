@@ -395,3 +395,31 @@ def test_operator_killed_at_each_phase_switches_exactly_once(
     switches = cluster.wait_events(namespace, "crash", reason="TrafficSwitched", at_least=2)
     assert len(switches) == 2  # first + one switch
     assert len(cluster.list("jobs", namespace, f"mcpops.dev/revision={st['activeRevision']}")) == 1
+
+
+def test_analysis_with_no_proxy_answering_is_inconclusive_and_keeps_the_switch(
+    cluster: Cluster, operator: OperatorProcess, namespace: str
+) -> None:
+    """rollout.analysis wired into the state machine: simulated pods have no proxy to read,
+    so the window ends without a reading; the new revision keeps traffic, and says why."""
+    analysis = {"maxErrorRate": 0.1, "minCalls": 1, "intervalSeconds": 2}
+    rollout = {**FAST, "verifySeconds": 6, "analysis": analysis}
+    cluster.apply(mcpserver("judged", rollout=rollout), namespace)
+    first = wait_ready(cluster, "judged", namespace)["activeRevision"]
+    patch_spec(cluster, "judged", namespace, {"image": "example.invalid/mcp:2"})
+    st = wait_until(
+        lambda: (
+            (s := status(cluster, "judged", namespace)).get("rollout", {}).get("analysisResult")
+            not in (None, "Running")
+            and s
+        ),
+        timeout=120,
+        what="the analysis window to end",
+    )
+    assert st["rollout"]["analysisResult"] == "Inconclusive", st["rollout"]
+    assert st["activeRevision"] != first and "failedRevision" not in st, st
+    assert stable_revision(cluster, "judged", namespace) == st["activeRevision"]
+    verdict = cond(st, "AnalysisPassed")
+    assert (verdict["status"], verdict["reason"]) == ("Unknown", "TooFewCalls"), verdict
+    assert "no proxy of the revision answered" in verdict["message"]
+    assert cluster.wait_events(namespace, "judged", reason="AnalysisInconclusive")

@@ -33,7 +33,7 @@ OLD_ROLLOUT: dict[str, Any] = {
 
 
 # Keys the typed record gained after the untyped version.
-ADDED_SINCE = {"failedAt", "drainStartedAt", "drainSessions"}
+ADDED_SINCE = {"failedAt", "drainStartedAt", "drainSessions", "analysisResult", "analysisMessage"}
 
 
 def test_every_key_the_untyped_record_had_reads_back_unchanged() -> None:

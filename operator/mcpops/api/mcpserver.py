@@ -221,10 +221,10 @@ class Sessions(ApiModel):
 
 
 class Analysis(ApiModel):
-    """Thresholds over what the in-pod proxy measures of real traffic after the switch.
-
-    Not acted on yet: the in-pod proxy that measures calls is not part of the pods yet, and
-    until it is the verify window judges readiness only (as without this field)."""
+    """Thresholds over what the in-pod proxies of the new revision measure of real traffic
+    (tools/call per tool) after a switch, over rollout.verifySeconds. A breach returns traffic
+    to the previous revision. Judged only when there is a previous revision to return to and
+    the pods carry the proxy (transport sse: readiness only, as without this field)."""
 
     max_error_rate: float | None = Field(
         default=None,
@@ -246,6 +246,13 @@ class Analysis(ApiModel):
         le=1000000,
         description="A tool with fewer calls in the window is not judged (too few to tell); "
         "all tools together are judged from this many calls.",
+    )
+    interval_seconds: int = Field(
+        default=10,
+        ge=1,
+        le=3600,
+        description="How often the new revision's proxies are read (their /metrics) during "
+        "the verify window; a breach is acted on at the first reading that shows it.",
     )
 
 
@@ -305,7 +312,8 @@ class Rollout(ApiModel):
         le=86400,
         description=(
             "After the switch, traffic returns to the previous revision automatically if the "
-            "new one stops being ready within this window."
+            "new one stops being ready within this window, or (rollout.analysis) its real "
+            "traffic breaches a threshold."
         ),
     )
     revision_history_limit: int = Field(
@@ -324,8 +332,9 @@ class Rollout(ApiModel):
     )
     analysis: Analysis | None = Field(
         default=None,
-        description="Post-switch analysis of real traffic (error rate, latency per tool) over "
-        "verifySeconds. Defined, not acted on yet: needs the in-pod proxy.",
+        description="Post-switch analysis of real traffic (error rate, latency per tool, as "
+        "the in-pod proxies count it) over verifySeconds: on a breach traffic returns to the "
+        "previous revision, which is marked failed with the metric, tool and numbers.",
     )
 
 
@@ -679,6 +688,15 @@ class RolloutRecord(ApiModel):
     )
     drain_sessions: int | None = Field(
         default=None, ge=0, description="Open sessions on the previous revision at the last look."
+    )
+    analysis_result: Literal["Running", "Passed", "Failed", "Inconclusive"] | None = Field(
+        default=None,
+        description="rollout.analysis of the revision that took traffic at the last switch: "
+        "Running during the verify window, then Passed, Failed (traffic returned) or "
+        "Inconclusive (too few calls to judge).",
+    )
+    analysis_message: str | None = Field(
+        default=None, description="What the analysis saw: calls, errors and p95 per tool."
     )
 
     @classmethod

@@ -1,6 +1,7 @@
 """What the in-pod proxies report of themselves: `GET /mcpops/info` on a pod's proxy port
 (proxy/README.md), for the protocol revision a server speaks (status.protocolVersion) and,
-after a switch, the sessions still open on the previous revision (rollout.drainSeconds).
+after a switch, the sessions still open on the previous revision (rollout.drainSeconds);
+and `GET /metrics`, the calls the new revision served since a switch (rollout.analysis).
 
 Asked of the pods directly, at the addresses their Services' EndpointSlices list (the
 operator reaches pod IPs as Services and probes do); never through the API server, which
@@ -24,6 +25,7 @@ from mcpops import metrics
 
 TIMEOUT_SECONDS = 1.0  # a loopback-fast answer; a pod that does not give it is asked later
 RETRY_SECONDS = 15.0
+METRICS_TIMEOUT = 2.0  # /metrics is larger than /mcpops/info (a series per tool and bucket)
 log = structlog.stdlib.get_logger("mcpops.machinery.proxyinfo")
 
 
@@ -76,6 +78,19 @@ class ProxyInfos:
             return None
         metrics.PROXY_INFO_REQUESTS.labels("ok" if info else "error").inc()
         return info
+
+    async def metrics(self, address: str) -> str | None:
+        """The proxy's /metrics (Prometheus text), for rollout.analysis; None when it does
+        not answer in time (that pod is left out of this look)."""
+        try:
+            answer = await self.http.get(f"http://{address}/metrics", timeout=METRICS_TIMEOUT)
+            answer.raise_for_status()
+        except httpx.HTTPError as exc:
+            metrics.ANALYSIS_READS.labels("error").inc()
+            log.debug("proxy metrics", address=address, error=str(exc))
+            return None
+        metrics.ANALYSIS_READS.labels("ok").inc()
+        return answer.text
 
     async def protocols(self, key: Any, endpoints: Mapping[str, Sequence[str]]) -> dict[str, str]:
         """revision -> protocol revision, for the revisions with ready proxies at

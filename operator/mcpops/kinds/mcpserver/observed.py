@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from mcpops.kinds.mcpserver.analysis import ToolStats
 from mcpops.objects.bodies import Body
 from mcpops.objects.conditions import true_condition
 from mcpops_common.names import REVISION_LABEL
 
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"  # set by the EndpointSlice controller
 JOB_NAME_LABEL = "job-name"  # set by the Job controller on its pods
+PROXY_CONTAINER = "mcp-proxy"  # the in-pod proxy's container (desired.pod_template)
 
 
 @dataclass
@@ -37,6 +39,9 @@ class Observed:
     # Open sessions per revision, summed over the pods whose proxies answered (a revision
     # none answered for is absent): asked of the previous revision's pods after a switch.
     sessions: dict[str, int] = field(default_factory=dict)
+    # rollout.analysis: per revision, calls, errors and p95 per tool counted by its proxies
+    # since the last switch (absent: no proxy of it answered since).
+    traffic: dict[str, dict[str, ToolStats]] = field(default_factory=dict)
 
     def pods_of(self, job: str) -> list[Body]:
         return [
@@ -134,6 +139,27 @@ def proxy_endpoints(services: dict[str, Body], slices: dict[str, Body]) -> dict[
 def revision_proxies(pods: dict[str, Body], deployment: Body | None, revision: str) -> list[str]:
     """host:port of the running proxies of a revision's serving pods (not its test pods),
     the port read from its Deployment's template (the container port named "mcp")."""
+    return sorted(p.address for p in revision_pods(pods, deployment, revision))
+
+
+@dataclass(frozen=True)
+class ProxyPod:
+    """A running serving pod of a revision, and where its proxy listens."""
+
+    name: str
+    address: str  # host:port
+    created: str  # metadata.creationTimestamp
+    restarts: int = 0  # of its proxy container: a restarted proxy counts from zero again
+
+    @property
+    def reading(self) -> str:
+        """The key of its proxy's readings: a restart starts a new series of them."""
+        return f"{self.name}#{self.restarts}"
+
+
+def revision_pods(pods: dict[str, Body], deployment: Body | None, revision: str) -> list[ProxyPod]:
+    """The running serving pods of a revision (not its test pods), with their proxies'
+    addresses, the port read from its Deployment's template (the container port "mcp")."""
     template = ((deployment or {}).get("spec") or {}).get("template") or {}
     port = next(
         (
@@ -154,8 +180,15 @@ def revision_proxies(pods: dict[str, Body], deployment: Body | None, revision: s
             continue
         ip = st.get("podIP")
         if st.get("phase") == "Running" and ip and not meta.get("deletionTimestamp"):
-            out.append(f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}")
-    return sorted(out)
+            address = f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
+            restarts = sum(
+                int(c.get("restartCount") or 0)
+                for c in st.get("containerStatuses") or []
+                if c.get("name") == PROXY_CONTAINER
+            )
+            created = str(meta.get("creationTimestamp") or "")
+            out.append(ProxyPod(str(meta.get("name")), address, created, restarts))
+    return sorted(out, key=lambda p: p.name)
 
 
 def ready_replicas(dep: Body | None) -> int:

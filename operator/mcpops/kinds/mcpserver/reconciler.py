@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import secrets
+import time
 from datetime import UTC, datetime
 from typing import Any, get_args
 
@@ -13,9 +15,9 @@ from pydantic import ValidationError
 from mcpops import metrics
 from mcpops.api.mcpserver import MCPServerSpec, Phase
 from mcpops.api.updates import Updates
-from mcpops.kinds.mcpserver import desired, exposure, network, references, updates
+from mcpops.kinds.mcpserver import analysis, desired, exposure, network, references, updates
 from mcpops.kinds.mcpserver.netcontext import NetworkContext, cluster_dns
-from mcpops.kinds.mcpserver.observed import proxy_endpoints, revision_proxies
+from mcpops.kinds.mcpserver.observed import proxy_endpoints, revision_pods, revision_proxies
 from mcpops.kinds.mcpserver.plan import ROLLOUT_PHASES, Observed, plan
 from mcpops.machinery.client import HANDOVER_MANAGER, ApiError, Client
 from mcpops.machinery.informer import Watch
@@ -34,6 +36,7 @@ MOVING_PHASES = frozenset({"Progressing", "Testing", "Verifying"})
 # Invalid (422), bad request (400), too large (413): the same object would be refused again.
 REFUSED = frozenset({400, 413, 422})
 log = structlog.stdlib.get_logger("mcpops.kinds.mcpserver")
+MIN_READ_SECONDS = 1.0  # rollout.analysis: the proxies of one server read at most this often
 
 
 # Test Jobs and their pods are read for their labels and status only; their specs carry
@@ -145,6 +148,8 @@ class MCPServerReconciler:
         self.lookups = Lookups()  # spec.updates: one cache for every server (per source)
         self.proxies = ProxyInfos()  # what the in-pod proxies say (protocol revision)
         self.keyed: set[Key] = set()  # servers whose session-key Secret this process made
+        self.windows: dict[Key, analysis.Window] = {}  # rollout.analysis: counted so far
+        self.next_read: dict[Key, float] = {}  # rollout.analysis: not read again before
         self.phases: dict[Key, str] = {}
         self.rollouts: dict[Key, datetime] = {}  # rollouts moving on their own: since when
         self.waiting: set[Key] = set()  # servers whose revision waits for a missing reference
@@ -207,6 +212,8 @@ class MCPServerReconciler:
             self._track_conditions(key, None)
             self.proxies.forget(key)
             self.keyed.discard(key)
+            self.windows.pop(key, None)
+            self.next_read.pop(key, None)
             return None  # children go with their owner (garbage collection)
         bound = log.bind(
             namespace=key[0], name=key[1], uid=server["metadata"].get("uid"), kind=KIND
@@ -249,6 +256,9 @@ class MCPServerReconciler:
         for outcome, seconds in result.drains:
             metrics.DRAINS.labels(outcome).inc()
             metrics.DRAIN_SECONDS.observe(seconds)
+        for revision, verdict, message in result.analyses:
+            metrics.ROLLOUT_ANALYSES.labels(verdict.lower()).inc()
+            bound.info("analysis", revision=revision, result=verdict, message=message)
         for outcome in result.test_results:
             metrics.TEST_RESULTS.labels(outcome).inc()
         for outcome in result.scheduled_results:
@@ -282,7 +292,50 @@ class MCPServerReconciler:
             count = await self.proxies.sessions(addresses) if addresses else None
             if count is not None:
                 observed.sessions[previous] = count
+        await self.read_traffic(key, server, observed)
         return observed
+
+    async def read_traffic(self, key: Key, server: Body, observed: Observed) -> None:
+        """rollout.analysis: read the /metrics of the proxies of the revision being verified
+        (or, before the switch, of the candidate: the baseline) and count what they served
+        since the switch (kept in memory: a restarted operator counts from its first look)."""
+        aim = analysis.target(server)
+        if aim is None:
+            self.windows.pop(key, None)
+            self.next_read.pop(key, None)
+            return
+        revision, since = aim
+        window = self.windows.get(key)
+        now = time.monotonic()
+        if window and (window.revision, window.since) == aim and now < self.next_read.get(key, 0):
+            # A burst of reconciles (watch events) reads the proxies once.
+            if since and window.readings:
+                observed.traffic[revision] = analysis.stats(window.totals)
+            return
+        self.next_read[key] = now + MIN_READ_SECONDS
+        pods = revision_pods(observed.pods, observed.deployments.get(revision), revision)
+        texts = await asyncio.gather(*(self.proxies.metrics(p.address) for p in pods))
+        readings: dict[str, analysis.Sample] = {}
+        for pod, text in zip(pods, texts, strict=True):
+            if text is None:
+                continue  # not this look; the next one counts what it missed
+            try:
+                readings[pod.reading] = analysis.parse(text)
+            except ValueError:
+                log.warning("unreadable proxy metrics", pod=pod.name, namespace=key[0])
+        fresh = analysis.born_after({p.name: p.created for p in pods}, since)
+        window = analysis.advance(window, revision, since, readings, fresh)
+        self.windows[key] = window
+        if since and window.readings:
+            observed.traffic[revision] = analysis.stats(window.totals)
+            log.debug(
+                "analysis look",
+                namespace=key[0],
+                name=key[1],
+                revision=revision,
+                pods=len(readings),
+                traffic=analysis.summary(observed.traffic[revision]),
+            )
 
     async def session_key(self, key: Key, server: Body, bound: Any) -> None:
         """Create the Secret the proxies sign session ids with, once per MCPServer: created

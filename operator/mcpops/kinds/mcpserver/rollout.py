@@ -8,7 +8,8 @@ through these phases; traffic moves only at the switch, and only to a tested rev
               drainSeconds passed--> (Healthy; the previous revision scaled down)
 
     Progressing/Testing/Promoting --aborted, a suite failed, deadline--> (Degraded: failed)
-    Verifying --the new revision turned unready--> rolled back to the previous one
+    Verifying --the new revision turned unready, or rollout.analysis found a breach in
+              what its proxies counted--> rolled back to the previous one
     any phase --mcpops.dev/paused=true--> Paused (the deadline clock stops)
 
 The state lives in status between reconciles (state.State: the typed RolloutRecord, the
@@ -25,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from mcpops.api.testresult import termination_message
-from mcpops.kinds.mcpserver import desired, suites
+from mcpops.kinds.mcpserver import analysis, desired, suites
 from mcpops.kinds.mcpserver.observed import (
     deadline_exceeded,
     deployment_available,
@@ -139,6 +140,8 @@ def verify(st: State, inp: Inputs, out: Plan) -> None:
     if elapsed < inp.cfg.verify_seconds and _turned_unready(st.active, previous, inp):
         _roll_back(st, inp, out, elapsed)
         return
+    if analyze(st, inp, out, elapsed):
+        return
     sessions = inp.observed.sessions.get(previous)
     decision = drain(elapsed, inp.keep_window, inp.cfg.drain_seconds, sessions)
     if decision.keep:
@@ -150,6 +153,51 @@ def verify(st: State, inp: Inputs, out: Plan) -> None:
     if st.record.drain_started_at:
         _drained(st, inp, out, previous, decision, sessions or 0)
     st.forget_switch()
+
+
+def analyzes(inp: Inputs, previous: Revision | None) -> bool:
+    """Whether the switch to the spec's revision starts a rollout.analysis window: thresholds
+    set, a window to judge in, a revision to return to, and proxies that count calls."""
+    return bool(
+        inp.cfg.analysis is not None
+        and inp.cfg.verify_seconds > 0
+        and previous
+        and desired.uses_proxy(inp.spec.transport)
+    )
+
+
+def analyze(st: State, inp: Inputs, out: Plan, elapsed: float) -> bool:
+    """rollout.analysis over what the new revision's proxies counted since the switch:
+    traffic returns to the previous revision on a breach (True); Passed or Inconclusive
+    when the verify window is over; looked at again every intervalSeconds until then."""
+    cfg, active, previous = inp.cfg.analysis, st.active, st.previous
+    if cfg is None or st.record.analysis_result != "Running" or not active or not previous:
+        return False
+    window = inp.cfg.verify_seconds
+    verdict = analysis.judge(cfg, inp.observed.traffic.get(active), over=elapsed >= window)
+    st.record.analysis_message = verdict.message
+    if verdict.result == "Running":
+        out.wakeups.append(max(1.0, min(float(cfg.interval_seconds), window - elapsed)))
+        return False
+    st.record.analysis_result = verdict.result
+    out.analyses.append((active, verdict.result, verdict.message))
+    if verdict.result != "Failed":
+        out.event("Normal", f"Analysis{verdict.result}", f"revision {active}: {verdict.message}")
+        return False
+    if not serving_ready(inp.deployment(previous), inp.want):
+        st.record.analysis_message = (
+            f"{verdict.message}; traffic stays on {active}: {previous} is not ready"
+        )
+        out.event("Warning", "AnalysisFailed", f"revision {active}: {st.record.analysis_message}")
+        return False
+    out.event("Warning", "AnalysisFailed", f"revision {active}: {verdict.message}")
+    reason = (
+        f"rollout.analysis {elapsed:.0f}s after the switch: {verdict.message}; "
+        f"traffic returned to {previous}"
+    )
+    return_traffic(st, inp, out, previous, reason)
+    st.record.rolled_back = True
+    return True
 
 
 def _draining(st: State, inp: Inputs, out: Plan, previous: Revision, sessions: int) -> None:
@@ -485,6 +533,10 @@ def switch(st: State, inp: Inputs, out: Plan) -> None:
     st.failed = None
     st.record.failure_reason = None
     st.record.rolled_back = None
+    st.record.analysis_message = None
+    st.record.analysis_result = "Running" if analyzes(inp, previous) else None
+    if st.record.analysis_result and inp.cfg.analysis:
+        out.wakeups.append(float(inp.cfg.analysis.interval_seconds))
     if previous and (inp.keep_window > 0 or inp.cfg.drain_seconds > 0):
         # Kept at least until its proxies are asked for open sessions (the next look).
         out.wakeups.append(float(max(inp.keep_window, 1)))

@@ -176,6 +176,8 @@ class State:
         self.record.switched_at = None
         self.record.drain_started_at = None
         self.record.drain_sessions = None
+        if self.record.analysis_result == "Running":  # the window ended unjudged
+            self.record.analysis_result = None
 
 
 @dataclass
@@ -198,6 +200,8 @@ class Plan:
     new_revision: bool = False  # the spec's pod template was seen for the first time
     wakeups: list[float] = field(default_factory=list)  # seconds until something is due
     drains: list[tuple[str, float]] = field(default_factory=list)  # (outcome, seconds waited)
+    # rollout.analysis verdicts reached in this step: (revision, result, message).
+    analyses: list[tuple[str, str, str]] = field(default_factory=list)
 
     def event(self, type_: str, reason: str, message: str) -> None:
         self.events.append(EventSpec(type_, reason, message))

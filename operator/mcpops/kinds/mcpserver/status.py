@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from mcpops.api.base import Condition
+from mcpops.api.base import Condition, ConditionStatus
 from mcpops.kinds.mcpserver import exposure, network, verification
 from mcpops.kinds.mcpserver.observed import ready_replicas, replicas_of, serving_ready, settling
 from mcpops.kinds.mcpserver.rollout import ROLLOUT_PHASES
@@ -24,6 +24,7 @@ CONDITIONS = frozenset(
         "Degraded",
         "TestsPassed",
         "RolledBack",
+        "AnalysisPassed",
         "ReferencesResolved",
         exposure.CONDITION,
         network.CONDITION,
@@ -149,6 +150,28 @@ def tests_passed(st: State, inp: Inputs) -> Condition | None:
     return Condition(type="TestsPassed", status="Unknown", reason="Running")
 
 
+ANALYSIS_CONDITION: dict[str, tuple[ConditionStatus, str]] = {
+    "Running": ("Unknown", "Running"),
+    "Passed": ("True", "WithinThresholds"),
+    "Inconclusive": ("Unknown", "TooFewCalls"),
+    "Failed": ("False", "ThresholdBreached"),
+}
+
+
+def analysis_passed(st: State) -> Condition | None:
+    """rollout.analysis of the revision that took traffic at the last switch."""
+    result = st.record.analysis_result
+    if result is None:
+        return None
+    status, reason = ANALYSIS_CONDITION[result]
+    return Condition(
+        type="AnalysisPassed",
+        status=status,
+        reason=reason,
+        message=st.record.analysis_message or "",
+    )
+
+
 def references_resolved(inp: Inputs) -> Condition | None:
     """Whether every ConfigMap and Secret the pods read exists (when they read any)."""
     if inp.waiting:
@@ -178,13 +201,19 @@ def conditions(
         references_resolved(inp),
         exposed.condition if exposed else None,
         network.condition(inp),
+        analysis_passed(st),
     ):
         if extra is not None:
             out.append(extra)
     if st.record.rolled_back:
         out.append(
             Condition(
-                type="RolledBack", status="True", reason="PostSwitchUnready", message=st.failure
+                type="RolledBack",
+                status="True",
+                reason="AnalysisFailed"
+                if st.record.analysis_result == "Failed"
+                else "PostSwitchUnready",
+                message=st.failure,
             )
         )
     generation = inp.server["metadata"].get("generation", 1)
