@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from mcpops.api.base import Condition
-from mcpops.kinds.mcpserver import exposure, network, verification
+from mcpops.kinds.mcpserver import exposure, network, security, verification
 from mcpops.kinds.mcpserver.observed import ready_replicas, replicas_of, serving_ready, settling
 from mcpops.kinds.mcpserver.rollout import ROLLOUT_PHASES
 from mcpops.kinds.mcpserver.state import Inputs, Plan, State
@@ -27,6 +27,7 @@ CONDITIONS = frozenset(
         "ReferencesResolved",
         exposure.CONDITION,
         network.CONDITION,
+        security.CONDITION,
     }
 )
 
@@ -178,6 +179,7 @@ def conditions(
         references_resolved(inp),
         exposed.condition if exposed else None,
         network.condition(inp),
+        security.condition(inp.spec, inp.namespace, inp.name),
     ):
         if extra is not None:
             out.append(extra)
