@@ -18,9 +18,9 @@ import httpx
 import pytest
 from clusterkit import Cluster, wait_until
 from conftest import Installed
-from e2ekit import image
 from process.proxykit import ACCEPT, INIT, answer
-from test_real_mcpservers import FAST, cond, mcpserver, pods_of, stable_url, wait_ready
+from test_real_mcpservers import FAST, cond, pods_of, stable_url, wait_ready
+from test_real_sessions import everything
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
@@ -37,13 +37,8 @@ SUITE = {
 
 
 def secured(name: str) -> dict[str, Any]:
-    return mcpserver(
+    return everything(
         name,
-        image=image("mcp-node"),
-        command=["mcp-server-everything"],
-        args=["streamableHttp"],
-        env=[{"name": "PORT", "value": "3001"}],
-        port=3001,
         rollout=FAST,
         auth={},
         tools={
