@@ -282,11 +282,12 @@ class MCPServerReconciler:
         if not desired.uses_proxy((server.get("spec") or {}).get("transport")):
             return observed
         endpoints = proxy_endpoints(observed.services, observed.endpoint_slices)
-        observed.protocols = await self.proxies.protocols(key, endpoints)
+        scheme = "https" if (server.get("spec") or {}).get("tls") else "http"  # spec.tls
+        observed.protocols = await self.proxies.protocols(key, endpoints, scheme)
         previous = ((server.get("status") or {}).get("rollout") or {}).get("previous")
         if isinstance(previous, str) and previous in observed.deployments:
             addresses = revision_proxies(observed.pods, observed.deployments[previous], previous)
-            count = await self.proxies.sessions(addresses) if addresses else None
+            count = await self.proxies.sessions(addresses, scheme) if addresses else None
             if count is not None:
                 observed.sessions[previous] = count
         return observed
