@@ -122,7 +122,15 @@ def test_a_secured_server(cluster: Cluster, installed: Installed, namespace: str
     cluster.apply(secured(name), namespace)
     # Ready means: the readiness probe passed (no token needed) and the test Job, with its
     # projected ServiceAccount token, passed the suite through the auth-required proxy.
-    st = wait_ready(cluster, name, namespace, timeout=300)
+    try:
+        st = wait_ready(cluster, name, namespace, timeout=300)
+    except AssertionError:
+        for pod in cluster.list("pods", namespace, f"mcpops.dev/server={name},!job-name"):
+            logs = cluster.kubectl(
+                "logs", "-n", namespace, pod["metadata"]["name"], "-c", "mcp-proxy", check=False
+            )
+            print(f"--- proxy of {pod['metadata']['name']} ---\n{logs.stdout[-6000:]}")
+        raise
     assert cond(st, "TestsPassed").get("status") == "True", st
     assert cond(st, "Secured")["reason"] == "TokensRequired", st
     audience = f"mcpops:{namespace}:{name}"
