@@ -50,7 +50,7 @@ K8S_LDFLAGS := -s -w \
   -X k8s.io/client-go/pkg/version.gitMajor=1 \
   -X k8s.io/client-go/pkg/version.gitMinor=34
 
-# The in-pod proxy (proxy/, Go, standard library only): a static binary cached by the
+# The in-pod proxy (proxy/, Go: standard library and cel-go): a static binary cached by the
 # hash of its sources and the Go version, so tests and benches share one build.
 PROXY_KEY := $(shell (go version; find proxy -type f \( -name '*.go' ! -name '*_test.go' -o -name 'go.mod' -o -name 'go.sum' \) | LC_ALL=C sort | xargs cat) | sha256sum | cut -c1-12)
 PROXY_BIN := $(CACHE)/proxy-$(PROXY_KEY)/mcpops-proxy
@@ -277,8 +277,10 @@ demo: venv controlplane node images ## local control plane + CRDs + operator + e
 
 bench: bench-solver bench-warmstart bench-rollout bench-cleanup bench-scale bench-proxy ## every benchmark; results in bench/results/ (about an hour)
 
+# BENCH_PROXY_BASELINE=PATH: an earlier mcpops-proxy build, whose size and RSS at rest go beside this one's.
 bench-proxy: venv proxy ## the in-pod proxy against its budget (RSS, added latency, req/s, warm pool, bridge cost)
-	cd bench/proxybench && go run . -proxy $(PROXY_BIN) -python $(CURDIR)/$(PY) -tests $(CURDIR)/tests -out $(CURDIR)/bench/results/proxy.md
+	cd bench/proxybench && go run . -proxy $(PROXY_BIN) -python $(CURDIR)/$(PY) -tests $(CURDIR)/tests -out $(CURDIR)/bench/results/proxy.md \
+	  $(if $(BENCH_PROXY_BASELINE),-baseline $(BENCH_PROXY_BASELINE))
 
 bench-solver: venv ## the solver runtime on the shared instances (auto vs each backend), then the generated set
 	$(PY) bench/solver_bench.py --out bench/results

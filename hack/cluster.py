@@ -27,7 +27,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -38,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import realnode
+from freeport import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 STATE_DIR = Path(os.environ.get("MCPOPS_CLUSTER_DIR", REPO / ".cluster"))
@@ -51,13 +51,6 @@ READY_DEADLINE = float(os.environ.get("MCPOPS_CLUSTER_DEADLINE", "90"))
 
 def log(msg: str) -> None:
     print(f"[cluster] {msg}", file=sys.stderr, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 # ---------------------------------------------------------------- state

@@ -37,6 +37,7 @@ func main() {
 	out := flag.String("out", "../results/proxy.md", "results file")
 	n := flag.Int("n", 3000, "sequential requests per latency run")
 	dur := flag.Duration("duration", 5*time.Second, "throughput run length")
+	baseline := flag.String("baseline", "", "optional: an earlier mcpops-proxy binary, for its size and RSS at rest beside this one's")
 	flag.Parse()
 	if *upstream != "" {
 		serveUpstream(*upstream)
@@ -44,6 +45,7 @@ func main() {
 	}
 	r := &report{}
 	must(runHTTP(r, *proxyBin, *n, *dur))
+	must(runPolicies(r, *proxyBin, *baseline, *n, *dur))
 	must(runStdio(r, *proxyBin, *python, *testsDir))
 	must(os.WriteFile(*out, []byte(r.markdown()), 0o644))
 	fmt.Print(r.markdown())
@@ -282,6 +284,127 @@ func runHTTP(r *report, proxyBin string, n int, dur time.Duration) error {
 	r.add("requests/s through one proxy on one core (16 clients)", fmt.Sprintf("%.0f (direct %.0f, ratio %.2f)", pt, dt, pt/dt), ">= 2,000", pt >= 2000)
 	r.add("RSS after the load", fmt.Sprintf("%.1f MiB", rssMiB(px.Process.Pid)), "-", true)
 	return nil
+}
+
+// ---- tool policy: per-caller rules as a matcher, and with a CEL `when` ---------------
+
+// The same tools/call through the proxy with no settings, with a rule matched by the
+// documented matcher, and with a rule whose CEL `when` is evaluated on every call. The
+// caller is anonymous (no auth section): token verification costs the same either way
+// (and is cached per token); the audit record is off (stdout's cost is not the policy's).
+var policies = []struct{ name, settings string }{
+	{"no settings", ""},
+	{"rules, matcher only", `{"audit":{"enabled":false},"tools":{"allow":["echo","read_*"],"rules":[{"name":"everyone","match":{},"allow":["echo","read_*"]}]}}`},
+	{"rules with a CEL when", `{"audit":{"enabled":false},"tools":{"allow":["echo","read_*"],"rules":[{"name":"everyone","match":{},"allow":["echo","read_*"],
+	  "when":"(tool == \"echo\" || tool.startsWith(\"read_\")) && argumentsBytes < 4096 && !groups.exists(g, g == \"blocked\") && sub.size() < 256"}]}}`},
+}
+
+func runPolicies(r *report, proxyBin, baseline string, n int, dur time.Duration) error {
+	self, _ := os.Executable()
+	upAddr := freeAddr()
+	up, err := start("0", self, "-upstream", upAddr)
+	if err != nil {
+		return err
+	}
+	defer stop(up)
+	size := func(path string) string {
+		st, err := os.Stat(path)
+		if err != nil {
+			return "?"
+		}
+		return fmt.Sprintf("%.1f MiB", float64(st.Size())/(1<<20))
+	}
+	value := size(proxyBin)
+	if baseline != "" {
+		rest, err := restRSS(baseline, upAddr, "")
+		if err != nil {
+			return err
+		}
+		value += fmt.Sprintf(" (baseline %s, RSS at rest %.1f MiB)", size(baseline), rest)
+	}
+	r.add("binary size (static, stripped)", value, "-", true)
+	r.notes = append(r.notes, "Policy rows: the same binary and tools/call with no security file, with one per-caller rule "+
+		"matched by `match`, and with one whose CEL `when` runs on every call (anonymous caller, audit off; `+` is p50 against "+
+		"no settings, within run-to-run noise at this size). The evaluation's own cost, without HTTP: "+
+		"`cd proxy && go test -run - -bench Allowed ./internal/security/`.")
+	var base time.Duration
+	for i, p := range policies {
+		m, err := measurePolicy(proxyBin, upAddr, p.settings, n, dur)
+		if err != nil {
+			return fmt.Errorf("%s: %w", p.name, err)
+		}
+		if i == 0 {
+			base = m.p50
+		}
+		r.add("policy: "+p.name, fmt.Sprintf("RSS at rest %.1f MiB, after load %.1f MiB; p50 %s (+%s), p99 %s; %.0f req/s",
+			m.rest, m.loaded, ms(m.p50), ms(m.p50-base), ms(m.p99), m.rps), "<= 30 MiB", m.rest <= 30 && m.loaded <= 30)
+	}
+	return nil
+}
+
+type policyRun struct {
+	rest, loaded, rps float64
+	p50, p99          time.Duration
+}
+
+func proxyWith(bin, upAddr, settings string) (*exec.Cmd, string, error) {
+	pxAddr := freeAddr()
+	args := []string{"--listen", pxAddr, "--upstream", "http://" + upAddr + "/mcp", "--log-calls=false"}
+	if settings != "" {
+		f, err := os.CreateTemp("", "proxybench-*.json")
+		if err != nil {
+			return nil, "", err
+		}
+		defer f.Close()
+		if _, err := f.WriteString(settings); err != nil {
+			return nil, "", err
+		}
+		defer os.Remove(f.Name()) // read at start; gone once the proxy is ready
+		args = append(args, "--security-file", f.Name())
+	}
+	px, err := start("1", bin, args...)
+	if err != nil {
+		return nil, "", err
+	}
+	if err := waitHTTP("http://"+pxAddr+"/readyz", 30*time.Second); err != nil {
+		stop(px)
+		return nil, "", err
+	}
+	time.Sleep(time.Second)
+	return px, "http://" + pxAddr + "/mcp", nil
+}
+
+func restRSS(bin, upAddr, settings string) (float64, error) {
+	px, _, err := proxyWith(bin, upAddr, settings)
+	if err != nil {
+		return 0, err
+	}
+	defer stop(px)
+	return rssMiB(px.Process.Pid), nil
+}
+
+func measurePolicy(bin, upAddr, settings string, n int, dur time.Duration) (policyRun, error) {
+	var m policyRun
+	px, url, err := proxyWith(bin, upAddr, settings)
+	if err != nil {
+		return m, err
+	}
+	defer stop(px)
+	m.rest = rssMiB(px.Process.Pid)
+	sid, err := mcpPost(url, "", initBody)
+	if err != nil {
+		return m, err
+	}
+	lat, err := latencies(url, sid, n)
+	if err != nil {
+		return m, err
+	}
+	m.p50, m.p99 = percentile(lat, 0.5), percentile(lat, 0.99)
+	if m.rps, err = throughput(url, sid, 16, dur); err != nil {
+		return m, err
+	}
+	m.loaded = rssMiB(px.Process.Pid)
+	return m, nil
 }
 
 // ---- the stdio bridge ------------------------------------------------------------------

@@ -7,7 +7,6 @@ import functools
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -19,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from ports import free_port
 from toolpaths import makefile_env
 
 from mcpops.machinery.client import WRITE_VERBS
@@ -117,16 +117,22 @@ class Cluster:
         kind: str | None = None,
         at_least: int = 1,
         timeout: float = 30.0,
+        containing: str = "",
     ) -> list[dict[str, Any]]:
-        """The Events as in `events`, once there are `at_least` of them: the operator posts
-        an Event after the status write it follows, so status is seen first."""
+        """The Events as in `events` (whose message has `containing`), once there are
+        `at_least` of them: the operator posts an Event after the status write it follows,
+        so status is seen first."""
+
+        def found() -> list[dict[str, Any]] | None:
+            events = [
+                e
+                for e in self.events(namespace, name, kind=kind, reason=reason)
+                if containing in (e.get("message") or "")
+            ]
+            return events if len(events) >= at_least else None
+
         return wait_until(
-            lambda: (
-                len(found := self.events(namespace, name, kind=kind, reason=reason)) >= at_least
-                and found
-            ),
-            timeout=timeout,
-            what=f"{at_least} {reason} Event(s) about {name}",
+            found, timeout=timeout, what=f"{at_least} {reason} Event(s) {containing!r} on {name}"
         )
 
 
@@ -302,11 +308,21 @@ def make_namespace(
     return name
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+def wait_other_test_namespaces_gone(cluster: Cluster, namespace: str, timeout: float = 90) -> None:
+    """Until no test namespace but `namespace` exists: the operator's counters are global, and
+    objects in earlier tests' namespaces still being deleted make it write (their pods go,
+    so their status changes; updates are accepted in a terminating namespace)."""
+    wait_until(
+        lambda: (
+            not [
+                n
+                for n in cluster.list("namespaces", selector="mcpops.dev/test=true")
+                if n["metadata"]["name"] != namespace
+            ]
+        ),
+        timeout=timeout,
+        what="earlier test namespaces deleted",
+    )
 
 
 class OperatorProcess:

@@ -133,6 +133,7 @@ def test_failing_tests_keep_traffic_and_are_not_retried(
     # Not retried on its own: one Job, however long we look.
     jobs = cluster.list("jobs", namespace, f"mcpops.dev/revision={failed_rev}")
     assert len(jobs) == 1
+    first_job = jobs[0]["metadata"]["name"]
     # A person asks for a retry: a new attempt runs (and fails again, deterministically).
     cluster.kubectl("annotate", "mcpserver", "bad", "-n", namespace, "mcpops.dev/retry=1")
     wait_until(
@@ -140,8 +141,16 @@ def test_failing_tests_keep_traffic_and_are_not_retried(
         timeout=60,
         what="a second attempt",
     )
+    # failedRevision already names it from the first attempt: wait for the second Job's
+    # verdict in status, not for a value that was there before the retry.
     wait_until(
-        lambda: status(cluster, "bad", namespace).get("failedRevision") == failed_rev,
+        lambda: (
+            (s := status(cluster, "bad", namespace)).get("failedRevision") == failed_rev
+            and any(
+                t.get("job") not in (None, first_job) and t.get("result") == "Failed"
+                for t in s.get("tests") or []
+            )
+        ),
         timeout=60,
         what="failed again",
     )

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 import pytest
-from clusterkit import Cluster, OperatorProcess, wait_until
+from clusterkit import Cluster, OperatorProcess, wait_other_test_namespaces_gone, wait_until
 
 
 def mcpserver(name: str, **spec: Any) -> dict[str, Any]:
@@ -137,18 +137,7 @@ def test_no_writes_when_nothing_changed(
 ) -> None:
     # The write counter is the operator's, across namespaces: let the namespaces of
     # earlier tests finish going away first.
-    wait_until(
-        lambda: (
-            [
-                n
-                for n in cluster.list("namespaces", selector="mcpops.dev/test=true")
-                if n["metadata"]["name"] != namespace
-            ]
-            == []
-        ),
-        timeout=90,
-        what="earlier test namespaces deleted",
-    )
+    wait_other_test_namespaces_gone(cluster, namespace)
     cluster.apply(mcpserver("quiet"), namespace)
     wait_ready(cluster, "quiet", namespace)
 

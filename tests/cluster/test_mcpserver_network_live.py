@@ -94,8 +94,14 @@ def test_a_server_gets_its_policy_which_follows_the_spec(
     wait_until(
         lambda: cluster.get("networkpolicy", "open", ns) is None, timeout=30, what="policy gone"
     )
-    st = status(cluster, "open", ns)
-    assert cond(st, "EgressRestricted")["reason"] == "NoNetworkPolicy"
+    # The status write follows the policy's deletion (children first): wait for it.
+    wait_until(
+        lambda: (
+            cond(status(cluster, "open", ns), "EgressRestricted").get("reason") == "NoNetworkPolicy"
+        ),
+        timeout=30,
+        what="EgressRestricted NoNetworkPolicy",
+    )
     assert cluster.wait_events(ns, "open", reason="NetworkPolicyRemoved")
 
     # Deleted by hand while wanted: put back.

@@ -268,8 +268,9 @@ def test_a_secret_change_rolls_out_through_the_tests(
     tested = [t for t in status(cluster, "rotating", namespace)["tests"] if t["revision"] == second]
     assert tested and tested[0]["result"] == "Passed"
     assert cluster.list("jobs", namespace, f"mcpops.dev/revision={second}")
-    reasons = [e["reason"] for e in cluster.events(namespace, "rotating")]
-    assert "RolloutStarted" in reasons and "TrafficSwitched" in reasons
+    # Events are posted after the status write seen above: wait for them.
+    assert cluster.wait_events(namespace, "rotating", reason="RolloutStarted", containing=second)
+    assert cluster.wait_events(namespace, "rotating", reason="TrafficSwitched", containing=second)
     # Values appear nowhere: not in objects, Events, nor the operator's log.
     everything = cluster.kubectl(
         "get", "mcpservers,deployments,replicasets,jobs,events", "-n", namespace, "-o", "json"
@@ -300,9 +301,10 @@ def test_a_missing_secret_holds_the_rollout_until_it_exists(
         in cond(st, "ReferencesResolved")["message"]
     )
     assert st["phase"] == "Pending" and not deployments(cluster, "early", namespace)
-    assert "MissingReference" in [e["reason"] for e in cluster.events(namespace, "early")]
+    # The Event and the gauge follow the status write seen above: wait for them.
+    assert cluster.wait_events(namespace, "early", reason="MissingReference")
     waiting = ("mcpops_mcpservers_waiting_for_references", frozenset())
-    assert operator.metrics()[waiting] >= 1
+    wait_until(lambda: operator.metrics()[waiting] >= 1, timeout=10, what="waiting gauge")
     cluster.apply(secret("later", k="v"), namespace)
     st = wait_ready(cluster, "early", namespace, timeout=90)
     assert cond(st, "ReferencesResolved")["status"] == "True"
@@ -359,8 +361,9 @@ def test_preview_replicas_test_small_then_switch_at_full_size(
     assert started_at(cluster, f"lean-{second}", namespace) == 1
     st = wait_ready(cluster, "lean", namespace, timeout=120)
     assert st["activeRevision"] == second != first and st["readyReplicas"] == 3
-    reasons = {e["reason"] for e in cluster.events(namespace, "lean")}
-    assert {"ScalingUp", "TrafficSwitched"} <= reasons
+    # Events are posted after the status write seen above: wait for them.
+    assert cluster.wait_events(namespace, "lean", reason="ScalingUp", containing=second)
+    assert cluster.wait_events(namespace, "lean", reason="TrafficSwitched", containing=second)
 
 
 def test_the_example_manifests_are_accepted(crds: Cluster, namespace: str) -> None:

@@ -12,7 +12,7 @@ import math
 from typing import Any
 
 import pytest
-from clusterkit import Cluster, OperatorProcess, wait_until
+from clusterkit import Cluster, OperatorProcess, wait_other_test_namespaces_gone, wait_until
 
 from mcpops_common.results import SolveResult, build_result_configmaps, termination_message
 
@@ -184,7 +184,9 @@ def test_simulated_success_reads_the_result_configmap(
 
     # At rest: a change the operator looks at but that changes nothing makes no write.
     # (Refused writes, e.g. 403 into the terminating namespaces of earlier tests, are not
-    # this test's business.)
+    # this test's business; but the status writes for objects there whose pods go are
+    # accepted, so those namespaces must be gone first.)
+    wait_other_test_namespaces_gone(cluster, namespace)
     baseline = operator.wait_quiet(timeout=30, quiet=2, accepted_only=True)
     cluster.kubectl("annotate", "optjob", "lp", "-n", namespace, "note=hello")
     cluster.kubectl("label", "configmap", "lp-result", "-n", namespace, "touched=yes")

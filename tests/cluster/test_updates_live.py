@@ -72,8 +72,10 @@ def test_a_new_tag_in_range_rolls_out_tested_and_one_outside_is_ignored(
     # spec untouched: Argo CD sees no drift
     obj = cluster.get("mcpserver", "up", namespace) or {}
     assert obj["spec"]["image"] == f"{oci.host}/{repo}:1.4.0"
-    reasons = [e["reason"] for e in cluster.events(namespace, "up")]
-    assert {"UpdateFound", "UpdateStarted", "UpdatePromoted"} <= set(reasons)
+    # Events are posted after the status write seen above: wait for them.
+    assert cluster.wait_events(namespace, "up", reason="UpdatePromoted", containing="1.5.0")
+    for reason in ("UpdateFound", "UpdateStarted"):
+        assert cluster.wait_events(namespace, "up", reason=reason)
 
 
 def test_a_broken_version_is_refused_not_retried_and_a_newer_one_tried(

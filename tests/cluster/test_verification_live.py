@@ -51,9 +51,11 @@ def test_a_failing_scheduled_run_degrades_without_moving_traffic(
     assert st["activeRevision"] == active and stable_revision(cluster, "cv", namespace) == active
     (entry,) = st["scheduledTests"]
     assert entry["outcome"] == "Failed" and entry["lastRunAt"] and entry["nextRunAt"]
-    events = cluster.events(namespace, "cv", reason="ScheduledSuiteFailed")
-    assert events and "traffic stays" in events[0]["message"]
-    assert failures(operator) >= before + 1
+    # The Event and the count follow the status write seen above: wait for them.
+    assert cluster.wait_events(
+        namespace, "cv", reason="ScheduledSuiteFailed", containing="traffic stays"
+    )
+    wait_until(lambda: failures(operator) >= before + 1, timeout=10, what="the failure counted")
 
     (job,) = [
         j
@@ -98,6 +100,8 @@ def test_rollback_on_a_failing_scheduled_run_returns_to_a_kept_revision(
         timeout=30,
         what="the stable Service on the first revision",
     )
-    rolled = cluster.events(namespace, "cr", reason="RolledBack")
-    assert rolled and f"traffic returned to {first}" in rolled[0]["message"]
-    assert cluster.events(namespace, "cr", reason="ScheduledSuiteFailed")
+    # Events are posted after the status write seen above: wait for them.
+    assert cluster.wait_events(
+        namespace, "cr", reason="RolledBack", containing=f"traffic returned to {first}"
+    )
+    assert cluster.wait_events(namespace, "cr", reason="ScheduledSuiteFailed")

@@ -20,8 +20,9 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-from clusterkit import Cluster, free_port, wait_until
+from clusterkit import Cluster, wait_until
 from e2ekit import NODE_NAME, realnode
+from ports import free_port
 
 GUARD = "MCPOPS-NETPOL-GUARD"
 CHAIN_PREFIXES = ("KUBE-ROUTER-", "KUBE-POD-FW-", "KUBE-NWPLCY-")

@@ -4,6 +4,7 @@ everything else stays."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -35,6 +36,20 @@ def job_done(cluster: Cluster, ns: str, name: str) -> bool:
         c["type"] in ("Complete", "Failed") and c["status"] == "True"
         for c in st.get("conditions") or []
     )
+
+
+def finished_seconds_ago(cluster: Cluster, ns: str, name: str) -> float:
+    """How long ago the Job finished by the timestamp the policy reads (its Complete/Failed
+    condition; -1 while unfinished). API times are whole seconds, so a Job that finished
+    "1s" ago by its stamp may have finished just now."""
+    st = (cluster.get("job", name, ns) or {}).get("status") or {}
+    stamps = [st.get("completionTime")] + [
+        c.get("lastTransitionTime")
+        for c in st.get("conditions") or []
+        if c["type"] in ("Complete", "Failed") and c["status"] == "True"
+    ]
+    times = [datetime.fromisoformat(s.replace("Z", "+00:00")) for s in stamps if s]
+    return (datetime.now(UTC) - max(times)).total_seconds() if times else -1.0
 
 
 def pods_of_job(cluster: Cluster, ns: str, name: str) -> list[dict[str, Any]]:
@@ -97,6 +112,15 @@ def test_enforce_deletes_finished_jobs_and_their_pods_and_nothing_else(
                  or {}).get("nextRunTime"),
         what="the policy scheduled",
     )  # fmt: skip
+    # olderThan 1s must hold for both finished Jobs by their own stamps before the run, or
+    # the run is right to leave one (CI once ran it within the second a Job failed).
+    for name in ("passed", "failed"):
+        wait_until(
+            lambda n=name: finished_seconds_ago(cluster, namespace, n) >= 3,
+            timeout=30,
+            what=f"{name} finished over 3 s ago by its stamps",
+        )
+    before = {n: (cluster.get("job", n, namespace) or {}).get("status") for n in specs}
     cluster.kubectl(
         "annotate", "cleanuppolicy", "finished-jobs", "-n", namespace, "mcpops.dev/run-now=go"
     )
@@ -108,7 +132,7 @@ def test_enforce_deletes_finished_jobs_and_their_pods_and_nothing_else(
         timeout=90,
         what="the run to finish",
     )  # fmt: skip
-    assert st["lastRun"]["deleted"] == 2, json.dumps(st, indent=1)
+    assert st["lastRun"]["deleted"] == 2, json.dumps({"policy": st, "jobs": before}, indent=1)
     assert {d["name"] for d in st["deletions"]} == {"passed", "failed"}
     # The Jobs are gone and so are their pods (real pods, deleted by the kubelet).
     wait_until(

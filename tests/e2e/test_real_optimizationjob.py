@@ -179,5 +179,6 @@ def test_running_mip_shows_its_incumbent_and_cancel_keeps_it(
     assert json.loads(cm["data"]["summary.json"])["cancelled"] is True
     values = json.loads(cm["data"]["solution.json"])["values"]
     assert len(values) == instance("pk1")["cols"]
-    reasons = {e["reason"] for e in cluster.events(namespace, name, kind="OptimizationJob")}
-    assert {"CancelRequested", "Cancelled"} <= reasons
+    # Events are posted after the status write seen above: wait for them.
+    for reason in ("CancelRequested", "Cancelled"):
+        assert cluster.wait_events(namespace, name, kind="OptimizationJob", reason=reason)

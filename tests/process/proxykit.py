@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from ports import free_port
 from toolpaths import REPO, makefile_env
 
 SERVERS = REPO / "tests"
@@ -50,13 +51,6 @@ def npm_dir() -> Path:
         f"npm tools missing at {path!r}: run `make npm-tools`"
     )
     return Path(path)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def wait_until(

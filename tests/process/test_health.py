@@ -11,7 +11,8 @@ import urllib.request
 from collections.abc import Iterator
 
 import pytest
-from test_probe import TARGET, free_port, wait_listening
+from ports import free_port
+from test_probe import TARGET, wait_listening
 
 pytestmark = [pytest.mark.process, pytest.mark.timeout(120)]
 

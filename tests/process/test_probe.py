@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from ports import free_port
 
 from mcpops.inpod.probe import ProbeResult, check
 
@@ -39,13 +40,6 @@ TARGET = textwrap.dedent(
     server.run(transport, host="127.0.0.1", port=port)
     """
 )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def wait_listening(port: int, proc: subprocess.Popen[bytes], within: float = 60) -> None:

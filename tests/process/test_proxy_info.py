@@ -9,7 +9,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from process.proxykit import free_port, open_session, proxy, wait_until
+from ports import free_port
+from process.proxykit import open_session, proxy, wait_until
 
 from mcpops import metrics
 from mcpops.machinery.proxyinfo import ProxyInfos

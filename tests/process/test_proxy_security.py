@@ -29,6 +29,10 @@ pytestmark = [pytest.mark.process, pytest.mark.timeout(180)]
 
 CASES = yaml.safe_load((REPO / "tests/fixtures/hostile-requests/cases.yaml").read_text())
 SA = "system:serviceaccount:team-a:agent"
+ONCALL = (
+    'has(claims.groups) && claims.groups.exists(g, g == "sre")'
+    ' && tool.startsWith("pro") && argumentsBytes <= 64'
+)
 
 
 def settings(iss: Issuer) -> dict[str, Any]:
@@ -40,6 +44,9 @@ def settings(iss: Issuer) -> dict[str, Any]:
             "overrides": {"whoami": {"name": "who_am_i", "description": "Which replica answered."}},
             "rules": [
                 {"name": "agents", "match": {"serviceAccounts": ["team-a/*"]}, "allow": ["*"]},
+                # CEL: members of sre may call pro* tools with small arguments. has() guards
+                # the claim's absence (a missing key is an evaluation error, which refuses).
+                {"name": "oncall", "when": ONCALL},
                 {"name": "users", "match": {"groups": ["mcp-users"]}, "allow": ["echo", "whoami"]},
             ],
         },
@@ -215,9 +222,16 @@ def test_rate_limit_trips_and_recovers(tmp_path: Path) -> None:
             "method": "tools/call",
             "params": {"name": "progress", "arguments": {"steps": 1, "interval": 0}},
         }
-        results = [s.post(call, token, sid) for _ in range(3)]  # burst 2, 1/s
+        # Burst 2, then 1/s: calls in a row until the first refusal. (Three in a row are not
+        # enough on a loaded machine: if they take a second, the bucket has refilled one.)
+        started = time.monotonic()
+        results = [s.post(call, token, sid), s.post(call, token, sid)]
+        while results[-1].status_code == 200 and len(results) < 10:
+            results.append(s.post(call, token, sid))
+        elapsed = time.monotonic() - started
         assert [r.status_code for r in results[:2]] == [200, 200], [r.text for r in results]
-        assert results[2].status_code == 429
+        assert results[-1].status_code == 429, [r.status_code for r in results]
+        assert len(results) - 1 <= 2 + elapsed  # never more than the burst and the rate allow
         wait = int(results[2].headers["retry-after"])
         assert 1 <= wait <= 2
         time.sleep(wait)  # the limit's own answer says when: not a guess
@@ -364,14 +378,66 @@ def test_hostile_request_corpus(tmp_path: Path) -> None:
         assert ok["result"]["content"][0]["text"] == "still here"
 
 
-def test_bad_security_file_stops_the_proxy(tmp_path: Path) -> None:
-    """Fail closed: a typo in the file must not leave the server open."""
+def test_cel_rule_admits_by_claims_and_tool(tmp_path: Path) -> None:
+    """A rule's CEL `when` decides per caller and per tool, in tools/list and tools/call."""
+    with secured(tmp_path) as s:
+        sre = s.iss.token(sub="carol", groups=["sre"])
+        sid = s.session(sre)
+        listed = answer(s.post({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}, sre, sid))
+        assert [t["name"] for t in listed["result"]["tools"]] == ["progress"]
+        call = {
+            "jsonrpc": "2.0",
+            "id": 3,
+            "method": "tools/call",
+            "params": {"name": "progress", "arguments": {"steps": 1, "interval": 0}},
+        }
+        assert "result" in answer(s.post(call, sre, sid))
+        echo = {**call, "params": {"name": "echo", "arguments": {"text": "x"}}}
+        refused = answer(s.post(echo, sre, sid))
+        assert "no tools.rules entry matches" in refused["error"]["message"]
+
+        # A groups claim of the wrong type: every evaluation fails, so nothing is listed.
+        odd = s.iss.token(sub="mallory", groups="sre")
+        listed = answer(s.post({"jsonrpc": "2.0", "id": 4, "method": "tools/list"}, odd, sid))
+        assert listed["result"]["tools"] == []
+        audit = [(a["caller"], a["tool"], a["outcome"], a["callerClass"]) for a in s.audit()]
+        # A rule with a when names no class (its answer depends on the tool).
+        assert audit == [
+            ("carol", "progress", "ok", "authenticated"),
+            ("carol", "echo", "denied", "authenticated"),
+        ]
+
+
+@pytest.mark.parametrize(
+    ("content", "names"),
+    [
+        ('{"tools": {"alow": ["echo"]}}', ["alow"]),
+        (
+            json.dumps(
+                {
+                    "tools": {
+                        "rules": [{"name": "sre", "when": 'claims.groups.exists(g, g == "sre"'}]
+                    }
+                }
+            ),
+            ['tools.rules[0].when (rule "sre")', "Syntax error"],
+        ),
+        (
+            json.dumps({"tools": {"rules": [{"name": "sre", "when": "tool"}]}}),
+            ['tools.rules[0].when (rule "sre")', "not bool"],
+        ),
+    ],
+    ids=["typo", "cel-syntax", "cel-not-bool"],
+)
+def test_bad_security_file_stops_the_proxy(tmp_path: Path, content: str, names: list[str]) -> None:
+    """Fail closed: a typo in the file, or a rule whose CEL does not compile to a bool,
+    must not leave the server open."""
     import subprocess
 
     from process.proxykit import proxy_bin
 
     path = tmp_path / "security.json"
-    path.write_text('{"tools": {"alow": ["echo"]}}')
+    path.write_text(content)
     run = subprocess.run(
         [proxy_bin(), "--security-file", str(path), "--listen", "127.0.0.1:0"],
         capture_output=True,
@@ -380,7 +446,8 @@ def test_bad_security_file_stops_the_proxy(tmp_path: Path) -> None:
         check=False,
     )
     assert run.returncode != 0
-    assert "alow" in run.stderr
+    for name in names:
+        assert name in run.stderr
 
 
 def _write_pair(directory: Path, name: str) -> None:

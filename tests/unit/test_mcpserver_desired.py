@@ -215,7 +215,7 @@ def test_default_requests_cover_what_real_pods_use_at_rest() -> None:
     [server] = stdio["spec"]["containers"]
     assert server["resources"]["requests"]["memory"] == "192Mi"
     [installer] = stdio["spec"]["initContainers"]
-    assert installer["resources"]["requests"]["memory"] == "16Mi"
+    assert installer["resources"]["requests"]["memory"] == "32Mi"
     custom = pod_template(
         "c",
         MCPServerSpec.model_validate(

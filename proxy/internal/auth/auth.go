@@ -20,6 +20,8 @@ type Caller struct {
 	ServiceAccount string   `json:"serviceAccount,omitempty"` // namespace/name, for API server tokens
 	Class          string   `json:"class"`                    // the matching rule's name (bounded: a metric label)
 	Anonymous      bool     `json:"-"`
+	// Every claim of the verified token as JSON decodes it (for rules' CEL `when`); read only.
+	Claims map[string]any `json:"-"`
 }
 
 type callerKey struct{}
@@ -173,7 +175,13 @@ func fail(err error) *Failure {
 // (system:serviceaccount:NS:NAME) and in the kubernetes.io claim; sub is what is signed
 // in both, so it is the one read.
 func callerOf(c *Claims, groupsClaim string) *Caller {
-	out := &Caller{Subject: c.Subject, Issuer: c.Issuer}
+	out := &Caller{Subject: c.Subject, Issuer: c.Issuer, Claims: make(map[string]any, len(c.Raw))}
+	for k, raw := range c.Raw {
+		var v any
+		if json.Unmarshal(raw, &v) == nil {
+			out.Claims[k] = v
+		}
+	}
 	if rest, ok := strings.CutPrefix(c.Subject, "system:serviceaccount:"); ok {
 		if ns, name, ok := strings.Cut(rest, ":"); ok && ns != "" && name != "" && !strings.Contains(name, ":") {
 			out.ServiceAccount = ns + "/" + name

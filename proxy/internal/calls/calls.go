@@ -57,7 +57,7 @@ func New(reg *metrics.Registry, log io.Writer) *Recorder {
 		RequestTime: reg.Histogram("mcpops_proxy_request_duration_seconds",
 			"Time from a request reaching the proxy to its answer, by method.", metrics.LatencyBuckets, "method"),
 		ToolCalls: reg.Counter("mcpops_proxy_tool_calls",
-			"tools/call requests by tool, outcome (ok, error, failed; denied, rate_limited: refused by the proxy's policy) and caller class (the matching tools.rules name, else authenticated or anonymous); past 200 distinct tool names the rest count as other.", "tool", "outcome", "caller_class"),
+			"tools/call requests by tool, outcome (ok, error, failed; denied, rate_limited: refused by the proxy's policy) and caller class (the first matching tools.rules entry without a when, else authenticated or anonymous); past 200 distinct tool names the rest count as other.", "tool", "outcome", "caller_class"),
 		ToolDuration: reg.Histogram("mcpops_proxy_tool_call_duration_seconds",
 			"tools/call latency by tool and caller class.", metrics.LatencyBuckets, "tool", "caller_class"),
 		log:      log,

@@ -172,7 +172,7 @@ func (g *Guard) check(r *http.Request, caller *auth.Caller, msgs []jsonrpc.Messa
 		server, ok := g.Policy.ServerName(name)
 		why := "renamed: call it by its new name"
 		if ok {
-			ok, why = g.Policy.Allowed(caller, server)
+			ok, why = g.Policy.Allowed(caller, Call{Tool: server, ArgumentsBytes: len(params["arguments"])})
 		}
 		if !ok {
 			denied = append(denied, denial{i, fmt.Sprintf("tool %q is not available to this caller (%s)", name, why)})

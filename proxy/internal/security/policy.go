@@ -1,6 +1,7 @@
 package security
 
 import (
+	"fmt"
 	"math"
 	"path"
 	"strings"
@@ -91,21 +92,23 @@ func (p *Policy) PublicName(server string) string {
 	return server
 }
 
-// Rule returns the first rule matching the caller (nil: none, or no rules).
+// Rule returns the first rule without a when whose match matches the caller (nil: none,
+// or no rules): the caller's class. Rules with a when are skipped, as their answer depends
+// on the tool and a class is the caller's alone.
 func (p *Policy) Rule(c *auth.Caller) *Rule {
 	if p.t == nil {
 		return nil
 	}
 	for i := range p.t.Rules {
-		if p.t.Rules[i].Match.matches(c) {
+		if p.t.Rules[i].when == nil && p.t.Rules[i].Match.matches(c) {
 			return &p.t.Rules[i]
 		}
 	}
 	return nil
 }
 
-// Class is the caller's bounded label: the matching rule's name, else
-// authenticated/anonymous.
+// Class is the caller's bounded label: the name of the first rule without a when whose
+// match matches, else authenticated/anonymous.
 func (p *Policy) Class(c *auth.Caller) string {
 	if r := p.Rule(c); r != nil {
 		return r.Name
@@ -117,11 +120,12 @@ func (p *Policy) Class(c *auth.Caller) string {
 }
 
 // Allowed says whether caller may see and call the server tool, and if not why.
-func (p *Policy) Allowed(c *auth.Caller, server string) (bool, string) {
+func (p *Policy) Allowed(c *auth.Caller, call Call) (bool, string) {
 	t := p.t
 	if t == nil {
 		return true, ""
 	}
+	server := call.Tool
 	if len(t.Allow) > 0 && !anyGlob(t.Allow, server) {
 		return false, "not in tools.allow"
 	}
@@ -131,16 +135,41 @@ func (p *Policy) Allowed(c *auth.Caller, server string) (bool, string) {
 	if len(t.Rules) == 0 {
 		return true, ""
 	}
-	r := p.Rule(c)
+	r, err := p.applying(c, call)
 	switch {
+	case err != nil:
+		return false, err.Error()
 	case r == nil:
-		return false, "no tools.rules entry matches this caller"
+		return false, "no tools.rules entry matches this caller and tool"
 	case len(r.Allow) > 0 && !anyGlob(r.Allow, server):
 		return false, "not allowed by rule " + r.Name
 	case anyGlob(r.Deny, server):
 		return false, "denied by rule " + r.Name
 	}
 	return true, ""
+}
+
+// applying is the first rule that applies to the call: its match matches the caller and
+// its when (if any) is true. An expression that fails to evaluate refuses the call rather
+// than falling through to a later, perhaps wider, rule: fail closed.
+func (p *Policy) applying(c *auth.Caller, call Call) (*Rule, error) {
+	for i := range p.t.Rules {
+		r := &p.t.Rules[i]
+		if !r.Match.matches(c) {
+			continue
+		}
+		if r.when == nil {
+			return r, nil
+		}
+		ok, err := evalWhen(r.when, c, call)
+		if err != nil {
+			return nil, fmt.Errorf("rule %s: when failed: %v", r.Name, err)
+		}
+		if ok {
+			return r, nil
+		}
+	}
+	return nil, nil
 }
 
 func (m *Match) matches(c *auth.Caller) bool {

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/google/cel-go/cel"
 )
 
 // Duration is a JSON string like "30s".
@@ -81,11 +83,16 @@ type Override struct {
 }
 
 // Rule: callers it matches may call the tools it allows (and not those it denies).
+// With When, the rule applies to a call only when the CEL expression is true for the
+// caller and the tool (cel.go).
 type Rule struct {
 	Name  string   `json:"name"`
 	Match Match    `json:"match"`
+	When  string   `json:"when"`
 	Allow []string `json:"allow"`
 	Deny  []string `json:"deny"`
+
+	when cel.Program // compiled When (nil: none)
 }
 
 // Match: any listed value matching the caller matches (OR across fields); empty matches every caller.
@@ -159,7 +166,8 @@ func (s *Settings) validate() error {
 				public[o.Name] = name
 			}
 		}
-		for i, r := range t.Rules {
+		for i := range t.Rules {
+			r := &t.Rules[i]
 			where := fmt.Sprintf("tools.rules[%d]", i)
 			if r.Name == "" || r.Name == "anonymous" || r.Name == "authenticated" {
 				errs = append(errs, fmt.Errorf("%s.name: required, and not anonymous/authenticated (it is the caller_class metric label)", where))
@@ -169,6 +177,13 @@ func (s *Settings) validate() error {
 				if ns, name, ok := strings.Cut(sa, "/"); !ok || ns == "" || name == "" {
 					errs = append(errs, fmt.Errorf("%s.match.serviceAccounts: %q is not namespace/name", where, sa))
 				}
+			}
+			if r.When != "" {
+				prog, err := compileWhen(r.When)
+				if err != nil {
+					errs = append(errs, fmt.Errorf("%s.when (rule %q): %w", where, r.Name, err))
+				}
+				r.when = prog
 			}
 		}
 	}
