@@ -73,7 +73,14 @@ def test_auth_renders_a_kubernetes_issuer_for_the_servers_audience() -> None:
 
 
 def test_with_rules_the_test_jobs_account_matches_first() -> None:
-    rules = [{"name": "agents", "match": {"serviceAccounts": ["agents/*"]}, "deny": ["x"]}]
+    rules = [
+        {
+            "name": "agents",
+            "match": {"serviceAccounts": ["agents/*"]},
+            "deny": ["x"],
+            "when": 'tool.startsWith("read_")',
+        }
+    ]
     out = security.render(spec(auth={}, tools={"allow": ["echo"], "rules": rules}), "ns", "s")
     assert out is not None
     first, users = out["tools"]["rules"]
@@ -82,7 +89,7 @@ def test_with_rules_the_test_jobs_account_matches_first() -> None:
         "match": {"serviceAccounts": ["ns/s-mcpops-test"]},
         "allow": ["*"],
     }
-    assert users["name"] == "agents"
+    assert users["name"] == "agents" and users["when"] == 'tool.startsWith("read_")'
     assert out["tools"]["allow"] == ["echo"]  # the global list still binds the tests
     # Without auth there is no caller identity to add a rule for.
     open_ = security.render(spec(tools={"rules": rules}), "ns", "s")

@@ -158,6 +158,15 @@ class ToolRule(ApiModel):
         ),
     )
     match: CallerMatch = Field(description="Which callers the rule is for.")
+    when: str | None = Field(
+        default=None,
+        max_length=4096,
+        description="A CEL condition on the caller and the tool (variables sub, groups, "
+        "serviceAccount, anonymous, claims, tool, argumentsBytes; proxy/README.md), e.g. "
+        '\'"sre" in groups && tool.startsWith("read_")\'. The rule applies only when it '
+        "is true; an evaluation that fails refuses the call. Checked when the proxy starts: "
+        "an expression that does not compile keeps the new revision from becoming ready.",
+    )
     allow: list[ToolPattern] | None = Field(
         default=None, description="Tools these callers may call (default: all).", max_length=256
     )
