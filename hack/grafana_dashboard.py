@@ -3,8 +3,8 @@
 
 Panels are declared below as (title, kind, queries); this script lays them out and
 writes Grafana's JSON, so that the queries are readable in one place and the layout
-stays consistent. Only metrics from operator/mcpops/metrics.py may be used: a test
-checks every name against the operator's /metrics.
+stays consistent. Only metrics from operator/mcpops/metrics.py and the in-pod proxy's
+reference (docs/reference/proxy/metrics.md) may be used: a test checks every name.
 
     python hack/grafana_dashboard.py          # regenerate
     python hack/grafana_dashboard.py --check  # fail if the JSON drifted from this file
@@ -325,6 +325,60 @@ ROWS: list[tuple[str, list[tuple[str, str, str, list[Q], str]]]] = [
                     )
                 ],
                 "Time one cleanup run took (list, select, delete).",
+            ),
+        ],
+    ),
+    (
+        "Tools (in-pod proxy; needs the MCPServer pods scraped on the proxy port, /metrics)",
+        [
+            (
+                "MCPServers open to the cluster",
+                "stat",
+                "none",
+                [("max(mcpops_mcpservers_open_to_cluster)", "")],
+                "MCPServers without spec.auth: any pod that can reach them may call every "
+                "tool (condition Secured False, OpenToCluster).",
+            ),
+            (
+                "Tool calls by caller class and outcome",
+                "timeseries",
+                "ops",
+                [
+                    (
+                        f"sum by (caller_class, outcome) "
+                        f"(rate(mcpops_proxy_tool_calls_total[{RI}]))",
+                        "{{caller_class}} {{outcome}}",
+                    )
+                ],
+                "tools/call at the proxies; caller class is the matching spec.tools.rules "
+                "name, else authenticated or anonymous. denied and rate_limited never "
+                "reached the server.",
+            ),
+            (
+                "Refused and failed tool calls by tool",
+                "timeseries",
+                "ops",
+                [
+                    (
+                        "sum by (tool, outcome) "
+                        f'(rate(mcpops_proxy_tool_calls_total{{outcome!="ok"}}[{RI}]))',
+                        "{{tool}} {{outcome}}",
+                    )
+                ],
+                "Errors (error, failed) and refusals (denied, rate_limited) per tool.",
+            ),
+            (
+                "Tool call latency p95 by caller class",
+                "timeseries",
+                "s",
+                [
+                    (
+                        f"histogram_quantile(0.95, sum by (le, caller_class) "
+                        f"(rate(mcpops_proxy_tool_call_duration_seconds_bucket[{RI}])))",
+                        "{{caller_class}}",
+                    )
+                ],
+                "tools/call latency at the proxy, server included.",
             ),
         ],
     ),

@@ -59,6 +59,11 @@ EGRESS_OPEN = Gauge(
     "MCPServers whose pods may connect anywhere (condition EgressRestricted False: no "
     "spec.network.egress, or spec.network.enabled false).",
 )
+OPEN_TO_CLUSTER = Gauge(
+    "mcpops_mcpservers_open_to_cluster",
+    "MCPServers any pod that can reach them may call (condition Secured False, reason "
+    "OpenToCluster: no spec.auth). auth.mode None is not counted: open on purpose.",
+)
 EVENTS_POSTED = Counter(
     "mcpops_events_posted", "Kubernetes Events posted, by reason.", ["kind", "reason"]
 )

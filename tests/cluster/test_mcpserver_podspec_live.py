@@ -368,7 +368,9 @@ def test_preview_replicas_test_small_then_switch_at_full_size(
 
 def test_the_example_manifests_are_accepted(crds: Cluster, namespace: str) -> None:
     examples = Path(__file__).resolve().parents[2] / "examples"
-    for path in sorted(examples.glob("mcpserver-*.yaml")):
+    for path in sorted(
+        [*examples.glob("mcpserver-*.yaml"), *examples.glob("secured/mcpserver-*.yaml")]
+    ):
         res = crds.kubectl(
             "apply", "--server-side", "--dry-run=server", "-n", namespace, "-f", str(path),
             check=False,

@@ -248,10 +248,10 @@ def test_every_example_mcpserver_is_a_valid_spec() -> None:
     examples = Path(__file__).resolve().parents[2] / "examples"
     specs = [
         doc["spec"]
-        for path in sorted(examples.glob("*.yaml"))
+        for path in sorted([*examples.glob("*.yaml"), *examples.glob("secured/*.yaml")])
         for doc in yaml.safe_load_all(path.read_text())
         if doc and doc.get("kind") == "MCPServer"
     ]
-    assert len(specs) >= 3
+    assert len(specs) >= 4
     for raw in specs:
         MCPServerSpec.model_validate(raw)

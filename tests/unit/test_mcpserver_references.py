@@ -99,7 +99,11 @@ def test_a_missing_reference_holds_the_revision_and_names_it() -> None:
     assert "Secret creds (spec.env[0].valueFrom.secretKeyRef) does not exist" in cond["message"]
     assert "Secret maybe" not in cond["message"]  # optional: not waited for
     # The NetworkPolicy is made at once (it selects no pod yet): nothing else.
-    assert [e.reason for e in result.events] == ["MissingReference", "NetworkPolicyApplied"]
+    assert [e.reason for e in result.events] == [
+        "MissingReference",
+        "NetworkPolicyApplied",
+        "OpenToCluster",
+    ]
     # Said once, not on every reconcile while it is missing.
     assert [e.reason for e in cluster.run(srv, T0 + timedelta(seconds=5)).events] == []
     # It appears: the rollout proceeds.

@@ -32,6 +32,7 @@ from mcpops.api.podspec import (
     VolumeMount,
     by_name,
 )
+from mcpops.api.security import Audit, Auth, RateLimits, Tls, Tools
 from mcpops.api.testsuite import TestSuite
 from mcpops.api.updates import Updates, UpdatesStatus
 
@@ -349,6 +350,13 @@ class MCPServerSpec(ApiModel):
                 field_path=".command",
             ),
             cel(
+                "self.transport != 'sse' || ((!has(self.auth) || self.auth.mode == 'None') && "
+                "!has(self.tools) && !has(self.rateLimits) && !has(self.tls))",
+                "auth, tools, rateLimits and tls are enforced by the in-pod proxy, which does "
+                "not speak the sse transport: use streamable-http or stdio",
+                field_path=".transport",
+            ),
+            cel(
                 "!has(self.autoscaling) || self.replicas >= self.autoscaling.minReplicas",
                 "replicas must be at least autoscaling.minReplicas",
                 field_path=".replicas",
@@ -543,6 +551,27 @@ class MCPServerSpec(ApiModel):
         default=None,
         description="The server's NetworkPolicy: who may connect (default: the MCPServer's "
         "namespace) and where it may connect (default: anywhere, reported in status).",
+    )
+    auth: Auth | None = Field(
+        default=None,
+        description="Who may call: bearer tokens (Kubernetes ServiceAccount tokens, OIDC JWTs) "
+        "checked at the in-pod proxy. Without it every pod that can reach the server may "
+        "call every tool (condition Secured=False); mode: None says that is meant.",
+    )
+    tools: Tools | None = Field(
+        default=None,
+        description="Tool policy at the proxy: allow/deny lists, renames, per-caller rules.",
+    )
+    rate_limits: RateLimits | None = Field(
+        default=None, description="Rate limits on tools/call, per caller and per tool (429)."
+    )
+    audit: Audit | None = Field(
+        default=None,
+        description="The audit record of every tool call (on by default with auth, tools or "
+        "rateLimits set).",
+    )
+    tls: Tls | None = Field(
+        default=None, description="HTTPS at the proxy from a kubernetes.io/tls Secret."
     )
     tests: list[TestSuite] | None = Field(
         default=None,

@@ -38,12 +38,14 @@ class RollbackError(Exception):
     """The revision's spec cannot be found again; the message says why."""
 
 
-def revision_of(name: str, spec: dict[str, Any], images: PodImages) -> str | None:
+def revision_of(
+    name: str, spec: dict[str, Any], images: PodImages, namespace: str = ""
+) -> str | None:
     try:
         model = MCPServerSpec.model_validate(spec)
     except ValidationError:
         return None
-    return desired.revision_of(name, model, images.operator, images.proxy)
+    return desired.revision_of(name, model, images.operator, images.proxy, namespace)
 
 
 def images_of(template: dict[str, Any]) -> PodImages | None:
@@ -123,7 +125,7 @@ def rollback_spec(
     for how, candidate, images in candidates(
         spec, deployment, (record or {}).get("image"), images_hint
     ):
-        got = revision_of(name, candidate, images)
+        got = revision_of(name, candidate, images, server["metadata"].get("namespace") or "")
         if got == revision:
             return candidate, how
         tried.append(f"{how} -> {got}")

@@ -59,17 +59,23 @@ class ProxyInfos:
     def __init__(self, timeout: float = TIMEOUT_SECONDS, retry: float = RETRY_SECONDS) -> None:
         # No proxy settings from the environment: pod IPs are reached directly.
         self.http = httpx.AsyncClient(timeout=timeout, trust_env=False)
+        # spec.tls: the proxy's port speaks HTTPS with the server's certificate, which names
+        # its Services, never a pod IP. /mcpops/info is a read of counts, not a secret, and
+        # the pod IP comes from the API server's endpoints: not verified.
+        self.https = httpx.AsyncClient(timeout=timeout, trust_env=False, verify=False)  # noqa: S501
         self.retry = retry
         self.known: dict[tuple[Any, str], str] = {}
         self.next_try: dict[tuple[Any, str], float] = {}
 
     async def close(self) -> None:
         await self.http.aclose()
+        await self.https.aclose()
 
-    async def fetch(self, address: str) -> ProxyInfo | None:
-        """`address` is host:port of a proxy."""
+    async def fetch(self, address: str, scheme: str = "http") -> ProxyInfo | None:
+        """`address` is host:port of a proxy; `scheme` https with spec.tls."""
+        http = self.https if scheme == "https" else self.http
         try:
-            answer = await self.http.get(f"http://{address}/mcpops/info")
+            answer = await http.get(f"{scheme}://{address}/mcpops/info")
             answer.raise_for_status()
             info = ProxyInfo.parse(answer.json())
         except (httpx.HTTPError, ValueError) as exc:
@@ -79,11 +85,12 @@ class ProxyInfos:
         metrics.PROXY_INFO_REQUESTS.labels("ok" if info else "error").inc()
         return info
 
-    async def metrics(self, address: str) -> str | None:
+    async def metrics(self, address: str, scheme: str = "http") -> str | None:
         """The proxy's /metrics (Prometheus text), for rollout.analysis; None when it does
         not answer in time (that pod is left out of this look)."""
+        http = self.https if scheme == "https" else self.http
         try:
-            answer = await self.http.get(f"http://{address}/metrics", timeout=METRICS_TIMEOUT)
+            answer = await http.get(f"{scheme}://{address}/metrics", timeout=METRICS_TIMEOUT)
             answer.raise_for_status()
         except httpx.HTTPError as exc:
             metrics.ANALYSIS_READS.labels("error").inc()
@@ -92,7 +99,9 @@ class ProxyInfos:
         metrics.ANALYSIS_READS.labels("ok").inc()
         return answer.text
 
-    async def protocols(self, key: Any, endpoints: Mapping[str, Sequence[str]]) -> dict[str, str]:
+    async def protocols(
+        self, key: Any, endpoints: Mapping[str, Sequence[str]], scheme: str = "http"
+    ) -> dict[str, str]:
         """revision -> protocol revision, for the revisions with ready proxies at
         `endpoints` (revision -> addresses) that have classified their server."""
         out: dict[str, str] = {}
@@ -105,7 +114,7 @@ class ProxyInfos:
             if not addresses or self.next_try.get(slot, 0.0) > now:
                 continue
             for address in addresses[:2]:  # a second pod if the first does not answer
-                info = await self.fetch(address)
+                info = await self.fetch(address, scheme)
                 if info is not None and info.protocol_version:
                     self.known[slot] = out[revision] = info.protocol_version
                     break
@@ -113,10 +122,10 @@ class ProxyInfos:
                 self.next_try[slot] = now + self.retry
         return out
 
-    async def sessions(self, addresses: Sequence[str]) -> int | None:
+    async def sessions(self, addresses: Sequence[str], scheme: str = "http") -> int | None:
         """Open sessions over the proxies at `addresses` (asked at once), None when none of
         them answered (a pod that does not answer has no session anyone can reach)."""
-        infos = await asyncio.gather(*(self.fetch(a) for a in addresses))
+        infos = await asyncio.gather(*(self.fetch(a, scheme) for a in addresses))
         known = [i.sessions for i in infos if i is not None]
         return sum(known) if known else None
 

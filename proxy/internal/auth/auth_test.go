@@ -38,7 +38,12 @@ func newIssuer(t *testing.T) *issuer {
 	mux.HandleFunc("/.well-known/openid-configuration", func(w http.ResponseWriter, _ *http.Request) {
 		_ = json.NewEncoder(w).Encode(map[string]string{"issuer": is.srv.URL, "jwks_uri": is.srv.URL + "/jwks"})
 	})
-	mux.HandleFunc("/jwks", func(w http.ResponseWriter, _ *http.Request) {
+	mux.HandleFunc("/jwks", func(w http.ResponseWriter, r *http.Request) {
+		// As the Kubernetes API server does: 406 unless the client takes a JWK Set.
+		if !strings.Contains(r.Header.Get("Accept"), "application/jwk-set+json") {
+			http.Error(w, "not acceptable", http.StatusNotAcceptable)
+			return
+		}
 		is.fetches.Add(1)
 		ecb := is.ec.PublicKey
 		_ = json.NewEncoder(w).Encode(map[string]any{"keys": []map[string]string{

@@ -227,7 +227,9 @@ func (s *KeySource) getJSON(ctx context.Context, url string, v any) error {
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Accept", "application/json")
+	// The Kubernetes API server answers /openid/v1/jwks only to a client that accepts
+	// the JWK Set type (RFC 7517); anything else gets 406.
+	req.Header.Set("Accept", "application/json, application/jwk-set+json")
 	if s.TokenFile != "" {
 		// Read each time: the kubelet rotates projected tokens.
 		tok, err := os.ReadFile(s.TokenFile)

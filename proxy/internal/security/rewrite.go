@@ -90,7 +90,10 @@ func (rw *rewriter) WriteHeader(status int) {
 	ct := rw.Header().Get("Content-Type")
 	switch {
 	case strings.HasPrefix(ct, "text/event-stream"):
+		// Events change length when rewritten: a server that sent a whole stream with a
+		// Content-Length (server-everything does) must not have it passed on.
 		rw.mode = modeSSE
+		rw.Header().Del("Content-Length")
 	case strings.HasPrefix(ct, "application/json") && status == http.StatusOK:
 		rw.mode, rw.status = modeJSON, status
 		rw.Header().Del("Content-Length")

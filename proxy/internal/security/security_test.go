@@ -3,6 +3,7 @@ package security
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -154,6 +155,29 @@ func TestToolsListRewrittenInSSE(t *testing.T) {
 	}
 	if strings.Contains(out, "read_secret") || strings.Contains(out, `"rm"`) || !strings.Contains(out, `"name":"new"`) || !strings.Contains(out, `"description":"renamed"`) {
 		t.Fatalf("tools not rewritten: %q", out)
+	}
+}
+
+func TestRewrittenSSEWithContentLengthArrivesWhole(t *testing.T) {
+	list := `{"jsonrpc":"2.0","id":7,"result":{"tools":[{"name":"echo"},{"name":"read_secret","description":"` + strings.Repeat("x", 4000) + `"}]}}`
+	body := "event: message\ndata: " + list + "\n\n"
+	next := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.Header().Set("Content-Length", fmt.Sprint(len(body)))
+		w.WriteHeader(200)
+		_, _ = w.Write([]byte(body))
+	})
+	g, _ := guard(t, policy, next)
+	srv := httptest.NewServer(g)
+	defer srv.Close()
+	resp, err := http.Post(srv.URL+"/mcp", "application/json", strings.NewReader(`{"jsonrpc":"2.0","id":7,"method":"tools/list"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out, err := io.ReadAll(resp.Body)
+	if err != nil || strings.Contains(string(out), "read_secret") || !strings.Contains(string(out), `"echo"`) {
+		t.Fatalf("read %q: %v", out, err)
 	}
 }
 

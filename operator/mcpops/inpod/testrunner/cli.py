@@ -34,6 +34,7 @@ DEFAULT_TERMINATION_LOG = Path("/dev/termination-log")
 URL_ENV = "MCP_SERVER_URL"
 SUITE_ENV = "MCPOPS_TEST_SUITE"
 BASELINE_ENV = "MCPOPS_TEST_BASELINE"
+TOKEN_ENV = "MCP_TOKEN_FILE"  # noqa: S105 (a variable name)
 # The watchdog ends the process this long after the suite deadline if the
 # runner has not finished by then (it never should).
 WATCHDOG_GRACE_SECONDS = 15.0
@@ -63,6 +64,12 @@ def _parser() -> argparse.ArgumentParser:
         "--baseline",
         help="the previous revision's results (results file or termination message, JSON), "
         f"for schema and latency regression checks (default: ${BASELINE_ENV}, if set)",
+    )
+    p.add_argument(
+        "--token-file",
+        default=os.environ.get(TOKEN_ENV) or None,
+        help=f"send the bearer token in this file, read for every request (default: "
+        f"${TOKEN_ENV}: the projected ServiceAccount token of an auth-required server)",
     )
     p.add_argument("--results", help="write the full results here (JSON)")
     p.add_argument(
@@ -203,7 +210,12 @@ def main(argv: list[str]) -> int:
     try:
         result = anyio.run(
             lambda: run_suite(
-                url, suite, transport=args.transport, baseline=baseline, recorder=recorder
+                url,
+                suite,
+                transport=args.transport,
+                baseline=baseline,
+                recorder=recorder,
+                token_file=args.token_file,
             )
         )
     except SuiteError as exc:

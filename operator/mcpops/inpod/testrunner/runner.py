@@ -20,9 +20,12 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import anyio
+import httpx2
 import structlog
 from mcp import Client
 from mcp.client.sse import sse_client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp_types import CallToolResult, Implementation, Tool
 
 from mcpops.api.testresult import (
@@ -571,16 +574,43 @@ def _runner_version() -> str:
         return "0"
 
 
-def _make_client(url: str, transport: TransportName, handshake: str, timeout: float) -> Client:
+class TokenFile(httpx2.Auth):
+    """`Authorization: Bearer` from a file, read for every request: a projected
+    ServiceAccount token is renewed by the kubelet while a long suite runs."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def auth_flow(self, request: httpx2.Request) -> Any:
+        with open(self.path, encoding="utf-8") as f:
+            request.headers["Authorization"] = f"Bearer {f.read().strip()}"
+        yield request
+
+
+@contextlib.asynccontextmanager
+async def _streamable(url: str, auth: httpx2.Auth) -> Any:
+    async with (
+        create_mcp_http_client(auth=auth) as http,
+        streamable_http_client(url, http_client=http) as streams,
+    ):
+        yield streams
+
+
+def _make_client(
+    url: str, transport: TransportName, handshake: str, timeout: float, token_file: str | None
+) -> Client:
     info = Implementation(name="mcpops-test-runner", version=_runner_version())
     mode = "legacy" if handshake == "initialize" else "auto"
+    auth = TokenFile(token_file) if token_file else None
     if transport == "sse":
         return Client(
-            sse_client(url, timeout=min(timeout, 30.0), sse_read_timeout=timeout + 60.0),
+            sse_client(url, timeout=min(timeout, 30.0), sse_read_timeout=timeout + 60.0, auth=auth),
             mode=mode,
             cache=None,
             client_info=info,
         )
+    if auth is not None:
+        return Client(_streamable(url, auth), mode=mode, cache=None, client_info=info)
     return Client(url, mode=mode, cache=None, client_info=info)
 
 
@@ -591,8 +621,10 @@ async def run_suite(
     transport: TransportName = "streamable-http",
     baseline: Baseline | None = None,
     recorder: Recorder | None = None,
+    token_file: str | None = None,
 ) -> SuiteResult:
-    """Run a built-in suite against the MCP server at `url` and return its result."""
+    """Run a built-in suite against the MCP server at `url` and return its result;
+    `token_file`: a bearer token for every request (an auth-required server)."""
     if suite.builtin is None:
         raise SuiteError(
             f"suite {suite.name!r} is a container suite: the operator runs its image directly"
@@ -621,7 +653,7 @@ async def run_suite(
     connect_error = interrupted = ""
     t0 = time.perf_counter()
     try:
-        client = _make_client(url, transport, handshake, float(suite.timeout_seconds))
+        client = _make_client(url, transport, handshake, float(suite.timeout_seconds), token_file)
         with anyio.CancelScope(deadline=start + connect_timeout) as scope:
             async with client:
                 connected = True

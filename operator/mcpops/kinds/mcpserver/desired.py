@@ -17,6 +17,7 @@ from mcpops import OPERATOR_IMAGE as DEFAULT_OPERATOR_IMAGE
 from mcpops import PROXY_IMAGE as DEFAULT_PROXY_IMAGE
 from mcpops.api.mcpserver import Liveness, MCPServerSpec, Probe, Sessions
 from mcpops.api.testsuite import TestSuite
+from mcpops.kinds.mcpserver import security
 from mcpops.objects.bodies import Body, Manifest, ObjectMeta, PodTemplate, Revision
 from mcpops.objects.children import (
     child_meta,
@@ -192,10 +193,7 @@ def session_secret(parent: Body, key: bytes) -> Manifest:
     )
 
 
-def uses_proxy(transport: str | None) -> bool:
-    """The proxy serves Streamable HTTP (and wraps stdio); the older sse transport keeps the
-    health sidecar (the proxy does not speak it)."""
-    return transport != "sse"
+uses_proxy = security.uses_proxy  # which pods carry the proxy (one rule, asked here too)
 
 
 def proxy_args(spec: MCPServerSpec, probe: Probe, live: Liveness) -> list[str]:
@@ -231,11 +229,13 @@ PROXY_ENV = [
 def _proxy_checks(spec: MCPServerSpec, probe: Probe, live: Liveness) -> dict[str, Any]:
     """Readiness (/readyz: a full MCP exchange) and liveness (/livez: does anything answer)
     on the proxy's port; both speak MCP, and only a hung server fails liveness."""
-    port = proxy_port(spec)
+    get: dict[str, Any] = {"port": proxy_port(spec)}
+    if security.scheme(spec) == "https":  # only then: HTTP is the default (same revision)
+        get["scheme"] = "HTTPS"
     return {
-        "readinessProbe": {"httpGet": {"path": "/readyz", "port": port}, **_probe_timing(probe)},
+        "readinessProbe": {"httpGet": {"path": "/readyz", **get}, **_probe_timing(probe)},
         "livenessProbe": {
-            "httpGet": {"path": "/livez", "port": port},
+            "httpGet": {"path": "/livez", **get},
             "periodSeconds": live.period_seconds,
             "timeoutSeconds": live.timeout_seconds + 1,
             "failureThreshold": live.failure_threshold,
@@ -253,6 +253,7 @@ def _with_proxy(
     volumes: list[dict[str, Any]],
     proxy_image: str,
     name: str,
+    secured: bool = False,
 ) -> None:
     """Put the proxy into the pod, in place: beside an HTTP server, or (stdio) as the server
     container's entrypoint, copied in by an init container from the proxy image."""
@@ -270,6 +271,12 @@ def _with_proxy(
         }
     )
     checks = _proxy_checks(spec, probe, live)
+    mounts = [key_mount]
+    args = proxy_args(spec, probe, live)
+    if secured:  # the settings file (security.py), and what it points at
+        volumes += security.pod_volumes(spec)
+        mounts += security.proxy_mounts(spec)
+        args = [*security.proxy_flags(), *args]
     if spec.transport == "stdio":
         volumes.append({"name": "mcpops-proxy", "emptyDir": {}})
         init_containers.append(
@@ -282,11 +289,11 @@ def _with_proxy(
                 "volumeMounts": [{"name": "mcpops-proxy", "mountPath": PROXY_DIR}],
             }
         )
-        server["command"] = [PROXY_BIN, *proxy_args(spec, probe, live)]
+        server["command"] = [PROXY_BIN, *args]
         server["env"] = [*server["env"], *PROXY_ENV]
         server["volumeMounts"] += [
             {"name": "mcpops-proxy", "mountPath": PROXY_DIR, "readOnly": True},
-            key_mount,
+            *mounts,
         ]
         # A hung child fails /livez (a ping in the control child's session): the container,
         # proxy and children, is restarted.
@@ -301,13 +308,13 @@ def _with_proxy(
         {
             "name": "mcp-proxy",
             "image": proxy_image,
-            "args": proxy_args(spec, probe, live),
+            "args": args,
             "env": list(PROXY_ENV),
             "ports": [{"name": "mcp", "containerPort": proxy_port(spec), "protocol": "TCP"}],
             "readinessProbe": checks["readinessProbe"],
             "resources": PROXY_RESOURCES,
             "securityContext": restricted_container_context(),
-            "volumeMounts": [key_mount],
+            "volumeMounts": mounts,
         }
     )
 
@@ -352,15 +359,17 @@ def pod_template(
     config_hash: str | None = None,
     *,
     proxy_image: str = DEFAULT_PROXY_IMAGE,
+    namespace: str = "",
 ) -> PodTemplate:
     """The pod template, without the revision label (the revision is its hash).
 
     `image` is the operator image (in the template of sse servers only: their health
     sidecar), `proxy_image` the in-pod proxy's (every other server); `config_hash` the hash
     of what the pods read from ConfigMaps and Secrets (references.resolve), None when they
-    read none.
+    read none; `namespace` the MCPServer's (in the proxy's security settings).
     """
     uid = spec.run_as_user or DEFAULT_UID
+    settings = security.render(spec, namespace, name)
     env = [e.to_wire() for e in spec.env or []]
     server: dict[str, Any] = {
         "name": "server",
@@ -390,7 +399,10 @@ def pod_template(
         if spec.args:
             server["args"] = list(spec.args)
     if uses_proxy(spec.transport):
-        _with_proxy(spec, server, containers, init_containers, volumes, proxy_image, name)
+        _with_proxy(
+            spec, server, containers, init_containers, volumes, proxy_image, name,
+            settings is not None,
+        )  # fmt: skip
     else:
         containers.append(_health_sidecar(spec, image))
 
@@ -413,6 +425,10 @@ def pod_template(
     template["metadata"]["labels"].update(labels(COMPONENT, name, **{SERVER_LABEL: name}))
     if config_hash:
         template["metadata"].setdefault("annotations", {})[CONFIG_HASH_ANNOTATION] = config_hash
+    if settings is not None:  # after the overlay: its annotations never replace the settings
+        template["metadata"].setdefault("annotations", {})[security.SETTINGS_ANNOTATION] = (
+            security.settings_json(settings)
+        )
     return template
 
 
@@ -426,8 +442,11 @@ def revision_of(
     spec: MCPServerSpec,
     image: str = DEFAULT_OPERATOR_IMAGE,
     proxy_image: str = DEFAULT_PROXY_IMAGE,
+    namespace: str = "",
 ) -> Revision:
-    return revision_for(pod_template(name, spec, image, proxy_image=proxy_image))
+    return revision_for(
+        pod_template(name, spec, image, proxy_image=proxy_image, namespace=namespace)
+    )
 
 
 # ---------------------------------------------------------------- a revision's Deployment
@@ -672,7 +691,10 @@ def test_job(
     """The Job that runs one suite; `image` is the operator image (the built-in runner);
     `scheduled`: a run on tests[].schedule (then `attempt` is its time, in epoch minutes)."""
     name = parent["metadata"]["name"]
-    env: list[dict[str, Any]] = [{"name": "MCP_SERVER_URL", "value": preview_url}]
+    pod_extra, volumes, mounts, env = security.test_pod_parts(
+        spec, parent["metadata"].get("namespace") or "", name
+    )
+    env = [{"name": "MCP_SERVER_URL", "value": preview_url}, *env]
     if suite.builtin is not None:
         container: dict[str, Any] = {
             "name": "test",
@@ -699,7 +721,7 @@ def test_job(
             "env": env,
             "resources": RUNNER_RESOURCES,
             "securityContext": restricted_container_context(),
-            "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+            "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}, *mounts],
             "terminationMessagePolicy": "File",
         }
     )
@@ -744,10 +766,11 @@ def test_job(
                     "spec": {
                         "restartPolicy": "Never",
                         "containers": [container],
-                        "volumes": [{"name": "tmp", "emptyDir": {}}],
+                        "volumes": [{"name": "tmp", "emptyDir": {}}, *volumes],
                         "securityContext": restricted_pod_context(65532),
                         "automountServiceAccountToken": False,
                         "enableServiceLinks": False,
+                        **pod_extra,
                     },
                 },
             },

@@ -29,6 +29,7 @@ class Observed:
     routes: dict[str, Body] = field(default_factory=dict)  # HTTPRoutes (spec.expose), by name
     ingresses: dict[str, Body] = field(default_factory=dict)  # Ingresses (spec.expose), by name
     network_policies: dict[str, Body] = field(default_factory=dict)  # spec.network, by name
+    service_accounts: dict[str, Body] = field(default_factory=dict)  # test Jobs' (auth)
     # Kinds the API server does not serve (the Gateway API CRDs not installed).
     unserved: frozenset[str] = frozenset()
     # ConfigMaps and Secrets of the namespace, by (kind, name): identity and a data hash.

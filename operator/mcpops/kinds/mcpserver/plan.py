@@ -26,6 +26,7 @@ from mcpops.kinds.mcpserver import (
     network,
     references,
     rollout,
+    secured,
     updates,
     verification,
 )
@@ -46,6 +47,7 @@ STEPS = (
     *children.STEPS,
     exposure.expose,
     network.network,
+    secured.secure,
 )
 
 
@@ -70,8 +72,9 @@ def plan(
     spec, update = updates.prepare(server, spec, found, now)
     refs = references.resolve(references.references(spec.to_wire()), observed.configs)
     template = desired.pod_template(
-        server["metadata"]["name"], spec, image, refs.hash, proxy_image=proxy_image
-    )
+        server["metadata"]["name"], spec, image, refs.hash, proxy_image=proxy_image,
+        namespace=server["metadata"].get("namespace") or "",
+    )  # fmt: skip
     revision = desired.revision_for(template)
     inp = Inputs(
         server, spec, observed, now, image, template, revision, refs,

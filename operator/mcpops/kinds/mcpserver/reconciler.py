@@ -15,7 +15,15 @@ from pydantic import ValidationError
 from mcpops import metrics
 from mcpops.api.mcpserver import MCPServerSpec, Phase
 from mcpops.api.updates import Updates
-from mcpops.kinds.mcpserver import analysis, desired, exposure, network, references, updates
+from mcpops.kinds.mcpserver import (
+    analysis,
+    desired,
+    exposure,
+    network,
+    references,
+    security,
+    updates,
+)
 from mcpops.kinds.mcpserver.netcontext import NetworkContext, cluster_dns
 from mcpops.kinds.mcpserver.observed import proxy_endpoints, revision_pods, revision_proxies
 from mcpops.kinds.mcpserver.plan import ROLLOUT_PHASES, Observed, plan
@@ -74,6 +82,8 @@ CHILD_WATCHES = (
     Watch("networking.k8s.io/v1", "ingresses", "Ingress", MANAGED_SELECTOR),
     Watch(exposure.ROUTE_API, "httproutes", exposure.ROUTE, MANAGED_SELECTOR, optional=True),
     Watch(network.API_VERSION, "networkpolicies", network.KIND, MANAGED_SELECTOR),
+    # spec.auth: the ServiceAccount the test Jobs run as.
+    Watch("v1", "serviceaccounts", "ServiceAccount", f"{MANAGED_SELECTOR},{SERVER_LABEL}"),
     # What the pods read: not ours, so unlabelled; kept as a hash of their data (trim).
     # Listed in small pages: a Helm release Secret alone can hold a megabyte.
     Watch("v1", "configmaps", "ConfigMap", page=100),
@@ -130,6 +140,7 @@ def observe(store: Store, key: Key) -> Observed:
         routes=store.children_of(exposure.ROUTE, key),
         ingresses=store.children_of(exposure.INGRESS, key),
         network_policies=store.children_of(network.KIND, key),
+        service_accounts=store.children_of("ServiceAccount", key),
         unserved=frozenset(store.unserved),
         configs={
             (kind, name): body
@@ -155,6 +166,7 @@ class MCPServerReconciler:
         self.waiting: set[Key] = set()  # servers whose revision waits for a missing reference
         self.unexposed: set[Key] = set()  # servers whose spec.expose is not in effect
         self.egress_open: set[Key] = set()  # servers whose pods may connect anywhere
+        self.open: set[Key] = set()  # servers without spec.auth (Secured: OpenToCluster)
         self.net = NetworkContext(
             dns=tuple(cluster_dns(self.settings.cluster_dns)),
             operator_namespace=self.settings.operator_namespace or None,
@@ -192,13 +204,16 @@ class MCPServerReconciler:
             self.rollouts.pop(key, None)
 
     def _track_conditions(self, key: Key, status: Body | None) -> None:
-        for type_, keys, gauge in (
-            ("ReferencesResolved", self.waiting, metrics.WAITING_FOR_REFERENCES),
-            (exposure.CONDITION, self.unexposed, metrics.NOT_EXPOSED),
-            (network.CONDITION, self.egress_open, metrics.EGRESS_OPEN),
+        for type_, reason, keys, gauge in (
+            ("ReferencesResolved", None, self.waiting, metrics.WAITING_FOR_REFERENCES),
+            (exposure.CONDITION, None, self.unexposed, metrics.NOT_EXPOSED),
+            (network.CONDITION, None, self.egress_open, metrics.EGRESS_OPEN),
+            (security.CONDITION, "OpenToCluster", self.open, metrics.OPEN_TO_CLUSTER),
         ):
             false = any(
-                c.get("type") == type_ and c.get("status") == "False"
+                c.get("type") == type_
+                and c.get("status") == "False"
+                and reason in (None, c.get("reason"))
                 for c in (status or {}).get("conditions") or []
             )
             (keys.add if false else keys.discard)(key)
@@ -285,17 +300,20 @@ class MCPServerReconciler:
         if not desired.uses_proxy((server.get("spec") or {}).get("transport")):
             return observed
         endpoints = proxy_endpoints(observed.services, observed.endpoint_slices)
-        observed.protocols = await self.proxies.protocols(key, endpoints)
+        scheme = "https" if (server.get("spec") or {}).get("tls") else "http"  # spec.tls
+        observed.protocols = await self.proxies.protocols(key, endpoints, scheme)
         previous = ((server.get("status") or {}).get("rollout") or {}).get("previous")
         if isinstance(previous, str) and previous in observed.deployments:
             addresses = revision_proxies(observed.pods, observed.deployments[previous], previous)
-            count = await self.proxies.sessions(addresses) if addresses else None
+            count = await self.proxies.sessions(addresses, scheme) if addresses else None
             if count is not None:
                 observed.sessions[previous] = count
-        await self.read_traffic(key, server, observed)
+        await self.read_traffic(key, server, observed, scheme)
         return observed
 
-    async def read_traffic(self, key: Key, server: Body, observed: Observed) -> None:
+    async def read_traffic(
+        self, key: Key, server: Body, observed: Observed, scheme: str = "http"
+    ) -> None:
         """rollout.analysis: read the /metrics of the proxies of the revision being verified
         (or, before the switch, of the candidate: the baseline) and count what they served
         since the switch (kept in memory: a restarted operator counts from its first look)."""
@@ -314,7 +332,7 @@ class MCPServerReconciler:
             return
         self.next_read[key] = now + MIN_READ_SECONDS
         pods = revision_pods(observed.pods, observed.deployments.get(revision), revision)
-        texts = await asyncio.gather(*(self.proxies.metrics(p.address) for p in pods))
+        texts = await asyncio.gather(*(self.proxies.metrics(p.address, scheme) for p in pods))
         readings: dict[str, analysis.Sample] = {}
         for pod, text in zip(pods, texts, strict=True):
             if text is None:

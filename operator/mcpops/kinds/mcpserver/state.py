@@ -9,7 +9,7 @@ from typing import Any, NotRequired, TypedDict
 
 from mcpops import PROXY_IMAGE
 from mcpops.api.mcpserver import MCPServerSpec, Rollout, RolloutRecord
-from mcpops.kinds.mcpserver import desired
+from mcpops.kinds.mcpserver import desired, security
 from mcpops.kinds.mcpserver.netcontext import NetworkContext
 from mcpops.kinds.mcpserver.observed import Observed
 from mcpops.kinds.mcpserver.references import Resolution
@@ -71,11 +71,13 @@ class Inputs:
 
     @property
     def preview_url(self) -> str:
-        return f"http://{self.preview_name}.{self.namespace}.svc:{self.spec.port}{self.spec.path}"
+        host = f"{self.preview_name}.{self.namespace}.svc:{self.spec.port}"
+        return f"{security.scheme(self.spec)}://{host}{self.spec.path}"
 
     @property
     def url(self) -> str:
-        return f"http://{self.name}.{self.namespace}.svc:{self.spec.port}{self.spec.path}"
+        host = f"{self.name}.{self.namespace}.svc:{self.spec.port}"
+        return f"{security.scheme(self.spec)}://{host}{self.spec.path}"
 
     @property
     def keep_window(self) -> int:

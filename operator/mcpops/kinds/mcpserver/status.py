@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from mcpops.api.base import Condition, ConditionStatus
-from mcpops.kinds.mcpserver import exposure, network, verification
+from mcpops.kinds.mcpserver import exposure, network, security, verification
 from mcpops.kinds.mcpserver.observed import ready_replicas, replicas_of, serving_ready, settling
 from mcpops.kinds.mcpserver.rollout import ROLLOUT_PHASES
 from mcpops.kinds.mcpserver.state import Inputs, Plan, State
@@ -28,6 +28,7 @@ CONDITIONS = frozenset(
         "ReferencesResolved",
         exposure.CONDITION,
         network.CONDITION,
+        security.CONDITION,
     }
 )
 
@@ -202,6 +203,7 @@ def conditions(
         exposed.condition if exposed else None,
         network.condition(inp),
         analysis_passed(st),
+        security.condition(inp.spec, inp.namespace, inp.name),
     ):
         if extra is not None:
             out.append(extra)
