@@ -114,3 +114,17 @@ def exported_series_names(exposition: str) -> set[str]:
         else:
             names.add(family)
     return names
+
+
+def proxy_series_names() -> set[str]:
+    """The in-pod proxy's series, from its generated reference (mcpops-proxy metrics-doc)."""
+    names: set[str] = set()
+    for line in (REPO / "docs/reference/proxy/metrics.md").read_text().splitlines():
+        cells = [c.strip(" `") for c in line.split("|")]
+        if len(cells) > 3 and cells[1].startswith("mcpops_proxy_"):
+            family, kind = cells[1], cells[2]
+            if kind == "histogram":
+                names |= {f"{family}_bucket", f"{family}_sum", f"{family}_count"}
+            else:
+                names.add(family)
+    return names

@@ -23,6 +23,7 @@ from observability import (
     dashboard_panels,
     exported_series_names,
     metric_names,
+    proxy_series_names,
     rule_exprs,
     used_metric_names,
 )
@@ -99,20 +100,6 @@ def test_the_alerts_the_issue_asks_for() -> None:
         for rule in group["rules"]:
             assert rule["labels"]["severity"] in {"warning", "critical"}
             assert rule["annotations"]["summary"] and rule["annotations"]["description"]
-
-
-def proxy_series_names() -> set[str]:
-    """The in-pod proxy's series, from its generated reference (mcpops-proxy metrics-doc)."""
-    names: set[str] = set()
-    for line in (REPO / "docs/reference/proxy/metrics.md").read_text().splitlines():
-        cells = [c.strip(" `") for c in line.split("|")]
-        if len(cells) > 3 and cells[1].startswith("mcpops_proxy_"):
-            family, kind = cells[1], cells[2]
-            if kind == "histogram":
-                names |= {f"{family}_bucket", f"{family}_sum", f"{family}_count"}
-            else:
-                names.add(family)
-    return names
 
 
 def test_every_metric_used_is_defined_in_metrics_py() -> None:
