@@ -71,11 +71,14 @@ class ProxyInfos:
         await self.http.aclose()
         await self.https.aclose()
 
+    def _client(self, scheme: str) -> httpx.AsyncClient:
+        """`scheme` is https with spec.tls."""
+        return self.https if scheme == "https" else self.http
+
     async def fetch(self, address: str, scheme: str = "http") -> ProxyInfo | None:
         """`address` is host:port of a proxy; `scheme` https with spec.tls."""
-        http = self.https if scheme == "https" else self.http
         try:
-            answer = await http.get(f"{scheme}://{address}/mcpops/info")
+            answer = await self._client(scheme).get(f"{scheme}://{address}/mcpops/info")
             answer.raise_for_status()
             info = ProxyInfo.parse(answer.json())
         except (httpx.HTTPError, ValueError) as exc:
@@ -88,9 +91,10 @@ class ProxyInfos:
     async def metrics(self, address: str, scheme: str = "http") -> str | None:
         """The proxy's /metrics (Prometheus text), for rollout.analysis; None when it does
         not answer in time (that pod is left out of this look)."""
-        http = self.https if scheme == "https" else self.http
         try:
-            answer = await http.get(f"{scheme}://{address}/metrics", timeout=METRICS_TIMEOUT)
+            answer = await self._client(scheme).get(
+                f"{scheme}://{address}/metrics", timeout=METRICS_TIMEOUT
+            )
             answer.raise_for_status()
         except httpx.HTTPError as exc:
             metrics.ANALYSIS_READS.labels("error").inc()
