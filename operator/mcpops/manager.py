@@ -177,6 +177,9 @@ async def start_reconciling() -> None:
         if isinstance(reconcile, optimizationjob.OptimizationJobReconciler):
             # A finished job wakes the queued ones of its namespace.
             reconcile.wake = functools.partial(OPERATOR.enqueue, c.kind)
+        if isinstance(reconcile, mcpserver.MCPServerReconciler):
+            # A proxy that answered after its reconcile went on: that server again.
+            reconcile.proxies.on_learned = functools.partial(OPERATOR.enqueue, c.kind)
         queue = WorkQueue(c.kind, reconcile, workers)
         OPERATOR.queues[c.kind] = queue
         queue.start()
@@ -373,7 +376,7 @@ def main(argv: Sequence[str]) -> int:
     logs.configure(settings.log_level)
     # Kopf's per-object loggers are noisy at INFO; keep them for warnings.
     logging.getLogger("kopf").setLevel(logging.WARNING)
-    # httpx logs every request at INFO: at fleet scale that is most of the CPU spent logging.
+    # httpx (registry and proxy reads) logs every request at INFO: too much at fleet scale.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     asyncio.run(_main(settings))
     return 0

@@ -4,7 +4,10 @@ revision; an address that does not answer is asked again only after the retry de
 
 from __future__ import annotations
 
+import asyncio
+import socket
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -27,7 +30,7 @@ def asked(outcome: str) -> float:
 async def test_protocol_of_a_revision_from_its_proxy(tmp_path: Path) -> None:
     with proxy(tmp_path, "--transport", "stdio", "--", *TIME_SERVER) as px:
         wait_until(lambda: px.json("/mcpops/info")["protocolVersion"], 60, "classified")
-        infos = ProxyInfos(retry=60.0)
+        infos = ProxyInfos(retry=60.0, quick=60.0)  # answers within the reconcile's wait
         try:
             dead = f"127.0.0.1:{free_port()}"
             address = f"127.0.0.1:{px.port}"
@@ -66,3 +69,40 @@ async def test_open_sessions_are_summed_over_the_proxies_that_answer(tmp_path: P
             assert await infos.sessions([address]) == 0
         finally:
             await infos.close()
+
+
+async def test_a_slow_proxy_does_not_hold_the_reconcile_and_is_learned_later(
+    tmp_path: Path,
+) -> None:
+    """The first pod accepts the connection and never answers: the reconcile goes on after
+    the short wait, the ask continues (to the second pod) and says when it has learned."""
+    with proxy(tmp_path, "--transport", "stdio", "--", *TIME_SERVER) as px:
+        wait_until(lambda: px.json("/mcpops/info")["protocolVersion"], 60, "classified")
+        silent = socket.socket()
+        silent.bind(("127.0.0.1", free_port()))
+        silent.listen(8)  # connections queue and nothing is ever read or answered
+        learned: list[str] = []
+        told = asyncio.Event()
+        infos = ProxyInfos(timeout=1.0, quick=0.05)
+
+        def on_learned(key: str) -> None:
+            learned.append(key)
+            told.set()
+
+        infos.on_learned = on_learned
+        try:
+            hung = f"127.0.0.1:{silent.getsockname()[1]}"
+            address = f"127.0.0.1:{px.port}"
+            started = time.monotonic()
+            assert await infos.protocols("srv", {"r1": [hung, address]}) == {}
+            assert time.monotonic() - started < 0.9  # not the silent pod's whole timeout
+            # Asked once while the first ask runs: no second ask is started.
+            assert await infos.protocols("srv", {"r1": [hung, address]}) == {}
+            assert len(infos.asking) == 1
+            await asyncio.wait_for(told.wait(), timeout=30)
+            assert learned == ["srv"]
+            assert await infos.protocols("srv", {"r1": [hung, address]}) == {"r1": "2026-07-28"}
+            assert not infos.asking
+        finally:
+            await infos.close()
+            silent.close()

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import httpx
 import structlog
 
 from mcpops import metrics
-from mcpops.machinery.client import ApiError, Client
+from mcpops.machinery.client import ApiError, Client, UnreachableError
 from mcpops.objects.bodies import Body
 from mcpops.objects.timestamps import fmt_time
 from mcpops_common.names import REPORTING_COMPONENT
@@ -53,7 +52,7 @@ async def post(client: Client, parent: Body, type_: str, reason: str, message: s
     )
     try:
         await client.create(event)
-    except (ApiError, httpx.HTTPError) as exc:
+    except (ApiError, UnreachableError) as exc:
         # An Event that cannot be posted (namespace terminating, quota) must not
         # fail the reconcile that made the decision.
         log.warning("event not posted", reason=reason, error=str(exc))

@@ -19,10 +19,9 @@ import asyncio
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-import httpx
 import structlog
 
-from mcpops.machinery.client import ApiError, Client
+from mcpops.machinery.client import ApiError, Client, UnreachableError
 from mcpops.objects.bodies import Body
 
 log = structlog.stdlib.get_logger("mcpops.machinery.informer")
@@ -178,7 +177,7 @@ class Informer:
             except WatchExpiredError:
                 log.info("watch too old, listing again", kind=self.kind)
                 self.resource_version = ""
-            except (httpx.HTTPError, ApiError, ValueError) as exc:
+            except (UnreachableError, ApiError, ValueError) as exc:
                 delay = BACKOFF[min(failures, len(BACKOFF) - 1)]
                 failures += 1
                 if isinstance(exc, ApiError) and exc.status in (404, 410):
