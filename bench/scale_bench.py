@@ -237,10 +237,14 @@ class ProcStats:
         return out
 
 
-def requests_total(op: OperatorProcess) -> dict[str, float]:
+def requests_total(
+    op: OperatorProcess, metric: str = "mcpops_api_requests_total"
+) -> dict[str, float]:
+    """API requests so far by "VERB resource": mcpops' own counter, or `metric` of another
+    controller counted the same way (bench/floor)."""
     out: dict[str, float] = {}
     for (name, labels), v in op.metrics().items():
-        if name == "mcpops_api_requests_total":
+        if name == metric:
             lab = dict(labels)
             key = f"{lab['verb']} {lab['resource']}"
             out[key] = out.get(key, 0.0) + v
@@ -262,13 +266,18 @@ def diff(after: dict[str, float], before: dict[str, float]) -> dict[str, float]:
     return {k: v - before.get(k, 0.0) for k, v in after.items() if v - before.get(k, 0.0)}
 
 
-async def quiesce(op: OperatorProcess, quiet: float = 5.0, within: float = 120.0) -> None:
+async def quiesce(
+    op: OperatorProcess,
+    quiet: float = 5.0,
+    within: float = 120.0,
+    metric: str = "mcpops_api_requests_total",
+) -> None:
     """Until the operator made no request for `quiet` seconds."""
     deadline = time.monotonic() + within
-    last, since = sum(requests_total(op).values()), time.monotonic()
+    last, since = sum(requests_total(op, metric).values()), time.monotonic()
     while time.monotonic() < deadline:
         await asyncio.sleep(1.0)
-        now = sum(requests_total(op).values())
+        now = sum(requests_total(op, metric).values())
         if now != last:
             last, since = now, time.monotonic()
         elif time.monotonic() - since >= quiet:
