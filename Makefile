@@ -320,7 +320,8 @@ bench-scale: venv controlplane ## fleet scale benchmark; results in bench/result
 	$(PY) bench/scale_bench.py --out bench/results
 
 # mcpops against the floor (bench/floor: the least any controller does for the same work) at
-# 100, 1,000 and 10,000 MCPServers, 5 minutes at rest after the largest (about 2 hours on
-# 2 cores; docs/operating.md). Sizes: `make bench-floor FLOOR_ARGS="--sizes 100,1000"`.
+# 100, 1,000 and 10,000 MCPServers, 5 minutes at rest after the largest (about 1.5 hours on
+# 2 cores; README "The floor"); not in `bench` for that reason. Sizes: `make bench-floor
+# FLOOR_ARGS="--sizes 100,1000"`.
 bench-floor: venv controlplane $(FLOOR_DIR)/.stamp ## mcpops against a minimal Go controller doing the same writes; bench/results/floor.{json,md}
 	$(PY) bench/floor_bench.py --floor-bin $(FLOOR_DIR)/floor --out bench/results $(FLOOR_ARGS)

@@ -407,7 +407,14 @@ async def measure(
     stats = ProcStats(proc.proc.pid)
     await quiesce(proc, quiet=2.0, within=30, metric=metric)
     before, cpu0 = requests_total(proc, metric), stats.cpu()
-    result: dict[str, Any] = {"startup": {"cpu_seconds": round(cpu0, 2), **stats.mem_mib()}}
+    result: dict[str, Any] = {
+        "startup": {
+            "cpu_seconds": round(cpu0, 2),
+            **stats.mem_mib(),
+            # Its startup lists and watches (not in the per-server counts below).
+            "api_requests": {k: v for k, v in sorted(before.items()) if v},
+        }
+    }
     watcher = Watcher(client, namespace)
     latencies: list[float] = []
     sampler = asyncio.create_task(list_latency(client, namespace, latencies))
@@ -612,11 +619,13 @@ def write(report: dict[str, Any], out: Path) -> None:
 
 
 def estimate(sizes: list[int], steady: float, each: bool) -> float:
-    """Rough minutes: creating and deleting at ~0.1 s/server for mcpops (measured at 1,000),
-    less for the floor, plus the windows at rest."""
-    per_server = 0.1 + 0.05 + 0.1  # mcpops create, floor create, both namespaces' deletion
+    """Rough minutes on 2 cores: per server about 0.1 s for mcpops to bring it Ready (measured
+    at 1,000), 0.04 s for the floor, 0.12 s to delete each of the two namespaces' objects
+    (the least known: garbage collection of ~10 objects per server); plus the windows at
+    rest and a minute of fixed cost per run."""
+    per_server = 0.1 + 0.04 + 2 * 0.12
     rest = steady * 2 * (len(sizes) if each else 1)
-    return (sum(sizes) * per_server + rest + 60 * len(sizes)) / 60
+    return (sum(sizes) * per_server + rest + 120 * len(sizes) + 60) / 60
 
 
 def main() -> int:
