@@ -38,8 +38,6 @@ import argparse
 import asyncio
 import copy
 import json
-import os
-import platform
 import re
 import subprocess
 import sys
@@ -65,6 +63,7 @@ from scale_bench import (
     ready,
     request,
     requests_total,
+    run_header,
 )
 
 REPO = Path(__file__).resolve().parent.parent
@@ -307,6 +306,31 @@ async def sample(
     """Run mcpops on two servers, make the floor's template from what it wrote, check it."""
     namespace = f"floor-sample-{uuid.uuid4().hex[:6]}"
     await make_namespace(client, namespace)
+    try:
+        got = await sample_written(client, kubeconfig, namespace, log_dir)
+        settings = Settings.from_env()
+        for g in got.values():
+            for child in g["children"]:
+                if child["body"]["kind"] == "Deployment":
+                    replicas = child["body"]["spec"]["replicas"]
+                    child["body"] = mcpops_deployment(g["server"], replicas, settings)
+        templates = [template_of(g["server"], g["children"], g["events"]) for g in got.values()]
+        if any(t != templates[0] for t in templates):
+            raise SystemExit("the sample servers' objects differ beyond name, uid and revision")
+        path = out / "floor-template.json"
+        path.write_text(json.dumps(templates[0], indent=1, sort_keys=True) + "\n")
+        check_rendering(floor_bin, path, got)
+    finally:
+        # Left behind, its servers would be reconciled by every later run's process.
+        await delete_namespace(client, namespace, within=300)
+    return path
+
+
+async def sample_written(
+    client: httpx.AsyncClient, kubeconfig: str, namespace: str, log_dir: Path
+) -> dict[str, Any]:
+    """mcpops brings two servers to Ready and goes quiet (its Events, posted in the
+    background, included); what it wrote (dump_written)."""
     op = OperatorProcess(kubeconfig, log_dir / "operator-sample.log")
     op.start()
     watcher = Watcher(client, namespace)
@@ -316,25 +340,10 @@ async def sample(
         await create_all(client, namespace, 2)
         await watcher.wait("ready", 2, within=120)
         await quiesce(op, quiet=3.0, within=60)
-        # Events are posted in the background: until both servers have as many.
-        got = await dump_written(client, namespace)
+        return await dump_written(client, namespace)
     finally:
         await watcher.stop()
         op.stop()
-    settings = Settings.from_env()
-    for g in got.values():
-        for child in g["children"]:
-            if child["body"]["kind"] == "Deployment":
-                replicas = child["body"]["spec"]["replicas"]
-                child["body"] = mcpops_deployment(g["server"], replicas, settings)
-    templates = [template_of(g["server"], g["children"], g["events"]) for g in got.values()]
-    if any(t != templates[0] for t in templates):
-        raise SystemExit("the sample servers' objects differ beyond name, uid and revision")
-    path = out / "floor-template.json"
-    path.write_text(json.dumps(templates[0], indent=1, sort_keys=True) + "\n")
-    check_rendering(floor_bin, path, got)
-    await delete_namespace(client, namespace, within=300)
-    return path
 
 
 # ---------------------------------------------------------------- the floor as a process
@@ -574,14 +583,7 @@ NOTES = [
 async def main_async(args: argparse.Namespace, kubeconfig: str) -> dict[str, Any]:
     sizes = [int(s) for s in args.sizes.split(",") if s]
     out, log_dir = Path(args.out), Path(args.log_dir)
-    report: dict[str, Any] = {
-        "started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-        "nodes": args.nodes,
-        "load_before": load_summary(),
-        "sizes": [],
-        "notes": [*NOTES, *args.note],
-    }
+    report = {**run_header(args.nodes), "notes": [*NOTES, *args.note]}
     settings = Settings.from_env()
     async with http_client(kubeconfig) as client:
         template = await sample(client, kubeconfig, args.floor_bin, out, log_dir)

@@ -457,6 +457,17 @@ def load_summary() -> dict[str, Any]:
     return {"1m": float(one), "5m": float(five), "15m": float(fifteen)}
 
 
+def run_header(nodes: int) -> dict[str, Any]:
+    """What a report says of its run: when, on what, how loaded; its sizes to come."""
+    return {
+        "started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "nodes": nodes,
+        "load_before": load_summary(),
+        "sizes": [],
+    }
+
+
 def markdown(report: dict[str, Any]) -> str:
     lines = [
         "# Scale benchmark",
@@ -519,13 +530,7 @@ def markdown(report: dict[str, Any]) -> str:
 
 async def main_async(args: argparse.Namespace, kubeconfig: str) -> dict[str, Any]:
     sizes = [int(s) for s in args.sizes.split(",") if s]
-    report: dict[str, Any] = {
-        "started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-        "nodes": args.nodes,
-        "load_before": load_summary(),
-        "sizes": [],
-    }
+    report = run_header(args.nodes)
     log_dir = Path(args.log_dir)
     async with http_client(kubeconfig) as client:
         for n in sizes:

@@ -273,28 +273,44 @@ func (c *controller) reconcile(ctx context.Context, key string) error {
 	return nil
 }
 
+// write creates and applies a server's children concurrently, as mcpops does (one round
+// trip per reconcile, not one per child); the first error, if any.
 func (c *controller) write(ctx context.Context, ns string, out Rendered) error {
 	force := true
+	errs := make(chan error, len(out.Create)+len(out.Apply))
+	var wg sync.WaitGroup
 	for _, m := range out.Create {
-		body, _ := json.Marshal(m)
-		obj := &unstructured.Unstructured{}
-		if err := obj.UnmarshalJSON(body); err != nil {
-			return err
-		}
-		_, err := c.dyn.Resource(gvr(m)).Namespace(ns).Create(ctx, obj, metav1.CreateOptions{})
-		if err != nil && !apierrors.IsAlreadyExists(err) {
-			return err
-		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			body, _ := json.Marshal(m)
+			obj := &unstructured.Unstructured{}
+			if err := obj.UnmarshalJSON(body); err != nil {
+				errs <- err
+				return
+			}
+			_, err := c.dyn.Resource(gvr(m)).Namespace(ns).Create(ctx, obj, metav1.CreateOptions{})
+			if err != nil && !apierrors.IsAlreadyExists(err) {
+				errs <- err
+			}
+		}()
 	}
 	for _, m := range out.Apply {
-		body, _ := json.Marshal(m)
-		meta := m["metadata"].(map[string]any)
-		if _, err := c.dyn.Resource(gvr(m)).Namespace(ns).Patch(ctx, meta["name"].(string),
-			types.ApplyPatchType, body, metav1.PatchOptions{FieldManager: "floor", Force: &force}); err != nil {
-			return err
-		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			body, _ := json.Marshal(m)
+			name := m["metadata"].(map[string]any)["name"].(string)
+			_, err := c.dyn.Resource(gvr(m)).Namespace(ns).Patch(ctx, name, types.ApplyPatchType,
+				body, metav1.PatchOptions{FieldManager: "floor", Force: &force})
+			if err != nil {
+				errs <- err
+			}
+		}()
 	}
-	return nil
+	wg.Wait()
+	close(errs)
+	return <-errs // nil when closed empty
 }
 
 func (c *controller) events(ns string, evs []map[string]any) {
