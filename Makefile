@@ -54,6 +54,10 @@ K8S_LDFLAGS := -s -w \
 # hash of its sources and the Go version, so tests and benches share one build.
 PROXY_KEY := $(shell (go version; find proxy -type f \( -name '*.go' ! -name '*_test.go' -o -name 'go.mod' -o -name 'go.sum' \) | LC_ALL=C sort | xargs cat) | sha256sum | cut -c1-12)
 PROXY_BIN := $(CACHE)/proxy-$(PROXY_KEY)/mcpops-proxy
+# The floor (bench/floor, Go, client-go): the reference controller bench-floor measures
+# mcpops against; cached by the hash of its module and sources.
+FLOOR_KEY := $(shell cat bench/floor/go.mod bench/floor/go.sum $$(ls bench/floor/*.go | LC_ALL=C sort) | sha256sum | cut -c1-12)
+FLOOR_DIR := $(CACHE)/floor-$(FLOOR_KEY)
 export MCPOPS_PROXY_BIN := $(PROXY_BIN)
 # npm packages the proxy tests run (server-everything, the conformance suite): pinned in
 # hack/npm/package-lock.json, installed into a cache keyed by the lockfile.
@@ -108,6 +112,11 @@ $(KUBEROUTER_BIN)/.stamp:
 $(KWOK_BIN)/.stamp:
 	@echo ">> building kwok into $(KWOK_BIN)"
 	cd hack/kwok && go build -trimpath -ldflags '-s -w' -o $(KWOK_BIN)/kwok sigs.k8s.io/kwok/cmd/kwok
+	touch $@
+
+$(FLOOR_DIR)/.stamp:
+	@echo ">> building the floor controller into $(FLOOR_DIR)"
+	cd bench/floor && go build -trimpath -ldflags '-s -w' -o $(FLOOR_DIR)/floor .
 	touch $@
 
 $(HELM_BIN)/.stamp:
@@ -222,9 +231,10 @@ lint: venv ## ruff lint (complexity at most 15) and format check, import layers 
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
-	@out=$$(gofmt -l proxy bench/proxybench); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@out=$$(gofmt -l proxy bench/proxybench bench/floor); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	cd proxy && go vet ./...
 	cd bench/proxybench && go vet ./...
+	cd bench/floor && go vet ./...
 
 fmt: venv
 	$(VENV)/bin/ruff check --fix .
@@ -271,7 +281,7 @@ test-e2e: venv controlplane helm node images ## real containers on the real node
 
 # ---------------------------------------------------------------- demo, bench
 
-.PHONY: demo bench bench-proxy bench-solver bench-solver-generated bench-warmstart bench-rollout bench-cleanup bench-scale
+.PHONY: demo bench bench-proxy bench-solver bench-solver-generated bench-warmstart bench-rollout bench-cleanup bench-scale bench-floor
 demo: venv controlplane node images ## local control plane + CRDs + operator + examples, shown until Ready
 	$(PY) hack/demo.py
 
@@ -308,3 +318,10 @@ bench-cleanup: venv controlplane ## CleanupPolicy over 5,000 objects: evaluate t
 # --steady-seconds 60 --rollout-size 300 --out /tmp/scale`.
 bench-scale: venv controlplane ## fleet scale benchmark; results in bench/results/scale.{json,md}
 	$(PY) bench/scale_bench.py --out bench/results
+
+# mcpops against the floor (bench/floor: the least any controller does for the same work) at
+# 100, 1,000 and 10,000 MCPServers, 5 minutes at rest after the largest (about 1.5 hours on
+# 2 cores; README "The floor"); not in `bench` for that reason. Sizes: `make bench-floor
+# FLOOR_ARGS="--sizes 100,1000"`.
+bench-floor: venv controlplane $(FLOOR_DIR)/.stamp ## mcpops against a minimal Go controller doing the same writes; bench/results/floor.{json,md}
+	$(PY) bench/floor_bench.py --floor-bin $(FLOOR_DIR)/floor --out bench/results $(FLOOR_ARGS)

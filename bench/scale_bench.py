@@ -237,10 +237,14 @@ class ProcStats:
         return out
 
 
-def requests_total(op: OperatorProcess) -> dict[str, float]:
+def requests_total(
+    op: OperatorProcess, metric: str = "mcpops_api_requests_total"
+) -> dict[str, float]:
+    """API requests so far by "VERB resource": mcpops' own counter, or `metric` of another
+    controller counted the same way (bench/floor)."""
     out: dict[str, float] = {}
     for (name, labels), v in op.metrics().items():
-        if name == "mcpops_api_requests_total":
+        if name == metric:
             lab = dict(labels)
             key = f"{lab['verb']} {lab['resource']}"
             out[key] = out.get(key, 0.0) + v
@@ -262,13 +266,18 @@ def diff(after: dict[str, float], before: dict[str, float]) -> dict[str, float]:
     return {k: v - before.get(k, 0.0) for k, v in after.items() if v - before.get(k, 0.0)}
 
 
-async def quiesce(op: OperatorProcess, quiet: float = 5.0, within: float = 120.0) -> None:
+async def quiesce(
+    op: OperatorProcess,
+    quiet: float = 5.0,
+    within: float = 120.0,
+    metric: str = "mcpops_api_requests_total",
+) -> None:
     """Until the operator made no request for `quiet` seconds."""
     deadline = time.monotonic() + within
-    last, since = sum(requests_total(op).values()), time.monotonic()
+    last, since = sum(requests_total(op, metric).values()), time.monotonic()
     while time.monotonic() < deadline:
         await asyncio.sleep(1.0)
-        now = sum(requests_total(op).values())
+        now = sum(requests_total(op, metric).values())
         if now != last:
             last, since = now, time.monotonic()
         elif time.monotonic() - since >= quiet:
@@ -448,6 +457,17 @@ def load_summary() -> dict[str, Any]:
     return {"1m": float(one), "5m": float(five), "15m": float(fifteen)}
 
 
+def run_header(nodes: int) -> dict[str, Any]:
+    """What a report says of its run: when, on what, how loaded; its sizes to come."""
+    return {
+        "started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "nodes": nodes,
+        "load_before": load_summary(),
+        "sizes": [],
+    }
+
+
 def markdown(report: dict[str, Any]) -> str:
     lines = [
         "# Scale benchmark",
@@ -510,13 +530,7 @@ def markdown(report: dict[str, Any]) -> str:
 
 async def main_async(args: argparse.Namespace, kubeconfig: str) -> dict[str, Any]:
     sizes = [int(s) for s in args.sizes.split(",") if s]
-    report: dict[str, Any] = {
-        "started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-        "nodes": args.nodes,
-        "load_before": load_summary(),
-        "sizes": [],
-    }
+    report = run_header(args.nodes)
     log_dir = Path(args.log_dir)
     async with http_client(kubeconfig) as client:
         for n in sizes:
