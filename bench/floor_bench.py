@@ -49,20 +49,24 @@ from typing import Any
 import httpx
 from scale_bench import (
     API,
+    WRITES,
     ProcStats,
     Watcher,
     create_all,
     delete_namespace,
     http_client,
+    list_latency,
     load_summary,
     make_namespace,
     mcpserver,
     names,
+    p99,
     percentiles,
     quiesce,
     ready,
     request,
     requests_total,
+    restarted,
     run_header,
 )
 
@@ -76,7 +80,6 @@ from mcpops.settings import Settings  # noqa: E402
 
 MCPOPS_METRIC = "mcpops_api_requests_total"
 FLOOR_METRIC = "floor_api_requests_total"
-WRITES = {"POST", "PUT", "PATCH", "DELETE"}
 HASH_ANNOTATION = "mcpops.dev/applied-hash"
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
 # Where children of an MCPServer can be (what mcpops writes for some spec).
@@ -376,19 +379,6 @@ class FloorProcess(OperatorProcess):
 # ---------------------------------------------------------------- one run
 
 
-async def list_latency(client: httpx.AsyncClient, namespace: str, into: list[float]) -> None:
-    """A GET list of the kind every second, its latency appended to `into`, until cancelled."""
-    path = f"{API}/namespaces/{namespace}/mcpservers"
-    while True:
-        t0 = time.monotonic()
-        try:
-            await client.get(path, params={"limit": "500"})
-            into.append(time.monotonic() - t0)
-        except httpx.TransportError:
-            pass
-        await asyncio.sleep(max(0.0, 1.0 - (time.monotonic() - t0)))
-
-
 def split(spent: dict[str, float], n: int) -> dict[str, Any]:
     reads = {k: v for k, v in spent.items() if k.split()[0] not in WRITES}
     writes = {k: v for k, v in spent.items() if k.split()[0] in WRITES}
@@ -398,13 +388,6 @@ def split(spent: dict[str, float], n: int) -> dict[str, Any]:
         "writes_per_server": round(sum(writes.values()) / n, 2),
         "by_kind_per_server": {k: round(v / n, 3) for k, v in sorted(spent.items())},
     }
-
-
-def p99(values: list[float]) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))] * 1000, 1)
 
 
 async def measure(
@@ -486,6 +469,11 @@ async def run_one(
         log(f"{who} {n}: creating")
         result = await measure(client, proc, metric, namespace, n, steady)
         log(f"{who} {n}: {json.dumps(result)}")
+        if steady > 0:
+            proc.stop()
+            proc = start(namespace)
+            result["restart"] = await restarted(proc, metric, n)
+            log(f"{who} {n}: restart {json.dumps(result['restart'])}")
     finally:
         proc.stop()
         log(f"{who} {n}: deleting namespace {namespace}")
@@ -504,6 +492,10 @@ ROWS = (
     ("peak RSS (MiB)", "create", "peak_rss_mib"),
     ("writes/min at rest", "steady", "writes_per_minute"),
     ("list MCPServers p99 (ms)", "create", "list_p99_ms"),
+    ("restart: writes over existing servers", "restart", "writes"),
+    ("restart: seconds until quiet", "restart", "seconds_to_quiet"),
+    ("restart: CPU s", "restart", "cpu_seconds"),
+    ("restart: peak RSS (MiB)", "restart", "peak_rss_mib"),
 )
 
 
