@@ -223,23 +223,30 @@ class Client:
         content_type: str,
     ) -> tuple[int, bytes]:
         """One request; on a 401, log in again and send it once more."""
-        for attempt in (0, 1):
-            sent_token = self.token
-            headers = self._auth({"Content-Type": content_type} if content is not None else {})
-            async with self._requests.request(
-                method,
-                self._server + path,
-                data=content,
-                params=params,
-                headers=headers,
-                timeout=self._timeout,
-            ) as resp:
-                status, raw = resp.status, await resp.read()
-            if status != 401 or attempt:
-                return status, raw
-            if await self.relogin(sent_token) is None:
-                return status, raw  # the same credentials: the 401 stands
-        raise AssertionError("unreachable")
+        sent_token = self.token
+        status, raw = await self._once(method, path, content, params, content_type)
+        if status == 401 and await self.relogin(sent_token) is not None:
+            status, raw = await self._once(method, path, content, params, content_type)
+        return status, raw
+
+    async def _once(
+        self,
+        method: str,
+        path: str,
+        content: bytes | None,
+        params: dict[str, str] | None,
+        content_type: str,
+    ) -> tuple[int, bytes]:
+        headers = self._auth({"Content-Type": content_type} if content is not None else {})
+        async with self._requests.request(
+            method,
+            self._server + path,
+            data=content,
+            params=params,
+            headers=headers,
+            timeout=self._timeout,
+        ) as resp:
+            return resp.status, await resp.read()
 
     async def request(
         self,
