@@ -132,7 +132,7 @@ class Client:
     On aiohttp rather than httpx: at fleet scale the client is most of the operator's CPU,
     and httpx (with httpcore and anyio under it) spent about 3 ms of CPU on each request
     to the API server where aiohttp, whose HTTP parser is compiled, spends about 0.35 ms
-    (measured on the same apply, same pool size; see bench/results/scale.md).
+    (measured on the local control plane: 1,500 server-side applies, 16 in flight).
     """
 
     def __init__(
@@ -223,30 +223,24 @@ class Client:
         content_type: str,
     ) -> tuple[int, bytes]:
         """One request; on a 401, log in again and send it once more."""
-        sent_token = self.token
-        status, raw = await self._once(method, path, content, params, content_type)
-        if status == 401 and await self.relogin(sent_token) is not None:
-            status, raw = await self._once(method, path, content, params, content_type)
-        return status, raw
 
-    async def _once(
-        self,
-        method: str,
-        path: str,
-        content: bytes | None,
-        params: dict[str, str] | None,
-        content_type: str,
-    ) -> tuple[int, bytes]:
-        headers = self._auth({"Content-Type": content_type} if content is not None else {})
-        async with self._requests.request(
-            method,
-            self._server + path,
-            data=content,
-            params=params,
-            headers=headers,
-            timeout=self._timeout,
-        ) as resp:
-            return resp.status, await resp.read()
+        async def once() -> tuple[int, bytes]:
+            headers = self._auth({"Content-Type": content_type} if content is not None else {})
+            async with self._requests.request(
+                method,
+                self._server + path,
+                data=content,
+                params=params,
+                headers=headers,
+                timeout=self._timeout,
+            ) as resp:
+                return resp.status, await resp.read()
+
+        sent_token = self.token
+        status, raw = await once()
+        if status == 401 and await self.relogin(sent_token) is not None:
+            status, raw = await once()
+        return status, raw
 
     async def request(
         self,
