@@ -62,6 +62,7 @@ from scale_bench import (
     names,
     p99,
     percentiles,
+    placement,
     quiesce,
     ready,
     request,
@@ -340,7 +341,7 @@ async def sample_written(
     try:
         watcher.start()
         watcher.mark("ready", ready)
-        await create_all(client, namespace, 2)
+        await create_all(client, placement(namespace, 2))
         await watcher.wait("ready", 2, within=120)
         await quiesce(op, quiet=3.0, within=60)
         return await dump_written(client, namespace)
@@ -414,7 +415,7 @@ async def measure(
         watcher.start()
         watcher.mark("ready", ready)
         t0 = time.monotonic()
-        sent = await create_all(client, namespace, n)
+        sent = await create_all(client, placement(namespace, n, per_namespace=n))
         created = time.monotonic() - t0
         await watcher.wait("ready", n, within=max(300.0, n * 0.6))
         t_ready = watcher.first["ready"]

@@ -108,7 +108,7 @@ class Operator:
 
     def __init__(self) -> None:
         self.settings = Settings()
-        self.store = Store(trim=trim)
+        self.store = Store(trim=trim, reads=mcpserver.reads)
         self.client: Client | None = None
         self.queues: dict[str, WorkQueue] = {}
         self.ready = False

@@ -11,7 +11,7 @@ from test_mcpserver_plan import T0, FakeCluster, server
 
 from mcpops.kinds.mcpserver import references
 from mcpops.kinds.mcpserver.plan import Observed, plan
-from mcpops.kinds.mcpserver.reconciler import observe, route, trim
+from mcpops.kinds.mcpserver.reconciler import observe, reads, route, trim
 from mcpops.machinery.store import Store
 from mcpops_common.names import CONFIG_HASH_ANNOTATION
 
@@ -161,7 +161,7 @@ def test_a_spec_reading_nothing_has_no_config_hash_and_no_condition() -> None:
 
 
 def test_a_config_event_wakes_only_the_servers_that_read_it() -> None:
-    store = Store(trim=trim)
+    store = Store(trim=trim, reads=reads)
     reader = server(dict(SPEC))
     other = server({"image": "img:1"})
     other["metadata"] = {**other["metadata"], "name": "other"}

@@ -8,12 +8,13 @@ its decisions read.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from mcpops.objects.bodies import Body
 
 Key = tuple[str, str]  # (namespace, name)
+Ref = tuple[str, str]  # (kind, name) of an object a parent's spec reads, in its namespace
 
 
 def _rv(body: Body) -> int:
@@ -59,16 +60,42 @@ class Store:
     # Optional child kinds the API server does not serve (a CRD not installed), as the
     # informers last found them.
     unserved: set[str] = field(default_factory=set)
+    # What a parent's spec reads, by parent kind (an MCPServer: the ConfigMaps and Secrets
+    # its pods read). Indexed as parents come and go, so that a ConfigMap or Secret event
+    # finds its readers directly: a scan of every parent per event is quadratic in a fleet
+    # (each MCPServer's own session-key Secret is such an event).
+    reads: Callable[[str, Body], Iterable[Ref]] = lambda kind, body: ()
+    _readers: dict[tuple[str, str, str, str], set[Key]] = field(default_factory=dict)
+    _reading: dict[tuple[str, Key], frozenset[Ref]] = field(default_factory=dict)
 
     def put_parent(self, kind: str, body: Body) -> Key:
         key = (body["metadata"]["namespace"], body["metadata"]["name"])
         bucket = self.parents.setdefault(kind, {})
         if newer(body, bucket.get(key)):
             bucket[key] = without_managed_fields(body)
+            self._index(kind, key, frozenset(self.reads(kind, body)))
         return key
 
     def drop_parent(self, kind: str, key: Key) -> None:
         self.parents.get(kind, {}).pop(key, None)
+        self._index(kind, key, frozenset())
+
+    def _index(self, kind: str, key: Key, now: frozenset[Ref]) -> None:
+        before = self._reading.pop((kind, key), frozenset())
+        if now:
+            self._reading[(kind, key)] = now
+        for ref_kind, name in before - now:
+            group = self._readers.get((kind, key[0], ref_kind, name))
+            if group is not None:
+                group.discard(key)
+                if not group:
+                    del self._readers[(kind, key[0], ref_kind, name)]
+        for ref_kind, name in now - before:
+            self._readers.setdefault((kind, key[0], ref_kind, name), set()).add(key)
+
+    def readers(self, kind: str, namespace: str, ref: Ref) -> list[Key]:
+        """The parents of `kind` in `namespace` whose spec reads `ref`, sorted."""
+        return sorted(self._readers.get((kind, namespace, *ref), ()))
 
     def parent(self, kind: str, key: Key) -> Body | None:
         return self.parents.get(kind, {}).get(key)

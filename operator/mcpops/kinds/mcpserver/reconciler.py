@@ -116,11 +116,13 @@ def _route_config(store: Store, kind: str, type_: str | None, body: Body) -> lis
         store.drop_child(kind, (namespace, ""), name)
     else:
         store.put_child(kind, (namespace, ""), body)
-    return [
-        key
-        for key, server in store.parents.get(KIND, {}).items()
-        if key[0] == namespace and (kind, name) in references.names(server.get("spec") or {})
-    ]
+    return store.readers(KIND, namespace, (kind, name))
+
+
+def reads(kind: str, body: Body) -> set[tuple[str, str]]:
+    """What an MCPServer's spec reads, (kind, name): the store's index of who a ConfigMap or
+    Secret event wakes (`route`)."""
+    return references.names(body.get("spec") or {}) if kind == KIND else set()
 
 
 def observe(store: Store, key: Key) -> Observed:
