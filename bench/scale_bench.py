@@ -362,6 +362,7 @@ async def run_size(
     rollout: bool,
     log_dir: Path,
     per_namespace: int = PER_NAMESPACE,
+    cleanup_wait: float | None = None,
 ) -> dict[str, Any]:
     where = placement(f"scale-{n}-{uuid.uuid4().hex[:6]}", n, per_namespace)
     spaces = namespaces_of(where)
@@ -477,7 +478,9 @@ async def run_size(
         await watcher.stop()
         op.stop()
         log(f"{n}: deleting {len(spaces)} namespace(s)")
-        within = max(600.0, n * 0.2)
+        # Deletion is always asked for; waited for before the next size (its objects would
+        # slow it), not after the last (the run ends, or its cluster is stopped anyway).
+        within = max(600.0, n * 0.2) if cleanup_wait is None else cleanup_wait
         gone = await asyncio.gather(
             *(delete_namespace(client, ns, within) for ns in spaces), return_exceptions=True
         )
@@ -647,6 +650,7 @@ async def main_async(args: argparse.Namespace, kubeconfig: str) -> dict[str, Any
                     rollout=n == args.rollout_size,
                     log_dir=log_dir,
                     per_namespace=args.per_namespace,
+                    cleanup_wait=60.0 if largest else None,
                 )
             )
     report["load_after"] = load_summary()
