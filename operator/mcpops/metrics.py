@@ -12,6 +12,12 @@ API_REQUESTS = Counter(
     "Requests the operator made to the Kubernetes API server.",
     ["verb", "resource", "code"],
 )
+WATCH_EVENTS = Counter(
+    "mcpops_watch_events",
+    "Watch events the child informers received, by kind: what a fleet's churn costs the "
+    "operator (each is decoded, filed and wakes its parent).",
+    ["kind"],
+)
 API_LOGINS = Counter(
     "mcpops_api_logins",
     "Times the operator logged in again after the API server refused its token (401), by "

@@ -10,7 +10,6 @@ is sent once more after logging in again (login.login, the way Kopf logs in).
 from __future__ import annotations
 
 import asyncio
-import json
 import ssl
 import tempfile
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import orjson
 import structlog
 
 from mcpops import metrics
@@ -115,10 +115,10 @@ async def _lines(stream: aiohttp.StreamReader) -> AsyncIterator[Body]:
         *lines, pending = pending.split(b"\n")
         for line in lines:
             if line.strip():
-                event: Body = json.loads(line)
+                event: Body = orjson.loads(line)
                 yield event
     if pending.strip():
-        last: Body = json.loads(pending)
+        last: Body = orjson.loads(pending)
         yield last
 
 
@@ -252,7 +252,7 @@ class Client:
         content_type: str = "application/json",
         resource: str = "",
     ) -> Body:
-        content = None if body is None else json.dumps(body).encode()
+        content = None if body is None else orjson.dumps(body)
         try:
             status, raw = await self._send(method, path, content, params, content_type)
         except _TRANSPORT as exc:
@@ -261,13 +261,13 @@ class Client:
         metrics.API_REQUESTS.labels(method, resource, str(status)).inc()
         if status >= 400:
             try:
-                err: Body | str = json.loads(raw)
+                err: Body | str = orjson.loads(raw)
             except ValueError:
                 err = raw.decode(errors="replace")
             raise ApiError(status, err, method, path)
         if not raw:
             return {}
-        data: Body = json.loads(raw)
+        data: Body = orjson.loads(raw)
         return data
 
     async def get(

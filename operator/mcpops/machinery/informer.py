@@ -19,8 +19,10 @@ import asyncio
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+import orjson
 import structlog
 
+from mcpops import metrics
 from mcpops.machinery.client import ApiError, Client, UnreachableError
 from mcpops.objects.bodies import Body
 
@@ -76,8 +78,9 @@ class Informer:
         self.optional, self.on_served, self.recheck = optional, on_served, recheck
         self.served: bool | None = None  # not known before the first list
         # What we have reported and not yet seen deleted: enough of each to report its
-        # deletion after a re-list (namespace, name, labels).
-        self.known: dict[tuple[str, str], Body] = {}
+        # deletion after a re-list (its labels, as JSON: one entry per object watched).
+        self.known: dict[tuple[str, str], bytes] = {}
+        self._events = metrics.WATCH_EVENTS.labels(kind)
 
     def _deliver(self, type_: str | None, obj: Body) -> None:
         meta = obj.get("metadata") or {}
@@ -85,15 +88,18 @@ class Informer:
         if type_ == "DELETED":
             self.known.pop(key, None)
         else:
-            self.known[key] = {
-                "metadata": {k: meta.get(k) for k in ("namespace", "name", "labels")}
-            }
+            self.known[key] = orjson.dumps(meta.get("labels") or {})
         obj.setdefault("apiVersion", self.api_version)
         obj.setdefault("kind", self.kind)
         try:
             self.route(self.kind, {"type": type_, "object": obj})
         except Exception:  # one bad object must not stop the stream for the others
             log.exception("routing an event failed", kind=self.kind, name=key[1])
+
+    def _gone(self, key: tuple[str, str]) -> Body:
+        """What is reported of an object found gone by a re-list: its identity and labels."""
+        labels = orjson.loads(self.known[key])
+        return {"metadata": {"namespace": key[0] or None, "name": key[1], "labels": labels}}
 
     def _set_served(self, served: bool) -> None:
         if served != self.served:
@@ -123,7 +129,7 @@ class Informer:
                     raise
                 self.resource_version = ""
                 for key in list(self.known):
-                    self._deliver("DELETED", self.known[key])
+                    self._deliver("DELETED", self._gone(key))
                 self._set_served(False)
                 return
             for item in page.get("items") or []:
@@ -138,7 +144,7 @@ class Informer:
         if self.optional:
             self._set_served(True)
         for key in [k for k in self.known if k not in seen]:
-            self._deliver("DELETED", self.known[key])
+            self._deliver("DELETED", self._gone(key))
 
     async def _watch_once(self) -> None:
         async for event in self.client.watch(
@@ -158,6 +164,7 @@ class Informer:
             if rv:
                 self.resource_version = str(rv)
             if type_ != "BOOKMARK":
+                self._events.inc()
                 self._deliver(type_, obj)
 
     async def run(self) -> None:

@@ -3,13 +3,19 @@
 Watch events (Kopf's for parents, the informers' for children) and the results of our
 own writes go in; reconciles read only from here (no extra API reads). Each kind says
 what its children's bodies are trimmed to (`trim`), so that the caches hold only what
-its decisions read.
+its decisions read. Children are kept as their JSON (`Packed`) and decoded when a
+reconcile reads them: decoded, a Deployment takes about five times the memory of its
+JSON, and a fleet's children are most of what the operator holds (10,000 MCPServers:
+about 60 KiB each decoded, 13 KiB packed).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import orjson
 
 from mcpops.objects.bodies import Body
 
@@ -24,18 +30,32 @@ def _rv(body: Body) -> int:
         return 0
 
 
-def newer(incoming: Body, current: Body | None) -> bool:
-    """Whether a body may replace what the store holds.
+def newer(incoming: int, current: int | None) -> bool:
+    """Whether a body of resourceVersion `incoming` may replace what the store holds.
 
     Our own write's response can overtake the watch: the watch then delivers
     older versions afterwards. Acting on those would undo decisions (a stale
     activeRevision), so they are dropped. resourceVersions are opaque in the
-    API contract; on etcd they are revisions, and an unparsable one is accepted.
+    API contract; on etcd they are revisions, and an unparsable one (0) is accepted.
     """
-    if current is None:
-        return True
-    a, b = _rv(incoming), _rv(current)
-    return a == 0 or b == 0 or a >= b
+    return current is None or incoming == 0 or current == 0 or incoming >= current
+
+
+def _pack(body: Body) -> bytes:
+    # orjson's buffer grows in steps and is not shrunk (a 4.5 KB Deployment holds 8 KiB):
+    # an exact-size copy is kept instead.
+    return memoryview(orjson.dumps(body)).tobytes()
+
+
+class Packed(NamedTuple):
+    """A child body as the store keeps it: its JSON, and its resourceVersion."""
+
+    rv: int
+    raw: bytes
+
+    def body(self) -> Body:
+        decoded: Body = orjson.loads(self.raw)
+        return decoded
 
 
 def without_managed_fields(body: Body) -> Body:
@@ -52,8 +72,9 @@ class Store:
     """Latest bodies from the watches, indexed the way reconciles look them up."""
 
     parents: dict[str, dict[Key, Body]] = field(default_factory=dict)
-    # children[child_kind][(namespace, parent_name)][child_name] = body
-    children: dict[str, dict[Key, dict[str, Body]]] = field(default_factory=dict)
+    # children[child_kind][(namespace, parent_name)][child_name] = the body, packed; read
+    # them with child() and children_of()
+    children: dict[str, dict[Key, dict[str, Packed]]] = field(default_factory=dict)
     # What is kept of a child body, by child kind: one place for watch events and for the
     # results of our own writes alike.
     trim: Callable[[str, Body], Body] = lambda kind, body: body
@@ -71,7 +92,8 @@ class Store:
     def put_parent(self, kind: str, body: Body) -> Key:
         key = (body["metadata"]["namespace"], body["metadata"]["name"])
         bucket = self.parents.setdefault(kind, {})
-        if newer(body, bucket.get(key)):
+        current = bucket.get(key)
+        if newer(_rv(body), None if current is None else _rv(current)):
             bucket[key] = without_managed_fields(body)
             self._index(kind, key, frozenset(self.reads(kind, body)))
         return key
@@ -103,8 +125,10 @@ class Store:
     def put_child(self, kind: str, parent: Key, body: Body) -> None:
         group = self.children.setdefault(kind, {}).setdefault(parent, {})
         name = body["metadata"]["name"]
-        if newer(body, group.get(name)):
-            group[name] = without_managed_fields(self.trim(kind, body))
+        current = group.get(name)
+        rv = _rv(body)
+        if newer(rv, None if current is None else current.rv):
+            group[name] = Packed(rv, _pack(without_managed_fields(self.trim(kind, body))))
 
     def drop_child(self, kind: str, parent: Key, name: str) -> None:
         group = self.children.get(kind, {}).get(parent)
@@ -113,5 +137,14 @@ class Store:
             if not group:
                 self.children[kind].pop(parent, None)
 
+    def child(self, kind: str, parent: Key, name: str) -> Body | None:
+        packed = self.children.get(kind, {}).get(parent, {}).get(name)
+        return None if packed is None else packed.body()
+
+    def has_children(self, kind: str, parent: Key) -> bool:
+        return bool(self.children.get(kind, {}).get(parent))
+
     def children_of(self, kind: str, parent: Key) -> dict[str, Body]:
-        return dict(self.children.get(kind, {}).get(parent, {}))
+        """The children of one kind of a parent, decoded (a fresh copy: the caller may
+        change it)."""
+        return {n: p.body() for n, p in self.children.get(kind, {}).get(parent, {}).items()}

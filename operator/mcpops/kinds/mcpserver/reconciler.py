@@ -144,12 +144,20 @@ def observe(store: Store, key: Key) -> Observed:
         network_policies=store.children_of(network.KIND, key),
         service_accounts=store.children_of("ServiceAccount", key),
         unserved=frozenset(store.unserved),
-        configs={
-            (kind, name): body
-            for kind in references.CONFIG_KINDS
-            for name, body in store.children_of(kind, (key[0], "")).items()
-        },
+        configs=_configs_read(store, key),
     )
+
+
+def _configs_read(store: Store, key: Key) -> dict[tuple[str, str], Body]:
+    """The ConfigMaps and Secrets the server's spec reads, as the caches hold them (only
+    those: its namespace may hold thousands, one session-key Secret per server)."""
+    server = store.parent(KIND, key) or {}
+    found = {}
+    for kind, name in reads(KIND, server):
+        body = store.child(kind, (key[0], ""), name)
+        if body is not None:
+            found[(kind, name)] = body
+    return found
 
 
 class MCPServerReconciler:
@@ -364,7 +372,7 @@ class MCPServerReconciler:
         if not desired.uses_proxy((server.get("spec") or {}).get("transport")) or key in self.keyed:
             return
         name = desired.session_secret_name(key[1])
-        if name in self.store.children_of("Secret", (key[0], "")):
+        if self.store.child("Secret", (key[0], ""), name) is not None:
             self.keyed.add(key)
             return
         try:

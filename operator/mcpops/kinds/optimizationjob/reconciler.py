@@ -65,7 +65,7 @@ def resolve_parent(store: Store, body: Body) -> tuple[Key, Key | None]:
     if owner is None:
         # A pod is owned by its Job, which names the OptimizationJob: no scan needed.
         job_name = (meta.get("labels") or {}).get("job-name", "")
-        job = store.children.get(CHILD_KINDS["Job"], {}).get(key, {}).get(job_name)
+        job = store.child(CHILD_KINDS["Job"], key, job_name)
         owner = _owner((job or {}).get("metadata") or {})
     if owner is not None:
         return key, (namespace, owner)
@@ -165,7 +165,7 @@ def namespace_queue(
         if ns != namespace:
             continue
         meta = obj.get("metadata") or {}
-        job = store.children_of(CHILD_KINDS["Job"], child_key(ns, name)).get(job_name(name))
+        job = store.child(CHILD_KINDS["Job"], child_key(ns, name), job_name(name))
         phase = (obj.get("status") or {}).get("phase")
         waiting = (
             job is None
@@ -212,8 +212,8 @@ class OptimizationJobReconciler:
         limit = self.settings.max_solver_pods_per_namespace
         namespace = key[0]
         starting = self.starting.setdefault(namespace, set())
-        jobs = self.store.children.get(CHILD_KINDS["Job"], {})
-        starting -= {n for n in starting if jobs.get(child_key(namespace, n))}
+        jobs = CHILD_KINDS["Job"]
+        starting -= {n for n in starting if self.store.has_children(jobs, child_key(namespace, n))}
         admission = namespace_queue(self.store, namespace, limit, starting)
         metrics.OPTJOBS_QUEUED.labels(namespace).set(len(admission.queued))
         metrics.SOLVER_SLOTS_USED.labels(namespace).set(admission.used)

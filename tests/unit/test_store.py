@@ -1,4 +1,5 @@
-"""The store's index of what each parent reads: always what a scan of every parent finds."""
+"""The watch caches: children kept packed and read back as copies; the index of what each
+parent reads is always what a scan of every parent finds."""
 
 from __future__ import annotations
 
@@ -68,3 +69,44 @@ def test_an_older_body_does_not_change_what_is_read() -> None:
     assert store.readers("MCPServer", "a", ("Secret", "creds")) == [("a", "s1")]
     assert store.readers("MCPServer", "a", ("ConfigMap", "conf")) == []
     assert store.readers("OptimizationJob", "a", ("Secret", "creds")) == []
+
+
+def child(name: str, rv: str, replicas: int) -> Body:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            "name": name,
+            "namespace": "a",
+            "resourceVersion": rv,
+            "managedFields": [{"manager": "mcpops"}],
+        },
+        "spec": {"replicas": replicas},
+    }
+
+
+def test_a_child_is_read_back_as_filed_and_a_copy_each_time() -> None:
+    store = Store()
+    store.put_child("Deployment", ("a", "s1"), child("d", "5", 2))
+    read = store.child("Deployment", ("a", "s1"), "d")
+    assert read is not None and read["spec"] == {"replicas": 2}
+    assert "managedFields" not in read["metadata"]
+    read["spec"]["replicas"] = 9  # a caller changing what it read changes nothing kept
+    assert store.children_of("Deployment", ("a", "s1"))["d"]["spec"] == {"replicas": 2}
+    assert store.has_children("Deployment", ("a", "s1"))
+    assert not store.has_children("Deployment", ("a", "s2"))
+
+
+def test_an_older_child_does_not_replace_a_newer_one() -> None:
+    store = Store()
+    store.put_child("Deployment", ("a", "s1"), child("d", "7", 3))
+    store.put_child("Deployment", ("a", "s1"), child("d", "6", 1))  # the watch, late
+    assert store.child("Deployment", ("a", "s1"), "d") == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "d", "namespace": "a", "resourceVersion": "7"},
+        "spec": {"replicas": 3},
+    }
+    store.drop_child("Deployment", ("a", "s1"), "d")
+    assert store.child("Deployment", ("a", "s1"), "d") is None
+    assert not store.has_children("Deployment", ("a", "s1"))
