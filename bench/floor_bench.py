@@ -4,7 +4,8 @@
 Usage::
 
     python bench/floor_bench.py --floor-bin PATH [--sizes 100,1000,10000]
-                                [--steady-seconds 300] [--nodes 12] [--out bench/results]
+                                [--steady-seconds 300] [--nodes 24] [--per-namespace 1000]
+                                [--out bench/results]
 
 The floor (bench/floor, Go: client-go shared informers, a rate-limited workqueue,
 server-side apply) writes for each MCPServer exactly what mcpops writes for a plain
@@ -18,8 +19,10 @@ servers from that template and the result must equal what mcpops wrote, content 
 (``mcpops.dev/applied-hash``) included; the revision of each name comes from mcpops' own
 ``revision_of``.
 
-Then, for each size, on one control plane: mcpops alone (fresh process, fresh namespace),
-then the floor alone (fresh process, fresh namespace), N MCPServers created at once.
+Then, for each size, on one control plane: mcpops alone (fresh process, fresh namespaces),
+then the floor alone (fresh process, fresh namespaces), N MCPServers created at once, in
+namespaces of at most ``--per-namespace`` (as in scale_bench.py: one namespace of 10,000
+would measure kube-controller-manager's per-namespace scans, not the operators).
 Measured the same way for both: time from the first create until every MCPServer is
 Ready (the Watcher's ``ready``: status written for its generation, Ready=True, which both
 write only once the Deployment is available), API requests per server (each counts its
@@ -27,7 +30,7 @@ own at its HTTP client, from after its startup lists until it is quiet; reads an
 writes apart), CPU seconds and peak RSS of the process (/proc), the p99 latency of a
 ``GET`` list of MCPServers (limit=500) sampled every second while creating, and writes per
 minute at rest over ``--steady-seconds`` (largest size only, unless --steady-each).
-Each namespace is deleted, and gone, before the next run.
+Each run's namespaces are deleted, and gone, before the next run.
 
 Writes ``<out>/floor.json`` and ``<out>/floor.md``.
 """
@@ -49,6 +52,7 @@ from typing import Any
 import httpx
 from scale_bench import (
     API,
+    PER_NAMESPACE,
     WRITES,
     ProcStats,
     Watcher,
@@ -59,7 +63,7 @@ from scale_bench import (
     load_summary,
     make_namespace,
     mcpserver,
-    names,
+    namespaces_of,
     p99,
     percentiles,
     placement,
@@ -223,14 +227,15 @@ async def dump_written(client: httpx.AsyncClient, namespace: str) -> dict[str, A
     return {v["server"]["metadata"]["name"]: v for v in found.values()}
 
 
-def revisions(namespace: str, n: int, settings: Settings) -> dict[str, str]:
-    """Each bench server's revision, from mcpops' own pod template hash."""
+def revisions(where: dict[str, str], settings: Settings) -> dict[str, str]:
+    """Each bench server's revision (name -> namespace in `where`; names are unique over the
+    run), from mcpops' own pod template hash."""
     spec = MCPServerSpec.model_validate(mcpserver("x")["spec"])
     return {
         name: desired.revision_of(
             name, spec, settings.operator_image, settings.proxy_image, namespace=namespace
         )
-        for name in names(n)
+        for name, namespace in where.items()
     }
 
 
@@ -392,11 +397,12 @@ def split(spent: dict[str, float], n: int) -> dict[str, Any]:
 
 
 async def measure(
-    client: httpx.AsyncClient, proc: OperatorProcess, metric: str, namespace: str, n: int,
+    client: httpx.AsyncClient, proc: OperatorProcess, metric: str, where: dict[str, str],
     steady_seconds: float,
 ) -> dict[str, Any]:  # fmt: skip
-    """Create N at once with `proc` running; the numbers of one row."""
+    """Create N at once (`where`: name -> namespace) with `proc` running; one row's numbers."""
     assert proc.proc is not None
+    n, spaces = len(where), namespaces_of(where)
     stats = ProcStats(proc.proc.pid)
     await quiesce(proc, quiet=2.0, within=30, metric=metric)
     before, cpu0 = requests_total(proc, metric), stats.cpu()
@@ -408,14 +414,14 @@ async def measure(
             "api_requests": {k: v for k, v in sorted(before.items()) if v},
         }
     }
-    watcher = Watcher(client, namespace)
+    watcher = Watcher(client, *spaces)
     latencies: list[float] = []
-    sampler = asyncio.create_task(list_latency(client, namespace, latencies))
+    sampler = asyncio.create_task(list_latency(client, spaces[0], latencies))
     try:
         watcher.start()
         watcher.mark("ready", ready)
         t0 = time.monotonic()
-        sent = await create_all(client, placement(namespace, n, per_namespace=n))
+        sent = await create_all(client, where)
         created = time.monotonic() - t0
         await watcher.wait("ready", n, within=max(300.0, n * 0.6))
         t_ready = watcher.first["ready"]
@@ -460,26 +466,36 @@ def diffs(after: dict[str, float], before: dict[str, float]) -> dict[str, float]
 
 
 async def run_one(
-    client: httpx.AsyncClient, who: str, n: int, start: Any, metric: str, steady: float
+    client: httpx.AsyncClient,
+    who: str,
+    n: int,
+    start: Any,
+    metric: str,
+    steady: float,
+    per_namespace: int = PER_NAMESPACE,
 ) -> dict[str, Any]:
-    """One implementation at one size: fresh namespace, fresh process, then both gone."""
-    namespace = f"floor-{who}-{n}-{uuid.uuid4().hex[:6]}"
-    await make_namespace(client, namespace)
-    proc = start(namespace)
+    """One implementation at one size: fresh namespaces (at most `per_namespace` servers
+    each, as in scale_bench), a fresh process, then all of them gone."""
+    where = placement(f"floor-{who}-{n}-{uuid.uuid4().hex[:6]}", n, per_namespace)
+    spaces = namespaces_of(where)
+    for namespace in spaces:
+        await make_namespace(client, namespace)
+    proc = start(where)
     try:
-        log(f"{who} {n}: creating")
-        result = await measure(client, proc, metric, namespace, n, steady)
+        log(f"{who} {n}: creating in {len(spaces)} namespace(s)")
+        result = await measure(client, proc, metric, where, steady)
         log(f"{who} {n}: {json.dumps(result)}")
         if steady > 0:
             proc.stop()
-            proc = start(namespace)
+            proc = start(where)
             result["restart"] = await restarted(proc, metric, n)
             log(f"{who} {n}: restart {json.dumps(result['restart'])}")
     finally:
         proc.stop()
-        log(f"{who} {n}: deleting namespace {namespace}")
-        gone = await delete_namespace(client, namespace, within=max(600.0, n * 0.5))
-    return {**result, "namespace": namespace, "cleanup_seconds": round(gone, 1)}
+        log(f"{who} {n}: deleting {len(spaces)} namespace(s)")
+        within = max(600.0, n * 0.5)
+        gone = await asyncio.gather(*(delete_namespace(client, ns, within) for ns in spaces))
+    return {**result, "namespaces": spaces, "cleanup_seconds": round(max(gone), 1)}
 
 
 # ---------------------------------------------------------------- report
@@ -586,14 +602,14 @@ async def main_async(args: argparse.Namespace, kubeconfig: str) -> dict[str, Any
         for n in sizes:
             steady = args.steady_seconds if (args.steady_each or n == max(sizes)) else 0.0
 
-            def start_mcpops(_ns: str, n: int = n) -> OperatorProcess:
+            def start_mcpops(_where: dict[str, str], n: int = n) -> OperatorProcess:
                 op = OperatorProcess(kubeconfig, log_dir / f"operator-{n}.log")
                 op.start()
                 return op
 
-            def start_floor(ns: str, n: int = n) -> OperatorProcess:
+            def start_floor(where: dict[str, str], n: int = n) -> OperatorProcess:
                 revs = log_dir / f"revisions-{n}.json"
-                revs.write_text(json.dumps(revisions(ns, n, settings)))
+                revs.write_text(json.dumps(revisions(where, settings)))
                 fp = FloorProcess(
                     args.floor_bin, template, revs,
                     kubeconfig=kubeconfig, log_path=log_dir / f"floor-{n}.log",
@@ -602,8 +618,9 @@ async def main_async(args: argparse.Namespace, kubeconfig: str) -> dict[str, Any
                 return fp
 
             row = {"size": n}
-            row["mcpops"] = await run_one(client, "mcpops", n, start_mcpops, MCPOPS_METRIC, steady)
-            row["floor"] = await run_one(client, "floor", n, start_floor, FLOOR_METRIC, steady)
+            each = (MCPOPS_METRIC, steady, args.per_namespace)
+            row["mcpops"] = await run_one(client, "mcpops", n, start_mcpops, *each)
+            row["floor"] = await run_one(client, "floor", n, start_floor, FLOOR_METRIC, *each[1:])
             report["sizes"].append(row)
             write(report, out)  # a partial report survives a later size's failure
     report["load_after"] = load_summary()
@@ -633,7 +650,10 @@ def main() -> int:
     parser.add_argument("--steady-seconds", type=float, default=300.0)
     parser.add_argument("--steady-each", action="store_true", help="at rest after every size")
     # kwok nodes hold 1,000 pods each (hack/cluster.py): 12 leave room for 10,000 servers.
-    parser.add_argument("--nodes", type=int, default=12)
+    # Each simulated node offers 64 CPUs and 1,000 pods; a server's pod asks 0.11 CPU, so
+    # 10,000 servers need 18 nodes.
+    parser.add_argument("--nodes", type=int, default=24)
+    parser.add_argument("--per-namespace", type=int, default=PER_NAMESPACE)
     parser.add_argument("--out", default=str(REPO / "bench" / "results"))
     parser.add_argument("--log-dir", default="/tmp/mcpops-floor-bench")
     parser.add_argument("--note", action="append", default=[], help="a line for the report")
