@@ -58,6 +58,8 @@ def test_readers_are_what_a_scan_of_every_parent_finds(seq: list[Any]) -> None:
         for ref in REFS:
             scanned = sorted(k for k, b in parents.items() if k[0] == ns and ref in reads_of("", b))
             assert store.readers("MCPServer", ns, ref) == scanned
+    for key, b in parents.items():
+        assert store.reading("MCPServer", key) == frozenset(reads_of("", b))
     # Nothing is kept for what no parent reads any more.
     assert all(store._readers.values())
 

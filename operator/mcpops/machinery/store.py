@@ -115,6 +115,10 @@ class Store:
         for ref_kind, name in now - before:
             self._readers.setdefault((kind, key[0], ref_kind, name), set()).add(key)
 
+    def reading(self, kind: str, key: Key) -> frozenset[Ref]:
+        """What the parent's spec reads, as indexed when it was filed."""
+        return self._reading.get((kind, key), frozenset())
+
     def readers(self, kind: str, namespace: str, ref: Ref) -> list[Key]:
         """The parents of `kind` in `namespace` whose spec reads `ref`, sorted."""
         return sorted(self._readers.get((kind, namespace, *ref), ()))

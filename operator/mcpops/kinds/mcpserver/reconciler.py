@@ -151,9 +151,8 @@ def observe(store: Store, key: Key) -> Observed:
 def _configs_read(store: Store, key: Key) -> dict[tuple[str, str], Body]:
     """The ConfigMaps and Secrets the server's spec reads, as the caches hold them (only
     those: its namespace may hold thousands, one session-key Secret per server)."""
-    server = store.parent(KIND, key) or {}
     found = {}
-    for kind, name in reads(KIND, server):
+    for kind, name in store.reading(KIND, key):
         body = store.child(kind, (key[0], ""), name)
         if body is not None:
             found[(kind, name)] = body
