@@ -212,8 +212,10 @@ class OptimizationJobReconciler:
         limit = self.settings.max_solver_pods_per_namespace
         namespace = key[0]
         starting = self.starting.setdefault(namespace, set())
-        jobs = CHILD_KINDS["Job"]
-        starting -= {n for n in starting if self.store.has_children(jobs, child_key(namespace, n))}
+        job_kind = CHILD_KINDS["Job"]
+        starting -= {
+            n for n in starting if self.store.has_children(job_kind, child_key(namespace, n))
+        }
         admission = namespace_queue(self.store, namespace, limit, starting)
         metrics.OPTJOBS_QUEUED.labels(namespace).set(len(admission.queued))
         metrics.SOLVER_SLOTS_USED.labels(namespace).set(admission.used)
